@@ -1,0 +1,265 @@
+"""The snapshot model: frozen dataclasses for everything raytop shows, records and analyses.
+
+Pure: imports neither Ray nor Textual (checked by a test). A value that could not be read is
+``None`` (JSON ``null``), never a made-up zero. Field units and sources: ``docs/snapshot.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Tuple
+
+SCHEMA_VERSION = 1
+
+# Source status strings: "ok", "stale: <why>", "absent: <why>".
+OK = "ok"
+
+
+def stale(why: str) -> str:
+    return f"stale: {why}"
+
+
+def absent(why: str) -> str:
+    return f"absent: {why}"
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    used_bytes: Optional[int] = None
+    capacity_bytes: Optional[int] = None
+    spilled_bytes: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    pid: int
+    gpu_mem_bytes: Optional[int] = None
+    operator: Optional[str] = None  # physical operator name, when the pid maps to one
+
+
+@dataclass(frozen=True)
+class GpuStats:
+    index: int
+    uuid: Optional[str] = None
+    name: Optional[str] = None
+    util_percent: Optional[float] = None
+    mem_used_bytes: Optional[int] = None
+    mem_total_bytes: Optional[int] = None
+    power_watts: Optional[float] = None
+    temp_c: Optional[float] = None
+    processes: Tuple[GpuProcess, ...] = ()
+    mem_util_percent: Optional[float] = None
+    power_limit_watts: Optional[float] = None
+    lost: bool = False  # the device stopped answering (NVML GPU_IS_LOST); readings are None
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    node_id: str
+    ip: Optional[str] = None
+    is_head: bool = False
+    cpu_percent: Optional[float] = None
+    mem_used_bytes: Optional[int] = None
+    mem_total_bytes: Optional[int] = None
+    object_store: ObjectStore = field(default_factory=ObjectStore)
+    gpus: Tuple[GpuStats, ...] = ()
+    alive: bool = True
+    num_cpus: Optional[float] = None  # Ray logical resources of the node
+    num_gpus: Optional[float] = None
+    heap_bytes: Optional[int] = None  # sum of Ray worker memory (USS, else RSS) on the node
+    num_workers: Optional[int] = None  # Ray worker processes seen on the node
+    heap_by_operator: Mapping[str, int] = field(default_factory=dict)  # operator name -> bytes
+    gpu_source: Optional[str] = None  # why ``gpus`` is empty, e.g. "absent: no NVIDIA driver"
+
+
+@dataclass(frozen=True)
+class ActorCounts:
+    running: Optional[int] = None
+    pending: Optional[int] = None
+    idle: Optional[int] = None
+    restarting: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: Optional[float] = None
+    gpu: Optional[float] = None
+    object_store_bytes: Optional[int] = None
+    memory_bytes: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class OperatorStats:
+    name: str  # physical operator name as Ray shows it, fused ones read "A->B"
+    physical_class: Optional[str] = None  # TaskPoolMapOperator, ActorPoolMapOperator, ...
+    logical: Tuple[str, ...] = ()  # names of the fused logical operators, in order
+    compute: str = "other"  # "task" | "actor" | "other"
+    op_id: Optional[str] = None  # Ray's metrics tag, f"{name}_{index}"
+    state: Optional[str] = None  # "RUNNING" | "FINISHED" | ... when known
+    input_queue_blocks: Optional[int] = None  # external input queue(s) of this operator
+    input_queue_bytes: Optional[int] = None
+    output_queue_blocks: Optional[int] = None  # external output queue
+    output_queue_bytes: Optional[int] = None
+    internal_input_queue_blocks: Optional[int] = None  # inside the operator (bundler etc.)
+    internal_input_queue_bytes: Optional[int] = None
+    internal_output_queue_blocks: Optional[int] = None
+    internal_output_queue_bytes: Optional[int] = None
+    tasks_running: Optional[int] = None
+    tasks_finished: Optional[int] = None
+    tasks_failed: Optional[int] = None
+    actors: Optional[ActorCounts] = None  # None for operators without an actor pool
+    rows_out: Optional[int] = None  # rows taken downstream (cumulative)
+    bytes_out: Optional[int] = None
+    blocks_out: Optional[int] = None
+    rows_total: Optional[int] = None  # Ray's estimate of the rows this operator will output
+    backpressure: Tuple[str, ...] = ()  # "tasks:<Policy>" / "outputs:<Policy>", active now
+    usage: Optional[Resources] = None
+    budget: Optional[Resources] = None
+    heap_bytes: Optional[int] = None  # worker memory attributed to this operator, all nodes
+    gpu_mem_bytes: Optional[int] = None  # GPU memory of this operator's processes
+    avg_task_s: Optional[float] = None  # mean wall time of finished tasks
+    avg_block_bytes: Optional[float] = None  # mean size of output blocks
+    avg_block_rows: Optional[float] = None
+    obj_store_mem_bytes: Optional[int] = None  # object store memory held by this operator
+    submission_backpressure_s: Optional[float] = None  # cumulative time in task submission backpressure
+    output_backpressure_s: Optional[float] = None  # cumulative time in output backpressure
+
+
+@dataclass(frozen=True)
+class LogicalOp:
+    """A logical operator as planned, captured by the probe at execution start."""
+
+    id: str  # unique in the plan, e.g. "2:MapBatches(Model)"
+    name: str
+    op_class: str  # MapBatches, MapRows, Filter, FlatMap, Read, Write, Aggregate, ...
+    inputs: Tuple[str, ...] = ()  # ids of upstream logical operators
+    compute: str = "other"  # "task" | "actor" | "other"
+    min_size: Optional[int] = None  # actor pool min size / task pool size
+    max_size: Optional[int] = None
+    ray_remote_args: Mapping[str, Any] = field(default_factory=dict)  # as given, JSON-safe
+    has_remote_args_fn: bool = False
+    batch_size: Optional[int] = None  # None: not set ("default") or not a batch op
+    can_modify_num_rows: Optional[bool] = None
+    target_max_block_size: Optional[int] = None
+    is_map: bool = False  # a map-like op that Ray's fusion rule considers
+    physical: Optional[str] = None  # name of the physical operator that runs it
+
+
+@dataclass(frozen=True)
+class PhysicalOp:
+    name: str
+    physical_class: Optional[str] = None
+    logical: Tuple[str, ...] = ()  # LogicalOp ids, in order
+    inputs: Tuple[str, ...] = ()  # names of upstream physical operators
+
+
+@dataclass(frozen=True)
+class Plan:
+    logical: Tuple[LogicalOp, ...] = ()
+    physical: Tuple[PhysicalOp, ...] = ()
+    ray_version: Optional[str] = None
+    source: str = "probe"  # "probe": full capture; "names": only physical names were known
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    dataset_id: str
+    state: Optional[str] = None  # "PENDING" | "RUNNING" | "FINISHED" | "FAILED"
+    rows_out: Optional[int] = None  # rows out of the last operator (cumulative)
+    operators: Tuple[OperatorStats, ...] = ()
+    job_id: Optional[str] = None
+    start_time: Optional[float] = None  # unix seconds
+    end_time: Optional[float] = None
+    rows_total: Optional[int] = None  # Ray's estimate of the dataset's output rows
+    error: Optional[str] = None
+    source: Optional[str] = None  # "probe" | "stats"
+    plan: Optional[Plan] = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    t: float  # unix seconds
+    nodes: Tuple[NodeStats, ...] = ()
+    datasets: Tuple[DatasetStats, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+    address: Optional[str] = None  # the Ray cluster's GCS address
+    ray_version: Optional[str] = None
+
+    def dataset(self, dataset_id: str) -> Optional[DatasetStats]:
+        return next((d for d in self.datasets if d.dataset_id == dataset_id), None)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    rule: str  # one of analysis.rules.RULE_IDS
+    severity: str  # "info" | "warning" | "critical"
+    title: str
+    evidence: str  # the figures and window that triggered it, in words
+    fix: str  # a concrete code change with the user's names and values
+    operator: Optional[str] = None
+    dataset_id: Optional[str] = None
+    window: Optional[Tuple[float, float]] = None  # unix seconds, first and last evidence
+    figures: Mapping[str, Any] = field(default_factory=dict)  # the evidence as numbers
+
+
+# ---- dict <-> dataclass -----------------------------------------------------------------
+
+_HINTS: dict = {}
+
+
+def _hints(cls) -> dict:
+    h = _HINTS.get(cls)
+    if h is None:
+        h = _HINTS[cls] = typing.get_type_hints(cls)
+    return h
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass tree as plain JSON-ready values (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value) if len(inner) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    if origin in (tuple, Tuple):
+        item = args[0] if args else Any
+        return tuple(_convert(item, v) for v in value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Build ``cls`` from a dict made by ``to_dict``; unknown keys are ignored (newer writers
+    may add fields), missing keys take the field default."""
+    hints = _hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def snapshot_from_dict(data: Mapping[str, Any]) -> Snapshot:
+    return from_dict(Snapshot, data)
+
+
+def snapshot_to_dict(snap: Snapshot) -> dict:
+    return to_dict(snap)
