@@ -205,6 +205,17 @@ class Suggestion:
     figures: Mapping[str, Any] = field(default_factory=dict)  # the evidence as numbers
 
 
+@dataclass(frozen=True)
+class Event:
+    """Something that happened once: recorded in the events table, shown in the TUI."""
+
+    t: float  # unix seconds
+    kind: str  # dataset_started | dataset_finished | dataset_failed | job_exit | source_error | gap | ...
+    message: str = ""
+    dataset_id: Optional[str] = None
+    data: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"exit_code": 1}
+
+
 # ---- dict <-> dataclass -----------------------------------------------------------------
 
 _HINTS: dict = {}
