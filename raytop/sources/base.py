@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Protocol, Tuple
 
-from raytop.model import DatasetStats, GpuStats, NodeStats
+from raytop.model import DatasetStats, Event, GpuStats, NodeStats
 
 
 class SourceAbsent(Exception):
@@ -50,6 +50,7 @@ class Part:
     # pid -> operator name for processes on this node (processes source), used to attribute
     # NVML per-process GPU memory to operators.
     pid_operators: Mapping[int, str] = field(default_factory=dict)
+    events: Tuple[Event, ...] = ()  # things that happened since the last read (dataset finished, ...)
 
 
 class Source(Protocol):
