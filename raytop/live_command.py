@@ -1,0 +1,92 @@
+"""`raytop attach` and `raytop record`: read-only observers of a running cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from raytop.ray_connect import normalize_address
+from raytop.session import BRIDGED, build_collector, make_probe_source, recording_meta
+from raytop.sources.bridge import RayBridge
+
+
+def _connect(address: Optional[str]) -> RayBridge:
+    addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
+    bridge = RayBridge(addr, BRIDGED)
+    bridge.connect()  # BridgeError → one line, exit 2
+    return bridge
+
+
+def _open_writer(out: Optional[Path], force: bool, argv: List[str], interval: float, ray_version):
+    if out is None:
+        return None
+    from raytop.recording import RecordingWriter
+
+    return RecordingWriter(out, meta=recording_meta(argv, interval, ray_version), force=force)
+
+
+def record_headless(*, address, duration, interval, out: Path, force: bool, argv) -> int:
+    from raytop.headless import StatusPrinter
+    from raytop.recording import RecordingWriter  # noqa: F401 - fail early when missing
+
+    if out.exists() and not force:
+        raise FileExistsError_(out)
+    bridge = _connect(address)
+    probe = make_probe_source()
+    collector = build_collector(bridge=bridge, probe=probe, interval=interval,
+                                address_of=lambda: bridge.address)
+    writer = _open_writer(out, force, argv, interval, bridge.info.get("ray_version"))
+    collector.add_sink(writer)
+    printer = StatusPrinter()
+    collector.add_sink(printer)
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        collector.start()
+        stop.wait(duration)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        collector.stop(final_tick=False)
+        writer.close()
+        bridge.close()
+        printer.finish()
+    print(f"raytop: recording saved to {out}", file=sys.stderr)
+    return 0
+
+
+def attach_live(*, address, dataset_id, interval, record_path, force, argv) -> int:
+    from raytop.tui import run_live
+
+    if record_path is not None and record_path.exists() and not force:
+        raise FileExistsError_(record_path)
+    bridge = _connect(address)
+    probe = make_probe_source(dataset_id=dataset_id)
+    collector = build_collector(bridge=bridge, probe=probe, interval=interval,
+                                address_of=lambda: bridge.address)
+    writer = _open_writer(record_path, force, argv, interval, bridge.info.get("ray_version"))
+    if writer is not None:
+        collector.add_sink(writer)
+    try:
+        collector.start()
+        return run_live(collector, title="raytop attach", address=bridge.info.get("address"))
+    finally:
+        collector.stop()
+        if writer is not None:
+            writer.close()
+        bridge.close()
+        if record_path is not None:
+            print(f"raytop: recording saved to {record_path}", file=sys.stderr)
+
+
+class FileExistsError_(FileExistsError):
+    def __init__(self, path: Path):
+        super().__init__(f"{path} exists; pass --force to overwrite it")
+
+    def __str__(self) -> str:
+        return self.args[0]

@@ -1,0 +1,99 @@
+"""Merging the sources' parts into one Snapshot. Pure: no Ray, no threads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+from raytop.model import DatasetStats, NodeStats, OperatorStats, Snapshot
+from raytop.sources.base import NodeOverlay, Part
+
+_OVERLAY_FIELDS = ("gpus", "gpu_source", "heap_bytes", "num_workers", "heap_by_operator",
+                   "cpu_percent", "mem_used_bytes", "mem_total_bytes")
+
+
+def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> Snapshot:
+    nodes: List[NodeStats] = []
+    for part in parts:
+        nodes.extend(part.nodes)
+    for part in parts:
+        for overlay in part.overlays:
+            nodes = _apply_overlay(nodes, overlay)
+    datasets = _merge_datasets(parts)
+    datasets = tuple(_attribute(ds, nodes) for ds in datasets)
+    address = _first(p.address for p in parts)
+    ray_version = _first(p.ray_version for p in parts)
+    return Snapshot(t=t, nodes=tuple(nodes), datasets=datasets, sources=dict(sources),
+                    address=address, ray_version=ray_version)
+
+
+def _first(values: Iterable[Optional[str]]) -> Optional[str]:
+    return next((v for v in values if v), None)
+
+
+def _apply_overlay(nodes: List[NodeStats], ov: NodeOverlay) -> List[NodeStats]:
+    idx = None
+    if ov.node_id:
+        idx = next((i for i, n in enumerate(nodes) if n.node_id == ov.node_id), None)
+    if idx is None and ov.ip:
+        idx = next((i for i, n in enumerate(nodes) if n.ip == ov.ip), None)
+    if idx is None and len(nodes) == 1 and not ov.node_id:
+        idx = 0  # one-node cluster whose IP we could not match (containers with several IPs)
+    updates = {f: getattr(ov, f) for f in _OVERLAY_FIELDS if getattr(ov, f) is not None}
+    if idx is None:
+        node = NodeStats(node_id=ov.node_id or (f"local:{ov.ip}" if ov.ip else "local"),
+                         ip=ov.ip, **updates)
+        return nodes + [node]
+    base = nodes[idx]
+    # Cluster-wide readings (metrics endpoint) win over node-local ones for cpu/mem when present.
+    for f in ("cpu_percent", "mem_used_bytes", "mem_total_bytes"):
+        if getattr(base, f) is not None:
+            updates.pop(f, None)
+    nodes = list(nodes)
+    nodes[idx] = replace(base, **updates)
+    return nodes
+
+
+def _merge_datasets(parts: Sequence[Part]) -> List[DatasetStats]:
+    by_id: Dict[str, DatasetStats] = {}
+    # Probe data is complete; the stats actor only fills datasets the probe does not know.
+    ordered = sorted(parts, key=lambda p: 0 if any(d.source == "probe" for d in p.datasets) else 1)
+    for part in ordered:
+        for ds in part.datasets:
+            by_id.setdefault(ds.dataset_id, ds)
+    return sorted(by_id.values(), key=lambda d: (d.start_time or 0.0, d.dataset_id))
+
+
+def _attribute(ds: DatasetStats, nodes: Sequence[NodeStats]) -> DatasetStats:
+    """Heap and GPU memory per operator, summed over nodes, from the node-side readings."""
+    heap: Dict[str, int] = {}
+    heap_seen = False
+    gpu_mem: Dict[str, int] = {}
+    gpu_seen = False
+    for node in nodes:
+        if node.heap_bytes is not None:
+            heap_seen = True
+        for op, b in node.heap_by_operator.items():
+            heap[op] = heap.get(op, 0) + int(b)
+        for gpu in node.gpus:
+            if gpu.processes or gpu.mem_used_bytes is not None:
+                gpu_seen = True
+            for proc in gpu.processes:
+                if proc.operator and proc.gpu_mem_bytes is not None:
+                    gpu_mem[proc.operator] = gpu_mem.get(proc.operator, 0) + proc.gpu_mem_bytes
+    if not heap_seen and not gpu_seen:
+        return ds
+    ops = tuple(_attribute_op(op, heap if heap_seen else None, gpu_mem if gpu_seen else None)
+                for op in ds.operators)
+    return replace(ds, operators=ops)
+
+
+def _attribute_op(op: OperatorStats, heap: Optional[Dict[str, int]],
+                  gpu_mem: Optional[Dict[str, int]]) -> OperatorStats:
+    updates = {}
+    if heap is not None and op.heap_bytes is None:
+        # An operator with no live worker right now holds no heap: 0 is a reading, not a guess.
+        updates["heap_bytes"] = heap.get(op.name, 0) if op.compute in ("task", "actor") else heap.get(op.name)
+    if gpu_mem is not None and op.gpu_mem_bytes is None and op.name in gpu_mem:
+        updates["gpu_mem_bytes"] = gpu_mem[op.name]
+    return replace(op, **updates) if updates else op

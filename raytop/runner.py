@@ -1,0 +1,125 @@
+"""Launching the user's script under the probe, and passing signals and the exit code through."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Deque, List, Optional, Sequence
+
+PROBE_CLASS = "raytop.probe.RaytopProbe"
+CALLBACKS_ENV = "RAY_DATA_EXECUTION_CALLBACKS"
+KILL_GRACE_S = 5.0
+
+
+def probe_env(base: dict, interval: float) -> dict:
+    """The script's environment: the probe registered, raytop importable, nothing else changed."""
+    env = dict(base)
+    existing = [c.strip() for c in env.get(CALLBACKS_ENV, "").split(",") if c.strip()]
+    if PROBE_CLASS not in existing:
+        existing.append(PROBE_CLASS)
+    env[CALLBACKS_ENV] = ",".join(existing)
+    env["RAYTOP_INTERVAL"] = repr(float(interval))
+    # The script runs with its own directory first on sys.path; make sure it finds this raytop.
+    pkg_parent = str(Path(__file__).resolve().parent.parent)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if pkg_parent not in paths:
+        paths.append(pkg_parent)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+class ScriptJob:
+    """The user's script as a child process in its own process group.
+
+    ``capture=True`` sends its stdout/stderr to ``log_path`` and keeps the last lines in memory for
+    the TUI's log panel; otherwise the script writes to raytop's terminal as usual.
+    """
+
+    def __init__(self, script: str, args: Sequence[str], *, env: dict, capture: bool = False,
+                 log_path: Optional[Path] = None, max_lines: int = 2000):
+        self.argv: List[str] = [sys.executable, script, *args]
+        self._env = env
+        self._capture = capture
+        self.log_path = log_path
+        self._lines: Deque[str] = collections.deque(maxlen=max_lines)
+        self._lines_lock = threading.Lock()
+        self.proc: Optional[subprocess.Popen] = None
+        self._signals = 0
+        self._reader: Optional[threading.Thread] = None
+
+    def start(self) -> "ScriptJob":
+        kwargs = dict(env=self._env, start_new_session=True, stdin=subprocess.DEVNULL)
+        if self._capture:
+            kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv, **kwargs)
+        if self._capture:
+            self._reader = threading.Thread(target=self._pump, name="raytop-script-log", daemon=True)
+            self._reader.start()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        log = open(self.log_path, "ab") if self.log_path else None
+        try:
+            for raw in iter(self.proc.stdout.readline, b""):
+                if log:
+                    log.write(raw)
+                    log.flush()
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                with self._lines_lock:
+                    self._lines.append(line)
+        finally:
+            if log:
+                log.close()
+
+    def log_lines(self, max_lines: int = 200) -> List[str]:
+        with self._lines_lock:
+            return list(self._lines)[-max_lines:]
+
+    def poll(self) -> Optional[int]:
+        return None if self.proc is None else self.proc.poll()
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        return code
+
+    def forward(self, signum: int) -> None:
+        """First signal goes to the script as is; a second one ends its whole process group
+        (the script and the local Ray it started): SIGTERM, then SIGKILL after a grace period."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self._signals += 1
+        try:
+            if self._signals == 1:
+                os.kill(self.proc.pid, signum)
+            else:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                threading.Timer(KILL_GRACE_S, self._kill_group).start()
+        except ProcessLookupError:
+            pass
+
+    def _kill_group(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def exit_status(returncode: int) -> int:
+    """A shell-style exit status: a script killed by signal N exits 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode

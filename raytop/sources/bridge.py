@@ -1,0 +1,271 @@
+"""The Ray connection lives in a child process, never in raytop itself.
+
+A Ray driver's core worker ends its own process when the cluster goes away (raylet death, GCS
+unreachable past its timeout). raytop must outlive the clusters it watches, so the sources that
+need ``ray.init`` (cluster, stats, processes) run in a bridge process and answer over a pipe. If
+the bridge dies, reads fail (the source is "stale") and the bridge is restarted with backoff.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from typing import Dict, Optional, Sequence
+
+from raytop.sources.base import Part, SourceAbsent
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 10.0
+BACKOFF_S = (1, 2, 5, 10, 30)
+
+# name -> "module:Class"; imported only inside the bridge process.
+BRIDGED_SOURCES = {
+    "cluster": "raytop.sources.cluster:ClusterSource",
+    "stats": "raytop.sources.stats:StatsSource",
+    "processes": "raytop.sources.processes:ProcessSource",
+}
+
+
+class BridgeError(Exception):
+    pass
+
+
+class RayBridge:
+    """Owns the bridge process; restarts it with backoff after it dies."""
+
+    def __init__(self, address: str, source_names: Sequence[str]):
+        self.address = address
+        self.source_names = list(source_names)
+        self.info: Dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._proc = None
+        self._conn = None
+        self._pending: Dict[int, "queue.Queue"] = {}
+        self._ids = itertools.count()
+        self._failures = 0
+        self._next_try = 0.0
+        self._last_error: Optional[str] = None
+        self._closed = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def connect(self, timeout: float = CONNECT_TIMEOUT_S) -> Dict[str, str]:
+        """Start the bridge and wait for its ``ray.init``; raises BridgeError with one line."""
+        with self._lock:
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> Dict[str, str]:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_bridge_main, args=(child, self.address, self.source_names),
+                           name="raytop-ray-bridge", daemon=True)
+        proc.start()
+        child.close()
+        if not parent.poll(timeout):
+            proc.kill()
+            raise BridgeError(f"no answer from the Ray cluster at {self.address} within {timeout:.0f}s")
+        try:
+            kind, payload = parent.recv()
+        except (EOFError, OSError):
+            proc.join(1)
+            raise BridgeError(f"the connection to the Ray cluster at {self.address} failed "
+                              f"(bridge exited with code {proc.exitcode})")
+        if kind != "connected":
+            proc.join(1)
+            raise BridgeError(str(payload))
+        self._proc, self._conn, self.info = proc, parent, dict(payload)
+        self._failures = 0
+        threading.Thread(target=self._receive, args=(parent,), name="raytop-bridge-rx",
+                         daemon=True).start()
+        return self.info
+
+    def _receive(self, conn) -> None:
+        while True:
+            try:
+                req_id, kind, payload = conn.recv()
+            except (EOFError, OSError):
+                break
+            q = self._pending.pop(req_id, None)
+            if q is not None:
+                q.put((kind, payload))
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+                self._last_error = "the Ray connection was lost"
+                self._schedule_retry()
+            for q in list(self._pending.values()):
+                q.put(("error", "the Ray connection was lost"))
+            self._pending.clear()
+
+    def _schedule_retry(self) -> None:
+        delay = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
+        self._failures += 1
+        self._next_try = time.monotonic() + delay
+
+    def _ensure(self):
+        with self._lock:
+            if self._closed:
+                raise BridgeError("closed")
+            if self._conn is not None:
+                return self._conn
+            if time.monotonic() < self._next_try:
+                raise BridgeError(f"disconnected ({self._last_error}); retrying in "
+                                  f"{self._next_try - time.monotonic():.0f}s")
+            try:
+                self._start(CONNECT_TIMEOUT_S)
+            except BridgeError as e:
+                self._last_error = str(e)
+                self._schedule_retry()
+                raise BridgeError(f"disconnected: {e}") from None
+            return self._conn
+
+    def read(self, name: str, timeout: float = READ_TIMEOUT_S) -> Part:
+        conn = self._ensure()
+        req_id = next(self._ids)
+        q: "queue.Queue" = queue.Queue(maxsize=1)
+        self._pending[req_id] = q
+        try:
+            with self._lock:
+                conn.send((req_id, name))
+        except (OSError, ValueError) as e:
+            self._pending.pop(req_id, None)
+            raise BridgeError(f"the Ray connection was lost: {e}") from None
+        try:
+            kind, payload = q.get(timeout=timeout)
+        except queue.Empty:
+            self._pending.pop(req_id, None)
+            raise BridgeError(f"{name}: no answer within {timeout:.0f}s") from None
+        if kind == "ok":
+            return payload
+        if kind == "absent":
+            raise SourceAbsent(payload)
+        raise BridgeError(payload)
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conn, proc = self._conn, self._proc
+            self._conn = None
+        if conn is not None:
+            try:
+                conn.send((-1, None))
+                conn.close()
+            except OSError:
+                pass
+        if proc is not None:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+
+class BridgedSource:
+    """A source whose reads happen in the bridge process."""
+
+    def __init__(self, bridge: RayBridge, name: str):
+        self.bridge = bridge
+        self.name = name
+
+    def read(self) -> Part:
+        return self.bridge.read(self.name)
+
+    def close(self) -> None:
+        pass
+
+
+# ---- the bridge process -------------------------------------------------------------------
+
+def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
+    _die_with_parent()
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import ray
+
+        from raytop.ray_connect import init_kwargs
+
+        ray.init(**init_kwargs(address))
+        info = {"address": ray.get_runtime_context().gcs_address, "ray_version": ray.__version__}
+    except BaseException as e:  # noqa: BLE001 - everything becomes one line for the user
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        conn.send(("failed", f"cannot connect to the Ray cluster at {address}: {msg}"))
+        return
+    sources = {}
+    for name in source_names:
+        try:
+            mod_name, cls_name = BRIDGED_SOURCES[name].split(":")
+            mod = __import__(mod_name, fromlist=[cls_name])
+            sources[name] = getattr(mod, cls_name)()
+        except Exception as e:  # noqa: BLE001
+            sources[name] = _Broken(f"{type(e).__name__}: {e}")
+    conn.send(("connected", info))
+    send_lock = threading.Lock()
+
+    def serve(req_id: int, name: str) -> None:
+        src = sources.get(name)
+        try:
+            if src is None:
+                raise SourceAbsent(f"unknown source {name}")
+            reply = ("ok", src.read())
+        except SourceAbsent as e:
+            reply = ("absent", str(e))
+        except Exception as e:  # noqa: BLE001
+            reply = ("error", f"{type(e).__name__}: {e}"[:300])
+        with send_lock:
+            try:
+                conn.send((req_id,) + reply)
+            except OSError:
+                pass
+
+    busy: Dict[str, threading.Thread] = {}
+    while True:
+        try:
+            req_id, name = conn.recv()
+        except (EOFError, OSError):
+            break
+        if req_id == -1:
+            break
+        t = threading.Thread(target=serve, args=(req_id, name), daemon=True)
+        busy[name] = t
+        t.start()
+    for src in sources.values():
+        try:
+            src.close()
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+class _Broken:
+    def __init__(self, why: str):
+        self.why = why
+
+    def read(self) -> Part:
+        raise RuntimeError(self.why)
+
+    def close(self) -> None:
+        pass
+
+
+def _die_with_parent() -> None:
+    """Linux: the bridge gets SIGTERM when raytop dies, even by SIGKILL."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:  # noqa: BLE001 - not Linux: the pipe's EOF still ends the loop
+        pass
