@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from raytop.ray_connect import normalize_address
+from raytop.ray_connect import check_reachable, normalize_address
 from raytop.session import BRIDGED, build_collector, make_probe_source, recording_meta
 from raytop.sources.bridge import RayBridge
 
 
 def _connect(address: Optional[str]) -> RayBridge:
     addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
+    check_reachable(addr)
     bridge = RayBridge(addr, BRIDGED)
     bridge.connect()  # BridgeError → one line, exit 2
     return bridge

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from typing import Any, Dict
 
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
@@ -27,6 +28,20 @@ def normalize_address(address: str) -> str:
     if not m or not 0 < int(m.group(1)) < 65536:
         raise AddressError(f"'{address}' is not a valid Ray address (expected HOST:PORT or 'auto')")
     return address
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, with one line, when nothing answers at HOST:PORT (ray.init would retry for long)."""
+    if address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise AddressError(f"cannot reach the Ray cluster at {address}: {reason}") from None
 
 
 def init_kwargs(address: str) -> Dict[str, Any]:

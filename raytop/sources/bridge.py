@@ -186,6 +186,7 @@ class BridgedSource:
 
 def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
     _die_with_parent()
+    _silence_output()
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     try:
         import ray
@@ -244,6 +245,17 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
     try:
         ray.shutdown()
     except Exception:  # noqa: BLE001
+        pass
+
+
+def _silence_output() -> None:
+    """Ray's C++ and Python logs must not reach raytop's terminal (they would tear the TUI)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
         pass
 
 

@@ -1,0 +1,126 @@
+"""`raytop doctor`: what raytop can and cannot see from here, and why."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from raytop import __version__
+
+RAY_MIN = (2, 54)
+CALLBACKS_SINCE = (2, 45)
+
+
+def _version_tuple(v: str) -> Tuple[int, ...]:
+    out = []
+    for part in v.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def check_ray() -> Tuple[bool, str]:
+    try:
+        from importlib.metadata import version
+
+        v = version("ray")
+    except Exception:  # noqa: BLE001
+        return False, "Ray is not installed in this Python (pip install 'ray[data,default]')"
+    ok = _version_tuple(v) >= RAY_MIN
+    note = "" if ok else f" (raytop is checked on Ray >= {'.'.join(map(str, RAY_MIN))}; some fields will be n/a)"
+    try:
+        import importlib.util
+
+        has_default = importlib.util.find_spec("ray.dashboard") is not None and \
+            importlib.util.find_spec("aiohttp") is not None
+    except Exception:  # noqa: BLE001
+        has_default = False
+    extra = "ray[default] present: metrics endpoints and node stats readable" if has_default else \
+        "ray[default] missing: object store/CPU per node come only from Ray's node table"
+    return ok, f"Ray {v}{note}; {extra}"
+
+
+def check_nvml() -> Tuple[bool, str]:
+    from raytop.sources.nvml import Nvml
+
+    nv = Nvml()
+    try:
+        if not nv.available:
+            return False, f"no GPU readings: {nv.reason}"
+        devs = nv.devices()
+        if not devs:
+            return False, "no GPU readings: NVML loaded but sees no GPU"
+        names = ", ".join(f"{g.index}: {g.name or 'n/a'}" for g, _ in devs)
+        return True, f"NVML sees {len(devs)} GPU(s): {names}"
+    finally:
+        nv.close()
+
+
+def check_token() -> Tuple[bool, str]:
+    """Says where a token would come from, never what it is."""
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        src = "RAY_AUTH_TOKEN is set"
+    elif os.environ.get("RAY_AUTH_TOKEN_PATH") and Path(os.environ["RAY_AUTH_TOKEN_PATH"]).is_file():
+        src = "token file from RAY_AUTH_TOKEN_PATH"
+    elif (Path.home() / ".ray" / "auth_token").is_file():
+        src = "token file ~/.ray/auth_token"
+    else:
+        src = "no token found"
+    return True, f"token auth: RAY_AUTH_MODE={mode or 'unset'}; {src} (raytop never prints or records it)"
+
+
+def check_probe() -> Tuple[bool, str]:
+    try:
+        import raytop.probe  # noqa: F401
+    except Exception as e:  # noqa: BLE001
+        return False, f"probe not importable: {e}"
+    from raytop.channel import socket_dir
+
+    try:
+        d = socket_dir()
+    except Exception as e:  # noqa: BLE001
+        return False, f"probe channel directory unusable: {e}"
+    return True, f"probe: RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe; channel {d}"
+
+
+def check_cluster(address: Optional[str]) -> Tuple[bool, str]:
+    from raytop.ray_connect import AddressError, normalize_address
+    from raytop.sources.bridge import BridgeError, RayBridge
+
+    try:
+        addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
+    except AddressError as e:
+        return False, str(e)
+    bridge = RayBridge(addr, ("cluster",))
+    try:
+        info = bridge.connect(timeout=20)
+        try:
+            part = bridge.read("cluster")
+            n = len(part.nodes)
+            stores = sum(1 for x in part.nodes if x.object_store.used_bytes is not None)
+            return True, (f"cluster at {info.get('address')} (Ray {info.get('ray_version')}): {n} node(s), "
+                          f"object store usage readable on {stores}")
+        except Exception as e:  # noqa: BLE001
+            return True, f"cluster at {info.get('address')} reachable; node readings failed: {e}"
+    except BridgeError as e:
+        return False, f"no cluster: {e}"
+    finally:
+        bridge.close()
+
+
+def run_doctor(address: Optional[str]) -> int:
+    print(f"raytop {__version__} on Python {sys.version.split()[0]}")
+    checks = [("ray", check_ray), ("probe", check_probe), ("gpu", check_nvml), ("auth", check_token),
+              ("cluster", lambda: check_cluster(address))]
+    lines: List[str] = []
+    for name, fn in checks:
+        try:
+            ok, msg = fn()
+        except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
+            ok, msg = False, f"{type(e).__name__}: {e}"
+        lines.append(f"  [{'ok' if ok else '--'}] {name:8s} {msg}")
+        print(lines[-1], flush=True)
+    return 0

@@ -1,0 +1,76 @@
+"""Bad input to any command: one clear line on stderr, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def raytop(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "raytop", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "empty.raytop").write_bytes(b"")
+    (d / "garbage.raytop").write_bytes(b"this is not sqlite at all" * 100)
+    (d / "somedir").mkdir()
+    (d / "script.py").write_text("print('hi')\n")
+    (d / "exists.raytop").write_bytes(b"x")
+    return d
+
+
+CASES = {
+    "run-missing-script": ("run", "--headless", "no_such_script.py"),
+    "run-interval-zero": ("run", "--interval", "0", "script.py"),
+    "run-interval-text": ("run", "--interval", "fast", "script.py"),
+    "run-record-and-no-record": ("run", "--no-record", "--record", "x.raytop", "script.py"),
+    "run-existing-recording": ("run", "--headless", "--record", "exists.raytop", "script.py"),
+    "run-directory-script": ("run", "somedir"),
+    "replay-missing": ("replay", "nope.raytop"),
+    "replay-directory": ("replay", "somedir"),
+    "replay-empty": ("replay", "empty.raytop"),
+    "replay-garbage": ("replay", "garbage.raytop"),
+    "export-missing": ("export", "nope.raytop"),
+    "export-garbage": ("export", "garbage.raytop", "--format", "jsonl"),
+    "export-bad-format": ("export", "garbage.raytop", "--format", "csv"),
+    "report-missing": ("report", "nope.raytop"),
+    "report-bad-format": ("report", "empty.raytop", "--format", "pdf"),
+    "record-no-output": ("record", "--duration", "1"),
+    "record-bad-duration": ("record", "--duration", "-3", "-o", "x.raytop"),
+    "record-malformed-address": ("record", "--address", "not an address", "-o", "x.raytop"),
+    "record-client-address": ("record", "--address", "ray://head:10001", "-o", "x.raytop"),
+    "attach-bad-port": ("attach", "--address", "localhost:99999"),
+    "unknown-command": ("frobnicate",),
+    "unknown-option": ("replay", "--nope", "x"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line_and_exit_2(name, files):
+    res = raytop(*CASES[name], cwd=files)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    err = res.stderr.strip()
+    assert "Traceback" not in res.stderr
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("raytop: ")
+
+
+def test_unreachable_address_is_one_line(files):
+    # Nothing listens on this port: the bridge's ray.init fails fast with a clear line.
+    res = raytop("record", "--address", "127.0.0.1:1", "--duration", "1", "-o", "u.raytop",
+                 cwd=files, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (files / "u.raytop").exists()
+
+
+def test_help_and_version():
+    assert raytop("--help").returncode == 0
+    res = raytop("--version")
+    assert res.returncode == 0 and "raytop" in res.stdout
