@@ -1,0 +1,44 @@
+"""Pure analysis over snapshots: fusion plan analysis, bottleneck, tuning advisor.
+
+Imports neither Ray nor Textual (a test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+from raytop.model import DatasetStats, Plan, Snapshot
+
+
+def report_data(history: Sequence[Snapshot]) -> dict:
+    """The JSON-ready core of a report: suggestions, plan analysis per dataset, dataset summaries."""
+    from raytop.analysis.advisor import advise, suggestion_to_dict
+    from raytop.analysis.bottleneck import find_bottleneck
+    from raytop.analysis.plan import analyze_plan, plan_analysis_to_dict
+
+    snaps = sorted(history, key=lambda s: s.t)
+    plans: Dict[str, Plan] = {}
+    last: Dict[str, DatasetStats] = {}
+    for s in snaps:
+        for d in s.datasets:
+            last[d.dataset_id] = d
+            if d.plan is not None:
+                plans[d.dataset_id] = d.plan
+    datasets: List[dict] = []
+    for ds_id, d in last.items():
+        datasets.append({
+            "dataset_id": ds_id, "state": d.state, "job_id": d.job_id,
+            "rows_out": d.rows_out, "rows_total": d.rows_total,
+            "start_time": d.start_time, "end_time": d.end_time, "error": d.error,
+            "operators": [o.name for o in d.operators],
+            "bottleneck": find_bottleneck(snaps, ds_id),
+            "plan_source": plans[ds_id].source if ds_id in plans else None,
+        })
+    return {
+        "suggestions": [suggestion_to_dict(s) for s in advise(snaps)],
+        "plan": {ds_id: plan_analysis_to_dict(analyze_plan(p)) for ds_id, p in plans.items()},
+        "datasets": datasets,
+    }
+
+
+__all__ = ["report_data"]

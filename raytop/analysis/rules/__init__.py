@@ -1,0 +1,50 @@
+"""The advisor's rules: each a function over a ``Window`` returning ``Suggestion``s.
+
+Rule ids are DESIGN.md's and stable. ``RAISE_AFTER`` says how many consecutive evaluations a rule
+must hold before the Advisor raises it: plan facts hold from the first look.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple
+
+from raytop.model import Suggestion
+from raytop.analysis import thresholds as th
+from raytop.analysis.history import Window
+from raytop.analysis.rules.actors import (check_actor_pool_undersized, check_gpu_oversubscribed,
+                                          check_input_starved, check_stateless_model)
+from raytop.analysis.rules.blocks import check_large_blocks, check_small_blocks
+from raytop.analysis.rules.fusion import check_fusion_break
+from raytop.analysis.rules.gpu import check_gpu_memory_risk, check_gpu_underutilized
+from raytop.analysis.rules.memory import check_heap_pressure
+from raytop.analysis.rules.store import check_object_store_pressure, check_spilling
+
+RuleFn = Callable[[Window], List[Suggestion]]
+
+RULES: Dict[str, RuleFn] = {
+    "spilling": check_spilling,
+    "object-store-pressure": check_object_store_pressure,
+    "small-blocks": check_small_blocks,
+    "large-blocks": check_large_blocks,
+    "input-starved": check_input_starved,
+    "actor-pool-undersized": check_actor_pool_undersized,
+    "gpu-oversubscribed": check_gpu_oversubscribed,
+    "stateless-model": check_stateless_model,
+    "fusion-break": check_fusion_break,
+    "heap-pressure": check_heap_pressure,
+    "gpu-underutilized": check_gpu_underutilized,
+    "gpu-memory-risk": check_gpu_memory_risk,
+}
+
+RULE_IDS: Tuple[str, ...] = tuple(RULES)
+
+RAISE_AFTER: Dict[str, int] = {rid: th.RAISE_AFTER for rid in RULE_IDS}
+RAISE_AFTER.update({"fusion-break": th.PLAN_RAISE_AFTER, "stateless-model": th.PLAN_RAISE_AFTER,
+                    "spilling": 2})
+
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def rank_key(s: Suggestion):
+    return (SEVERITY_RANK.get(s.severity, 3), -float(s.figures.get("impact", 0.0)), s.rule,
+            s.operator or "")

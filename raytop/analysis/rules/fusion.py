@@ -1,0 +1,69 @@
+"""fusion-break: two adjacent maps that Ray kept apart for a reason the user can change."""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+from raytop.model import LogicalOp, Suggestion
+from raytop.analysis.history import Window, fmt_num
+from raytop.analysis.plan import Boundary, FusionReason, analyze_plan
+from raytop.analysis.rules.common import call, suggest
+
+
+def _val(v) -> str:
+    return "unset" if v is None else fmt_num(v) if isinstance(v, (int, float)) else repr(v)
+
+
+def _fix(reason: FusionReason, up: LogicalOp, down: LogicalOp) -> str:
+    a, b = (tuple(reason.values) + (None, None))[:2]
+    if reason.code == "remote-args":
+        if b is None:
+            return f"{call(up.name, f'{reason.key}=...')}: drop {reason.key}={_val(a)} or set the same on {down.name}"
+        if a is None:
+            return f"{call(down.name, f'{reason.key}=...')}: drop {reason.key}={_val(b)} or set the same on {up.name}"
+        return (call(down.name, f"{reason.key}={_val(a)}") + f"  # now {_val(b)}; or "
+                f"{reason.key}={_val(b)} on {up.name} too (now {_val(a)})")
+    if reason.code == "compute-size":
+        if down.compute == "actor":
+            return (call(up.name, f"compute=TaskPoolStrategy(size={_val(b)})") + f"  # now size={_val(a)}"
+                    f"; or no size on {up.name}: a task pool fuses into the actor pool of {down.name}")
+        return (call(up.name, f"compute=TaskPoolStrategy(size={_val(b)})") + f"  # now size={_val(a)}; "
+                f"or the same size on {down.name}")
+    if reason.code == "target-max-block-size":
+        return (f"the same target_max_block_size on {up.name} and {down.name} (now {_val(a)} and "
+                f"{_val(b)}), or leave it unset on one of them")
+    return reason.text
+
+
+def check_fusion_break(win: Window) -> List[Suggestion]:
+    out = []
+    for ds_id in win.dataset_ids():
+        plan = win.plan(ds_id)
+        if plan is None or plan.source == "names":
+            continue
+        by_id: Dict[str, LogicalOp] = {l.id: l for l in plan.logical}
+        pa = analyze_plan(plan)
+        for b in pa.boundaries:
+            if not b.fixable:
+                continue
+            up, down = by_id[b.upstream], by_id[b.downstream]
+            op_name = down.physical or b.downstream_name
+            why = "; ".join(r.text for r in b.reasons)
+            evidence = (f"{b.upstream_name} and {b.downstream_name} run as separate operators "
+                        f"({up.physical or '?'} -> {down.physical or '?'}), so every block crosses "
+                        f"the object store between them: {why}")
+            fix = "; and ".join(_fix(r, up, down) for r in b.reasons)
+            key = next((r.key for r in b.reasons if r.key), None)
+            values = next((list(r.values) for r in b.reasons if r.values), [])
+            out.append(suggest("fusion-break", "warning",
+                               f"{b.upstream_name} and {b.downstream_name} are not fused", evidence,
+                               fix, operator=op_name, dataset_id=ds_id, window=win,
+                               figures={"upstream": b.upstream_name, "downstream": b.downstream_name,
+                                        "codes": [r.code for r in b.reasons], "key": key,
+                                        "values": values}))
+    return out
+
+
+def boundaries_of(win: Window, ds_id: str) -> List[Boundary]:
+    plan = win.plan(ds_id)
+    return list(analyze_plan(plan).boundaries) if plan is not None else []

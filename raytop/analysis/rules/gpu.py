@@ -1,0 +1,126 @@
+"""GPU rules from NVML readings: gpu-underutilized, gpu-memory-risk. Silent without readings."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Tuple
+
+from raytop.model import GpuStats, Snapshot, Suggestion
+from raytop.analysis import thresholds as th
+from raytop.analysis.bottleneck import find_bottleneck
+from raytop.analysis.history import Window, fmt_bytes, fmt_num
+from raytop.analysis.rules.common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
+
+GpuKey = Tuple[str, int]
+
+
+def _readings(snap: Snapshot) -> Dict[GpuKey, GpuStats]:
+    return {(n.node_id, g.index): g for n in snap.nodes for g in n.gpus
+            if not g.lost and (g.util_percent is not None or g.mem_used_bytes is not None)}
+
+
+def _mem_fraction(g: GpuStats) -> Optional[float]:
+    if g.mem_used_bytes is None or not g.mem_total_bytes:
+        return None
+    return g.mem_used_bytes / g.mem_total_bytes
+
+
+def _owner(g: GpuStats) -> Optional[str]:
+    procs = [p for p in g.processes if p.operator]
+    if not procs:
+        return None
+    return max(procs, key=lambda p: p.gpu_mem_bytes or 0).operator
+
+
+def _batch_fix(win: Window, ds_id: Optional[str], op_name: Optional[str], factor: float) -> str:
+    model = model_logical(win, ds_id, op_name) if ds_id and op_name else None
+    if model is None:
+        what = "smaller" if factor < 1 else "larger"
+        return f"a {what} batch_size on the model's map_batches call" + (f" ({op_name})" if op_name else "")
+    if model.batch_size is None:
+        what = "smaller" if factor < 1 else "larger"
+        return call(model.name, f"batch_size=<{what} than now>") + "  # now Ray's default batch_size"
+    new = max(1, int(model.batch_size * factor))
+    return call(model.name, f"batch_size={new}") + f"  # now batch_size={model.batch_size}"
+
+
+def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
+    series: Dict[GpuKey, List[Tuple[Snapshot, GpuStats]]] = {}
+    for s in win.snaps:
+        for k, g in _readings(s).items():
+            series.setdefault(k, []).append((s, g))
+    out = []
+    for (node, index), pts in series.items():
+        fr = [(s, g, _mem_fraction(g)) for s, g in pts]
+        fr = [x for x in fr if x[2] is not None]
+        if len(fr) < th.MIN_SAMPLES:
+            continue
+        risky = [x for x in fr if x[2] >= th.GPU_MEM_RISK_FRACTION]
+        share = len(risky) / len(fr)
+        if share < th.HOLD_FRACTION:
+            continue
+        crit = sum(1 for x in fr if x[2] >= th.GPU_MEM_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(fr)
+        g = risky[-1][1]
+        op_name = _owner(g)
+        ds_id = running_dataset(win)
+        evidence = (f"GPU {index} ({g.name or node}) memory {fmt_bytes(g.mem_used_bytes)} of "
+                    f"{fmt_bytes(g.mem_total_bytes)} ({pct(risky[-1][2])}), >= "
+                    f"{pct(th.GPU_MEM_RISK_FRACTION)} in {len(risky)}/{len(fr)} samples {win.describe()}"
+                    + (f"; held by {op_name}" if op_name else ""))
+        out.append(suggest("gpu-memory-risk", "critical" if crit else "warning",
+                           f"GPU {index} is about to run out of memory", evidence,
+                           _batch_fix(win, ds_id, op_name, 0.5), operator=op_name, dataset_id=ds_id,
+                           window=win, share=share,
+                           figures={"gpu": index, "mem_fraction": risky[-1][2]}))
+    return out
+
+
+def _gpu_ops(win: Window, ds_id: str) -> List[str]:
+    names = []
+    for name in win.operator_names(ds_id):
+        ops = win.op_samples(ds_id, name)
+        uses = any(o.usage is not None and (o.usage.gpu or 0) > 0 for _, o in ops)
+        if uses or op_num_gpus(model_logical(win, ds_id, name)) > 0 or any(o.gpu_mem_bytes for _, o in ops):
+            names.append(name)
+    return names
+
+
+def check_gpu_underutilized(win: Window) -> List[Suggestion]:
+    out = []
+    for ds_id in win.dataset_ids():
+        samples = win.running(ds_id)
+        if not win.enough(samples):
+            continue
+        neck = find_bottleneck(win.snaps, ds_id)
+        if neck is None or neck not in _gpu_ops(win, ds_id):
+            continue
+        utils, mems, low = [], [], []
+        for s, _ in samples:
+            readings = _readings(s)
+            mine = [g for g in readings.values() if _owner(g) == neck] or list(readings.values())
+            u = [g.util_percent for g in mine if g.util_percent is not None]
+            m = [_mem_fraction(g) for g in mine if _mem_fraction(g) is not None]
+            if not u:
+                continue
+            util, mem = sum(u) / len(u), (max(m) if m else None)
+            utils.append(util)
+            mems.append(mem)
+            low.append(util < th.GPU_LOW_UTIL_PERCENT and (mem is None or mem < th.GPU_MEM_HEADROOM_FRACTION))
+        if len(low) < th.MIN_SAMPLES:
+            continue  # no GPU reading: stay silent rather than guess
+        share = sum(low) / len(low)
+        if share < th.HOLD_FRACTION:
+            continue
+        mean_util = sum(utils) / len(utils)
+        known_mem = [m for m in mems if m is not None]
+        peak_mem = max(known_mem) if known_mem else None
+        factor = 2.0 if peak_mem is None else max(2.0, min(4.0, math.floor(0.8 / max(peak_mem, 0.05))))
+        evidence = (f"{neck} is the bottleneck yet its GPU averages {mean_util:.0f} % utilization"
+                    + (f" with memory at most {pct(peak_mem)}" if peak_mem is not None else "")
+                    + f"; low in {sum(low)}/{len(low)} samples {win.describe()}")
+        out.append(suggest("gpu-underutilized", "warning", f"GPU under-used by {neck}", evidence,
+                           _batch_fix(win, ds_id, neck, factor), operator=neck, dataset_id=ds_id,
+                           window=win, share=share,
+                           figures={"mean_util_percent": mean_util, "peak_mem_fraction": peak_mem,
+                                    "batch_factor": factor}))
+    return out

@@ -1,0 +1,126 @@
+"""Object store rules: spilling, object-store-pressure."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from raytop.model import OperatorStats, Snapshot, Suggestion
+from raytop.analysis import thresholds as th
+from raytop.analysis.history import Window, fmt_bytes, is_source_op, queued_blocks
+from raytop.analysis.rules.common import pct, running_dataset, suggest
+
+
+def _store_fraction(snap: Snapshot) -> Optional[float]:
+    fr = [n.object_store.used_bytes / n.object_store.capacity_bytes for n in snap.nodes
+          if n.object_store.used_bytes is not None and n.object_store.capacity_bytes]
+    return max(fr) if fr else None
+
+
+def _capacity(snap: Snapshot) -> Optional[int]:
+    caps = [n.object_store.capacity_bytes for n in snap.nodes if n.object_store.capacity_bytes]
+    return sum(caps) if caps else None
+
+
+def _biggest_store_user(snap: Snapshot) -> Tuple[Optional[str], Optional[str], Optional[int]]:
+    best = (None, None, None)
+    for d in snap.datasets:
+        for op in d.operators:
+            held = op.obj_store_mem_bytes
+            if held is None and op.usage is not None:
+                held = op.usage.object_store_bytes
+            if held is not None and not is_source_op(op) and (best[2] is None or held > best[2]):
+                best = (d.dataset_id, op.name, held)
+    return best
+
+
+def check_spilling(win: Window) -> List[Suggestion]:
+    first, last = win.snaps[0], win.latest
+    before = {n.node_id: n.object_store.spilled_bytes for n in first.nodes}
+    rises = []
+    for n in last.nodes:
+        a, b = before.get(n.node_id), n.object_store.spilled_bytes
+        if a is not None and b is not None and b - a >= th.SPILL_MIN_BYTES:
+            rises.append((n.ip or n.node_id, a, b))
+    if not rises or last.t - first.t <= 0:
+        return []
+    delta = sum(b - a for _, a, b in rises)
+    cap = _capacity(last)
+    severity = "critical" if cap and delta >= th.SPILL_CRITICAL_FRACTION * cap else "warning"
+    ds_id, op_name, held = _biggest_store_user(last)
+    ds_id = ds_id or running_dataset(win)
+    where = "; ".join(f"node {ip}: {fmt_bytes(a)} -> {fmt_bytes(b)}" for ip, a, b in rises)
+    rate = delta / (last.t - first.t)
+    evidence = (f"spilled bytes rose by {fmt_bytes(delta)} ({fmt_bytes(rate)}/s) {win.describe()} "
+                f"({where}); object store capacity {fmt_bytes(cap)}"
+                + (f"; {op_name} holds {fmt_bytes(held)} of it" if op_name else ""))
+    bigger = f"ray.init(object_store_memory={int(2 * cap)})  # now {fmt_bytes(cap)}" if cap else \
+        "ray.init(object_store_memory=<2x the current store>)"
+    fix = ("keep less data in flight: DataContext.get_current()"
+           ".override_object_store_memory_limit_fraction = 0.3  # Ray Data default 0.5; "
+           f"or give the store more room: {bigger}; and avoid materializing large "
+           "intermediates (ds.materialize(), to_pandas()) while the pipeline runs")
+    return [suggest("spilling", severity, "Object store is spilling to disk", evidence, fix,
+                    operator=op_name, dataset_id=ds_id, window=win, share=1.0,
+                    figures={"spilled_delta_bytes": delta, "spill_rate_bytes_s": rate,
+                             "capacity_bytes": cap})]
+
+
+def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats]) -> bool:
+    """Held back by Ray Data's object store budget although its consumer has nothing queued:
+    the store, not a slow downstream operator, is what stops it."""
+    if "tasks:ResourceBudget" not in op.backpressure or op.budget is None:
+        return False
+    b = op.budget.object_store_bytes
+    if b is None or b > th.BUDGET_EXHAUSTED_BYTES:
+        return False
+    return consumer is None or (queued_blocks(consumer) or 0) == 0
+
+
+def check_object_store_pressure(win: Window) -> List[Suggestion]:
+    out = []
+    for ds_id in win.dataset_ids():
+        samples = win.running(ds_id)
+        if not win.enough(samples):
+            continue
+        full, blocked, fracs, names = [], [], [], {}
+        for s, d in samples:
+            f = _store_fraction(s)
+            fracs.append(f)
+            full.append(f is not None and f >= th.STORE_FULL_FRACTION)
+            ops = [o for o in d.operators if not is_source_op(o)]
+            hit = [o.name for i, o in enumerate(ops)
+                   if _store_blocked(o, ops[i + 1] if i + 1 < len(ops) else None)]
+            for n in hit:
+                names[n] = names.get(n, 0) + 1
+            blocked.append(bool(hit))
+        either = [a or b for a, b in zip(full, blocked)]
+        share = sum(either) / len(either)
+        if share < th.HOLD_FRACTION:
+            continue
+        known = [f for f in fracs if f is not None]
+        peak = max(known) if known else None
+        crit = sum(1 for f in known if f >= th.STORE_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(samples)
+        op_name = max(names, key=names.get) if names else _biggest_store_user(win.latest)[1]
+        cap = _capacity(win.latest)
+        ev = [f"object store {pct(peak)} full at peak, >= {pct(th.STORE_FULL_FRACTION)} in "
+              f"{sum(full)}/{len(samples)} samples" if known else "node object store fill unknown"]
+        if names:
+            ev.append(f"{op_name} held back by ResourceBudget with its object store budget spent "
+                      f"while its consumer had nothing queued in {names[op_name]}/{len(samples)} samples")
+        evidence = "; ".join(ev) + f" {win.describe()}"
+        if sum(full) >= sum(blocked):
+            fix = (f"ray.init(object_store_memory={int(2 * cap)})  # now {fmt_bytes(cap)}; or "
+                   if cap else "a bigger object store (ray.init(object_store_memory=...)); or ")
+        else:
+            fix = ("DataContext.get_current().override_object_store_memory_limit_fraction = 0.7  "
+                   "# Ray Data's share of the store, default 0.5; or ")
+        fix += ("smaller blocks: DataContext.get_current().target_max_block_size = 64 * 1024**2 "
+                "(default 128 MiB), and fewer blocks in flight (lower the concurrency of "
+                f"{op_name or 'the producing operator'})")
+        out.append(suggest("object-store-pressure", "critical" if crit else "warning",
+                           "Object store is the limit", evidence, fix, operator=op_name,
+                           dataset_id=ds_id, window=win, share=share,
+                           figures={"peak_store_fraction": peak, "full_samples": sum(full),
+                                    "budget_blocked_samples": sum(blocked),
+                                    "samples": len(samples)}))
+    return out

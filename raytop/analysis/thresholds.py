@@ -1,0 +1,55 @@
+"""Every number the advisor decides with, named in one place. docs/advisor.md gives the reasoning."""
+
+from __future__ import annotations
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# ---- windows and hysteresis ---------------------------------------------------------------
+HISTORY_S = 60.0  # how much history the live Advisor keeps
+HISTORY_MAX_SNAPSHOTS = 600
+RULE_WINDOW_S = 15.0  # rules look at the last this-many seconds
+MIN_SAMPLES = 3  # fewer samples in the window than this: dynamic rules stay silent
+MIN_SPAN_S = 2.0  # ... or a window shorter than this
+HOLD_FRACTION = 0.6  # a condition "holds" when true in at least this share of the samples
+STARTUP_GRACE_S = 3.0  # ignore the first seconds of a dataset (actors starting, queues filling)
+RAISE_AFTER = 3  # consecutive evaluations a dynamic rule must hold before it is raised
+CLEAR_AFTER = 5  # consecutive evaluations it must be off before it is cleared
+PLAN_RAISE_AFTER = 1  # plan facts (fusion, a GPU function UDF) do not fluctuate
+
+# ---- object store -------------------------------------------------------------------------
+SPILL_MIN_BYTES = 16 * MIB  # spilled bytes must rise by at least this within the window
+SPILL_CRITICAL_FRACTION = 0.5  # spilled in the window >= this share of the store capacity
+STORE_FULL_FRACTION = 0.90  # node object store used / capacity
+STORE_CRITICAL_FRACTION = 0.97
+BUDGET_EXHAUSTED_BYTES = 1 * MIB  # an operator's object store budget at or below this is spent
+
+# ---- blocks -------------------------------------------------------------------------------
+SMALL_BLOCK_BYTES = 1 * MIB
+SHORT_TASK_S = 0.05
+SMALL_BLOCKS_MIN_TASKS = 300  # above Ray's default of 200 read blocks
+TARGET_BLOCK_BYTES = 32 * MIB  # what the small-blocks fix aims for
+LARGE_BLOCK_BYTES = 192 * MIB  # 1.5 x Ray's default target_max_block_size (128 MiB)
+FEW_BLOCKS_MIN_BYTES = 16 * MIB  # "fewer blocks than slots" only matters for blocks this big
+
+# ---- actors and scheduling ----------------------------------------------------------------
+IDLE_FRACTION = 0.5  # idle actors / live actors for "input-starved"
+QUEUE_PER_ACTOR = 2  # queued input blocks per busy actor that mark a backlog
+DEFAULT_NUM_CPUS = 1.0  # Ray's default for map tasks and actors
+STATELESS_HEAP_PER_TASK = 1 * GIB  # heap per running task that hints at a model loaded per call
+STATELESS_MIN_TASK_S = 1.0
+
+# ---- memory -------------------------------------------------------------------------------
+NODE_MEM_FRACTION = 0.85
+NODE_MEM_CRITICAL_FRACTION = 0.95  # Ray's OOM killer threshold (memory_usage_threshold)
+RAY_SHARE_OF_USED = 0.5  # Ray workers must hold this share of the used memory to blame the job
+WORKER_MEM_LIMIT_FRACTION = 0.9  # worker heap / its memory= request
+
+# ---- GPU ----------------------------------------------------------------------------------
+GPU_LOW_UTIL_PERCENT = 50.0
+GPU_MEM_HEADROOM_FRACTION = 0.6  # used / total below this leaves room for a larger batch
+GPU_MEM_RISK_FRACTION = 0.95
+GPU_MEM_CRITICAL_FRACTION = 0.98
+
+# ---- bottleneck ---------------------------------------------------------------------------
+BOTTLENECK_MIN_SCORE = 0.5  # share of samples an operator must be saturated-with-backlog

@@ -1,0 +1,126 @@
+"""Histories for each rule, and a healthy one, all hand-built."""
+
+from __future__ import annotations
+
+from .builders import GIB, MIB, gpu, history, lop, node, op, plan_of, snap
+
+PRE = "ReadRange->MapBatches(pre)"
+MODEL = "MapBatches(Model)"
+
+
+def model_plan(min_size=1, max_size=2, num_gpus=None, batch_size=None, read_size=None, memory=None):
+    args = {}
+    if num_gpus:
+        args["num_gpus"] = num_gpus
+    if memory:
+        args["memory"] = memory
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True, min_size=read_size, max_size=read_size),
+               lop("1", "MapBatches", "pre", inputs=["0"], min_size=read_size, max_size=read_size),
+               lop("2", "MapBatches", "Model", inputs=["1"], compute="actor", min_size=min_size,
+                   max_size=max_size, ray_remote_args=args, batch_size=batch_size)]
+    return plan_of([(PRE, "TaskPoolMapOperator", ["0", "1"]),
+                    (MODEL, "ActorPoolMapOperator", ["2"])], logical)
+
+
+def _pre(**kw):
+    base = dict(q=5, running=1, bp=("tasks:ResourceBudget",), cpu=1.0, budget_store=0,
+                avg_block_bytes=8 * MIB, avg_task_s=0.3, tasks_finished=50, rows_total=100_000,
+                avg_block_rows=1000)
+    base.update(kw)
+    return op(PRE, **base)
+
+
+def _model(**kw):
+    base = dict(compute="actor", q=3, running=2, actors=(2, 0, 0, 0), cpu=2.0,
+                avg_block_bytes=8 * MIB, avg_task_s=0.5, tasks_finished=20)
+    base.update(kw)
+    return op(MODEL, **base)
+
+
+def healthy(n=20, with_gpu=False):
+    plan = model_plan(num_gpus=1 if with_gpu else None, batch_size=64)
+    gpus = [gpu(util=92, used=9 * GIB, operator=MODEL)] if with_gpu else []
+    return history(lambda i: snap(i, [_pre(), _model(gpu_used=2.0 if with_gpu else None)],
+                                  nodes=[node(cpus=3, gpus=2 if with_gpu else None, gpu_list=gpus,
+                                              heap=3 * GIB)],
+                                  plan=plan), n)
+
+
+def spilling(n=20):
+    return history(lambda i: snap(i, [_pre(), _model()], nodes=[node(cpus=3, spilled=i * 20 * MIB,
+                                                                      store_used=800 * MIB)],
+                                  plan=model_plan()), n)
+
+
+def store_full(n=20):
+    return history(lambda i: snap(i, [_pre(), _model()], nodes=[node(cpus=3, store_used=960 * MIB)],
+                                  plan=model_plan()), n)
+
+
+def small_blocks(n=20):
+    return history(lambda i: snap(i, [_pre(avg_block_bytes=2048, avg_task_s=0.004, tasks_finished=900 + i,
+                                           rows_total=1_000_000, avg_block_rows=250), _model()],
+                                  nodes=[node(cpus=3)], plan=model_plan()), n)
+
+
+def large_blocks(n=20):
+    return history(lambda i: snap(i, [_pre(avg_block_bytes=300 * MIB, rows_total=1000, avg_block_rows=500),
+                                      _model()], nodes=[node(cpus=3)], plan=model_plan()), n)
+
+
+def input_starved(n=20):
+    return history(lambda i: snap(i, [_pre(q=10, bp=("tasks:ConcurrencyCap",)),
+                                      _model(q=0, actors=(2, 0, 2, 0))],
+                                  nodes=[node(cpus=4)], plan=model_plan(read_size=1)), n)
+
+
+def pool_undersized(n=20):
+    return history(lambda i: snap(i, [_pre(cpu=0.0, running=0), _model(q=8 + i, actors=(1, 0, 0, 0), cpu=1.0)],
+                                  nodes=[node(cpus=4)], plan=model_plan(max_size=1)), n)
+
+
+def gpu_oversubscribed(n=20):
+    return history(lambda i: snap(i, [_pre(), _model(q=6, actors=(1, 1, 0, 0), gpu_used=1.0)],
+                                  nodes=[node(cpus=3, gpus=1)], plan=model_plan(2, 2, num_gpus=1)), n)
+
+
+def stateless_model(n=5):
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True),
+               lop("1", "MapBatches", "infer", inputs=["0"], ray_remote_args={"num_gpus": 1})]
+    plan = plan_of([("ReadRange->MapBatches(infer)", "TaskPoolMapOperator", ["0", "1"])], logical)
+    return history(lambda i: snap(i, [op("ReadRange->MapBatches(infer)", q=4, gpu_used=1.0, cpu=1.0)],
+                                  nodes=[node(cpus=2, gpus=1)], plan=plan), n)
+
+
+def fusion_break(n=5):
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True), lop("1", "Map", "a", inputs=["0"]),
+               lop("2", "MapBatches", "b", inputs=["1"], ray_remote_args={"num_cpus": 0.5})]
+    plan = plan_of([("ReadRange->Map(a)", "TaskPoolMapOperator", ["0", "1"]),
+                    ("MapBatches(b)", "TaskPoolMapOperator", ["2"])], logical)
+    return history(lambda i: snap(i, [op("ReadRange->Map(a)", q=3), op("MapBatches(b)", q=1)],
+                                  nodes=[node(cpus=2)], plan=plan), n)
+
+
+def heap_pressure(n=20):
+    return history(lambda i: snap(i, [_pre(heap_bytes=1 * GIB), _model(heap_bytes=12 * GIB)],
+                                  nodes=[node(cpus=3, mem_used=int(15 * GIB), heap=13 * GIB)],
+                                  plan=model_plan()), n)
+
+
+def worker_memory_limit(n=20):
+    return history(lambda i: snap(i, [_pre(), _model(heap_bytes=2 * 950 * MIB)], nodes=[node(cpus=3)],
+                                  plan=model_plan(memory=1000 * MIB)), n)
+
+
+def gpu_underutilized(n=20, readings=True):
+    gpus = [gpu(util=20, used=1 * GIB, operator=MODEL)] if readings else []
+    return history(lambda i: snap(i, [_pre(), _model(gpu_used=2.0)],
+                                  nodes=[node(cpus=3, gpus=2, gpu_list=gpus)],
+                                  plan=model_plan(num_gpus=1, batch_size=32)), n)
+
+
+def gpu_memory_risk(n=20):
+    gpus = [gpu(util=95, used=int(15.8 * GIB), operator=MODEL)]
+    return history(lambda i: snap(i, [_pre(), _model(gpu_used=2.0)],
+                                  nodes=[node(cpus=3, gpus=2, gpu_list=gpus)],
+                                  plan=model_plan(num_gpus=1, batch_size=64)), n)
