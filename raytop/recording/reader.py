@@ -1,0 +1,301 @@
+"""RecordingReader: opens a `.raytop` file, checks it, seeks by time, decodes snapshots.
+
+Thread-safe: one SQLite connection behind a lock; decoded snapshots are frozen and shared through a
+small LRU cache. The connection is ``query_only``: reading never changes a recording's content, also
+while its writer is still running.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import sqlite3
+import threading
+import urllib.parse
+from collections import OrderedDict
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import zstandard
+
+from raytop.model import Event, Plan, Snapshot
+from raytop.recording import codec
+from raytop.recording.errors import RecordingError
+from raytop.recording.schema import MIGRATIONS, SCHEMA_VERSION, to_ns
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_CACHE_SIZE = 128
+_FETCH_CHUNK = 256
+
+
+def _check_file(p: Path) -> None:
+    """One-line errors for what SQLite would report obscurely (or not at all)."""
+    if not p.exists():
+        raise RecordingError(f"recording not found: {p}")
+    if p.is_dir():
+        raise RecordingError(f"{p} is a directory, not a raytop recording")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            header = f.read(100)
+    except OSError as e:
+        raise RecordingError(f"cannot read {p}: {e.strerror}") from None
+    wal = Path(f"{p}-wal")
+    live_wal = wal.exists() and wal.stat().st_size > 0
+    if size == 0:
+        if live_wal:  # a writer that just started: everything is still in the WAL
+            return
+        raise RecordingError(f"{p} is empty, not a raytop recording")
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    page_count = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96] and page_count > 0
+    if live_wal or not header_valid:
+        return  # the WAL holds newer pages than the header describes; SQLite will judge
+    if page_size < 512 or size % page_size or size < page_count * page_size:
+        raise RecordingError(
+            f"{p} is truncated or corrupt ({size} bytes, its header says "
+            f"{page_count * page_size})")
+
+
+def _friendly(p: Path, e: sqlite3.Error) -> RecordingError:
+    msg = str(e)
+    if "not a database" in msg or "file is encrypted" in msg:
+        return RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
+    if "no such table" in msg or "no such column" in msg:
+        return RecordingError(f"{p} is not a raytop recording (no raytop tables)")
+    if "malformed" in msg or "corrupt" in msg or "disk I/O" in msg:
+        return RecordingError(f"{p} is truncated or corrupt ({msg})")
+    return RecordingError(f"cannot read recording {p}: {msg}")
+
+
+class RecordingReader:
+    def __init__(self, path):
+        self.path = Path(path)
+        _check_file(self.path)
+        self._lock = threading.RLock()
+        self._ids: List[int] = []
+        self._ns: List[int] = []
+        self._cache: "OrderedDict[int, Snapshot]" = OrderedDict()
+        self._plans: Dict[int, Plan] = {}
+        self._dicts: Dict[Optional[int], zstandard.ZstdDecompressor] = {}
+        self.meta: dict = {}
+        try:
+            self._conn = self._connect()
+            self._load_meta()
+            version = self.meta.get("schema_version")
+            if not isinstance(version, int):
+                raise RecordingError(f"{self.path} is not a raytop recording (no schema version)")
+            if version > SCHEMA_VERSION:
+                raise RecordingError(
+                    f"recording schema {version} is newer than this raytop supports "
+                    f"({SCHEMA_VERSION}); upgrade raytop")
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
+            self._load_index()
+            if self._ids:  # a truncated tail shows up here rather than mid-replay
+                self.snapshot(len(self._ids) - 1)
+        except sqlite3.Error as e:
+            self._close_quietly()
+            raise _friendly(self.path, e) from None
+        except RecordingError:
+            self._close_quietly()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        """Read-write when the OS allows it, yet ``query_only``: the last connection to close a
+        WAL-mode file folds the WAL back in and removes ``-wal``/``-shm``, which a read-only
+        connection cannot do (it would leave them behind after a live replay or a kill -9)."""
+        base = "file:" + urllib.parse.quote(os.path.abspath(self.path))
+        for mode in ("rw", "ro"):
+            conn = sqlite3.connect(f"{base}?mode={mode}", uri=True, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA query_only=1")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+                if mode == "ro":
+                    raise
+        raise AssertionError("unreachable")
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _load_meta(self) -> None:
+        rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+        meta = {}
+        for key, value in rows:
+            try:
+                meta[key] = codec.loads(value)
+            except ValueError:
+                meta[key] = value
+        self.meta = meta
+
+    def _migrate(self, version: int) -> None:
+        """Upgrade an older recording on an in-memory copy; the file itself is left alone."""
+        mem = sqlite3.connect(":memory:", check_same_thread=False)
+        self._conn.backup(mem)
+        self._conn.close()
+        self._conn = mem
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise RecordingError(
+                    f"recording schema {version} is too old for this raytop "
+                    f"({SCHEMA_VERSION}) and cannot be migrated")
+            step(mem)
+            self._load_meta()
+            new = self.meta.get("schema_version")
+            if not isinstance(new, int) or new <= version:
+                raise RecordingError(f"migration of recording schema {version} failed")
+            version = new
+
+    def _load_index(self, after_id: int = 0) -> None:
+        rows = self._conn.execute(
+            "SELECT id, t_ns FROM snapshots WHERE id > ? ORDER BY t_ns, id", (after_id,)).fetchall()
+        if not rows:
+            return
+        if not self._ns or rows[0][1] >= self._ns[-1]:
+            self._ids.extend(r[0] for r in rows)
+            self._ns.extend(r[1] for r in rows)
+        else:  # a clock step backwards: keep times ascending
+            merged = sorted(list(zip(self._ns, self._ids)) + [(r[1], r[0]) for r in rows])
+            self._ns = [m[0] for m in merged]
+            self._ids = [m[1] for m in merged]
+            self._cache.clear()
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def times(self) -> List[float]:
+        with self._lock:
+            return [ns / 1e9 for ns in self._ns]
+
+    def index_at(self, t: float) -> int:
+        """The last snapshot at or before ``t``; 0 when ``t`` is before the first one."""
+        with self._lock:
+            return max(0, bisect.bisect_right(self._ns, to_ns(t)) - 1)
+
+    def snapshot(self, i: int) -> Snapshot:
+        with self._lock:
+            n = len(self._ids)
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise IndexError(f"snapshot {i} out of range (recording has {n})")
+            row_id = self._ids[i]
+            snap = self._cache.get(row_id)
+            if snap is not None:
+                self._cache.move_to_end(row_id)
+                return snap
+            try:
+                row = self._conn.execute(
+                    "SELECT dict_id, plan_ids, data FROM snapshots WHERE id = ?",
+                    (row_id,)).fetchone()
+                if row is None:
+                    raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
+                snap = self._decode(i, *row)
+            except sqlite3.Error as e:
+                raise _friendly(self.path, e) from None
+            self._cache[row_id] = snap
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return snap
+
+    def snapshot_at(self, t: float) -> Snapshot:
+        return self.snapshot(self.index_at(t))
+
+    def iter_snapshots(self, start: Optional[float] = None,
+                       end: Optional[float] = None) -> Iterator[Snapshot]:
+        """Snapshots with ``start <= t <= end`` (either bound optional), in time order."""
+        with self._lock:
+            lo = 0 if start is None else bisect.bisect_left(self._ns, to_ns(start))
+            hi = len(self._ns) if end is None else bisect.bisect_right(self._ns, to_ns(end))
+        for i in range(lo, hi):
+            yield self.snapshot(i)
+
+    def events(self) -> List[Event]:
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    "SELECT t_ns, kind, dataset_id, message, data FROM events"
+                    " ORDER BY t_ns, id").fetchall()
+            except sqlite3.Error as e:
+                raise _friendly(self.path, e) from None
+        out = []
+        for t_ns, kind, dataset_id, message, data in rows:
+            try:
+                payload = codec.loads(data) if data else {}
+            except ValueError:
+                payload = {}
+            out.append(Event(t=t_ns / 1e9, kind=kind, message=message or "",
+                             dataset_id=dataset_id, data=payload))
+        return out
+
+    def refresh(self) -> None:
+        """Pick up snapshots, events and meta (``ended_utc``, ``exit_code``) written since."""
+        with self._lock:
+            try:
+                self._load_meta()
+                self._load_index(after_id=max(self._ids, default=0))
+            except sqlite3.Error as e:
+                raise _friendly(self.path, e) from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_quietly()
+            self._cache.clear()
+
+    def __enter__(self) -> "RecordingReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- decoding -----------------------------------------------------------------------
+
+    def _decode(self, i: int, dict_id: Optional[int], plan_ids: Optional[str],
+                data: bytes) -> Snapshot:
+        try:
+            raw = self._decompressor(dict_id).decompress(data)
+            snap = codec.decode_snapshot(raw)
+            if plan_ids:
+                snap = codec.join_plans(
+                    snap, [self._plan(p) if p is not None else None for p in codec.loads(plan_ids)])
+        except (zstandard.ZstdError, ValueError, TypeError, KeyError, AttributeError) as e:
+            raise RecordingError(
+                f"{self.path} is truncated or corrupt (snapshot {i} unreadable: {e})") from None
+        return snap
+
+    def _decompressor(self, dict_id: Optional[int]) -> zstandard.ZstdDecompressor:
+        d = self._dicts.get(dict_id)
+        if d is None:
+            seed = None
+            if dict_id is not None:
+                row = self._conn.execute("SELECT data FROM dicts WHERE id = ?",
+                                         (dict_id,)).fetchone()
+                if row is None:
+                    raise KeyError(f"compression dictionary {dict_id} missing")
+                seed = zstandard.ZstdDecompressor().decompress(row[0])
+            d = self._dicts[dict_id] = codec.make_decompressor(seed)
+        return d
+
+    def _plan(self, plan_id: int) -> Plan:
+        plan = self._plans.get(plan_id)
+        if plan is None:
+            row = self._conn.execute("SELECT data FROM plans WHERE id = ?", (plan_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"plan {plan_id} missing")
+            plan = self._plans[plan_id] = codec.plan_from_bytes(
+                zstandard.ZstdDecompressor().decompress(row[0]))
+        return plan

@@ -1,0 +1,244 @@
+"""RecordingWriter: appends snapshots and events to a `.raytop` file as they arrive.
+
+One transaction per snapshot in WAL mode with synchronous=NORMAL: a commit is in the OS page cache
+when ``snapshot()`` returns, so ``kill -9`` of this process loses nothing already written (only an
+OS crash or power cut can lose the last commits). Readers may open the file at any time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from raytop.model import Event, Plan, Snapshot
+from raytop.recording import codec
+from raytop.recording.errors import RecordingError
+from raytop.recording.schema import APPLICATION_ID, DDL, SCHEMA_VERSION, to_ns
+from raytop.redact import redact_argv, redact_env, redact_text
+
+# A new compression dictionary is seeded from the current snapshot when rows grow past
+# 2x (+256 B) the best size seen with the current one, i.e. when the pipeline's shape changed.
+_REBUILD_FACTOR = 2.0
+_REBUILD_SLACK = 256
+_REBUILD_MIN_ROWS = 10
+_PLAN_CACHE_MAX = 64
+
+
+def utc_now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _ray_version() -> Optional[str]:
+    try:
+        from importlib.metadata import version
+        return version("ray")
+    except Exception:
+        return None
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def _redact_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
+    out = {}
+    for key, value in meta.items():
+        if key == "command" and isinstance(value, (list, tuple)):
+            out[key] = redact_argv(value)
+        elif key == "command" and isinstance(value, str):
+            out[key] = " ".join(redact_argv(value.split()))
+        elif key == "env" and isinstance(value, dict):
+            out[key] = redact_env(value)
+        else:
+            out[key] = _redact_value(value)
+    return out
+
+
+class RecordingWriter:
+    """Writes a recording; also a collector sink (``snapshot`` / ``event`` on the collector
+    thread). Calls after ``close`` are ignored, so a late tick during shutdown is harmless."""
+
+    def __init__(self, path, *, meta: dict, force: bool = False):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._dict_id: Optional[int] = None
+        self._dict_len = 0
+        self._compressor = codec.make_compressor(None)
+        self._best_len: Optional[int] = None
+        self._rows_since_dict = 0
+        self._plan_ids: Dict[int, tuple] = {}  # id(Plan) -> (Plan, plan row id)
+        self._plan_digests: Dict[str, int] = {}
+        self.snapshots_written = 0
+        self.bytes_written = 0  # compressed snapshot payload, for measurements
+        self._create_file(force)
+        try:
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self._conn.execute("BEGIN")
+            for stmt in DDL:
+                self._conn.execute(stmt)
+            full = {"schema_version": SCHEMA_VERSION, "raytop_version": _raytop_version(),
+                    "ray_version": _ray_version(), "command": [], "host": socket.gethostname(),
+                    "started_utc": utc_now_iso(), "interval": None}
+            full.update(_redact_meta(dict(meta)))
+            full["schema_version"] = SCHEMA_VERSION
+            self._put_meta(full)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise RecordingError(f"cannot create recording {self.path}: {e}") from None
+        self.meta = full
+
+    def _create_file(self, force: bool) -> None:
+        path = self.path
+        if path.is_dir():
+            raise RecordingError(f"cannot record to {path}: it is a directory")
+        if not path.parent.is_dir():
+            raise RecordingError(f"cannot record to {path}: directory {path.parent} does not exist")
+        if path.exists() or path.is_symlink():
+            if not force:
+                raise RecordingError(f"refusing to overwrite existing file {path}")
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                try:
+                    os.unlink(f"{path}{suffix}")
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    raise RecordingError(f"cannot overwrite {path}: {e.strerror}") from None
+        try:  # O_EXCL: two writers racing for one path cannot both win
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            raise RecordingError(f"refusing to overwrite existing file {path}") from None
+        except OSError as e:
+            raise RecordingError(f"cannot create recording {path}: {e.strerror}") from None
+
+    def _put_meta(self, items: Dict[str, Any]) -> None:
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [(k, json.dumps(v, ensure_ascii=False, default=str)) for k, v in items.items()])
+
+    # ---- sink API -----------------------------------------------------------------------
+
+    def snapshot(self, snap: Snapshot) -> None:
+        data, plans = codec.split_plans(snap)
+        raw = codec.dumps(data)
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._conn.execute("BEGIN")
+                plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
+                blob = self._compress(raw)
+                self._conn.execute(
+                    "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)",
+                    (to_ns(snap.t), self._dict_id,
+                     codec.dumps(plan_ids).decode() if any(i is not None for i in plan_ids)
+                     else None, blob))
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._rollback()
+                raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
+            self.snapshots_written += 1
+            self.bytes_written += len(blob)
+
+    def event(self, ev: Event) -> None:
+        data = _redact_value(dict(ev.data)) if ev.data else None
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._conn.execute(
+                    "INSERT INTO events (t_ns, kind, dataset_id, message, data)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (to_ns(ev.t), ev.kind, ev.dataset_id, redact_text(ev.message or ""),
+                     codec.dumps(data).decode() if data is not None else None))
+            except sqlite3.Error as e:
+                raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
+
+    def close(self, exit_code: Optional[int] = None) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.execute("BEGIN")
+                self._put_meta({"ended_utc": utc_now_iso(), "exit_code": exit_code})
+                self._conn.execute("COMMIT")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                try:  # back to one file; fails harmlessly while a reader holds it open
+                    self._conn.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.OperationalError:
+                    pass
+            except sqlite3.Error as e:
+                raise RecordingError(f"cannot finish recording {self.path}: {e}") from None
+            finally:
+                self._conn.close()
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- internals (called with the lock held, inside a transaction) --------------------
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _compress(self, raw: bytes) -> bytes:
+        blob = self._compressor.compress(raw)
+        self._rows_since_dict += 1
+        grown = self._best_len is not None and \
+            len(blob) > _REBUILD_FACTOR * self._best_len + _REBUILD_SLACK
+        seed_too_small = len(raw) > 2 * self._dict_len + 1024
+        if self._dict_id is None or seed_too_small or (
+                grown and self._rows_since_dict >= _REBUILD_MIN_ROWS):
+            cur = self._conn.execute("INSERT INTO dicts (data) VALUES (?)",
+                                     (codec.make_compressor(None).compress(raw),))
+            self._dict_id = cur.lastrowid
+            self._dict_len = len(raw)
+            self._compressor = codec.make_compressor(raw)
+            self._best_len = None  # the seed row itself compresses to nothing: not a baseline
+            self._rows_since_dict = 0
+            return self._compressor.compress(raw)
+        if self._rows_since_dict > 0 and (self._best_len is None or len(blob) < self._best_len):
+            self._best_len = len(blob)
+        return blob
+
+    def _plan_id(self, plan: Plan) -> int:
+        hit = self._plan_ids.get(id(plan))
+        if hit is not None and hit[0] is plan:
+            return hit[1]
+        digest, raw = codec.plan_bytes(plan)
+        plan_id = self._plan_digests.get(digest)
+        if plan_id is None:
+            cur = self._conn.execute("INSERT INTO plans (digest, data) VALUES (?, ?)",
+                                     (digest, codec.make_compressor(None).compress(raw)))
+            plan_id = self._plan_digests[digest] = cur.lastrowid
+        if len(self._plan_ids) >= _PLAN_CACHE_MAX:
+            self._plan_ids.clear()
+        self._plan_ids[id(plan)] = (plan, plan_id)
+        return plan_id
+
+
+def _raytop_version() -> str:
+    from raytop import __version__
+    return __version__

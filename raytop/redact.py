@@ -1,0 +1,114 @@
+"""Hide secrets before anything is shown, logged or recorded.
+
+``redact_argv`` and ``redact_env`` hide values whose *name* looks secret (``--token X``,
+``--password=...``, ``*_TOKEN``, ``*_KEY``, ``*SECRET*``, ``*PASSWORD*``) and the password of URLs
+written as ``scheme://user:pass@host``. ``redact_text`` removes the current Ray auth token (from
+``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) wherever it appears.
+Over-redaction is preferred to a leak: ``--sort-key name`` loses its value too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterable, List, Mapping, Optional
+
+MASK = "***"
+
+_SECRET_NAME = re.compile(
+    r"(^|_)(TOKEN|KEY|APIKEY|KEYS)$|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|(^|_)AUTH$|(^|_)PWD$"
+)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/@:]*):(?P<pw>[^\s/@]+)@")
+_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>.*)$", re.S)
+# Tokens shorter than this are not searched for in text: a tiny "token" would mangle everything.
+_MIN_TOKEN_LEN = 8
+
+
+def _normalize(name: str) -> str:
+    return name.lstrip("-").upper().replace("-", "_").replace(".", "_")
+
+
+def is_secret_name(name: str) -> bool:
+    """True for option or variable names whose value should never be shown."""
+    norm = _normalize(name)
+    if norm in ("PWD", "OLDPWD"):  # the shell's working directories, not passwords
+        return False
+    return bool(norm) and _SECRET_NAME.search(norm) is not None
+
+
+def redact_url_credentials(s: str) -> str:
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", s)
+
+
+def _ray_tokens() -> List[str]:
+    """The Ray auth token(s) valid here; read fresh each call since ray.init may create one."""
+    found: List[str] = []
+    env_token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
+    if env_token:
+        found.append(env_token)
+    paths = [Path.home() / ".ray" / "auth_token"]
+    custom = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if custom:
+        paths.insert(0, Path(custom).expanduser())
+    for path in paths:
+        try:
+            token = path.read_text(encoding="utf-8", errors="replace").strip()
+        except (OSError, ValueError):
+            continue
+        if token:
+            found.append(token)
+    return [t for t in dict.fromkeys(found) if len(t) >= _MIN_TOKEN_LEN]
+
+
+def redact_text(s: str, tokens: Optional[Iterable[str]] = None) -> str:
+    """``s`` without the Ray auth token and without URL passwords."""
+    if not s:
+        return s
+    for token in _ray_tokens() if tokens is None else tokens:
+        if token and token in s:
+            s = s.replace(token, MASK)
+    return redact_url_credentials(s)
+
+
+def redact_argv(argv: Iterable[str]) -> List[str]:
+    """A copy of a command line with secret option values and URL passwords masked.
+
+    Handles ``--token X``, ``--token=X``, ``NAME_TOKEN=X`` (env-style prefixes) and URLs.
+    """
+    tokens = _ray_tokens()
+    out: List[str] = []
+    hide_next = False
+    for raw in argv:
+        arg = str(raw)
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+            continue
+        if arg.startswith("-") and not arg.startswith("--") and "=" not in arg and len(arg) > 2:
+            # "-p" style short options are ambiguous; only long names are matched.
+            out.append(redact_text(arg, tokens))
+            continue
+        if arg.startswith("--") and "=" in arg:
+            name, _, _ = arg.partition("=")
+            out.append(f"{name}={MASK}" if is_secret_name(name) else redact_text(arg, tokens))
+            continue
+        if arg.startswith("--"):
+            out.append(arg)
+            hide_next = is_secret_name(arg)
+            continue
+        m = _ASSIGNMENT.match(arg)
+        if m and is_secret_name(m["name"]):
+            out.append(f"{m['name']}={MASK}")
+            continue
+        out.append(redact_text(arg, tokens))
+    return out
+
+
+def redact_env(env: Mapping[str, str]) -> dict:
+    """A copy of an environment with the values of secret-looking variables masked."""
+    tokens = _ray_tokens()
+    return {
+        str(k): (MASK if is_secret_name(str(k)) else redact_text(str(v), tokens))
+        for k, v in env.items()
+    }
