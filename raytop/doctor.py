@@ -77,10 +77,10 @@ def check_probe() -> Tuple[bool, str]:
         import raytop.probe  # noqa: F401
     except Exception as e:  # noqa: BLE001
         return False, f"probe not importable: {e}"
-    from raytop.channel import socket_dir
+    from raytop.channel import ensure_dir
 
     try:
-        d = socket_dir()
+        d = ensure_dir()
     except Exception as e:  # noqa: BLE001
         return False, f"probe channel directory unusable: {e}"
     return True, f"probe: RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe; channel {d}"

@@ -115,9 +115,7 @@ def run_script(opts: RunOptions) -> int:
 
 
 def _watch_pid(probe, pid: int) -> None:
-    pids = getattr(probe, "pids", None)
-    if isinstance(pids, set):
-        pids.add(pid)
+    probe.watch_pid(pid)
 
 
 def _log_path(rec_path: Optional[Path], script: Path) -> Path:

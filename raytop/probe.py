@@ -1,0 +1,231 @@
+"""The probe: a Ray Data ``ExecutionCallback`` that runs inside the user's driver process.
+
+Load it with ``RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe`` (Ray instantiates it once
+per execution, with no arguments). It reads the executor through ``raytop.sources.ray_adapter``,
+throttled to ``RAYTOP_INTERVAL`` seconds (default 1.0), and sends compact JSON datagrams to every
+raytop listening on this user's channel (``raytop.channel``). It never raises into Ray Data, never
+blocks (the only Ray call is one local runtime-context read per execution), and drops its data when
+nobody listens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import threading
+import time
+from typing import Any, Optional
+
+import ray
+from ray.data._internal.execution.execution_callback import ExecutionCallback
+
+from raytop.channel import MAX_MESSAGE_BYTES, Sender
+from raytop.model import to_dict
+from raytop.redact import redact_text
+from raytop.sources import ray_adapter
+
+PROTOCOL_VERSION = 1
+ENV_INTERVAL = "RAYTOP_INTERVAL"
+DEFAULT_INTERVAL_S = 1.0
+PLAN_RESEND_S = 10.0  # datagrams can be lost: repeat the plan now and then
+MAX_ERROR_CHARS = 500
+
+_monotonic = time.monotonic
+_sender: Optional[Sender] = None
+_sender_lock = threading.Lock()  # several executors (threads) may report at once
+
+
+def set_sender(sender: Optional[Sender]) -> None:
+    """Replace the process-wide sender (tests; ``None``: a fresh default one on next send)."""
+    global _sender
+    with _sender_lock:
+        _sender = sender
+
+
+def _send(payload: bytes) -> int:
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            _sender = Sender()
+        return _sender.send(payload)
+
+
+def interval_from_env() -> float:
+    try:
+        value = float(os.environ.get(ENV_INTERVAL, DEFAULT_INTERVAL_S))
+    except ValueError:
+        return DEFAULT_INTERVAL_S
+    return max(0.0, value) if value == value else DEFAULT_INTERVAL_S  # NaN -> default
+
+
+# ---- errors, without secrets ----------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(\(.*?\))?(:.*)?$")
+_SECRET_KV = re.compile(
+    r"(?i)\b([\w-]*(?:token|password|passwd|secret|api[_-]?key|access[_-]?key|credential)[\w-]*)"
+    r"(\s*[=:]\s*)(['\"]?)[^\s'\",;]+")
+_URL_CREDS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def redact(text: str) -> str:
+    """Hide values that look like secrets (key=value pairs, URL credentials, Ray's token)."""
+    text = redact_text(text)  # Ray's auth token, URL passwords
+    text = _URL_CREDS.sub(r"\1***@", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    return _SECRET_KV.sub(r"\1\2\3***", text)
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: root cause line`` in one line, truncated, secrets redacted.
+
+    Ray wraps UDF errors (``RayTaskError(UserCodeException)``) around a traceback whose first
+    exception line is the user's own error: that line is what the user needs to see.
+    """
+    try:
+        text = _ANSI.sub("", str(error))
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        root = next((ln for ln in text.splitlines() if _EXC_LINE.match(ln)), None)
+        detail = root.strip() if root else (lines[0] if lines else "")
+        name = type(error).__name__
+        out = f"{name}: {detail}" if detail else name
+    except Exception:
+        out = type(error).__name__
+    out = redact(out)
+    return out if len(out) <= MAX_ERROR_CHARS else out[:MAX_ERROR_CHARS - 1] + "…"
+
+
+# ---- the callback ---------------------------------------------------------------------------
+
+class RaytopProbe(ExecutionCallback):
+    """Reports one execution (one dataset) to raytop. Every hook swallows every exception."""
+
+    def __init__(self) -> None:
+        self._next_step = 0.0
+        self._interval = DEFAULT_INTERVAL_S
+        self._dataset_id: Optional[str] = None
+        self._header: dict = {}
+        self._plan: Optional[dict] = None
+        self._plan_sent_at = float("-inf")
+        self._start_time: Optional[float] = None
+        self._job_id: Optional[str] = None
+        try:
+            self._interval = interval_from_env()
+        except Exception:
+            pass
+
+    def before_execution_starts(self, executor: Any) -> None:
+        try:
+            self._dataset_id = str(getattr(executor, "_dataset_id", None) or "unknown_dataset")
+            self._start_time = time.time()
+            address = job_id = None
+            try:
+                ctx = ray.get_runtime_context()  # local state only, no network
+                address = ctx.gcs_address
+                job_id = ctx.get_job_id()
+            except Exception:
+                pass
+            self._job_id = job_id
+            self._header = {"v": PROTOCOL_VERSION, "pid": os.getpid(), "address": address,
+                            "ray_version": ray_adapter.RAY_VERSION, "job_id": job_id}
+            try:
+                self._plan = _as_dict(ray_adapter.capture_plan(executor))
+            except Exception:
+                self._plan = None
+            self._report(executor, "started", "RUNNING", with_plan=True)
+            self._next_step = _monotonic() + self._interval
+        except Exception:
+            pass
+
+    def on_execution_step(self, executor: Any) -> None:
+        if _monotonic() < self._next_step:
+            return
+        try:
+            if self._dataset_id is None:  # started before we were registered
+                self.before_execution_starts(executor)
+                return
+            now = _monotonic()
+            self._next_step = now + self._interval
+            self._report(executor, "step", "RUNNING",
+                         with_plan=now - self._plan_sent_at >= PLAN_RESEND_S)
+        except Exception:
+            pass
+
+    def after_execution_succeeds(self, executor: Any) -> None:
+        try:
+            self._final(executor, "finished", "FINISHED", None)
+        except Exception:
+            pass
+
+    def after_execution_fails(self, executor: Any, error: Exception) -> None:
+        try:
+            self._final(executor, "failed", "FAILED", describe_error(error))
+        except Exception:
+            pass
+
+    # ---- internals ----
+
+    def _final(self, executor: Any, kind: str, state: str, error: Optional[str]) -> None:
+        if self._dataset_id is None:
+            self.before_execution_starts(executor)
+        self._next_step = float("inf")  # no step reports after the end
+        self._report(executor, kind, state, with_plan=True, end_time=time.time(), error=error)
+
+    def _report(self, executor: Any, kind: str, state: str, *, with_plan: bool,
+                end_time: Optional[float] = None, error: Optional[str] = None) -> None:
+        stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
+        dataset = _as_dict(stats)
+        dataset["job_id"] = self._job_id
+        dataset["start_time"] = self._start_time
+        dataset["end_time"] = end_time
+        dataset["error"] = error
+        message = dict(self._header)
+        message["kind"] = kind
+        message["t"] = time.time()
+        message["dataset"] = dataset
+        if with_plan and self._plan is not None:
+            dataset["plan"] = self._plan
+        payload = _encode(message)
+        if payload is None:
+            return
+        if len(payload) > MAX_MESSAGE_BYTES and dataset.get("plan") is not None:
+            dataset["plan"] = None  # too big with the plan: send the figures without it
+            with_plan = False
+            payload = _encode(message)
+            if payload is None:
+                return
+        _send(payload)
+        if with_plan:
+            self._plan_sent_at = _monotonic()
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict = {}
+
+
+def _as_dict(obj: Any) -> Any:
+    """``model.to_dict`` for the probe's hot path: same output, several times faster, because
+    the types it meets are known (dataclasses, tuples, dicts and JSON scalars)."""
+    tp = type(obj)
+    if tp in _SCALARS:
+        return obj
+    names = _FIELD_NAMES.get(tp)
+    if names is None and hasattr(tp, "__dataclass_fields__"):
+        names = _FIELD_NAMES[tp] = tuple(f.name for f in dataclasses.fields(tp))
+    if names is not None:
+        return {n: _as_dict(getattr(obj, n)) for n in names}
+    if tp is tuple or tp is list:
+        return [_as_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _as_dict(v) for k, v in obj.items()}
+    return to_dict(obj)
+
+
+def _encode(message: dict) -> Optional[bytes]:
+    try:
+        return json.dumps(message, separators=(",", ":"), default=repr).encode()
+    except Exception:
+        return None

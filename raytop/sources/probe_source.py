@@ -1,0 +1,182 @@
+"""The probe source: what probes inside Ray drivers report over this user's channel.
+
+Binds a listener when constructed; keeps the latest ``DatasetStats`` per dataset and turns start /
+finish / failure into events. A small thread drains the socket as datagrams arrive, because Linux
+queues only ``net.unix.max_dgram_qlen`` (often 10) datagrams per socket: waiting for the next
+``read`` would lose reports when several datasets run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from raytop.channel import Listener, pid_alive
+from raytop.model import DatasetStats, Event, from_dict
+from raytop.sources.base import Part, SourceAbsent
+
+NO_PROBE = ("no probe has reported: start the job under `raytop run` or with "
+            "RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe")
+KEEP_ENDED = 20  # finished/failed datasets kept, newest last
+MAX_PENDING_EVENTS = 1000  # when nobody reads for a long time, the oldest events go
+_ENDED = ("FINISHED", "FAILED")
+_EVENT_KINDS = {"started": "dataset_started", "finished": "dataset_finished",
+                "failed": "dataset_failed"}
+
+
+class ProbeSource:
+    name = "probe"
+
+    def __init__(self, *, pids: Optional[Iterable[int]] = None, dataset_id: Optional[str] = None,
+                 directory: Optional[Path] = None):
+        self._pids = None if pids is None else {int(p) for p in pids}
+        self._dataset_id = dataset_id
+        self._listener = Listener(directory)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._datasets: "OrderedDict[str, DatasetStats]" = OrderedDict()
+        self._pid_of: Dict[str, int] = {}
+        self._events: List[Event] = []
+        self._address: Optional[str] = None
+        self._ray_version: Optional[str] = None
+        self._heard = False
+        self._closed = threading.Event()
+        self._pump = threading.Thread(target=self._pump_loop, name="raytop-probe-listener",
+                                      daemon=True)
+        self._pump.start()
+
+    def watch_pid(self, pid: int) -> None:
+        """Also accept messages from this driver pid (``raytop run`` learns it after binding)."""
+        with self._lock:
+            self._pids = (self._pids or set()) | {int(pid)}
+
+    @property
+    def address(self) -> Optional[str]:
+        return self._address
+
+    @property
+    def ray_version(self) -> Optional[str]:
+        return self._ray_version
+
+    @property
+    def socket_path(self) -> Path:
+        return self._listener.path
+
+    def read(self) -> Part:
+        with self._lock:
+            self._drain()
+            self._expire_dead_drivers()
+            if not self._heard:
+                raise SourceAbsent(NO_PROBE)
+            events, self._events = tuple(self._events), []
+            return Part(datasets=tuple(self._datasets.values()), address=self._address,
+                        ray_version=self._ray_version, events=events)
+
+    def wait_for_address(self, timeout: float) -> Optional[str]:
+        """Block until a probe has reported the cluster address, at most ``timeout`` seconds."""
+        with self._changed:
+            self._drain()
+            self._changed.wait_for(lambda: self._address or self._closed.is_set(),
+                                   max(0.0, timeout))
+            return self._address
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._pump.is_alive() and self._pump is not threading.current_thread():
+            self._pump.join(5)
+        self._listener.close()
+
+    def _pump_loop(self) -> None:
+        fd = self._listener.fileno()
+        while not self._closed.is_set():
+            try:
+                ready, _, _ = select.select([fd], [], [], 0.25)
+            except (OSError, ValueError):
+                return
+            if ready and not self._closed.is_set():
+                with self._changed:
+                    self._drain()
+
+    # ---- internals (called with the lock held) ----
+
+    def _drain(self) -> None:
+        for raw in self._listener.drain():
+            try:
+                self._accept(json.loads(raw))
+            except Exception:
+                continue  # a garbled or foreign datagram: ignore it
+
+    def _accept(self, msg: dict) -> None:
+        if not isinstance(msg, dict) or msg.get("v") != 1 or not isinstance(msg.get("dataset"), dict):
+            return
+        pid = msg.get("pid")
+        if self._pids is not None and pid not in self._pids:
+            return
+        incoming: DatasetStats = from_dict(DatasetStats, msg["dataset"])
+        if self._dataset_id is not None and incoming.dataset_id != self._dataset_id:
+            return
+        self._heard = True
+        if msg.get("address"):
+            self._address = str(msg["address"])
+            self._changed.notify_all()
+        if msg.get("ray_version"):
+            self._ray_version = str(msg["ray_version"])
+        known = self._datasets.get(incoming.dataset_id)
+        if known is not None and incoming.plan is None and known.plan is not None:
+            incoming = replace(incoming, plan=known.plan)
+        if known is not None and known.state in _ENDED and incoming.state not in _ENDED:
+            return  # a late step datagram after the final one
+        if isinstance(pid, int):
+            self._pid_of[incoming.dataset_id] = pid
+        self._datasets.pop(incoming.dataset_id, None)
+        self._datasets[incoming.dataset_id] = incoming  # newest last
+        kind = _EVENT_KINDS.get(msg.get("kind"))
+        if kind is not None:
+            self._events.append(_event(kind, incoming, _float(msg.get("t")), pid))
+            del self._events[:-MAX_PENDING_EVENTS]
+        self._trim()
+
+    def _trim(self) -> None:
+        ended = [k for k, d in self._datasets.items() if d.state in _ENDED]
+        for k in ended[:max(0, len(ended) - KEEP_ENDED)]:
+            del self._datasets[k]
+            self._pid_of.pop(k, None)
+
+    def _expire_dead_drivers(self) -> None:
+        """A running dataset whose driver process is gone will never report its end."""
+        for key, ds in list(self._datasets.items()):
+            pid = self._pid_of.get(key)
+            if ds.state in _ENDED or pid is None or pid_alive(pid):
+                continue
+            error = f"driver process {pid} exited before the dataset finished"
+            ended = replace(ds, state="FAILED", error=error, end_time=time.time())
+            self._datasets[key] = ended
+            self._events.append(_event("dataset_failed", ended, None, pid))
+        self._trim()
+
+
+def _float(v) -> Optional[float]:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _event(kind: str, ds: DatasetStats, t: Optional[float], pid) -> Event:
+    if kind == "dataset_started":
+        message = f"dataset {ds.dataset_id} started"
+    elif kind == "dataset_finished":
+        rows = f", {ds.rows_out} rows out" if ds.rows_out is not None else ""
+        message = f"dataset {ds.dataset_id} finished{rows}"
+    else:
+        message = f"dataset {ds.dataset_id} failed: {ds.error or 'unknown error'}"
+    data = {"pid": pid, "job_id": ds.job_id}
+    if ds.error:
+        data["error"] = ds.error
+    return Event(t=t if t is not None else time.time(), kind=kind, message=message,
+                 dataset_id=ds.dataset_id, data=data)

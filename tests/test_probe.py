@@ -1,0 +1,383 @@
+"""The probe inside a real Ray Data pipeline, and the probe source that receives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from raytop import probe as probe_mod
+from raytop.channel import Sender
+from raytop.model import to_dict
+from raytop.sources.base import SourceAbsent
+from raytop.sources.probe_source import KEEP_ENDED, ProbeSource
+
+ROWS = 2000
+
+
+def _pickle_udfs_by_value():
+    # Ray workers cannot import this test module: ship its UDFs by value.
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+_pickle_udfs_by_value()
+
+
+@pytest.fixture
+def chan_dir():
+    parent = Path(tempfile.mkdtemp(prefix="rtp"))
+    yield parent / "ch"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def _double(batch):
+    batch["id"] = batch["id"] * 2
+    return batch
+
+
+class Model:
+    def __call__(self, batch):
+        time.sleep(0.05)  # long enough for the probe to see the actor busy
+        return batch
+
+
+def _pipeline(ray):
+    return (ray.data.range(ROWS, override_num_blocks=20)
+            .map_batches(_double)
+            .map_batches(Model, compute=ray.data.ActorPoolStrategy(size=1), batch_size=100,
+                         num_cpus=0.5))
+
+
+def _boom(batch):
+    raise ValueError("boom password=hunter2")
+
+
+class _Registered:
+    """Register the probe on the current DataContext for one block, then restore it."""
+
+    def __init__(self, cls=probe_mod.RaytopProbe):
+        self.cls = cls
+
+    def __enter__(self):
+        from ray.data import DataContext
+
+        self.ctx = DataContext.get_current()
+        self.saved = list(self.ctx.custom_execution_callback_classes)
+        self.ctx.custom_execution_callback_classes = self.saved + [self.cls]
+
+    def __exit__(self, *exc):
+        self.ctx.custom_execution_callback_classes = self.saved
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(ray_cluster):
+    """Run the pipeline once with the probe loaded through the env var; collect every read."""
+    ray = ray_cluster
+    parent = Path(tempfile.mkdtemp(prefix="rtp"))
+    directory = parent / "ch"
+    saved_env = {k: os.environ.get(k) for k in ("RAY_DATA_EXECUTION_CALLBACKS", "RAYTOP_INTERVAL")}
+    source = ProbeSource(pids=[os.getpid()], directory=directory)
+    probe_mod.set_sender(Sender(directory))
+    parts, events, stop = [], [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                part = source.read()
+                parts.append(part)
+                events.extend(part.events)
+            except SourceAbsent:
+                pass
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    os.environ["RAY_DATA_EXECUTION_CALLBACKS"] = "raytop.probe.RaytopProbe"
+    os.environ["RAYTOP_INTERVAL"] = "0.1"
+    poller.start()
+    try:
+        rows = _pipeline(ray).take_all()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        poller.join(10)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        probe_mod.set_sender(None)
+    final = source.read()
+    events.extend(final.events)
+    parts.append(final)
+    source.close()
+    shutil.rmtree(parent, ignore_errors=True)
+    yield {"rows": rows, "parts": parts, "events": events, "final": final,
+           "address": ray.get_runtime_context().gcs_address}
+
+
+def _dataset(part):
+    assert len(part.datasets) == 1
+    return part.datasets[0]
+
+
+def test_operators_of_known_shape(pipeline_run):
+    ds = _dataset(pipeline_run["final"])
+    names = [op.name for op in ds.operators]
+    assert names == ["Input", "ReadRange->MapBatches(_double)", "MapBatches(Model)"]
+    read_map, model = ds.operators[1], ds.operators[2]
+    assert read_map.logical == ("ReadRange", "MapBatches(_double)")
+    assert read_map.compute == "task" and read_map.physical_class == "TaskPoolMapOperator"
+    assert model.compute == "actor" and model.physical_class == "ActorPoolMapOperator"
+    assert model.actors is not None and read_map.actors is None
+    assert ds.operators[0].compute == "other"
+    for op in ds.operators[1:]:
+        for field in ("input_queue_blocks", "input_queue_bytes", "output_queue_blocks",
+                      "output_queue_bytes", "internal_input_queue_blocks", "tasks_running",
+                      "tasks_finished", "tasks_failed", "rows_out", "bytes_out", "blocks_out"):
+            assert isinstance(getattr(op, field), int), (op.name, field)
+        assert op.usage is not None and op.usage.cpu is not None
+        assert op.tasks_failed == 0 and op.tasks_finished > 0
+        assert op.avg_task_s is not None and op.avg_task_s > 0
+    assert model.avg_block_rows is not None and model.avg_block_rows > 0
+
+
+def test_rows_out_equals_rows_in_and_finished(pipeline_run):
+    assert len(pipeline_run["rows"]) == ROWS
+    ds = _dataset(pipeline_run["final"])
+    assert ds.state == "FINISHED"
+    assert ds.rows_out == ROWS
+    assert ds.operators[-1].rows_out == ROWS
+    assert ds.operators[1].rows_out == ROWS
+    assert ds.source == "probe" and ds.job_id
+    assert ds.start_time is not None and ds.end_time is not None and ds.end_time >= ds.start_time
+    kinds = [e.kind for e in pipeline_run["events"]]
+    assert kinds.count("dataset_started") == 1 and kinds.count("dataset_finished") == 1
+    assert kinds.index("dataset_started") < kinds.index("dataset_finished")
+    finished = next(e for e in pipeline_run["events"] if e.kind == "dataset_finished")
+    assert finished.dataset_id == ds.dataset_id and str(ROWS) in finished.message
+
+
+def test_live_steps_show_the_actor_at_work(pipeline_run):
+    running = [d for p in pipeline_run["parts"] for d in p.datasets if d.state == "RUNNING"]
+    assert len(running) >= 2  # several step reports arrived while the job ran
+    busy = [d.operators[2].actors.running for d in running if d.operators[2].actors]
+    assert busy and max(busy) >= 1
+    assert any(d.operators[2].tasks_running for d in running)
+
+
+def test_plan_captured(pipeline_run):
+    ds = _dataset(pipeline_run["final"])
+    plan = ds.plan
+    assert plan is not None and plan.source == "probe" and plan.ray_version
+    by_name = {op.name: op for op in plan.logical}
+    read, double, model = by_name["ReadRange"], by_name["MapBatches(_double)"], by_name["MapBatches(Model)"]
+    assert len({op.id for op in plan.logical}) == len(plan.logical) == 3
+    assert double.inputs == (read.id,) and model.inputs == (double.id,)
+    assert double.compute == "task" and double.batch_size is None and double.ray_remote_args == {}
+    assert model.compute == "actor" and model.min_size == 1 and model.max_size == 1
+    assert model.batch_size == 100 and model.ray_remote_args == {"num_cpus": 0.5}
+    assert model.is_map and double.is_map and not model.has_remote_args_fn
+    assert double.physical == read.physical == "ReadRange->MapBatches(_double)"
+    assert model.physical == "MapBatches(Model)"
+    physical = {p.name: p for p in plan.physical}
+    assert physical["ReadRange->MapBatches(_double)"].logical == (read.id, double.id)
+    assert physical["MapBatches(Model)"].inputs == ("ReadRange->MapBatches(_double)",)
+    json.dumps(to_dict(plan))  # JSON-safe as sent
+    assert probe_mod._as_dict(ds) == to_dict(ds)  # the probe's fast serializer matches the model's
+
+
+def test_address_reported(pipeline_run):
+    final = pipeline_run["final"]
+    assert final.address and final.address == pipeline_run["address"]
+    assert final.ray_version
+
+
+def _rows(ray):
+    return sorted(r["id"] for r in _pipeline(ray).take_all())
+
+
+def test_failing_udf_reports_failure(ray_cluster, chan_dir):
+    source = ProbeSource(pids=[os.getpid()], directory=chan_dir)
+    probe_mod.set_sender(Sender(chan_dir))
+    try:
+        with _Registered():
+            with pytest.raises(Exception):
+                ray_cluster.data.range(100, override_num_blocks=2).map_batches(_boom).take_all()
+        part = source.read()
+    finally:
+        probe_mod.set_sender(None)
+        source.close()
+    failed = [e for e in part.events if e.kind == "dataset_failed"]
+    assert len(failed) == 1
+    ds = part.datasets[-1]
+    assert ds.state == "FAILED" and ds.dataset_id == failed[0].dataset_id
+    assert "ValueError: boom" in ds.error and "ValueError: boom" in failed[0].message
+    assert "hunter2" not in ds.error and "hunter2" not in json.dumps(to_dict(failed[0]))
+
+
+class _ExplodingSender:
+    def send(self, payload):
+        raise RuntimeError("send path broken")
+
+
+def test_broken_send_path_does_not_disturb_the_job(ray_cluster):
+    expected = _rows(ray_cluster)
+    probe_mod.set_sender(_ExplodingSender())
+    try:
+        with _Registered():
+            assert _rows(ray_cluster) == expected
+    finally:
+        probe_mod.set_sender(None)
+
+
+def test_unusable_socket_dir_does_not_disturb_the_job(ray_cluster, chan_dir, monkeypatch):
+    expected = _rows(ray_cluster)
+    chan_dir.parent.mkdir(exist_ok=True)
+    chan_dir.write_text("a file where the directory should be")
+    monkeypatch.setenv("RAYTOP_CHANNEL_DIR", str(chan_dir))
+    monkeypatch.setenv("RAYTOP_INTERVAL", "0")
+    probe_mod.set_sender(None)  # the default sender, reading the env var
+    try:
+        with _Registered():
+            assert _rows(ray_cluster) == expected
+    finally:
+        probe_mod.set_sender(None)
+
+
+# ---- the probe source on hand-made datagrams (no Ray) --------------------------------------
+
+def _msg(kind, dataset_id="ds_1", state="RUNNING", pid=None, plan=None, rows=None, t=None):
+    dataset = {"dataset_id": dataset_id, "state": state, "rows_out": rows, "operators": [
+        {"name": "MapBatches(f)", "compute": "task", "rows_out": rows}]}
+    if plan is not None:
+        dataset["plan"] = plan
+    return json.dumps({"v": 1, "kind": kind, "t": t or time.time(), "pid": pid or os.getpid(),
+                       "address": "10.0.0.1:6379", "ray_version": "2.60.0", "job_id": "01000000",
+                       "dataset": dataset}).encode()
+
+
+PLAN = {"logical": [{"id": "0:MapBatches(f)", "name": "MapBatches(f)", "op_class": "MapBatches"}],
+        "physical": [{"name": "MapBatches(f)", "logical": ["0:MapBatches(f)"]}]}
+
+
+def _source(chan_dir, **kw):
+    return ProbeSource(directory=chan_dir, **kw), Sender(chan_dir)
+
+
+def test_source_absent_until_a_probe_reports(chan_dir):
+    src, snd = _source(chan_dir)
+    try:
+        with pytest.raises(SourceAbsent, match="RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe"):
+            src.read()
+        assert src.address is None
+        snd.send(_msg("started", plan=PLAN))
+        part = src.read()
+        assert part.address == src.address == "10.0.0.1:6379" and part.ray_version == "2.60.0"
+        assert [e.kind for e in part.events] == ["dataset_started"]
+        assert src.read().events == ()  # events are handed out once
+    finally:
+        src.close()
+
+
+def test_source_keeps_plan_and_ignores_late_steps(chan_dir):
+    src, snd = _source(chan_dir)
+    try:
+        snd.send(_msg("started", plan=PLAN))
+        snd.send(_msg("step", rows=10))
+        ds = src.read().datasets[0]
+        assert ds.rows_out == 10 and ds.plan is not None and ds.plan.logical[0].id == "0:MapBatches(f)"
+        snd.send(_msg("finished", state="FINISHED", rows=20))
+        snd.send(_msg("step", rows=15))  # reordered/late: must not undo the end
+        part = src.read()
+        assert part.datasets[0].state == "FINISHED" and part.datasets[0].rows_out == 20
+        assert [e.kind for e in part.events] == ["dataset_finished"]
+    finally:
+        src.close()
+
+
+def test_source_filters_by_pid_and_dataset(chan_dir):
+    src, snd = _source(chan_dir, pids=[os.getpid()], dataset_id="ds_keep")
+    try:
+        snd.send(_msg("started", dataset_id="ds_keep", pid=os.getppid()))  # other driver
+        snd.send(_msg("started", dataset_id="ds_other"))  # other dataset
+        with pytest.raises(SourceAbsent):
+            src.read()
+        snd.send(_msg("started", dataset_id="ds_keep"))
+        assert [d.dataset_id for d in src.read().datasets] == ["ds_keep"]
+        snd.send(b"not json")
+        assert src.read().datasets  # garbage is ignored
+    finally:
+        src.close()
+
+
+def test_source_keeps_only_the_last_ended_datasets(chan_dir):
+    src, snd = _source(chan_dir)
+    try:
+        for i in range(KEEP_ENDED + 5):
+            assert snd.send(_msg("finished", dataset_id=f"ds_{i}", state="FINISHED")) == 1
+            if i % 5 == 4:
+                src.read()  # the kernel queues only a few datagrams per socket
+        snd.send(_msg("step", dataset_id="ds_live"))
+        ids = [d.dataset_id for d in src.read().datasets]
+        assert len(ids) == KEEP_ENDED + 1
+        assert "ds_0" not in ids and f"ds_{KEEP_ENDED + 4}" in ids and "ds_live" in ids
+    finally:
+        src.close()
+
+
+def test_dataset_of_a_dead_driver_becomes_failed(chan_dir):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    src, snd = _source(chan_dir)
+    try:
+        snd.send(_msg("step", pid=proc.pid))
+        part = src.read()
+        ds = part.datasets[0]
+        assert ds.state == "FAILED" and str(proc.pid) in ds.error
+        assert [e.kind for e in part.events] == ["dataset_failed"]
+    finally:
+        src.close()
+
+
+def test_wait_for_address(chan_dir):
+    src, snd = _source(chan_dir)
+    try:
+        assert src.wait_for_address(0.2) is None
+        timer = threading.Timer(0.3, lambda: snd.send(_msg("started")))
+        timer.start()
+        assert src.wait_for_address(30) == "10.0.0.1:6379"
+        timer.join()
+        assert [e.kind for e in src.read().events] == ["dataset_started"]  # kept for read()
+    finally:
+        src.close()
+
+
+def test_describe_error_keeps_the_root_cause_and_hides_secrets(monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "tok_0123456789abcdef")
+    err = RuntimeError("\x1b[36mray::Map()\x1b[39m (pid=1)\n  File x\nValueError: bad "
+                       "https://user:pw@host/x api_key=AKIA123 tok_0123456789abcdef\n\nmore")
+    text = probe_mod.describe_error(err)
+    assert text.startswith("RuntimeError: ValueError: bad")
+    for secret in ("pw@", "AKIA123", "tok_0123456789abcdef"):
+        assert secret not in text
+    assert "\n" not in text
+    assert len(probe_mod.describe_error(ValueError("x" * 5000))) <= probe_mod.MAX_ERROR_CHARS
+
+
+def test_interval_from_env(monkeypatch):
+    monkeypatch.setenv("RAYTOP_INTERVAL", "0.25")
+    assert probe_mod.interval_from_env() == 0.25
+    monkeypatch.setenv("RAYTOP_INTERVAL", "garbage")
+    assert probe_mod.interval_from_env() == probe_mod.DEFAULT_INTERVAL_S
+    monkeypatch.delenv("RAYTOP_INTERVAL")
+    assert probe_mod.interval_from_env() == probe_mod.DEFAULT_INTERVAL_S
