@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
+from pathlib import Path
 from typing import Any, Dict
 
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
@@ -42,6 +44,17 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise AddressError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+
+
+def enable_token_auth_if_available() -> None:
+    """Ray enables token auth by itself only for address=None/"auto"; with an explicit address
+    it needs RAY_AUTH_MODE=token. Called in the bridge process only, so the user's environment is
+    untouched. The token itself is left for Ray to read; raytop never reads or prints it."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_path):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def init_kwargs(address: str) -> Dict[str, Any]:

@@ -189,9 +189,10 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
     _silence_output()
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     try:
-        import ray
+        from raytop.ray_connect import enable_token_auth_if_available, init_kwargs
 
-        from raytop.ray_connect import init_kwargs
+        enable_token_auth_if_available()  # before importing ray: it caches its config on import
+        import ray
 
         ray.init(**init_kwargs(address))
         info = {"address": ray.get_runtime_context().gcs_address, "ray_version": ray.__version__}

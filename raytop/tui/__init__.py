@@ -1,0 +1,38 @@
+"""The Textual TUI: the only package that imports textual (imported lazily by the entry points,
+so other commands stay fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+def run_live(collector, *, title: str, address: Optional[str], log_path: Optional[Path] = None,
+             job=None) -> int:
+    """The live view over ``collector`` until the user quits.
+
+    Adds a sink to the collector and starts it (``start`` is idempotent); does not stop it, so the
+    caller can stop it with a final tick for the recording. ``job`` (``raytop run``): an object with
+    ``poll()``, ``log_lines(max_lines)`` and ``pid``; its log tail is shown in a panel and, once it
+    ended, the view stays with its exit code until ``q``. Returns 0.
+    """
+    from raytop.tui.app import LiveApp
+
+    app = LiveApp(collector, title=title, address=address, job=job, log_path=log_path)
+    app.run()
+    return 0
+
+
+def run_replay(path: Path) -> int:
+    """The same screens over a recording, with a scrubber. ``RecordingError`` propagates."""
+    from raytop.recording import RecordingReader
+    from raytop.tui.app import ReplayApp
+
+    reader = RecordingReader(path)
+    try:
+        app = ReplayApp(reader, title=f"replay {Path(path).name}")
+    except BaseException:
+        reader.close()
+        raise
+    app.run()
+    return 0

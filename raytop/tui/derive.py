@@ -1,0 +1,167 @@
+"""Figures the screens show that are derived from snapshots: rates, ETA, the bottleneck, series.
+
+Pure functions over frozen snapshots (no Textual here), so they are tested on hand-built data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from raytop.model import DatasetStats, OperatorStats, Snapshot
+
+RATE_WINDOW_S = 5.0
+_ACTIVE_STATES = ("RUNNING", "PENDING", None)
+
+
+def pick_dataset(snap: Optional[Snapshot], preferred: Optional[str]) -> Optional[DatasetStats]:
+    """The dataset the user picked, else the newest running one, else the newest one."""
+    if snap is None or not snap.datasets:
+        return None
+    if preferred is not None:
+        chosen = snap.dataset(preferred)
+        if chosen is not None:
+            return chosen
+    running = [d for d in snap.datasets if d.state == "RUNNING"]
+    pool = running or list(snap.datasets)
+    return max(pool, key=lambda d: (d.start_time or 0.0))
+
+
+def find_operator(ds: Optional[DatasetStats], name: str) -> Optional[OperatorStats]:
+    if ds is None:
+        return None
+    return next((op for op in ds.operators if op.name == name), None)
+
+
+def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[float]],
+          window_s: float) -> Optional[float]:
+    """Change per second of a cumulative value between the newest snapshot and the oldest one
+    inside ``window_s``; None when either end is unknown or there is only one point."""
+    if len(history) < 2:
+        return None
+    newest = history[-1]
+    end = value(newest)
+    if end is None:
+        return None
+    start_snap = None
+    for snap in reversed(history[:-1]):
+        if newest.t - snap.t > window_s and start_snap is not None:
+            break
+        if value(snap) is not None:
+            start_snap = snap
+    if start_snap is None or newest.t <= start_snap.t:
+        return None
+    start = value(start_snap)
+    if start is None or end < start:  # a counter that went back: a new execution
+        return None
+    return (end - start) / (newest.t - start_snap.t)
+
+
+def op_rate(history: Sequence[Snapshot], dataset_id: str, op_name: str, attr: str = "rows_out",
+            window_s: float = RATE_WINDOW_S) -> Optional[float]:
+    def value(snap: Snapshot) -> Optional[float]:
+        op = find_operator(snap.dataset(dataset_id), op_name)
+        return None if op is None else getattr(op, attr)
+
+    return _rate(history, value, window_s)
+
+
+def dataset_rate(history: Sequence[Snapshot], dataset_id: str,
+                 window_s: float = RATE_WINDOW_S) -> Optional[float]:
+    def value(snap: Snapshot) -> Optional[float]:
+        ds = snap.dataset(dataset_id)
+        return None if ds is None else ds.rows_out
+
+    return _rate(history, value, window_s)
+
+
+def progress(ds: DatasetStats) -> Optional[float]:
+    if ds.rows_out is None or not ds.rows_total:
+        return None
+    return max(0.0, min(1.0, ds.rows_out / ds.rows_total))
+
+
+def eta_s(ds: DatasetStats, rate: Optional[float]) -> Optional[float]:
+    if ds.state == "FINISHED":
+        return 0.0
+    if ds.rows_out is None or not ds.rows_total or not rate or rate <= 0:
+        return None
+    return max(0.0, (ds.rows_total - ds.rows_out) / rate)
+
+
+def elapsed_s(ds: DatasetStats, now: float) -> Optional[float]:
+    if ds.start_time is None:
+        return None
+    end = ds.end_time if ds.end_time is not None and ds.state in ("FINISHED", "FAILED") else now
+    return max(0.0, end - ds.start_time)
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    operator: str
+    why: str
+
+
+def _queued_blocks(op: OperatorStats) -> Optional[int]:
+    parts = [op.input_queue_blocks, op.internal_input_queue_blocks]
+    known = [p for p in parts if p is not None]
+    return sum(known) if known else None
+
+
+def bottleneck(ds: Optional[DatasetStats]) -> Optional[Bottleneck]:
+    """The operator that holds the pipeline back now: among unfinished operators that are not
+    themselves held by output backpressure (their downstream is the slow one), the one with the
+    most blocks waiting at its input. None when nothing waits anywhere or queues are unknown."""
+    if ds is None or ds.state in ("FINISHED", "FAILED"):
+        return None
+    best: Optional[tuple[int, int, OperatorStats]] = None
+    for index, op in enumerate(ds.operators):
+        if op.state not in _ACTIVE_STATES:
+            continue
+        if any(b.startswith("outputs:") for b in op.backpressure):
+            continue
+        queued = _queued_blocks(op)
+        if not queued:
+            continue
+        key = (queued, index)
+        if best is None or key > best[:2]:
+            best = (queued, index, op)
+    if best is None:
+        return None
+    queued, _, op = best
+    why = f"{queued} block{'s' if queued != 1 else ''} waiting at its input"
+    if op.actors is not None and op.actors.idle == 0 and op.actors.running:
+        why += ", every actor busy"
+    return Bottleneck(op.name, why)
+
+
+def series(history: Sequence[Snapshot], dataset_id: str, op_name: str,
+           getter: Callable[[OperatorStats], Optional[float]]) -> list[Optional[float]]:
+    """One value per snapshot (None where the operator or the value is missing)."""
+    out: list[Optional[float]] = []
+    for snap in history:
+        op = find_operator(snap.dataset(dataset_id), op_name)
+        out.append(None if op is None else getter(op))
+    return out
+
+
+def rate_series(history: Sequence[Snapshot], dataset_id: str, op_name: str,
+                attr: str = "rows_out") -> list[Optional[float]]:
+    """Per-interval rate of a cumulative operator counter, one value per snapshot."""
+    raw = series(history, dataset_id, op_name, lambda op: getattr(op, attr))
+    out: list[Optional[float]] = [None]
+    for i in range(1, len(history)):
+        a, b = raw[i - 1], raw[i]
+        dt = history[i].t - history[i - 1].t
+        out.append(None if a is None or b is None or dt <= 0 or b < a else (b - a) / dt)
+    return out[: len(history)]
+
+
+def source_problems(snap: Snapshot) -> list[tuple[str, str]]:
+    """(source, status) for every source that is not ok."""
+    return [(name, status) for name, status in sorted(snap.sources.items()) if status != "ok"]
+
+
+def cluster_connected(snap: Snapshot) -> bool:
+    status = snap.sources.get("cluster")
+    return status is None or status == "ok"

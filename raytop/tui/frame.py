@@ -1,0 +1,136 @@
+"""What the app renders: a Frame (latest snapshot, bounded history, advice, plan analyses).
+
+Frames are built off the UI thread (collector sink or replay worker) by a ``FrameBuilder`` and
+posted whole, so the UI only swaps references. The advisor and the plan analysis are imported
+lazily: when the analysis package is not importable the frame says so (``advice_available``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Deque, Mapping, Optional, Sequence
+
+from raytop.model import Event, Snapshot, Suggestion
+
+HISTORY_LEN = 300
+EVENTS_LEN = 200
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayPosition:
+    index: int
+    count: int
+    t_start: float
+    t_end: float
+    playing: bool
+    speed: float
+
+
+@dataclass(frozen=True)
+class Frame:
+    snapshot: Snapshot
+    history: tuple[Snapshot, ...]  # oldest first; the last one is ``snapshot``
+    suggestions: tuple[Suggestion, ...] = ()
+    advice_available: bool = False  # False: the advisor could not be imported / failed
+    advice_error: Optional[str] = None
+    plans: Mapping[str, Any] = field(default_factory=dict)  # dataset_id -> PlanAnalysis | None
+    plan_analysis_available: bool = False
+    events: tuple[Event, ...] = ()
+    replay: Optional[ReplayPosition] = None
+
+
+def _load_advisor():
+    try:
+        from raytop.analysis.advisor import Advisor
+    except Exception as e:  # the analysis package may not be there (yet)
+        log.debug("advisor unavailable: %s", e)
+        return None
+    return Advisor
+
+
+def _load_analyze_plan():
+    try:
+        from raytop.analysis.plan import analyze_plan
+    except Exception as e:
+        log.debug("plan analysis unavailable: %s", e)
+        return None
+    return analyze_plan
+
+
+class FrameBuilder:
+    """Keeps the history, the stateful advisor and a plan-analysis cache; one owner thread."""
+
+    def __init__(self, history_len: int = HISTORY_LEN):
+        self.history: Deque[Snapshot] = collections.deque(maxlen=history_len)
+        self.events: Deque[Event] = collections.deque(maxlen=EVENTS_LEN)
+        self._advisor_cls = _load_advisor()
+        self._advisor = self._advisor_cls() if self._advisor_cls else None
+        self._advice_error: Optional[str] = None
+        self._suggestions: tuple[Suggestion, ...] = ()
+        self._analyze_plan = _load_analyze_plan()
+        self._plan_cache: dict[str, tuple[Any, Any]] = {}  # dataset_id -> (plan, analysis)
+
+    def reset(self, snapshots: Sequence[Snapshot] = ()) -> None:
+        """Start over from ``snapshots`` (a replay jump): history and advisor state rebuilt."""
+        self.history.clear()
+        self._advisor = self._advisor_cls() if self._advisor_cls else None
+        self._suggestions = ()
+        for snap in snapshots:
+            self._ingest(snap)
+
+    def add_event(self, ev: Event) -> None:
+        self.events.append(ev)
+
+    def set_events(self, events: Sequence[Event]) -> None:
+        self.events.clear()
+        self.events.extend(events)
+
+    def _ingest(self, snap: Snapshot) -> None:
+        self.history.append(snap)
+        if self._advisor is not None:
+            try:
+                self._suggestions = tuple(self._advisor.update(snap))
+                self._advice_error = None
+            except Exception as e:  # a rule bug must not take the view down
+                log.exception("advisor failed")
+                self._advice_error = f"advisor failed: {type(e).__name__}: {e}"
+
+    def _plans(self, snap: Snapshot) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for ds in snap.datasets:
+            if ds.plan is None or self._analyze_plan is None:
+                out[ds.dataset_id] = None
+                continue
+            cached = self._plan_cache.get(ds.dataset_id)
+            if cached is not None and cached[0] == ds.plan:
+                out[ds.dataset_id] = cached[1]
+                continue
+            try:
+                analysis = self._analyze_plan(ds.plan)
+            except Exception:
+                log.exception("plan analysis failed")
+                analysis = None
+            self._plan_cache[ds.dataset_id] = (ds.plan, analysis)
+            out[ds.dataset_id] = analysis
+        return out
+
+    def frame(self, snap: Snapshot, *, ingest: bool = True,
+              replay: Optional[ReplayPosition] = None) -> Frame:
+        if ingest:
+            self._ingest(snap)
+        events = tuple(ev for ev in self.events if ev.t <= snap.t) if replay else tuple(self.events)
+        return Frame(
+            snapshot=snap,
+            history=tuple(self.history),
+            suggestions=self._suggestions,
+            advice_available=self._advisor is not None and self._advice_error is None,
+            advice_error=self._advice_error,
+            plans=self._plans(snap),
+            plan_analysis_available=self._analyze_plan is not None,
+            events=events[-EVENTS_LEN:],
+            replay=replay,
+        )

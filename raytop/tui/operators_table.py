@@ -1,0 +1,161 @@
+"""The operators table: one row per physical operator, the bottleneck highlighted."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from raytop.model import DatasetStats, OperatorStats, Resources
+from raytop.tui import derive
+from raytop.tui.format import NA, fmt_bytes, fmt_count
+from raytop.tui.frame import Frame
+
+POLICY_SHORT = {"ResourceBudget": "budget", "ConcurrencyCap": "cap",
+                "DownstreamCapacity": "downstream"}
+POLICY_STYLE = {"ResourceBudget": "bold red", "ConcurrencyCap": "yellow",
+                "DownstreamCapacity": "magenta"}
+NARROW = ("Operator", "Kind", "Run", "Actors", "In q", "Out q", "Rows/s", "Backpressure")
+WIDE = ("Operator", "Kind", "Fused", "Run", "Actors", "In q", "Out q", "Rows/s",
+        "Heap", "GPU mem", "Backpressure", "Usage/budget")
+WIDE_FROM = 150
+COMPACT = ("Operator", "Run", "Actors", "In q", "Out q", "Rows/s", "Backpressure")
+COMPACT_BELOW = 90  # the kind shows anyway: only actor pools have an Actors value
+
+
+def _sum_known(*values: Optional[int]) -> Optional[int]:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def queue_text(blocks: Optional[int], size: Optional[int]) -> str:
+    if blocks is None and size is None:
+        return NA
+    return f"{fmt_count(blocks)}·{fmt_bytes(size)}"
+
+
+def backpressure_text(flags: Sequence[str]) -> Text:
+    text = Text()
+    for i, flag in enumerate(flags):
+        kind, _, policy = flag.partition(":")
+        if i:
+            text.append(" ")
+        text.append(f"{'out' if kind == 'outputs' else kind}({POLICY_SHORT.get(policy, policy)})",
+                    style=POLICY_STYLE.get(policy, "cyan"))
+    return text
+
+
+def usage_text(usage: Optional[Resources], budget: Optional[Resources]) -> str:
+    if usage is None:
+        return NA
+
+    def pair(u, b, fmt) -> str:
+        return f"{fmt(u)}/{fmt(b) if b is not None else '∞'}"
+
+    b = budget or Resources()
+    num = lambda v: NA if v is None else f"{v:g}"  # noqa: E731
+    parts = [f"cpu {pair(usage.cpu, b.cpu, num)}"]
+    if usage.gpu:
+        parts.append(f"gpu {pair(usage.gpu, b.gpu, num)}")
+    parts.append(f"store {pair(usage.object_store_bytes, b.object_store_bytes, fmt_bytes)}")
+    return " ".join(parts)
+
+
+def truncate_middle(text: str, width: int) -> str:
+    """Fused names differ at both ends ("Read->...->Model"), so cut in the middle."""
+    if len(text) <= width:
+        return text
+    if width < 5:
+        return text[:width]
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck: Optional[str],
+                   columns: Sequence[str], name_width: int = 34) -> list:
+    rate = derive.op_rate(frame.history, dataset_id, op.name)
+    name = Text(truncate_middle(op.name, name_width))
+    if op.name == bottleneck:
+        name = Text("▶ " + truncate_middle(op.name, name_width - 2), style="bold reverse red")
+    elif op.state == "FINISHED":
+        name.stylize("dim")
+    actors = NA if op.actors is None else "/".join(
+        NA if v is None else str(v) for v in (op.actors.running, op.actors.pending, op.actors.idle))
+    values = {
+        "Operator": name,
+        "Kind": {"task": "task", "actor": "actor"}.get(op.compute, NA),
+        "Fused": str(len(op.logical)) if op.logical else NA,
+        "Run": NA if op.tasks_running is None else str(op.tasks_running),
+        "Actors": "" if op.actors is None else actors,
+        "In q": queue_text(_sum_known(op.input_queue_blocks, op.internal_input_queue_blocks),
+                           _sum_known(op.input_queue_bytes, op.internal_input_queue_bytes)),
+        "Out q": queue_text(_sum_known(op.output_queue_blocks, op.internal_output_queue_blocks),
+                            _sum_known(op.output_queue_bytes, op.internal_output_queue_bytes)),
+        "Rows/s": NA if rate is None else fmt_count(rate),
+        "Heap": fmt_bytes(op.heap_bytes),
+        "GPU mem": fmt_bytes(op.gpu_mem_bytes),
+        "Backpressure": backpressure_text(op.backpressure),
+        "Usage/budget": usage_text(op.usage, op.budget),
+    }
+    return [values[c] for c in columns]
+
+
+class OperatorsTable(DataTable):
+    """Rows keyed by operator name; cells updated in place so the cursor stays put."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, cursor_type="row", zebra_stripes=False, **kwargs)
+        self._columns: tuple[str, ...] = ()
+        self._keys: tuple[str, ...] = ()
+        self.filter_text = ""
+        self._shown: tuple[Optional[Frame], Optional[DatasetStats]] = (None, None)
+
+    def selected_operator(self) -> Optional[str]:
+        if not self._keys or self.cursor_row < 0 or self.cursor_row >= len(self._keys):
+            return None
+        return self._keys[self.cursor_row]
+
+    def on_resize(self) -> None:
+        # names are cut to the width left by the other columns: redo them for the new size
+        self._keys = ()
+        self.show(*self._shown)
+
+    def show(self, frame: Optional[Frame], ds: Optional[DatasetStats]) -> None:
+        self._shown = (frame, ds)
+        width = self.size.width or self.app.size.width
+        columns = WIDE if width >= WIDE_FROM else NARROW if width >= COMPACT_BELOW else COMPACT
+        ops = [] if ds is None or frame is None else [
+            op for op in ds.operators if self.filter_text.lower() in op.name.lower()]
+        keys = tuple(op.name for op in ops)
+        if columns != self._columns:
+            self.clear(columns=True)
+            self.add_columns(*columns)
+            self._columns, self._keys = columns, ()
+        bneck = derive.bottleneck(ds)
+        name_width = self._name_width()
+        rows = [operator_cells(op, frame, ds.dataset_id, bneck.operator if bneck else None, columns,
+                               name_width) for op in ops] if ops else []
+        if keys == self._keys:
+            for key, cells in zip(keys, rows):
+                for column, value in zip(columns, cells):
+                    self.update_cell(key, column, value, update_width=True)
+            return
+        selected = self.selected_operator()
+        self.clear()
+        for key, cells in zip(keys, rows):
+            self.add_row(*cells, key=key)
+        self._keys = keys
+        if selected in keys:
+            self.move_cursor(row=keys.index(selected), animate=False)
+
+    def _name_width(self) -> int:
+        """What is left for the operator name once the other columns have their width."""
+        others = sum(col.get_render_width(self) for key, col in self.columns.items()
+                     if key.value != "Operator")
+        width = self.scrollable_content_region.width or self.app.size.width - 4
+        room = width - others - 2 * self.cell_padding - 1
+        return max(14, min(48, room))
+
+    def add_columns(self, *labels: str) -> list:  # type: ignore[override]
+        return [self.add_column(label, key=label) for label in labels]

@@ -1,0 +1,297 @@
+"""The overview's read-only panels: header, source line, GPU, memory and advice.
+
+Each panel keeps the latest frame and renders it for its current width in ``render`` (called on
+the UI thread, no I/O).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional
+
+from rich.text import Text
+from textual.widget import Widget
+
+from raytop.model import DatasetStats, GpuStats, NodeStats
+from raytop.tui import derive
+from raytop.tui.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
+                               fraction, sparkline, truncate)
+from raytop.tui.frame import Frame
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def status_style(status: str) -> str:
+    if status == "ok":
+        return "green"
+    if status.startswith("stale"):
+        return "yellow"
+    return "dim"
+
+
+class FramePanel(Widget):
+    """A panel that renders the app's current frame; ``show`` swaps it in."""
+
+    DEFAULT_CSS = "FramePanel { height: auto; }"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.frame: Optional[Frame] = None
+        self.dataset: Optional[DatasetStats] = None
+
+    def show(self, frame: Optional[Frame], dataset: Optional[DatasetStats]) -> None:
+        self.frame, self.dataset = frame, dataset
+        self.refresh(layout=True)
+
+    def inner_width(self) -> int:
+        return max(10, self.content_size.width or self.size.width or 80)
+
+
+class HeaderBar(FramePanel):
+    """Address, dataset, state, elapsed, rows/s, progress and ETA, and the view's mode."""
+
+    def render(self) -> Text:
+        text = Text(no_wrap=False, overflow="fold")
+        mode, mode_style = getattr(self.app, "mode", ("", ""))
+        title = getattr(self.app, "title_text", "raytop")
+        if mode:
+            text.append(f" {mode} ", style=f"reverse {mode_style}")
+        text.append(f" {title}", style="bold")
+        frame = self.frame
+        if frame is None:
+            text.append("  waiting for the first snapshot…", style="dim")
+            return text
+        snap = frame.snapshot
+        text.append(f"  {snap.address or 'address ' + NA}", style="dim")
+        ds = self.dataset
+        if ds is None:
+            text.append("  no dataset running yet", style="dim")
+            return text
+        count = len(snap.datasets)
+        which = f" ({count} datasets, d to pick)" if count > 1 else ""
+        text.append(f"  {truncate(ds.dataset_id, 28)}{which} ")
+        state = ds.state or "UNKNOWN"
+        text.append(state, style={"RUNNING": "bold green", "FINISHED": "bold cyan",
+                                  "FAILED": "bold red"}.get(state, "bold"))
+        rate = derive.dataset_rate(frame.history, ds.dataset_id)
+        text.append(f"  elapsed {fmt_duration(derive.elapsed_s(ds, snap.t))}")
+        text.append(f"  {fmt_count(rate) if rate is not None else NA} rows/s")
+        text.append(f"  rows {fmt_count(ds.rows_out)}")
+        prog = derive.progress(ds)
+        if prog is not None:
+            text.append(f"/{fmt_count(ds.rows_total)} {prog * 100:.0f}%")
+            eta = derive.eta_s(ds, rate)
+            text.append(f"  ETA {fmt_duration(eta)}")
+        if ds.error:
+            text.append(f"  error: {truncate(ds.error, 60)}", style="red")
+        return text
+
+
+class SourceLine(FramePanel):
+    """probe/stats/gpu/cluster: ok, stale or absent, with the reason."""
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("sources ", style="dim")
+        if self.frame is None:
+            return text.append(NA)
+        for i, (name, status) in enumerate(sorted(self.frame.snapshot.sources.items())):
+            if i:
+                text.append(" · ", style="dim")
+            text.append(f"{name} ", style="bold")
+            text.append(status, style=status_style(status))
+        if not self.frame.snapshot.sources:
+            text.append("none reported", style="dim")
+        return text
+
+
+def _gpu_ops(gpu: GpuStats) -> str:
+    mem: dict[str, int] = defaultdict(int)
+    for proc in gpu.processes:
+        if proc.operator:
+            mem[proc.operator] += proc.gpu_mem_bytes or 0
+    if not mem:
+        return "no Ray Data process" if gpu.processes == () else "other processes"
+    return ", ".join(f"{op}" for op, _ in sorted(mem.items(), key=lambda kv: -kv[1]))
+
+
+class GpuPanel(FramePanel):
+    """Each GPU: utilisation, memory and power as bars, a utilisation sparkline, its operators."""
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        frame = self.frame
+        if frame is None:
+            return text.append(NA, style="dim")
+        nodes = frame.snapshot.nodes
+        if not nodes:
+            status = frame.snapshot.sources.get("cluster", "not reported")
+            return text.append(f"no nodes known (cluster {status})", style="dim")
+        width = self.inner_width()
+        multi = sum(1 for n in nodes if n.gpus) > 1
+        lines = 0
+        for node in nodes:
+            if not node.gpus:
+                continue
+            for gpu in node.gpus:
+                if lines:
+                    text.append("\n")
+                self._gpu_line(text, node, gpu, multi, width)
+                lines += 1
+        for node in nodes:
+            if node.gpus:
+                continue
+            if lines:
+                text.append("\n")
+            why = node.gpu_source or "no GPU reported"
+            text.append(f"{node.ip or node.node_id[:8]}: ", style="bold")
+            text.append(f"no GPU ({why.removeprefix('absent: ')})",
+                        style="yellow" if why.startswith("stale") else "dim")
+            lines += 1
+        return text
+
+    def _util_history(self, node: NodeStats, index: int) -> list[Optional[float]]:
+        out: list[Optional[float]] = []
+        assert self.frame is not None
+        for snap in self.frame.history:
+            value = None
+            for n in snap.nodes:
+                if n.node_id == node.node_id:
+                    g = next((g for g in n.gpus if g.index == index), None)
+                    value = None if g is None else g.util_percent
+            out.append(value)
+        return out
+
+    def _gpu_line(self, text: Text, node: NodeStats, gpu: GpuStats, multi: bool, width: int) -> None:
+        """Label, util bar and memory always; sparkline, power/temperature and operators only
+        when they fit the width."""
+        label = f"{(node.ip or node.node_id[:6]) + ':' if multi else ''}GPU{gpu.index}"
+        if gpu.lost:
+            text.append(f"{label} ", style="bold")
+            text.append("lost: the device stopped answering", style="bold red")
+            return
+        util = gpu.util_percent
+        style = ("green" if util is not None and util >= 70
+                 else "yellow" if util is not None and util >= 30 else "red")
+        mem_frac = fraction(gpu.mem_used_bytes, gpu.mem_total_bytes)
+        bar_w = 10 if width >= 60 else 4
+        power = NA if gpu.power_watts is None else f"{gpu.power_watts:.0f}"
+        limit = "" if gpu.power_limit_watts is None else f"/{gpu.power_limit_watts:.0f}"
+        temp = "" if gpu.temp_c is None else f" {gpu.temp_c:.0f}°C"
+        spark = sparkline(self._util_history(node, gpu.index), 10, lo=0, hi=100)
+        parts: list[tuple[str, str, bool]] = [  # (text, style, optional)
+            (f"{label} ", "bold", False),
+            (bar(None if util is None else util / 100, bar_w), style, False),
+            (f" {fmt_percent(util):>4} ", "", False),
+            (spark + " ", style, True),
+            ("mem " if width >= 45 else "", "", False),
+            (bar(mem_frac, bar_w), "red" if mem_frac and mem_frac >= 0.95 else "magenta", False),
+            (f" {fmt_bytes(gpu.mem_used_bytes)}/{fmt_bytes(gpu.mem_total_bytes)} ", "", False),
+            (f"{power}{limit}W{temp} ", "", True),
+            (_gpu_ops(gpu), "cyan", True),
+        ]
+        room = width - sum(len(p) for p, _, optional in parts if not optional)
+        for part, part_style, optional in parts:
+            if optional:
+                if len(part) > room:
+                    continue
+                room -= len(part)
+            text.append(part, style=part_style)
+
+
+class MemoryPanel(FramePanel):
+    """Object store used/capacity/spilled and heap per node; heap per operator."""
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        frame = self.frame
+        if frame is None:
+            return text.append(NA, style="dim")
+        nodes = frame.snapshot.nodes
+        width = self.inner_width()
+        if not nodes:
+            text.append("no nodes known", style="dim")
+        for i, node in enumerate(nodes):
+            if i:
+                text.append("\n")
+            self._node_line(text, node, width)
+        heap = self._heap_by_operator()
+        text.append("\n")
+        text.append("heap by op ", style="dim")
+        if not heap:
+            text.append("no Ray Data worker seen" if nodes else NA, style="dim")
+        for i, (op, size) in enumerate(heap):
+            if i:
+                text.append(" · ", style="dim")
+            text.append(f"{truncate(op, 24)} ", style="cyan")
+            text.append(fmt_bytes(size))
+        return text
+
+    def _node_line(self, text: Text, node: NodeStats, width: int) -> None:
+        """Store bar, used/capacity and spilled always; heap and node memory when they fit."""
+        store = node.object_store
+        frac = fraction(store.used_bytes, store.capacity_bytes)
+        name = (node.ip or node.node_id[:8]) + ("*" if node.is_head else "")
+        spilled = store.spilled_bytes
+        parts: list[tuple[str, str, bool]] = [
+            (f"{truncate(name, 16)} ", "bold" if node.alive else "dim strike", False),
+            ("store " if width >= 40 else "", "", False),
+            (bar(frac, 10 if width >= 60 else 4),
+             "red" if frac and frac >= 0.9 else "yellow" if frac and frac >= 0.7 else "green", False),
+            (f" {fmt_bytes(store.used_bytes)}/{fmt_bytes(store.capacity_bytes)}", "", False),
+            (" spill ", "", False),
+            (fmt_bytes(spilled), "bold red" if spilled else "", False),
+            (f" heap {fmt_bytes(node.heap_bytes)}", "", True),
+            (f" mem {fmt_bytes(node.mem_used_bytes)}/{fmt_bytes(node.mem_total_bytes)}", "", True),
+        ]
+        if not node.alive:
+            parts.append((" (dead)", "red", False))
+        room = width - sum(len(p) for p, _, optional in parts if not optional)
+        for part, style, optional in parts:
+            if optional:
+                if len(part) > room:
+                    continue
+                room -= len(part)
+            text.append(part, style=style)
+
+    def _heap_by_operator(self) -> list[tuple[str, int]]:
+        totals: dict[str, int] = defaultdict(int)
+        assert self.frame is not None
+        if self.dataset is not None and any(op.heap_bytes is not None for op in self.dataset.operators):
+            for op in self.dataset.operators:
+                if op.heap_bytes is not None:
+                    totals[op.name] += op.heap_bytes
+        else:
+            for node in self.frame.snapshot.nodes:
+                for op, size in node.heap_by_operator.items():
+                    totals[op] += size
+        return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+class AdviceView(FramePanel):
+    """The advisor's suggestions for the chosen dataset, most severe first."""
+
+    can_focus = True
+
+    def render(self) -> Text:
+        text = Text(no_wrap=False, overflow="fold")
+        frame = self.frame
+        if frame is None or not frame.advice_available:
+            if frame is not None and frame.advice_error:
+                return text.append(frame.advice_error, style="red")
+            return text.append("nothing analysed yet", style="dim")
+        ds_id = self.dataset.dataset_id if self.dataset else None
+        shown = [s for s in frame.suggestions if s.dataset_id in (None, ds_id)]
+        if not shown:
+            return text.append("no suggestions: nothing stands out right now", style="dim")
+        for i, s in enumerate(shown):
+            if i:
+                text.append("\n")
+            text.append(f"[{s.severity}] ", style=SEVERITY_STYLE.get(s.severity, "bold"))
+            text.append(f"{s.rule}", style="bold")
+            if s.operator:
+                text.append(f" · {s.operator}", style="cyan")
+            text.append(f": {s.title}\n")
+            text.append(f"  {s.evidence}\n", style="dim")
+            text.append(f"  → {s.fix}")
+        return text

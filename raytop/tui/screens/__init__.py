@@ -1,0 +1,1 @@
+"""Screens pushed over the overview: operator detail, plan, help, dataset picker, go-to-time."""

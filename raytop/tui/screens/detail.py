@@ -1,0 +1,170 @@
+"""Operator detail: timelines of one operator over the kept history, and its fused operators."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from raytop.model import DatasetStats, OperatorStats
+from raytop.tui import derive
+from raytop.tui.format import NA, fmt_bytes, fmt_count, sparkline
+from raytop.tui.frame import Frame
+from raytop.tui.operators_table import (POLICY_SHORT, POLICY_STYLE, backpressure_text,
+                                         usage_text)
+
+LABEL_W = 15
+STATS_W = 22  # " now 123.4M max 123.4M"
+POLICY_LETTER = {"ResourceBudget": "R", "ConcurrencyCap": "C", "DownstreamCapacity": "D"}
+
+
+def _sum(*values):
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+SERIES: tuple[tuple[str, Callable[[OperatorStats], Optional[float]], Callable], ...] = (
+    ("in q blocks", lambda o: _sum(o.input_queue_blocks, o.internal_input_queue_blocks), fmt_count),
+    ("in q bytes", lambda o: _sum(o.input_queue_bytes, o.internal_input_queue_bytes), fmt_bytes),
+    ("out q blocks", lambda o: _sum(o.output_queue_blocks, o.internal_output_queue_blocks), fmt_count),
+    ("out q bytes", lambda o: _sum(o.output_queue_bytes, o.internal_output_queue_bytes), fmt_bytes),
+    ("tasks running", lambda o: o.tasks_running, fmt_count),
+    ("heap", lambda o: o.heap_bytes, fmt_bytes),
+    ("GPU mem", lambda o: o.gpu_mem_bytes, fmt_bytes),
+)
+ACTOR_SERIES = (
+    ("actors running", lambda o: o.actors.running if o.actors else None),
+    ("actors pending", lambda o: o.actors.pending if o.actors else None),
+    ("actors idle", lambda o: o.actors.idle if o.actors else None),
+)
+
+
+def backpressure_span(history: Sequence, dataset_id: str, op_name: str, width: int) -> Text:
+    """One cell per snapshot: the first active policy's letter on its colour, '·' when none."""
+    flags = derive.series(history, dataset_id, op_name, lambda o: o.backpressure)  # type: ignore[arg-type]
+    text = Text()
+    for value in list(flags)[-width:]:
+        if value is None:
+            text.append(" ")
+        elif not value:
+            text.append("·", style="dim")
+        else:
+            policy = value[0].partition(":")[2]
+            text.append(POLICY_LETTER.get(policy, "?"),
+                        style=f"reverse {POLICY_STYLE.get(policy, 'cyan')}")
+    return text
+
+
+class Timelines(Widget):
+    DEFAULT_CSS = "Timelines { height: auto; }"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.frame: Optional[Frame] = None
+        self.dataset_id = ""
+        self.op_name = ""
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        frame = self.frame
+        if frame is None:
+            return text
+        width = max(10, self.content_size.width - LABEL_W - STATS_W - 1)
+        hist = frame.history
+        rows: list[tuple[str, list, Callable]] = [
+            (label, derive.series(hist, self.dataset_id, self.op_name, get), fmt)
+            for label, get, fmt in SERIES[:4]]
+        rows.append(("rows/s", derive.rate_series(hist, self.dataset_id, self.op_name), fmt_count))
+        rows.extend((label, derive.series(hist, self.dataset_id, self.op_name, get), fmt)
+                    for label, get, fmt in SERIES[4:5])
+        op = derive.find_operator(frame.snapshot.dataset(self.dataset_id), self.op_name)
+        if op is not None and op.actors is not None:
+            rows.extend((label, derive.series(hist, self.dataset_id, self.op_name, get), fmt_count)
+                        for label, get in ACTOR_SERIES)
+        rows.extend((label, derive.series(hist, self.dataset_id, self.op_name, get), fmt)
+                    for label, get, fmt in SERIES[5:])
+        for label, values, fmt in rows:
+            known = [v for v in values if v is not None]
+            now = values[-1] if values else None
+            text.append(f"{label:<{LABEL_W}}", style="bold")
+            text.append(sparkline(values, width, lo=0, hi=None), style="cyan")
+            text.append(f" now {fmt(now):>6} max {fmt(max(known)) if known else NA:>6}\n")
+        text.append(f"{'backpressure':<{LABEL_W}}", style="bold")
+        text.append_text(backpressure_span(hist, self.dataset_id, self.op_name, width))
+        text.append("\n" + " " * LABEL_W)
+        for policy, letter in POLICY_LETTER.items():
+            text.append(letter, style=f"reverse {POLICY_STYLE[policy]}")
+            text.append(f" {POLICY_SHORT[policy]}  ")
+        text.append("· none", style="dim")
+        return text
+
+
+def describe(op: OperatorStats, ds: DatasetStats) -> Text:
+    text = Text()
+    text.append("class ", style="dim")
+    text.append(f"{op.physical_class or NA}  ")
+    text.append("compute ", style="dim")
+    text.append(f"{op.compute}  ")
+    text.append("state ", style="dim")
+    text.append(f"{op.state or NA}\n")
+    text.append("tasks finished/failed ", style="dim")
+    text.append(f"{fmt_count(op.tasks_finished)}/{fmt_count(op.tasks_failed)}  ")
+    text.append("avg task ", style="dim")
+    text.append(NA if op.avg_task_s is None else f"{op.avg_task_s:.2f}s")
+    text.append("  avg block ", style="dim")
+    text.append(f"{fmt_bytes(op.avg_block_bytes)} {fmt_count(op.avg_block_rows)} rows\n")
+    text.append("rows out ", style="dim")
+    text.append(f"{fmt_count(op.rows_out)}  ")
+    text.append("bytes out ", style="dim")
+    text.append(f"{fmt_bytes(op.bytes_out)}  ")
+    text.append("time backpressured tasks/outputs ", style="dim")
+    sub, out = op.submission_backpressure_s, op.output_backpressure_s
+    text.append(f"{NA if sub is None else f'{sub:.1f}s'}/{NA if out is None else f'{out:.1f}s'}\n")
+    text.append("backpressure now ", style="dim")
+    text.append_text(backpressure_text(op.backpressure) if op.backpressure else Text("none"))
+    text.append("\nusage/budget ", style="dim")
+    text.append(usage_text(op.usage, op.budget))
+    text.append("\nfused logical operators ", style="dim")
+    text.append(" → ".join(op.logical) if op.logical else NA, style="cyan")
+    return text
+
+
+class OperatorDetailScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, dataset_id: str, op_name: str) -> None:
+        super().__init__()
+        self.dataset_id, self.op_name = dataset_id, op_name
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Timelines(id="timelines")
+            yield Static(id="detail-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_frame(getattr(self.app, "frame", None))
+
+    def show_frame(self, frame: Optional[Frame]) -> None:
+        title = self.query_one("#detail-title", Static)
+        timelines = self.query_one(Timelines)
+        info = self.query_one("#detail-info", Static)
+        ds = frame.snapshot.dataset(self.dataset_id) if frame else None
+        op = derive.find_operator(ds, self.op_name)
+        head = Text(f" {self.op_name} ", style="bold reverse")
+        head.append(f"  dataset {self.dataset_id}", style="dim")
+        if frame is not None:
+            head.append(f"  last {len(frame.history)} snapshots", style="dim")
+        if op is None:
+            head.append("  (not in the current snapshot)", style="yellow")
+        title.update(head)
+        timelines.frame, timelines.dataset_id, timelines.op_name = frame, self.dataset_id, self.op_name
+        timelines.refresh(layout=True)
+        info.update(describe(op, ds) if op is not None and ds is not None else Text(""))

@@ -1,0 +1,114 @@
+"""Small modal screens: help, dataset picker, go to a time."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from raytop.model import Snapshot
+from raytop.tui.format import fmt_count, parse_duration
+
+KEYS_COMMON = (
+    ("↑ ↓  j k", "move in the operators table"),
+    ("Enter", "operator detail (timelines)"),
+    ("Esc", "back / close"),
+    ("Tab  Shift+Tab", "next / previous panel"),
+    ("l", "plan: logical → physical operators, why not fused"),
+    ("d", "pick a dataset (when there are several)"),
+    ("/", "filter operators by name (Esc clears)"),
+    ("?", "this help"),
+    ("q", "quit"),
+)
+KEYS_LIVE = (("p", "pause / resume the view (collection goes on)"),)
+KEYS_REPLAY = (
+    ("Space  p", "play / pause"),
+    ("← →", "step one snapshot back / forward"),
+    ("[ ]", "slower / faster"),
+    ("g", "go to a time (seconds, m:ss or h:mm:ss from the start)"),
+    ("Home End", "first / last snapshot"),
+    ("click scrubber", "seek there"),
+)
+LEGEND = ("backpressure: tasks(budget|cap|downstream) = task submission held by the "
+          "ResourceBudget / ConcurrencyCap / DownstreamCapacity policy; out(...) = outputs held. "
+          "▶ marks the bottleneck: the operator with the most input blocks waiting that is not "
+          "held by its downstream. Run = tasks running; Actors = running/pending/idle; "
+          "In q / Out q = blocks·bytes waiting; – means not readable.")
+
+
+def help_text(replay: bool) -> Text:
+    text = Text()
+    for keys, what in KEYS_COMMON + (KEYS_REPLAY if replay else KEYS_LIVE):
+        text.append(f"{keys:<16}", style="bold cyan")
+        text.append(f"{what}\n")
+    text.append("\n" + LEGEND, style="dim")
+    return text
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, replay: bool) -> None:
+        super().__init__()
+        self.replay = replay
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box", classes="dialog"):
+            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(help_text(self.replay))
+
+
+class DatasetPicker(ModalScreen[Optional[str]]):
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
+
+    def __init__(self, snap: Optional[Snapshot], current: Optional[str]) -> None:
+        super().__init__()
+        self.snap, self.current = snap, current
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for ds in (self.snap.datasets if self.snap else ()):
+            label = Text(f"{ds.dataset_id}  ", style="bold")
+            label.append(f"{ds.state or '?'}  {len(ds.operators)} operators  "
+                         f"{fmt_count(ds.rows_out)} rows", style="dim")
+            options.append(Option(label, id=ds.dataset_id))
+        with Vertical(id="picker-box", classes="dialog"):
+            yield Static(Text("Pick a dataset", style="bold"), classes="dialog-title")
+            if options:
+                yield OptionList(*options, id="datasets")
+            else:
+                yield Static("no dataset in this snapshot")
+
+    def on_mount(self) -> None:
+        if self.current and self.snap:
+            ids = [d.dataset_id for d in self.snap.datasets]
+            if self.current in ids:
+                self.query_one(OptionList).highlighted = ids.index(self.current)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class GotoTime(ModalScreen[Optional[float]]):
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="goto-box", classes="dialog"):
+            yield Static(Text("Go to time from the start (90, 1:30, 1:02:03, 2m)", style="bold"),
+                         classes="dialog-title")
+            yield Input(placeholder="time", id="goto-input")
+            yield Static("", id="goto-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.dismiss(parse_duration(event.value))
+        except ValueError:
+            self.query_one("#goto-error", Static).update(
+                Text(f"not a time: {event.value!r}", style="red"))

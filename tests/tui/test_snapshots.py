@@ -1,0 +1,44 @@
+"""Screenshots (pytest-textual-snapshot) of the overview, operator detail, plan and help screens
+at 80x24 and 160x48, over the committed CPU recording at t=25 s (the model is the bottleneck).
+
+Update after an intended visual change: pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.helpers import GPU_REC, replay_app, wait_for, wait_index
+
+SIZES = [(80, 24), (160, 48)]
+SCREENS = {
+    "overview": [],
+    "detail": ["j", "enter"],
+    "plan": ["l"],
+    "help": ["question_mark"],
+}
+
+
+def _at(index: int, keys: list[str]):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_index(pilot, app, 0)
+        await pilot.press("g", *str(index), "enter")
+        await wait_index(pilot, app, index)
+        if keys:
+            screens = len(app.screen_stack)
+            await pilot.press(*keys)
+            await wait_for(pilot, lambda: len(app.screen_stack) > screens)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screens(snap_compare, screen, size):
+    assert snap_compare(replay_app(), terminal_size=size, run_before=_at(25, SCREENS[screen]))
+
+
+def test_gpu_overview(snap_compare):
+    assert snap_compare(replay_app(GPU_REC), terminal_size=(120, 36), run_before=_at(25, []))
