@@ -1,0 +1,191 @@
+"""A node's Prometheus metrics: fetch from its metrics export port, parse, cache.
+
+Every Ray node serves Prometheus text on ``ray.nodes()[i]["MetricsExportPort"]`` at its
+``NodeManagerAddress`` (no auth token asked, also with ``include_dashboard=False``). Ray refreshes
+the values only every few seconds and the text grows to ~1 MB with Ray Data series (tens of ms to
+fetch and parse), so ``MetricsCache`` serves the last parsed copy at once and refreshes it in the
+background when it is older than ``max_age``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+import urllib.request
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+
+Labels = Dict[str, str]
+Metrics = Dict[str, List[Tuple[Labels, float]]]
+
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _unescape(v: str) -> str:
+    if "\\" not in v:
+        return v
+    return v.replace("\\\\", "\x00").replace('\\"', '"').replace("\\n", "\n").replace("\x00", "\\")
+
+
+def _parse_labels(body: str) -> Labels:
+    return {k: _unescape(v) for k, v in _LABEL_RE.findall(body)}
+
+
+def parse_prometheus(text: str, prefixes: Optional[Iterable[str]] = None) -> Metrics:
+    """Prometheus text exposition -> {metric name: [(labels, value), ...]}.
+
+    ``prefixes`` keeps only metrics whose name starts with one of them (cheaper on big pages).
+    Comment lines and malformed lines are skipped; values keep NaN/Inf as floats.
+    """
+    pre = tuple(prefixes) if prefixes is not None else None
+    out: Metrics = {}
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        if pre is not None and not line.startswith(pre):
+            continue
+        brace = line.find("{")
+        if brace >= 0:
+            close = line.rfind("}")
+            if close < brace:
+                continue
+            name = line[:brace].strip()
+            labels = _parse_labels(line[brace + 1:close])
+            rest = line[close + 1:].split()
+        else:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            name, labels, rest = parts[0], {}, parts[1:]
+        if not rest or not name:
+            continue
+        try:
+            value = float(rest[0])
+        except ValueError:
+            continue
+        out.setdefault(name, []).append((labels, value))
+    return out
+
+
+def fetch_metrics_text(host: str, port: int, timeout: float = 1.0) -> str:
+    """The raw Prometheus text of one node; raises OSError/URLError on failure."""
+    url = f"http://{host}:{int(port)}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http to a Ray node
+        return resp.read().decode("utf-8", errors="replace")
+
+
+def value(metrics: Optional[Metrics], name: str, where: Optional[Mapping[str, str]] = None,
+          agg: str = "sum") -> Optional[float]:
+    """One number from parsed metrics: the ``agg`` ("sum" | "max" | "first") of the samples of
+    ``name`` whose labels include ``where``; None when there is no such sample or it is not finite.
+    """
+    if not metrics:
+        return None
+    vals = [v for labels, v in metrics.get(name, ())
+            if not where or all(labels.get(k) == w for k, w in where.items())]
+    vals = [v for v in vals if math.isfinite(v)]
+    if not vals:
+        return None
+    if agg == "max":
+        return max(vals)
+    if agg == "first":
+        return vals[0]
+    return sum(vals)
+
+
+class _Entry:
+    __slots__ = ("metrics", "fetched_at", "error", "refreshing", "done")
+
+    def __init__(self) -> None:
+        self.metrics: Optional[Metrics] = None
+        self.fetched_at = 0.0
+        self.error: Optional[str] = None
+        self.refreshing = False
+        self.done = threading.Event()
+
+
+class MetricsCache:
+    """Parsed metrics per node endpoint, refreshed in the background.
+
+    ``get`` never waits longer than ``first_wait`` (only while an endpoint has never answered) and
+    returns None when the endpoint has not answered yet or failed last time (``error`` says why).
+    """
+
+    def __init__(self, *, max_age: float = 2.0, timeout: float = 2.0, first_wait: float = 0.05,
+                 prefixes: Optional[Iterable[str]] = ("ray_",)) -> None:
+        self.max_age = max_age
+        self.timeout = timeout
+        self.first_wait = first_wait
+        self.prefixes = tuple(prefixes) if prefixes is not None else None
+        self._lock = threading.Lock()
+        self._entries: Dict[Tuple[str, int], _Entry] = {}
+
+    def _refresh(self, key: Tuple[str, int], entry: _Entry) -> None:
+        try:
+            text = fetch_metrics_text(key[0], key[1], timeout=self.timeout)
+            parsed = parse_prometheus(text, self.prefixes)
+            with self._lock:
+                entry.metrics, entry.error = parsed, None
+                entry.fetched_at = time.monotonic()
+        except Exception as e:  # noqa: BLE001 - any failure means "unreachable now"
+            with self._lock:
+                entry.metrics = None
+                entry.error = f"{type(e).__name__}: {e}"
+                entry.fetched_at = time.monotonic()
+        finally:
+            with self._lock:
+                entry.refreshing = False
+            entry.done.set()
+
+    def get(self, host: str, port: int) -> Optional[Metrics]:
+        key = (host, int(port))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry()
+            stale = time.monotonic() - entry.fetched_at > self.max_age
+            start = stale and not entry.refreshing
+            if start:
+                entry.refreshing = True
+        if start:
+            threading.Thread(target=self._refresh, args=(key, entry), daemon=True,
+                             name=f"raytop-metrics-{host}:{port}").start()
+        if not entry.done.is_set():
+            entry.done.wait(self.first_wait)
+        with self._lock:
+            return entry.metrics
+
+    def error(self, host: str, port: int) -> Optional[str]:
+        with self._lock:
+            entry = self._entries.get((host, int(port)))
+            return entry.error if entry is not None else None
+
+    def forget_except(self, keys: Iterable[Tuple[str, int]]) -> None:
+        """Drop entries of endpoints no longer in the cluster."""
+        keep = {(h, int(p)) for h, p in keys}
+        with self._lock:
+            for k in [k for k in self._entries if k not in keep]:
+                del self._entries[k]
+
+
+_shared: Optional[MetricsCache] = None
+_shared_lock = threading.Lock()
+
+
+def shared_cache() -> MetricsCache:
+    """One cache per raytop process, so the cluster and stats sources fetch each node once."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = MetricsCache()
+        return _shared
+
+
+def node_endpoint(node: Mapping) -> Optional[Tuple[str, int]]:
+    """(host, port) of a ``ray.nodes()`` entry's metrics endpoint, when it has one."""
+    host = node.get("NodeManagerAddress")
+    port = node.get("MetricsExportPort")
+    if not host or not port or not node.get("Alive", node.get("alive", False)):
+        return None
+    return host, int(port)
