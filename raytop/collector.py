@@ -39,6 +39,7 @@ class Collector:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()  # serialises tick() between the thread and callers
+        self._dataset_events_seen: set = set()  # (kind, dataset_id): probe and stats both report them
 
     # ---- sinks -------------------------------------------------------------------------
     def add_sink(self, sink) -> None:
@@ -99,6 +100,11 @@ class Collector:
             events.extend(part.events)
         snap = merge_parts(self._clock(), parts, dict(self._status))
         for ev in events:
+            if ev.dataset_id and ev.kind.startswith("dataset_"):
+                key = (ev.kind, ev.dataset_id)
+                if key in self._dataset_events_seen:
+                    continue
+                self._dataset_events_seen.add(key)
             self.emit_event(ev)
         prev = self.latest
         if prev is not None and snap.t - prev.t > max(3 * self.interval, self.interval + 2):

@@ -148,3 +148,14 @@ def test_collector_thread_ticks_and_a_failing_sink_does_not_stop_it():
     col.stop()
     assert len(sink.snaps) >= 3
     assert sink.snaps[-1].t >= sink.snaps[0].t
+
+
+def test_dataset_events_from_two_sources_are_recorded_once():
+    ev = Event(t=1.0, kind="dataset_finished", dataset_id="d1", message="done")
+    col = Collector([FakeSource("probe", lambda: Part(events=(ev,))),
+                     FakeSource("stats", lambda: Part(events=(ev,)))], interval=0.1)
+    sink = Sink()
+    col.add_sink(sink)
+    col.tick()
+    col.tick()
+    assert [e.kind for e in sink.events] == ["dataset_finished"]
