@@ -143,7 +143,10 @@ class GpuPanel(FramePanel):
                 continue
             if lines:
                 text.append("\n")
-            why = node.gpu_source or "no GPU reported"
+            # The gpu source reads this machine's NVML; on one node its reason is that node's.
+            local_why = self.frame.snapshot.sources.get("gpu") if len(nodes) == 1 else None
+            why = node.gpu_source or (local_why if local_why and local_why != "ok" else None) \
+                or "no GPU reported"
             text.append(f"{node.ip or node.node_id[:8]}: ", style="bold")
             text.append(f"no GPU ({why.removeprefix('absent: ')})",
                         style="yellow" if why.startswith("stale") else "dim")

@@ -29,7 +29,7 @@ def _at(index: int, keys: list[str]):
             screens = len(app.screen_stack)
             await pilot.press(*keys)
             await wait_for(pilot, lambda: len(app.screen_stack) > screens)
-        await pilot.pause(0.2)
+        await pilot.pause(0.6)  # let the last frame settle on a loaded machine
 
     return run_before
 
