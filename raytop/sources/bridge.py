@@ -40,7 +40,16 @@ class BridgeError(Exception):
 class RayBridge:
     """Owns the bridge process; restarts it with backoff after it dies."""
 
-    def __init__(self, address: str, source_names: Sequence[str]):
+    def __init__(self, address: Optional[str], source_names: Sequence[str]):
+        # Spawning needs multiprocessing's resource tracker, which passes sys.stderr's fd to its
+        # child. Start it now, while stderr is the real terminal: later the TUI replaces
+        # sys.stderr and a (re)connect would fail with "bad value(s) in fds_to_keep".
+        try:
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+        except Exception:  # noqa: BLE001 - a failure shows up, explained, at connect time
+            pass
         self.address = address
         self.source_names = list(source_names)
         self.info: Dict[str, str] = {}

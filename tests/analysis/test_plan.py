@@ -130,3 +130,34 @@ def test_plan_analysis_dict_is_json():
     assert '"num_cpus"' in text
     b = [x for x in d["boundaries"] if not x["fused"]][0]
     assert b["fixable"] is True and b["reasons"][0]["values"] == [1, 0.5]
+
+
+def test_task_to_actor_fusion_break_is_only_info():
+    """A CPU map kept off the model's actor pool by a differing setting is a common deliberate
+    split: the advisor mentions it (info), it does not warn."""
+    from raytop.analysis.advisor import advise
+    from raytop.model import DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan, Snapshot
+
+    plan = Plan(
+        logical=(
+            LogicalOp("0:ReadRange", "ReadRange", "Read", is_map=False, physical="ReadRange->MapBatches(pre)"),
+            LogicalOp("1:MapBatches(pre)", "MapBatches(pre)", "MapBatches", inputs=("0:ReadRange",),
+                      compute="task", is_map=True, can_modify_num_rows=False,
+                      physical="ReadRange->MapBatches(pre)"),
+            LogicalOp("2:MapBatches(Model)", "MapBatches(Model)", "MapBatches",
+                      inputs=("1:MapBatches(pre)",), compute="actor", min_size=1, max_size=1,
+                      ray_remote_args={"num_cpus": 1, "memory": 512 * 1024 ** 2}, is_map=True,
+                      can_modify_num_rows=False, physical="MapBatches(Model)"),
+        ),
+        physical=(PhysicalOp("ReadRange->MapBatches(pre)", "TaskPoolMapOperator", ("0:ReadRange", "1:MapBatches(pre)")),
+                  PhysicalOp("MapBatches(Model)", "ActorPoolMapOperator", ("2:MapBatches(Model)",),
+                             ("ReadRange->MapBatches(pre)",))),
+    )
+    ops = (OperatorStats("ReadRange->MapBatches(pre)", compute="task"),
+           OperatorStats("MapBatches(Model)", compute="actor"))
+    snaps = [Snapshot(t=100.0 + i, datasets=(DatasetStats("d", state="RUNNING", start_time=90.0,
+                                                         operators=ops, plan=plan, source="probe"),))
+             for i in range(10)]
+    fb = [s for s in advise(snaps) if s.rule == "fusion-break"]
+    assert fb and all(s.severity == "info" for s in fb)
+    assert "memory" in fb[0].evidence

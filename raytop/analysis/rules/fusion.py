@@ -53,9 +53,16 @@ def check_fusion_break(win: Window) -> List[Suggestion]:
                         f"({up.physical or '?'} -> {down.physical or '?'}), so every block crosses "
                         f"the object store between them: {why}")
             fix = "; and ".join(_fix(r, up, down) for r in b.reasons)
+            severity = "warning"
+            if up.compute == "task" and down.compute == "actor":
+                # Fusing would move the CPU work onto the model's actors: one hop fewer, but it
+                # then scales only with the pool. A deliberate split is common, so only inform.
+                severity = "info"
+                evidence += (f". Fusing would run {b.upstream_name} inside {op_name}'s actors: no "
+                             f"object store hop, but it would then scale only with the actor pool")
             key = next((r.key for r in b.reasons if r.key), None)
             values = next((list(r.values) for r in b.reasons if r.values), [])
-            out.append(suggest("fusion-break", "warning",
+            out.append(suggest("fusion-break", severity,
                                f"{b.upstream_name} and {b.downstream_name} are not fused", evidence,
                                fix, operator=op_name, dataset_id=ds_id, window=win,
                                figures={"upstream": b.upstream_name, "downstream": b.downstream_name,
