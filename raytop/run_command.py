@@ -94,7 +94,7 @@ def run_script(opts: RunOptions) -> int:
             threading.Thread(target=finish, name="raytop-run-finish", daemon=True).start()
             run_live(collector, title=f"raytop run {opts.script.name}", address=None,
                      log_path=log_path, job=job)
-            if not finished.is_set():
+            if job.poll() is None:
                 print("raytop: view closed; the script is still running and being recorded "
                       "(Ctrl-C stops it)", file=sys.stderr)
             while not finished.wait(0.2):

@@ -342,6 +342,21 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
     )
 
 
+def _is_write(op: Any) -> bool:
+    logical = _safe(lambda: list(op._logical_operators)) or []
+    return bool(logical) and type(logical[-1]).__name__ == "Write"
+
+
+def _rows_operator(ops: List[Any], operators: List[OperatorStats]) -> Optional[OperatorStats]:
+    """The operator whose output rows are the dataset's rows. A Write emits one result row per
+    written block, not the data: for a pipeline ending in a write, count the rows fed into it."""
+    if not operators:
+        return None
+    if len(operators) > 1 and _is_write(ops[-1]):
+        return operators[-2]
+    return operators[-1]
+
+
 def read_dataset(executor: Any, dataset_id: str, state: Optional[str]) -> DatasetStats:
     """The executor's live per-operator figures as a ``DatasetStats`` (source "probe")."""
     try:
@@ -359,7 +374,7 @@ def read_dataset(executor: Any, dataset_id: str, state: Optional[str]) -> Datase
                                                now_perf))
             operators.append(one or OperatorStats(name=str(_safe(lambda: op.name)),
                                                   physical_class=type(op).__name__))
-        last = operators[-1] if operators else None
+        last = _rows_operator(ops, operators)
         return DatasetStats(
             dataset_id=dataset_id,
             state=state,
