@@ -1,0 +1,33 @@
+"""A recording loaded whole for reporting: metadata, snapshots in time order, events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Tuple
+
+from raytop.model import Event, Snapshot
+
+
+@dataclass(frozen=True)
+class History:
+    snapshots: Tuple[Snapshot, ...]
+    events: Tuple[Event, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""  # the recording's file name, shown in the report
+
+
+def load_history(path: Path) -> History:
+    """Read a whole recording; ``RecordingError`` for a bad file or one without snapshots."""
+    from raytop.recording import RecordingError, RecordingReader
+
+    reader = RecordingReader(path)
+    try:
+        snapshots = tuple(reader.iter_snapshots())
+        events = tuple(sorted(reader.events(), key=lambda e: e.t))
+        meta = dict(reader.meta)
+    finally:
+        reader.close()
+    if not snapshots:
+        raise RecordingError(f"{path}: the recording holds no snapshots, nothing to report")
+    return History(snapshots=snapshots, events=events, meta=meta, name=Path(path).name)

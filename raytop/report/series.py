@@ -1,0 +1,235 @@
+"""Time series for the report's charts, read from a recording's snapshots.
+
+Every series shares the recording's time axis (seconds since the first snapshot); a reading that
+is missing is NaN, so a chart shows a gap instead of a made-up zero. Long series are thinned to
+about 600 points keeping each bucket's min and max, so spikes survive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from raytop.report.history import History
+
+GIB = float(1 << 30)
+MAX_POINTS = 600
+OPERATOR_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                    "#bcbd22", "#7f7f7f", "#aec7e8", "#98df8a")
+FIXED_COLOURS = {"used": "#1f77b4", "spilled": "#d62728", "capacity": "#7f7f7f",
+                 "all Ray workers": "#7f7f7f"}
+RATE_WINDOW_S = 5.0  # throughput is a trailing average: rows_out grows in block-sized steps
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    t: np.ndarray
+    y: np.ndarray
+    dashed: bool = False
+    colour: Optional[str] = None  # an operator keeps its colour across charts
+
+
+@dataclass(frozen=True)
+class Spans:
+    """Backpressure: per operator, per policy flag, (start, width) spans in elapsed seconds."""
+
+    rows: Tuple[Tuple[str, Dict[str, List[Tuple[float, float]]]], ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str  # file-name safe, e.g. "gpu_util"
+    title: str
+    ylabel: str
+    series: Tuple[Series, ...] = ()
+    spans: Optional[Spans] = None
+    ymax: Optional[float] = None
+    note: str = ""  # why the chart is empty, shown instead of it
+    span_s: float = 0.0  # length of the time axis
+
+    @property
+    def empty(self) -> bool:
+        if self.spans is not None:
+            return not any(policies for _, policies in self.spans.rows)
+        return not any(np.isfinite(s.y).any() for s in self.series)
+
+
+def minmax_downsample(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS):
+    """At most ``max_points`` points: each bucket keeps its min and max, in time order."""
+    n = len(t)
+    if n <= max_points:
+        return t, y
+    buckets = max(1, max_points // 2)
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    keep: List[int] = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi <= lo:
+            continue
+        chunk = y[lo:hi]
+        finite = np.isfinite(chunk)
+        if not finite.any():
+            keep.append(lo)  # a NaN keeps the gap visible
+            continue
+        masked_min = np.where(finite, chunk, np.inf)
+        masked_max = np.where(finite, chunk, -np.inf)
+        a, b = lo + int(np.argmin(masked_min)), lo + int(np.argmax(masked_max))
+        keep.extend(sorted({a, b}))
+    idx = np.array(keep, dtype=int)
+    return t[idx], y[idx]
+
+
+class _Table:
+    """Named series over a shared time axis, created NaN-filled on first use."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.data: Dict[str, np.ndarray] = {}
+
+    def set(self, label: str, i: int, v) -> None:
+        if v is None:
+            return
+        arr = self.data.get(label)
+        if arr is None:
+            arr = self.data[label] = np.full(self.n, np.nan)
+        arr[i] = v
+
+    def add(self, label: str, i: int, v) -> None:
+        if v is None:
+            return
+        arr = self.data.get(label)
+        if arr is None:
+            arr = self.data[label] = np.full(self.n, np.nan)
+        arr[i] = v if np.isnan(arr[i]) else arr[i] + v
+
+
+def _trailing_rate(t: np.ndarray, rows: np.ndarray, window_s: float) -> np.ndarray:
+    out = np.full(len(t), np.nan)
+    j = 0
+    for i in range(1, len(t)):
+        while j < i - 1 and t[i] - t[j + 1] >= window_s:
+            j += 1
+        if not np.isfinite(rows[i]):
+            continue
+        k = j
+        while k < i and not np.isfinite(rows[k]):  # the operator appeared inside the window
+            k += 1
+        if k == i:
+            continue
+        dt, dr = t[i] - t[k], rows[i] - rows[k]
+        if dt > 0 and dr >= 0:
+            out[i] = dr / dt
+    return out
+
+
+def _spans(t: np.ndarray, active: np.ndarray, step: float) -> List[Tuple[float, float]]:
+    spans: List[Tuple[float, float]] = []
+    for i in np.flatnonzero(active):
+        start = t[i]
+        end = t[i + 1] if i + 1 < len(t) else t[i] + step
+        if spans and abs(spans[-1][0] + spans[-1][1] - start) < 1e-9:
+            spans[-1] = (spans[-1][0], end - spans[-1][0])
+        else:
+            spans.append((start, end - start))
+    return spans
+
+
+def build_charts(history: History) -> List[Chart]:
+    snaps = history.snapshots
+    n = len(snaps)
+    t0 = snaps[0].t
+    t = np.array([s.t - t0 for s in snaps], dtype=float)
+    step = float(np.median(np.diff(t))) if n > 1 else 1.0
+    multi_node = len({node.node_id for s in snaps for node in s.nodes}) > 1
+    multi_ds = len({d.dataset_id for s in snaps for d in s.datasets}) > 1
+
+    gpu_util, gpu_mem, store = _Table(n), _Table(n), _Table(n)
+    heap, rows, queues = _Table(n), _Table(n), _Table(n)
+    flags: Dict[str, Dict[str, np.ndarray]] = {}
+    gpu_total: Dict[str, float] = {}
+    gpu_reasons = set()
+    for i, snap in enumerate(snaps):
+        for node in snap.nodes:
+            if node.gpu_source and not node.gpus:
+                gpu_reasons.add(node.gpu_source)
+            for gpu in node.gpus:
+                label = f"GPU {gpu.index}" + (f" @ {node.ip or node.node_id[:8]}" if multi_node else "")
+                gpu_util.set(label, i, gpu.util_percent)
+                gpu_mem.set(label, i, None if gpu.mem_used_bytes is None else gpu.mem_used_bytes / GIB)
+                if gpu.mem_total_bytes:
+                    gpu_total[label] = gpu.mem_total_bytes / GIB
+            store.add("used", i, _gib(node.object_store.used_bytes))
+            store.add("spilled", i, _gib(node.object_store.spilled_bytes))
+            store.add("capacity", i, _gib(node.object_store.capacity_bytes))
+            heap.add("all Ray workers", i, _gib(node.heap_bytes))
+        for ds in snap.datasets:
+            for op in ds.operators:
+                label = f"{ds.dataset_id}: {op.name}" if multi_ds else op.name
+                heap.set(label, i, _gib(op.heap_bytes))
+                rows.set(label, i, op.rows_out)
+                queues.set(label, i, op.input_queue_blocks)
+                for flag in op.backpressure:  # only operators ever backpressured get a row
+                    flags.setdefault(label, {}).setdefault(flag, np.zeros(n, dtype=bool))[i] = True
+
+    op_colour = {label: OPERATOR_COLOURS[i % len(OPERATOR_COLOURS)]
+                 for i, label in enumerate(_ordered(rows, queues, heap, flags))}
+
+    def series(table: _Table, dashed=()) -> Tuple[Series, ...]:
+        return tuple(Series(label, *minmax_downsample(t, y), dashed=label in dashed,
+                            colour=op_colour.get(label) or FIXED_COLOURS.get(label))
+                     for label, y in table.data.items() if np.isfinite(y).any())
+
+    no_gpu = ("No GPU readings in this recording"
+              + (f" ({'; '.join(sorted(gpu_reasons))})" if gpu_reasons else "") + ".")
+    rates = _Table(n)
+    rates.data = {label: _trailing_rate(t, y, RATE_WINDOW_S) for label, y in rows.data.items()}
+    span_rows = tuple((label, {flag: _merge_for_drawing(_spans(t, active, step), t[-1] if n else 0)
+                               for flag, active in sorted(per.items())})
+                      for label, per in flags.items())
+    span = float(t[-1]) if n else 0.0
+    charts = [
+        Chart("gpu_util", "GPU utilisation per GPU", "%", series(gpu_util), ymax=100.0,
+              note=no_gpu),
+        Chart("gpu_mem", "GPU memory used per GPU", "GiB", series(gpu_mem),
+              ymax=max(gpu_total.values()) if gpu_total else None, note=no_gpu),
+        Chart("object_store", "Object store: used and spilled (all nodes)", "GiB",
+              series(store, dashed=("capacity",)), note="No object store readings."),
+        Chart("heap", "Worker heap per operator (USS, else RSS)", "GiB",
+              series(heap, dashed=("all Ray workers",)), note="No worker memory readings."),
+        Chart("throughput", f"Throughput per operator (rows/s, {RATE_WINDOW_S:.0f} s average)",
+              "rows/s", series(rates), note="No operator row counts."),
+        Chart("queues", "Input queue depth per operator", "blocks", series(queues),
+              note="No queue readings (needs the probe)."),
+        Chart("backpressure", "Backpressure spans per operator, by policy", "",
+              spans=Spans(span_rows), note="No operator was backpressured."),
+    ]
+    return [dataclasses.replace(c, span_s=span) for c in charts]
+
+
+def _ordered(*tables) -> List[str]:
+    """Operator labels in order of first appearance over the given tables."""
+    seen: Dict[str, None] = {}
+    for table in tables:
+        for label in (table.data if isinstance(table, _Table) else table):
+            if label not in FIXED_COLOURS:
+                seen.setdefault(label, None)
+    return list(seen)
+
+
+def _gib(v) -> Optional[float]:
+    return None if v is None else v / GIB
+
+
+def _merge_for_drawing(spans: List[Tuple[float, float]], total: float):
+    """Join spans closer than ~1/1500 of the run: narrower than a pixel, and it keeps SVGs small."""
+    tol = max(total, 1.0) / 1500.0
+    out: List[Tuple[float, float]] = []
+    for start, width in spans:
+        if out and start - (out[-1][0] + out[-1][1]) <= tol:
+            out[-1] = (out[-1][0], start + width - out[-1][0])
+        else:
+            out.append((start, width))
+    return out

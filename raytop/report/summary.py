@@ -1,0 +1,316 @@
+"""The report's figures: run summary, per-dataset and per-operator aggregates over a recording.
+
+Pure (no Ray, no matplotlib). Definitions, also documented in docs/report.md:
+- a dataset's rows are the largest ``DatasetStats.rows_out`` seen (the sources count the rows fed
+  into a final Write, not its one-row-per-file output);
+- a dataset's window runs from its ``start_time`` (else the first snapshot showing it) to its
+  ``end_time`` (else the last snapshot showing it); the run's ``active_s`` is the union of those
+  windows, and ``rows_per_s`` = rows of all datasets / ``active_s``;
+- an operator's ``rows_per_s`` = its final ``rows_out`` / (time its ``rows_out`` first reached
+  that final value − its dataset's window start);
+- backpressure seconds: each sample interval counts for the policies active at its start.
+Unknown stays ``None``: a figure with no reading at all is null, never 0.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from raytop import __version__ as RAYTOP_VERSION
+from raytop.model import OK, DatasetStats, OperatorStats, Snapshot
+from raytop.report.history import History
+
+
+def _max(a, b):
+    if b is None:
+        return a
+    return b if a is None or b > a else a
+
+
+class _Mean:
+    __slots__ = ("total", "n", "peak")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.n = 0
+        self.peak = None
+
+    def add(self, v) -> None:
+        if v is None:
+            return
+        self.total += v
+        self.n += 1
+        self.peak = _max(self.peak, v)
+
+    @property
+    def mean(self) -> Optional[float]:
+        return self.total / self.n if self.n else None
+
+
+@dataclass
+class _DatasetAcc:
+    dataset_id: str
+    first_t: float
+    last_t: float
+    start_time: Optional[float] = None
+    end_time: Optional[float] = None
+    state: Optional[str] = None
+    rows_out: Optional[int] = None
+    rows_total: Optional[int] = None
+    job_id: Optional[str] = None
+    error: Optional[str] = None
+    source: Optional[str] = None
+    operators: List[str] = field(default_factory=list)
+
+    def window(self) -> Tuple[float, float]:
+        start = self.start_time if self.start_time is not None else self.first_t
+        end = self.end_time if self.end_time is not None else self.last_t
+        return start, max(start, end)
+
+
+@dataclass
+class _OperatorAcc:
+    dataset_id: str
+    name: str
+    physical_class: Optional[str] = None
+    logical: Tuple[str, ...] = ()
+    compute: str = "other"
+    state: Optional[str] = None
+    rows_out: Optional[int] = None
+    rows_final_t: Optional[float] = None
+    bytes_out: Optional[int] = None
+    blocks_out: Optional[int] = None
+    tasks_finished: Optional[int] = None
+    tasks_failed: Optional[int] = None
+    tasks_running: _Mean = field(default_factory=_Mean)
+    input_queue_blocks: _Mean = field(default_factory=_Mean)
+    input_queue_bytes_max: Optional[int] = None
+    output_queue_blocks_max: Optional[int] = None
+    output_queue_bytes_max: Optional[int] = None
+    actors_running_max: Optional[int] = None
+    actors_pending_max: Optional[int] = None
+    actors_restarting_max: Optional[int] = None
+    heap_bytes_max: Optional[int] = None
+    gpu_mem_bytes_max: Optional[int] = None
+    obj_store_mem_bytes_max: Optional[int] = None
+    avg_task_s: Optional[float] = None
+    avg_block_bytes: Optional[float] = None
+    avg_block_rows: Optional[float] = None
+    submission_backpressure_s: Optional[float] = None
+    output_backpressure_s: Optional[float] = None
+    backpressure_s: Dict[str, float] = field(default_factory=dict)
+    last_t: Optional[float] = None
+    last_flags: Tuple[str, ...] = ()
+
+    def add(self, t: float, op: OperatorStats) -> None:
+        if self.last_t is not None:
+            for flag in self.last_flags:
+                self.backpressure_s[flag] = self.backpressure_s.get(flag, 0.0) + (t - self.last_t)
+        self.last_t, self.last_flags = t, tuple(op.backpressure)
+        self.physical_class = op.physical_class or self.physical_class
+        self.logical = tuple(op.logical) or self.logical
+        self.compute = op.compute if op.compute != "other" else self.compute
+        self.state = op.state or self.state
+        if op.rows_out is not None and (self.rows_out is None or op.rows_out > self.rows_out):
+            self.rows_out, self.rows_final_t = op.rows_out, t
+        self.bytes_out = _max(self.bytes_out, op.bytes_out)
+        self.blocks_out = _max(self.blocks_out, op.blocks_out)
+        self.tasks_finished = _max(self.tasks_finished, op.tasks_finished)
+        self.tasks_failed = _max(self.tasks_failed, op.tasks_failed)
+        self.tasks_running.add(op.tasks_running)
+        self.input_queue_blocks.add(op.input_queue_blocks)
+        self.input_queue_bytes_max = _max(self.input_queue_bytes_max, op.input_queue_bytes)
+        self.output_queue_blocks_max = _max(self.output_queue_blocks_max, op.output_queue_blocks)
+        self.output_queue_bytes_max = _max(self.output_queue_bytes_max, op.output_queue_bytes)
+        if op.actors is not None:
+            self.actors_running_max = _max(self.actors_running_max, op.actors.running)
+            self.actors_pending_max = _max(self.actors_pending_max, op.actors.pending)
+            self.actors_restarting_max = _max(self.actors_restarting_max, op.actors.restarting)
+        self.heap_bytes_max = _max(self.heap_bytes_max, op.heap_bytes)
+        self.gpu_mem_bytes_max = _max(self.gpu_mem_bytes_max, op.gpu_mem_bytes)
+        self.obj_store_mem_bytes_max = _max(self.obj_store_mem_bytes_max, op.obj_store_mem_bytes)
+        for attr in ("avg_task_s", "avg_block_bytes", "avg_block_rows"):
+            if getattr(op, attr) is not None:
+                setattr(self, attr, getattr(op, attr))
+        self.submission_backpressure_s = _max(self.submission_backpressure_s,
+                                              op.submission_backpressure_s)
+        self.output_backpressure_s = _max(self.output_backpressure_s, op.output_backpressure_s)
+
+    def to_dict(self, window: Tuple[float, float]) -> dict:
+        rows_per_s = None
+        if self.rows_out is not None and self.rows_final_t is not None:
+            span = self.rows_final_t - window[0]
+            if self.rows_out == 0:
+                rows_per_s = 0.0
+            elif span > 0:
+                rows_per_s = self.rows_out / span
+        return {
+            "dataset_id": self.dataset_id, "name": self.name,
+            "physical_class": self.physical_class, "logical": list(self.logical),
+            "compute": self.compute, "state": self.state,
+            "rows_out": self.rows_out, "bytes_out": self.bytes_out, "blocks_out": self.blocks_out,
+            "rows_per_s": rows_per_s,
+            "tasks_finished": self.tasks_finished, "tasks_failed": self.tasks_failed,
+            "tasks_running_mean": self.tasks_running.mean, "tasks_running_max": self.tasks_running.peak,
+            "input_queue_blocks_mean": self.input_queue_blocks.mean,
+            "input_queue_blocks_max": self.input_queue_blocks.peak,
+            "input_queue_bytes_max": self.input_queue_bytes_max,
+            "output_queue_blocks_max": self.output_queue_blocks_max,
+            "output_queue_bytes_max": self.output_queue_bytes_max,
+            "actors_running_max": self.actors_running_max,
+            "actors_pending_max": self.actors_pending_max,
+            "actors_restarting_max": self.actors_restarting_max,
+            "heap_bytes_max": self.heap_bytes_max, "gpu_mem_bytes_max": self.gpu_mem_bytes_max,
+            "obj_store_mem_bytes_max": self.obj_store_mem_bytes_max,
+            "avg_task_s": self.avg_task_s, "avg_block_bytes": self.avg_block_bytes,
+            "avg_block_rows": self.avg_block_rows,
+            "backpressure_s": dict(sorted(self.backpressure_s.items())),
+            "ray_submission_backpressure_s": self.submission_backpressure_s,
+            "ray_output_backpressure_s": self.output_backpressure_s,
+        }
+
+
+def _sum_known(values) -> Optional[float]:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _union_length(windows: List[Tuple[float, float]]) -> float:
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted(windows):
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    if cur_end is not None:
+        total += cur_end - cur_start
+    return total
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    summary: dict
+    datasets: List[dict]
+    operators: List[dict]
+
+
+def aggregate(history: History) -> Aggregates:
+    """One pass over the snapshots: the summary, per-dataset and per-operator figures."""
+    snaps: Tuple[Snapshot, ...] = history.snapshots
+    datasets: Dict[str, _DatasetAcc] = {}
+    operators: Dict[Tuple[str, str], _OperatorAcc] = {}
+    node_ids, gpu_keys, gpu_names = set(), set(), []
+    gpu_util, store_used, store_spilled = _Mean(), _Mean(), _Mean()
+    cpus_max = store_capacity_max = heap_max = gpu_mem_max = node_mem_pct_max = None
+    source_problems: Dict[str, dict] = {}
+    ray_version = None
+
+    for snap in snaps:
+        ray_version = snap.ray_version or ray_version
+        for name, status in snap.sources.items():
+            if status != OK:
+                entry = source_problems.setdefault(name, {"status": status, "snapshots": 0})
+                entry["status"] = status
+                entry["snapshots"] += 1
+        for node in snap.nodes:
+            if node.alive:
+                node_ids.add(node.node_id)
+            if node.mem_used_bytes is not None and node.mem_total_bytes:
+                node_mem_pct_max = _max(node_mem_pct_max,
+                                        100.0 * node.mem_used_bytes / node.mem_total_bytes)
+            for gpu in node.gpus:
+                key = (node.node_id, gpu.index)
+                if key not in gpu_keys:
+                    gpu_keys.add(key)
+                    if gpu.name:
+                        gpu_names.append(gpu.name)
+                gpu_util.add(gpu.util_percent)
+                gpu_mem_max = _max(gpu_mem_max, gpu.mem_used_bytes)
+        cpus_max = _max(cpus_max, _sum_known(n.num_cpus for n in snap.nodes))
+        store_used.add(_sum_known(n.object_store.used_bytes for n in snap.nodes))
+        store_spilled.add(_sum_known(n.object_store.spilled_bytes for n in snap.nodes))
+        store_capacity_max = _max(store_capacity_max,
+                                  _sum_known(n.object_store.capacity_bytes for n in snap.nodes))
+        heap_max = _max(heap_max, _sum_known(n.heap_bytes for n in snap.nodes))
+        for ds in snap.datasets:
+            _add_dataset(datasets, operators, snap.t, ds)
+
+    windows = {dsid: acc.window() for dsid, acc in datasets.items()}
+    rows = _sum_known(acc.rows_out for acc in datasets.values())
+    active_s = _union_length(list(windows.values())) if windows else None
+    start_t, end_t = snaps[0].t, snaps[-1].t
+    exit_code = None
+    for ev in history.events:
+        if ev.kind == "job_exit" and ev.data.get("exit_code") is not None:
+            exit_code = ev.data.get("exit_code")
+    meta = history.meta
+    summary = {
+        "recording": history.name,
+        "command": list(meta["command"]) if meta.get("command") else None,
+        "host": meta.get("host"),
+        "started_utc": meta.get("started_utc"),
+        "interval_s": meta.get("interval"),
+        "start_t": start_t, "end_t": end_t, "duration_s": end_t - start_t,
+        "snapshots": len(snaps),
+        "rows": rows,
+        "active_s": active_s,
+        "rows_per_s": (rows / active_s) if rows is not None and active_s else None,
+        "datasets": len(datasets),
+        "dataset_states": dict(Counter(acc.state or "UNKNOWN" for acc in datasets.values())),
+        "ray_version": meta.get("ray_version") or ray_version,
+        "raytop_version": meta.get("raytop_version"),
+        "report_raytop_version": RAYTOP_VERSION,
+        "nodes": len(node_ids),
+        "cpus": cpus_max,
+        "gpus": len(gpu_keys),
+        "gpu_names": sorted(set(gpu_names)),
+        "gpu_util_mean": gpu_util.mean,
+        "gpu_util_max": gpu_util.peak,
+        "gpu_mem_max_bytes": gpu_mem_max,
+        "object_store_used_max_bytes": store_used.peak,
+        "object_store_capacity_bytes": store_capacity_max,
+        "spilled_bytes_max": store_spilled.peak,
+        "heap_max_bytes": heap_max,
+        "node_mem_max_percent": node_mem_pct_max,
+        "exit_code": exit_code,
+        "gaps": sum(1 for ev in history.events if ev.kind == "gap"),
+        "sources_unavailable": dict(sorted(source_problems.items())),
+    }
+    ds_list = []
+    for dsid, acc in datasets.items():
+        start, end = windows[dsid]
+        span = end - start
+        n = acc.rows_out
+        ds_list.append({
+            "dataset_id": dsid, "state": acc.state, "error": acc.error,
+            "window_start": start, "window_end": end, "duration_s": span,
+            "rows_out_max": n,
+            "rows_per_s": (n / span) if n is not None and span > 0 else None,
+            "operators": list(acc.operators),
+        })
+    op_list = [operators[(dsid, name)].to_dict(windows[dsid])
+               for dsid, acc in datasets.items() for name in acc.operators]
+    return Aggregates(summary=summary, datasets=ds_list, operators=op_list)
+
+
+def _add_dataset(datasets, operators, t: float, ds: DatasetStats) -> None:
+    acc = datasets.get(ds.dataset_id)
+    if acc is None:
+        acc = datasets[ds.dataset_id] = _DatasetAcc(ds.dataset_id, first_t=t, last_t=t)
+    acc.last_t = t
+    for attr in ("start_time", "end_time", "state", "rows_total", "job_id", "error", "source"):
+        v = getattr(ds, attr)
+        if v is not None:
+            setattr(acc, attr, v)
+    acc.rows_out = _max(acc.rows_out, ds.rows_out)
+    for op in ds.operators:
+        key = (ds.dataset_id, op.name)
+        op_acc = operators.get(key)
+        if op_acc is None:
+            op_acc = operators[key] = _OperatorAcc(ds.dataset_id, op.name)
+            acc.operators.append(op.name)
+        op_acc.add(t, op)

@@ -1,0 +1,171 @@
+"""The report's tables as plain text cells, shared by the HTML and Markdown renderers."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from raytop.report import fmt
+
+Row = Tuple[str, ...]
+
+SECTIONS = (("summary", "Summary"), ("comparison", "Comparison"), ("suggestions", "Suggestions"),
+            ("timelines", "Timelines"), ("plan", "Plan"), ("operators", "Operators"),
+            ("datasets", "Datasets and events"))
+
+
+def title(doc: dict) -> str:
+    return f"raytop report: {doc['summary'].get('recording') or 'recording'}"
+
+
+def summary_cards(doc: dict) -> List[Tuple[str, str]]:
+    s = doc["summary"]
+    return [
+        ("Duration", fmt.duration(s["duration_s"])),
+        ("Rows", fmt.count(s["rows"])),
+        ("Rows/s", fmt.rate(s["rows_per_s"])),
+        ("GPU util (mean)", fmt.percent(s["gpu_util_mean"])),
+        ("Spilled (max)", fmt.nbytes(s["spilled_bytes_max"])),
+        ("Suggestions", str(len(doc["suggestions"]))),
+    ]
+
+
+def summary_rows(doc: dict) -> List[Tuple[str, str]]:
+    s = doc["summary"]
+    states = ", ".join(f"{n} {state.lower()}" for state, n in sorted(s["dataset_states"].items()))
+    gpus = str(s["gpus"]) + (f" ({', '.join(s['gpu_names'])})" if s["gpu_names"] else "")
+    versions = fmt.NA if s["raytop_version"] is None else s["raytop_version"]
+    if s["report_raytop_version"] != s["raytop_version"]:
+        versions += f" (report by {s['report_raytop_version']})"
+    store = fmt.nbytes(s["object_store_used_max_bytes"])
+    if s["object_store_capacity_bytes"] is not None:
+        store += f" of {fmt.nbytes(s['object_store_capacity_bytes'])}"
+    rows = [
+        ("Recording", s["recording"] or fmt.NA),
+        ("Command", " ".join(s["command"]) if s["command"] else fmt.NA),
+        ("Host", s["host"] or fmt.NA),
+        ("Started", fmt.utc(s["start_t"])),
+        ("Duration", f"{fmt.duration(s['duration_s'])} ({s['snapshots']} snapshots"
+                     + (f", every {s['interval_s']:g} s)"
+                        if isinstance(s["interval_s"], (int, float)) else ")")),
+        ("Datasets", f"{s['datasets']}" + (f" ({states})" if states else "")),
+        ("Rows / rows per second", f"{fmt.count(s['rows'])} / {fmt.rate(s['rows_per_s'])}"
+                                   f" over {fmt.duration(s['active_s'])} of dataset time"),
+        ("Ray version", s["ray_version"] or fmt.NA),
+        ("raytop version", versions),
+        ("Nodes / CPUs", f"{s['nodes']} / {fmt.num(s['cpus'], 0)}"),
+        ("GPUs", gpus),
+        ("GPU util mean / max", f"{fmt.percent(s['gpu_util_mean'])} / {fmt.percent(s['gpu_util_max'])}"),
+        ("GPU memory (max, one GPU)", fmt.nbytes(s["gpu_mem_max_bytes"])),
+        ("Object store (max used)", store),
+        ("Spilled (max)", fmt.nbytes(s["spilled_bytes_max"])),
+        ("Ray worker heap (max)", fmt.nbytes(s["heap_max_bytes"])),
+        ("Node memory (max)", fmt.percent(s["node_mem_max_percent"])),
+        ("Exit code", fmt.NA if s["exit_code"] is None else str(s["exit_code"])),
+    ]
+    if s["gaps"]:
+        rows.append(("Gaps in the recording", str(s["gaps"])))
+    for name, problem in s["sources_unavailable"].items():
+        rows.append((f"Source {name}", f"{problem['status']} (in {problem['snapshots']} of "
+                                       f"{s['snapshots']} snapshots)"))
+    return rows
+
+
+COMPARISON_HEADERS = ("Metric", "Before", "After", "Change")
+
+
+def comparison_rows(cmp: dict) -> List[Tuple[Row, Optional[str]]]:
+    """(cells, verdict) per metric and per operator throughput."""
+    out = []
+    for m in cmp["metrics"]:
+        out.append(((m["label"], fmt.value(m["kind"], m["before"]), fmt.value(m["kind"], m["after"]),
+                     fmt.change(m["before"], m["after"])), m["verdict"]))
+    for op in cmp["operators"]:
+        out.append(((f"{op['name']} rows/s", fmt.rate(op["before"]), fmt.rate(op["after"]),
+                     fmt.change(op["before"], op["after"])), op["verdict"]))
+    return out
+
+
+def suggestion_line(s: dict) -> str:
+    return f"[{s['severity']}] {s['title']}" + (f" ({s['operator']})" if s.get("operator") else "")
+
+
+def suggestion_meta(s: dict, start_t: float) -> str:
+    parts = [f"rule {s['rule']}"]
+    if s.get("operator"):
+        parts.append(f"operator {s['operator']}")
+    if s.get("dataset_id"):
+        parts.append(f"dataset {s['dataset_id']}")
+    if s.get("window"):
+        a, b = s["window"]
+        parts.append(f"seen {fmt.clock(a - start_t)}–{fmt.clock(b - start_t)}")
+    return " · ".join(parts)
+
+
+OPERATOR_HEADERS = ("Operator", "Runs as", "Rows", "Rows/s", "Tasks mean / max",
+                    "In-queue blocks mean / max", "Actors run / pend (max)", "Backpressure",
+                    "Heap max", "GPU mem max", "Avg task", "Avg block")
+OPERATOR_NUMERIC = (False, False, True, True, True, True, True, False, True, True, True, True)
+
+
+def operator_rows(doc: dict) -> List[Row]:
+    multi = len(doc["datasets"]) > 1
+    rows = []
+    for op in doc["operators"]:
+        runs_as = op["physical_class"] or op["compute"]
+        actors = fmt.NA
+        if op["actors_running_max"] is not None or op["actors_pending_max"] is not None:
+            actors = f"{fmt.count(op['actors_running_max'])} / {fmt.count(op['actors_pending_max'])}"
+        bp = ", ".join(f"{flag} {fmt.duration(sec)}" for flag, sec in op["backpressure_s"].items()
+                       if sec > 0) or "none"
+        rows.append((
+            (f"{op['dataset_id']}: " if multi else "") + op["name"], runs_as,
+            fmt.count(op["rows_out"]), fmt.rate(op["rows_per_s"]),
+            f"{fmt.num(op['tasks_running_mean'])} / {fmt.count(op['tasks_running_max'])}",
+            f"{fmt.num(op['input_queue_blocks_mean'])} / {fmt.count(op['input_queue_blocks_max'])}",
+            actors, bp, fmt.nbytes(op["heap_bytes_max"]), fmt.nbytes(op["gpu_mem_bytes_max"]),
+            fmt.NA if op["avg_task_s"] is None else fmt.duration(op["avg_task_s"]),
+            fmt.nbytes(op["avg_block_bytes"]),
+        ))
+    return rows
+
+
+DATASET_HEADERS = ("Dataset", "State", "Started", "Duration", "Rows", "Rows/s", "Bottleneck",
+                   "Error")
+DATASET_NUMERIC = (False, False, False, True, True, True, False, False)
+
+
+def dataset_rows(doc: dict) -> List[Row]:
+    rows = []
+    for d in doc["datasets"]:
+        n = d.get("rows_out_max") if d.get("rows_out_max") is not None else d.get("rows_out")
+        rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.utc(d.get("window_start")),
+                     fmt.duration(d.get("duration_s")), fmt.count(n), fmt.rate(d.get("rows_per_s")),
+                     d.get("bottleneck") or fmt.NA, d.get("error") or ""))
+    return rows
+
+
+BOUNDARY_HEADERS = ("Upstream", "Downstream", "Fused", "Why not fused")
+
+
+def boundary_rows(analysis: dict) -> List[Tuple[Row, List[dict]]]:
+    """(cells, reasons) per boundary between adjacent logical operators."""
+    out = []
+    for b in analysis["boundaries"]:
+        out.append(((b["upstream_name"], b["downstream_name"], "yes" if b["fused"] else "no", ""),
+                    [] if b["fused"] else b["reasons"]))
+    return out
+
+
+def group_lines(analysis: dict) -> List[Tuple[str, str]]:
+    """(physical operator, "logical → logical") per fused group."""
+    return [(g["physical"] + (f" [{g['physical_class']}]" if g["physical_class"] else ""),
+             " → ".join(g["names"])) for g in analysis["groups"]]
+
+
+def reason_text(r: dict) -> str:
+    return r["text"] + (" (fixable)" if r["fixable"] else "")
+
+
+def event_line(ev: dict, start_t: float) -> str:
+    where = f" [{ev['dataset_id']}]" if ev.get("dataset_id") else ""
+    return f"{fmt.clock(ev['t'] - start_t)} {ev['kind']}{where} {ev.get('message') or ''}".rstrip()
