@@ -36,6 +36,7 @@ FEW_BLOCKS_MIN_BYTES = 16 * MIB  # "fewer blocks than slots" only matters for bl
 IDLE_FRACTION = 0.5  # idle actors / live actors for "input-starved"
 QUEUE_PER_ACTOR = 2  # queued input blocks per busy actor that mark a backlog
 DEFAULT_NUM_CPUS = 1.0  # Ray's default for map tasks and actors
+ACTOR_START_S = 10.0  # no actor running for less than this is start-up, not a hang
 STATELESS_HEAP_PER_TASK = 1 * GIB  # heap per running task that hints at a model loaded per call
 STATELESS_MIN_TASK_S = 1.0
 

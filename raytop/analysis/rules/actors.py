@@ -176,7 +176,10 @@ def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
             wanted = max((o.actors.running or 0) + (o.actors.pending or 0) for _, o in pend)
             if wanted * gpu_each <= total_g:
                 continue  # pending for another reason (startup, CPU); not GPU oversubscription
-            none_running = all(not (o.actors.running or 0) for _, o in ops if o.actors is not None)
+            # Actors take seconds to start (a model loads): "none runs" only means a hang
+            # once it has lasted ACTOR_START_S, else it is start-up.
+            none_running = (ops[-1][0].t - ops[0][0].t >= th.ACTOR_START_S and all(
+                not (o.actors.running or 0) for _, o in ops if o.actors is not None))
             fits = max(1, int(total_g // gpu_each))
             target = model.name if model is not None else first_logical(win, ds_id, name)
             frac = total_g / wanted

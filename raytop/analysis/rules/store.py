@@ -7,7 +7,8 @@ from typing import List, Optional, Tuple
 from raytop.model import OperatorStats, Snapshot, Suggestion
 from raytop.analysis import thresholds as th
 from raytop.analysis.history import Window, fmt_bytes, is_source_op, queued_blocks
-from raytop.analysis.rules.common import pct, running_dataset, suggest
+from raytop.analysis.rules.common import (model_logical, op_num_cpus, op_num_gpus, pct,
+                                          running_dataset, suggest)
 
 
 def _store_fraction(snap: Snapshot) -> Optional[float]:
@@ -35,7 +36,13 @@ def _biggest_store_user(snap: Snapshot) -> Tuple[Optional[str], Optional[str], O
 
 def check_spilling(win: Window) -> List[Suggestion]:
     first, last = win.snaps[0], win.latest
-    before = {n.node_id: n.object_store.spilled_bytes for n in first.nodes}
+    # Each node's first known reading in the window: nodes appear (and readings turn known) a few
+    # seconds into a run, so the window's first snapshot may not have them yet.
+    before = {}
+    for snap in win.snaps:
+        for n in snap.nodes:
+            if n.object_store.spilled_bytes is not None:
+                before.setdefault(n.node_id, n.object_store.spilled_bytes)
     rises = []
     for n in last.nodes:
         a, b = before.get(n.node_id), n.object_store.spilled_bytes
@@ -65,7 +72,8 @@ def check_spilling(win: Window) -> List[Suggestion]:
                              "capacity_bytes": cap})]
 
 
-def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats]) -> bool:
+def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
+                   cpus_per_task: float = th.DEFAULT_NUM_CPUS, gpus_per_task: float = 0.0) -> bool:
     """Held back by Ray Data's object store budget although its consumer has nothing queued:
     the store, not a slow downstream operator, is what stops it."""
     if "tasks:ResourceBudget" not in op.backpressure or op.budget is None:
@@ -73,7 +81,19 @@ def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats]) -> bool
     b = op.budget.object_store_bytes
     if b is None or b > th.BUDGET_EXHAUSTED_BYTES:
         return False
+    # ResourceBudget also holds an operator back when its CPU/GPU budget cannot fit one more task
+    # (e.g. actors hold the CPUs); then the store is not what stops it.
+    if op.budget.cpu is not None and op.budget.cpu < cpus_per_task:
+        return False
+    if gpus_per_task > 0 and op.budget.gpu is not None and op.budget.gpu < gpus_per_task:
+        return False
     return consumer is None or (queued_blocks(consumer) or 0) == 0
+
+
+def _per_task(win: Window, ds_id: str, op_name: str) -> Tuple[float, float]:
+    """CPUs and GPUs one task of the operator asks for (the plan's values, Ray's defaults)."""
+    model = model_logical(win, ds_id, op_name)
+    return op_num_cpus(model), op_num_gpus(model)
 
 
 def check_object_store_pressure(win: Window) -> List[Suggestion]:
@@ -89,7 +109,8 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
             full.append(f is not None and f >= th.STORE_FULL_FRACTION)
             ops = [o for o in d.operators if not is_source_op(o)]
             hit = [o.name for i, o in enumerate(ops)
-                   if _store_blocked(o, ops[i + 1] if i + 1 < len(ops) else None)]
+                   if _store_blocked(o, ops[i + 1] if i + 1 < len(ops) else None,
+                                     *_per_task(win, ds_id, o.name))]
             for n in hit:
                 names[n] = names.get(n, 0) + 1
             blocked.append(bool(hit))

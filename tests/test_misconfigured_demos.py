@@ -1,0 +1,134 @@
+"""Each misconfigured demo, run for real under `raytop run --headless`, raises its own rule.
+
+Every demo starts its own local Ray (2 CPUs), so these run one after another as subprocesses.
+The advisor's verdict comes from the recording, as a user would get it with `raytop report`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Tuple
+
+import pytest
+
+from raytop.analysis.advisor import advise
+from raytop.model import Snapshot, Suggestion
+from raytop.recording import RecordingReader
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMOS = ROOT / "demos" / "misconfigured"
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+# demo file -> the rule it plants
+PLANTED = {
+    "spilling.py": "spilling",
+    "small_blocks.py": "small-blocks",
+    "large_blocks.py": "large-blocks",
+    "input_starved.py": "input-starved",
+    "actor_pool_undersized.py": "actor-pool-undersized",
+    "gpu_oversubscribed.py": "gpu-oversubscribed",
+    "stateless_model.py": "stateless-model",
+    "fusion_break.py": "fusion-break",
+    "heap_pressure.py": "heap-pressure",
+}
+
+# Demos whose rule does not yet fire reliably on a loaded 2-core machine: kept as demos, not tested.
+UNRELIABLE = {
+    # fires in most runs (store 97 % full in 7/13 samples) but the pipeline's few seconds of
+    # store-bound streaming sometimes miss the 60 % hold fraction
+    "object_store_pressure.py": "object-store-pressure",
+}
+
+_runs: Dict[str, Tuple[Path, Tuple[Snapshot, ...], Tuple[Suggestion, ...]]] = {}
+
+
+def _run_demo(script: Path, tmp_root: Path):
+    """Run ``script`` under raytop once per session; (recording, snapshots, suggestions)."""
+    key = str(script)
+    if key not in _runs:
+        rec = tmp_root / f"{script.stem}.raytop"
+        res = subprocess.run([sys.executable, "-m", "raytop", "run", "--headless", "--interval", "0.5",
+                              "--record", str(rec), str(script)],
+                             capture_output=True, text=True, cwd=tmp_root, timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+        reader = RecordingReader(rec)
+        snaps = tuple(reader.iter_snapshots())
+        reader.close()
+        _runs[key] = (rec, snaps, advise(snaps))
+    return _runs[key]
+
+
+@pytest.fixture(scope="module")
+def tmp_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("demos")
+
+
+def _warnings(sugs):
+    return [s for s in sugs if s.severity in ("warning", "critical")]
+
+
+def _describe(sugs) -> str:
+    return "\n".join(f"{s.severity} {s.rule} {s.operator}: {s.evidence}" for s in sugs) or "(none)"
+
+
+def test_every_plantable_rule_has_a_demo():
+    from raytop.analysis.rules import RULE_IDS
+
+    assert set(PLANTED.values()) <= set(RULE_IDS)
+    # GPU readings (NVML) cannot be planted on a CPU machine; everything else is.
+    planted = {**PLANTED, **UNRELIABLE}
+    assert set(RULE_IDS) - set(planted.values()) == {"gpu-underutilized", "gpu-memory-risk"}
+    assert sorted(p.name for p in DEMOS.glob("*.py")) == sorted(planted)
+
+
+@pytest.mark.parametrize("demo", sorted(PLANTED))
+def test_demo_raises_its_rule_first(demo, tmp_root):
+    _, snaps, sugs = _run_demo(DEMOS / demo, tmp_root)
+    assert any(d.source == "probe" for s in snaps for d in s.datasets), "the probe never reported"
+    warn = _warnings(sugs)
+    assert warn, f"{demo}: nothing at warning or above\n{_describe(sugs)}"
+    assert warn[0].rule == PLANTED[demo], f"{demo}: ranked first is {warn[0].rule}\n{_describe(sugs)}"
+    assert warn[0].fix and warn[0].evidence
+
+
+def test_healthy_demo_raises_nothing(tmp_root):
+    _, snaps, sugs = _run_demo(ROOT / "demos" / "healthy.py", tmp_root)
+    assert any(d.state == "FINISHED" for s in snaps for d in s.datasets)
+    assert not _warnings(sugs), _describe(sugs)
+    # read -> map_batches(batch_size=...) stays apart, and the analysis says why: inherent.
+    from raytop.analysis.plan import analyze_plan
+
+    plan = next(d.plan for s in reversed(snaps) for d in s.datasets if d.plan is not None)
+    unfused = [b for b in analyze_plan(plan).boundaries if not b.fused]
+    assert len(unfused) == 1
+    assert unfused[0].upstream_name == "ReadRange"
+    assert unfused[0].downstream_name == "MapBatches(load)"  # load fuses into preprocess
+    assert [r.code for r in unfused[0].reasons] == ["row-changing-upstream-batch-size"]
+    assert not unfused[0].fixable
+
+
+def test_fusion_break_report_names_num_cpus_and_both_values(tmp_root):
+    rec, _, _ = _run_demo(DEMOS / "fusion_break.py", tmp_root)
+    out = tmp_root / "fusion_break.json"
+    res = subprocess.run([sys.executable, "-m", "raytop", "report", str(rec), "--format", "json",
+                          "-o", str(out), "--force"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert {"suggestions", "plan", "datasets"} <= set(report)
+    fb = [s for s in report["suggestions"] if s["rule"] == "fusion-break"]
+    assert len(fb) == 1, report["suggestions"]
+    s = fb[0]
+    assert s["severity"] == "warning"
+    assert s["operator"] == "MapBatches(normalize)"
+    assert "num_cpus" in s["fix"] and "num_cpus" in s["evidence"]
+    assert "0.5" in s["fix"] and "1" in s["fix"]
+    assert s["figures"]["key"] == "num_cpus" and s["figures"]["values"] == [1, 0.5]
+    (boundaries,) = [p["boundaries"] for p in report["plan"].values()]
+    broken = [b for b in boundaries if not b["fused"]]
+    assert [(b["upstream_name"], b["downstream_name"]) for b in broken] == [
+        ("MapBatches(decode)", "MapBatches(normalize)")]
+    assert broken[0]["fixable"] and broken[0]["reasons"][0]["key"] == "num_cpus"
