@@ -129,6 +129,7 @@ class GpuPanel(FramePanel):
             return text.append(f"no nodes known (cluster {status})", style="dim")
         width = self.inner_width()
         multi = sum(1 for n in nodes if n.gpus) > 1
+        self.total_gpus = sum(len(n.gpus) for n in nodes)
         lines = 0
         for node in nodes:
             if not node.gpus:
@@ -194,12 +195,24 @@ class GpuPanel(FramePanel):
             (_gpu_ops(gpu), "cyan", True),
         ]
         room = width - sum(len(p) for p, _, optional in parts if not optional)
+        skipped: list[tuple[str, str]] = []
         for part, part_style, optional in parts:
             if optional:
                 if len(part) > room:
+                    if part.strip() and part is not parts[3][0]:
+                        skipped.append((part, part_style))
                     continue
                 room -= len(part)
             text.append(part, style=part_style)
+        if skipped and self.total_gpus <= 2:
+            # With few GPUs there is room for a second line: power and who uses the GPU matter.
+            text.append("\n" + " " * min(len(label) + 1, 8))
+            left = width - min(len(label) + 1, 8)
+            for part, part_style in skipped:
+                if left <= 0:
+                    break
+                text.append(part[:left], style=part_style)
+                left -= len(part)
 
 
 class MemoryPanel(FramePanel):

@@ -1,0 +1,33 @@
+"""The GPU recordings made on a real H100 (examples/, see docs/gpu.md) replay with the GPU panels
+filled, so the GPU path of the TUI is exercised in CI without a GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tui.helpers import replay_app, sync, wait_index
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _text(widget) -> str:
+    return str(widget.render())
+
+
+@pytest.mark.parametrize("name", ["gpu_starved.raytop", "gpu_two_gpus.raytop"])
+@sync
+async def test_real_gpu_recording_fills_the_gpu_panel(name):
+    app = replay_app(EXAMPLES / name)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_index(pilot, app, 0)
+        await pilot.press("g", "3", "0", "enter")
+        await wait_index(pilot, app, 30)
+        gpu = _text(app.screen.query_one("#gpu"))
+        assert "GPU0" in gpu and "GPU1" in gpu
+        assert "W" in gpu and "°C" in gpu  # power and temperature from NVML
+        assert "MapBatches(Classifier)" in gpu  # the process on the GPU, attributed to its operator
+        if name == "gpu_two_gpus.raytop":
+            lines = [l for l in gpu.splitlines() if "MapBatches(Classifier)" in l]
+            assert len(lines) == 2  # each GPU attributed to its actor
