@@ -15,6 +15,17 @@ from raytop import __version__
 
 EXIT_BAD_INPUT = 2
 INTERVAL = click.FloatRange(min=0.05, max=60.0)
+NO_AGENTS = click.option(
+    "--no-agents", is_flag=True,
+    help="Start no sampler actors on other nodes: their heap, workers and GPUs stay unknown "
+         "(object store, CPU and memory still come from Ray's metrics endpoints).")
+
+
+def _agents(no_agents: bool) -> None:
+    if no_agents:
+        from raytop.session import disable_agents
+
+        disable_agents()
 
 
 class BadInput(Exception):
@@ -36,9 +47,11 @@ def cli() -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a report (.html/.md/.json) when the script ends.")
 @click.option("--force", is_flag=True, help="Overwrite an existing recording or report.")
+@NO_AGENTS
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(headless, record_path, no_record, interval, report_path, force, script, args) -> None:
+def run(headless, record_path, no_record, interval, report_path, force, no_agents, script,
+        args) -> None:
     """Run SCRIPT with the probe installed and profile it; exits with the script's code."""
     from raytop.run_command import RunOptions, run_script
 
@@ -51,6 +64,7 @@ def run(headless, record_path, no_record, interval, report_path, force, script, 
     opts = RunOptions(script=script, args=list(args), headless=headless, interval=interval,
                       record_path=None if no_record else record_path, record=not no_record,
                       report_path=report_path, force=force, argv=sys.argv)
+    _agents(no_agents)
     sys.exit(run_script(opts))
 
 
@@ -60,10 +74,12 @@ def run(headless, record_path, no_record, interval, report_path, force, script, 
 @click.option("--interval", type=INTERVAL, default=1.0, show_default=True)
 @click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True)
-def attach(address, dataset_id, interval, record_path, force) -> None:
+@NO_AGENTS
+def attach(address, dataset_id, interval, record_path, force, no_agents) -> None:
     """Attach to a running cluster or job, read-only, with the live view."""
     from raytop.live_command import attach_live
 
+    _agents(no_agents)
     sys.exit(attach_live(address=address, dataset_id=dataset_id, interval=interval,
                          record_path=record_path, force=force, argv=sys.argv))
 
@@ -74,10 +90,12 @@ def attach(address, dataset_id, interval, record_path, force) -> None:
 @click.option("--interval", type=INTERVAL, default=1.0, show_default=True)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True)
-def record(address, duration, interval, out, force) -> None:
+@NO_AGENTS
+def record(address, duration, interval, out, force, no_agents) -> None:
     """Attach headless and record to OUT (for tmux, cron, CI)."""
     from raytop.live_command import record_headless
 
+    _agents(no_agents)
     sys.exit(record_headless(address=address, duration=duration, interval=interval, out=out,
                              force=force, argv=sys.argv))
 

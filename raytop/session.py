@@ -15,7 +15,15 @@ from raytop.collector import Collector
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.bridge import BridgeError, RayBridge
 
-BRIDGED = ("cluster", "stats", "processes")
+BRIDGED = ("cluster", "stats", "processes", "samplers")
+
+
+def disable_agents() -> None:
+    """--no-agents: no sampler actors (the bridge process inherits the setting); other nodes'
+    heap and GPUs are then unknown (docs/scaling.md lists the fields)."""
+    from raytop.sources.sampler import NO_AGENTS_ENV
+
+    os.environ[NO_AGENTS_ENV] = "1"
 
 
 class LazyBridgedSource:
@@ -66,7 +74,7 @@ def build_collector(*, bridge: RayBridge, probe, interval: float,
 
 def recording_meta(command: Sequence[str], interval: float, ray_version: Optional[str]) -> dict:
     return {
-        "command": list(command),
+        "command": ["raytop", *list(command)[1:]],  # argv[0] is a path to raytop's entry point
         "raytop_version": __version__,
         "ray_version": ray_version,
         "python": sys.version.split()[0],

@@ -204,10 +204,25 @@ def aggregate(history: History) -> Aggregates:
     datasets: Dict[str, _DatasetAcc] = {}
     operators: Dict[Tuple[str, str], _OperatorAcc] = {}
     node_ids, gpu_keys, gpu_names = set(), set(), []
+    gpus_used: set = set()  # GPUs where a process of a pipeline operator ran
+    gpu_util_samples: Dict[Tuple[str, int], List[float]] = {}
     gpu_util, store_used, store_spilled = _Mean(), _Mean(), _Mean()
     cpus_max = store_capacity_max = heap_max = gpu_mem_max = node_mem_pct_max = None
     source_problems: Dict[str, dict] = {}
     ray_version = None
+
+    real_by_ip: Dict[str, set] = {}
+    for snap in snaps:
+        for node in snap.nodes:
+            if node.ip and not node.node_id.startswith("local"):
+                real_by_ip.setdefault(node.ip, set()).add(node.node_id)
+
+    def node_key(node) -> str:
+        # Before the cluster source answers, a node's local readings (GPU, heap) arrive under a
+        # provisional "local:<ip>" id; count it as the real node with that IP when there is one.
+        if node.node_id.startswith("local") and real_by_ip.get(node.ip or ""):
+            return min(real_by_ip[node.ip])  # several raylets on one host: it is one of them
+        return node.node_id
 
     for snap in snaps:
         ray_version = snap.ray_version or ray_version
@@ -216,19 +231,24 @@ def aggregate(history: History) -> Aggregates:
                 entry = source_problems.setdefault(name, {"status": status, "snapshots": 0})
                 entry["status"] = status
                 entry["snapshots"] += 1
+        running = any(d.state == "RUNNING" for d in snap.datasets)
         for node in snap.nodes:
+            key_of_node = node_key(node)
             if node.alive:
-                node_ids.add(node.node_id)
+                node_ids.add(key_of_node)
             if node.mem_used_bytes is not None and node.mem_total_bytes:
                 node_mem_pct_max = _max(node_mem_pct_max,
                                         100.0 * node.mem_used_bytes / node.mem_total_bytes)
             for gpu in node.gpus:
-                key = (node.node_id, gpu.index)
+                key = (key_of_node, gpu.index)
                 if key not in gpu_keys:
                     gpu_keys.add(key)
                     if gpu.name:
                         gpu_names.append(gpu.name)
-                gpu_util.add(gpu.util_percent)
+                if any(p.operator for p in gpu.processes):
+                    gpus_used.add(key)
+                if running and gpu.util_percent is not None:
+                    gpu_util_samples.setdefault(key, []).append(gpu.util_percent)
                 gpu_mem_max = _max(gpu_mem_max, gpu.mem_used_bytes)
         cpus_max = _max(cpus_max, _sum_known(n.num_cpus for n in snap.nodes))
         store_used.add(_sum_known(n.object_store.used_bytes for n in snap.nodes))
@@ -239,6 +259,11 @@ def aggregate(history: History) -> Aggregates:
         for ds in snap.datasets:
             _add_dataset(datasets, operators, snap.t, ds)
 
+    # Mean utilisation while a dataset ran, over the GPUs the pipeline used (idle GPUs of a
+    # bigger machine would only dilute it); all GPUs when no process could be attributed.
+    for key in (gpus_used & set(gpu_util_samples)) or set(gpu_util_samples):
+        for value in gpu_util_samples[key]:
+            gpu_util.add(value)
     windows = {dsid: acc.window() for dsid, acc in datasets.items()}
     rows = _sum_known(acc.rows_out for acc in datasets.values())
     active_s = _union_length(list(windows.values())) if windows else None

@@ -30,6 +30,7 @@ BRIDGED_SOURCES = {
     "cluster": "raytop.sources.cluster:ClusterSource",
     "stats": "raytop.sources.stats:StatsSource",
     "processes": "raytop.sources.processes:ProcessSource",
+    "samplers": "raytop.sources.sampler:SamplerSource",  # other nodes, through sampler actors
 }
 
 
@@ -215,6 +216,8 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
             mod_name, cls_name = BRIDGED_SOURCES[name].split(":")
             mod = __import__(mod_name, fromlist=[cls_name])
             sources[name] = getattr(mod, cls_name)()
+        except SourceAbsent as e:
+            sources[name] = _Broken(str(e), absent=True)
         except Exception as e:  # noqa: BLE001
             sources[name] = _Broken(f"{type(e).__name__}: {e}")
     conn.send(("connected", info))
@@ -270,10 +273,13 @@ def _silence_output() -> None:
 
 
 class _Broken:
-    def __init__(self, why: str):
+    def __init__(self, why: str, absent: bool = False):
         self.why = why
+        self.absent = absent
 
     def read(self) -> Part:
+        if self.absent:
+            raise SourceAbsent(self.why)
         raise RuntimeError(self.why)
 
     def close(self) -> None:
@@ -289,5 +295,8 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        parent = mp.parent_process()
+        if parent is not None and os.getppid() != parent.pid:
+            os._exit(1)  # raytop died before prctl: nobody would signal us
     except Exception:  # noqa: BLE001 - not Linux: the pipe's EOF still ends the loop
         pass

@@ -30,8 +30,9 @@ def test_metrics_before_after(comparison):
                                                                       pytest.approx(5.0))
     assert m["duration_s"]["delta"] == pytest.approx(-5.0)
     assert m["duration_s"]["verdict"] == "better"
-    assert m["gpu_util_mean"]["before"] == pytest.approx(320 / 11)
-    assert m["gpu_util_mean"]["after"] == pytest.approx(70.0)
+    # mean over the snapshots where the dataset RUNNING (the final FINISHED one is excluded)
+    assert m["gpu_util_mean"]["before"] == pytest.approx(30.0)  # 20, 40, ... over i = 0..9
+    assert m["gpu_util_mean"]["after"] == pytest.approx(68.0)  # 60, 80, 60, 80, 60
     assert m["spilled_bytes_max"]["before"] == 512 * MiB
     assert m["spilled_bytes_max"]["after"] == 0
     assert m["spilled_bytes_max"]["change_percent"] == pytest.approx(-100.0)

@@ -25,7 +25,8 @@ def test_summary_figures_by_hand(histories):
     assert s["rows"] == 1000
     assert s["active_s"] == pytest.approx(10.0)
     assert s["rows_per_s"] == pytest.approx(100.0)
-    assert s["gpu_util_mean"] == pytest.approx((6 * 20 + 5 * 40) / 11)
+    # RUNNING samples only: i = 0..9 alternate 20 and 40; the FINISHED i = 10 is left out
+    assert s["gpu_util_mean"] == pytest.approx((5 * 20 + 5 * 40) / 10)
     assert s["gpu_util_max"] == 40.0
     assert s["spilled_bytes_max"] == 512 * MiB
     assert s["gpus"] == 1 and s["nodes"] == 1 and s["cpus"] == 8.0
@@ -99,3 +100,21 @@ def test_throughput_gap_is_nan_not_zero(make_snapshot):
                                      if c.key == "throughput").series}
     assert np.isnan(thr["ReadRange->MapBatches(pre)"].y[3])
     assert thr["ReadRange->MapBatches(pre)"].y[4] == pytest.approx(100.0)
+
+
+def test_provisional_local_node_is_not_counted_twice():
+    """Before the cluster source answers, a node's local readings arrive under a provisional
+    id ("local:<ip>"); once the real node with that IP is known, it is the same machine. Nodes
+    that merely share an IP (several raylets on one host) still count separately."""
+    from raytop.model import GpuStats, NodeStats, Snapshot
+    from raytop.report.history import History
+
+    gpu = GpuStats(index=0, util_percent=50.0)
+    snaps = (
+        Snapshot(t=1.0, nodes=(NodeStats("local:10.0.0.1", ip="10.0.0.1", gpus=(gpu,)),)),
+        Snapshot(t=2.0, nodes=(NodeStats("n1", ip="10.0.0.1", gpus=(gpu,)),
+                               NodeStats("n2", ip="10.0.0.1"), NodeStats("n3", ip="10.0.0.1"))),
+    )
+    s = aggregate(History(snapshots=snaps, events=(), meta={}, name="x.raytop")).summary
+    assert s["nodes"] == 3
+    assert s["gpus"] == 1
