@@ -218,14 +218,7 @@ class Event:
 
 # ---- dict <-> dataclass -----------------------------------------------------------------
 
-_HINTS: dict = {}
-
-
-def _hints(cls) -> dict:
-    h = _HINTS.get(cls)
-    if h is None:
-        h = _HINTS[cls] = typing.get_type_hints(cls)
-    return h
+_CONVERTERS: dict = {}  # dataclass -> [(field name, converter)], built once per class
 
 
 def to_dict(obj: Any) -> Any:
@@ -239,33 +232,41 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def _convert(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
+def _identity(v: Any) -> Any:
+    return v
+
+
+def _converter(tp: Any):
+    """A function turning a JSON value into ``tp``; None stays None at every level."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union:  # Optional[X]
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value) if len(inner) == 1 else value
+        return _converter(inner[0]) if len(inner) == 1 else _identity
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)
+        return lambda v: None if v is None else from_dict(tp, v)
     if origin in (tuple, Tuple):
-        item = args[0] if args else Any
-        return tuple(_convert(item, v) for v in value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+        item = _converter(args[0]) if args else _identity
+        if item is _identity:
+            return lambda v: None if v is None else tuple(v)
+        return lambda v: None if v is None else tuple(item(x) for x in v)
+    if tp is float:
+        return lambda v: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    return _identity
+
+
+def _plan(cls: type) -> list:
+    plan = _CONVERTERS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        plan = _CONVERTERS[cls] = [(f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls)]
+    return plan
 
 
 def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Build ``cls`` from a dict made by ``to_dict``; unknown keys are ignored (newer writers
     may add fields), missing keys take the field default."""
-    hints = _hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name])
-    return cls(**kwargs)
+    return cls(**{name: conv(data[name]) for name, conv in _plan(cls) if name in data})
 
 
 def snapshot_from_dict(data: Mapping[str, Any]) -> Snapshot:
