@@ -1,31 +1,52 @@
-"""Human formatting of numbers, shared by the TUI, the status line and reports. None → "n/a"."""
+"""Plain-text formatting of figures for the TUI and the status line: bytes, rates, durations,
+bars, sparklines.
+
+Every function takes ``None`` for "could not be read" and renders it as ``NA`` so a missing value
+never looks like a zero.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Optional, Sequence
 
-NA = "n/a"
+NA = "–"
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+_BYTE_UNITS = ("B", "K", "M", "G", "T", "P")
 
 
 def fmt_bytes(n: Optional[float]) -> str:
+    """1536 -> '1.5K'; binary units, at most 4 significant characters before the unit."""
     if n is None:
         return NA
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return f"{n:.1f}TB"
+    value = float(n)
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    for unit in _BYTE_UNITS:
+        if value < 1024 or unit == _BYTE_UNITS[-1]:
+            if unit == "B":
+                return f"{sign}{int(value)}B"
+            return f"{sign}{value:.1f}{unit}" if value < 100 else f"{sign}{value:.0f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def fmt_count(n: Optional[float]) -> str:
+    """12345 -> '12.3k'; small numbers as they are."""
     if n is None:
         return NA
-    n = float(n)
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.1f}{unit}"
-    return f"{n:.0f}" if n == int(n) else f"{n:.1f}"
+    value = float(n)
+    if abs(value) < 1000:
+        return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    for unit in ("k", "M", "G", "T"):
+        value /= 1000
+        if abs(value) < 1000 or unit == "T":
+            return f"{value:.1f}{unit}" if abs(value) < 100 else f"{value:.0f}{unit}"
+    raise AssertionError("unreachable")
+
+
+def fmt_rate(n: Optional[float], unit: str = "/s") -> str:
+    return NA if n is None else f"{fmt_count(n)}{unit}"
 
 
 def fmt_percent(p: Optional[float]) -> str:
@@ -33,9 +54,81 @@ def fmt_percent(p: Optional[float]) -> str:
 
 
 def fmt_duration(s: Optional[float]) -> str:
-    if s is None:
+    """Seconds as m:ss or h:mm:ss."""
+    if s is None or math.isnan(s):
         return NA
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
+    s = max(0, int(round(s)))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def parse_duration(text: str) -> float:
+    """'90', '1:30', '1:02:03', '90s', '2m' -> seconds. ValueError on anything else."""
+    text = text.strip().lower()
+    if not text:
+        raise ValueError("empty time")
+    if text.endswith("s") and ":" not in text:
+        return float(text[:-1])
+    if text.endswith("m") and ":" not in text:
+        return float(text[:-1]) * 60
+    if text.endswith("h") and ":" not in text:
+        return float(text[:-1]) * 3600
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"not a time: {text!r}")
+    total = 0.0
+    for part in parts:
+        value = float(part)
+        if value < 0:
+            raise ValueError(f"negative time: {text!r}")
+        total = total * 60 + value
+    return total
+
+
+def fraction(used: Optional[float], total: Optional[float]) -> Optional[float]:
+    if used is None or not total:
+        return None
+    return max(0.0, min(1.0, used / total))
+
+
+def bar(frac: Optional[float], width: int) -> str:
+    """A horizontal bar of ``width`` cells; eighths for the partial cell; blank-dotted when unknown."""
+    if width <= 0:
+        return ""
+    if frac is None:
+        return "·" * width
+    eighths = round(max(0.0, min(1.0, frac)) * width * 8)
+    full, part = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[part] if part and full < width else ""
+    return ("█" * full + partial).ljust(width, "░")
+
+
+def sparkline(values: Sequence[Optional[float]], width: int, *, lo: Optional[float] = 0.0,
+              hi: Optional[float] = None) -> str:
+    """The last ``width`` values as block characters; a missing value is a space."""
+    if width <= 0:
+        return ""
+    tail = list(values)[-width:]
+    known = [v for v in tail if v is not None]
+    if not known:
+        return " " * width
+    low = min(known) if lo is None else lo
+    high = max(known) if hi is None else hi
+    span = high - low
+    out = []
+    for v in tail:
+        if v is None:
+            out.append(" ")
+        elif span <= 0:
+            out.append(SPARK_CHARS[0] if v <= low else SPARK_CHARS[-1])
+        else:
+            level = (min(max(v, low), high) - low) / span
+            out.append(SPARK_CHARS[min(len(SPARK_CHARS) - 1, int(level * len(SPARK_CHARS)))])
+    return "".join(out).rjust(width)
+
+
+def truncate(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from raytop.model import DatasetStats, OperatorStats, Resources
 from raytop.tui import derive
-from raytop.tui.format import NA, fmt_bytes, fmt_count
+from raytop.format import NA, fmt_bytes, fmt_count
 from raytop.tui.frame import Frame
 
 POLICY_SHORT = {"ResourceBudget": "budget", "ConcurrencyCap": "cap",

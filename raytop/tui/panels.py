@@ -14,7 +14,7 @@ from textual.widget import Widget
 
 from raytop.model import DatasetStats, GpuStats, NodeStats
 from raytop.tui import derive
-from raytop.tui.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
+from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
                                fraction, sparkline, truncate)
 from raytop.tui.frame import Frame
 

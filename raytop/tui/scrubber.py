@@ -9,7 +9,7 @@ from textual import events
 from textual.message import Message
 from textual.widget import Widget
 
-from raytop.tui.format import fmt_duration
+from raytop.format import fmt_duration
 from raytop.tui.frame import ReplayPosition
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from raytop.model import ActorCounts, DatasetStats, OperatorStats, Snapshot
 from raytop.tui import derive
-from raytop.tui.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, parse_duration,
+from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, parse_duration,
                                sparkline)
 from raytop.tui.frame import FrameBuilder
 

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static
 
 from raytop.model import DatasetStats, OperatorStats
 from raytop.tui import derive
-from raytop.tui.format import NA, fmt_bytes, fmt_count, sparkline
+from raytop.format import NA, fmt_bytes, fmt_count, sparkline
 from raytop.tui.frame import Frame
 from raytop.tui.operators_table import (POLICY_SHORT, POLICY_STYLE, backpressure_text,
                                          usage_text)

@@ -13,7 +13,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from raytop.model import Snapshot
-from raytop.tui.format import fmt_count, parse_duration
+from raytop.format import fmt_count, parse_duration
 
 KEYS_COMMON = (
     ("↑ ↓  j k", "move in the operators table"),

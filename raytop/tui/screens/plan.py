@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from raytop.model import DatasetStats, LogicalOp, Plan
-from raytop.tui.format import NA
+from raytop.format import NA
 from raytop.tui.frame import Frame
 
 
