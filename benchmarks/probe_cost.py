@@ -103,6 +103,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--blocks", type=int, default=200)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     if args.rows <= 0 or args.blocks <= 0:
         print("probe_cost: --rows and --blocks must be positive", file=sys.stderr)
@@ -144,6 +145,14 @@ def main() -> int:
     starts = [v / 1e6 for r in results.values() for v in r["start"]]
     print(f"{'before_execution_starts (plan)':34} {len(starts):7d} {statistics.median(starts):10.4f}")
     done = [d for d in received.values() if d["state"] == "FINISHED" and d["rows_out"] == args.rows]
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "operators": ops, "rows": args.rows, "blocks": args.blocks,
+            "complete": len(done) == len(results),
+            "configurations": {label: {
+                "steps": len(r["steps"]), "median_ms": statistics.median(r["steps"]) / 1e6,
+                "p99_ms": _pct(r["steps"], 0.99) / 1e6, "max_ms": max(r["steps"]) / 1e6,
+                "job_s": r["wall"]} for label, r in results.items()}}))
     print(f"listener process received {len(received)} datasets, {len(done)} finished with all rows")
     if len(done) != len(results) or any(r["rows"] != args.rows for r in results.values()):
         print("probe_cost: the reports did not arrive complete", file=sys.stderr)

@@ -1,0 +1,125 @@
+"""Run the suite, print the table, write JSON.
+
+    python -m benchmarks [--quick] [--json FILE] [--only GROUP,...]
+
+``--quick`` keeps every measurement working with tiny sizes (CI) and skips the demo job runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, List
+
+from benchmarks.common import Measurement, fmt_value, machine_info, skipped
+
+GROUPS = ("job", "probe", "footprint", "scale", "recording", "startup")
+
+
+def _table(results: List[Measurement], info: dict, quick: bool, elapsed: float) -> str:
+    rows = [("measurement", "value", "target", "met")]
+    for m in results:
+        met = {True: "yes", False: "NO", None: "-"}[m.met]
+        if m.skipped:
+            met = "skipped"
+        rows.append((m.label, fmt_value(m), m.target_text, met))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"raytop benchmarks{' (--quick)' if quick else ''}: {info['cpu_count']} CPUs"
+             f" ({info.get('cpu_model') or '?'}), Python {info['python']}, Ray {info['ray']},"
+             f" load avg at start {' '.join(f'{x:.1f}' for x in info.get('load_avg_at_start', []))},"
+             f" {elapsed:.0f} s", ""]
+    lines.append(" | ".join(r.ljust(w[i]) for i, r in enumerate(rows[0])))
+    lines.append("-|-".join("-" * x for x in w))
+    lines += [" | ".join(c.ljust(w[i]) for i, c in enumerate(r)) for r in rows[1:]]
+    notes = [f"- {m.label}: {m.skipped or m.note}" for m in results if m.skipped or m.note]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _guard(name: str, fn: Callable[[], List[Measurement]], failures: list) -> List[Measurement]:
+    t0 = time.perf_counter()
+    print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
+    try:
+        out = fn()
+    except Exception as e:  # noqa: BLE001 - one broken measurement must not hide the others
+        traceback.print_exc()
+        failures.append(f"{name}: {type(e).__name__}: {e}")
+        return []
+    print(f"[benchmarks] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, no demo job runs (CI)")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--only", default=None, help=f"comma-separated groups of {','.join(GROUPS)}")
+    args = ap.parse_args(argv)
+    groups = GROUPS
+    if args.only:
+        groups = tuple(g.strip() for g in args.only.split(","))
+        bad = [g for g in groups if g not in GROUPS]
+        if bad:
+            print(f"benchmarks: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})", file=sys.stderr)
+            return 2
+    if args.json is not None and args.json.parent and not args.json.parent.is_dir():
+        print(f"benchmarks: no such directory: {args.json.parent}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    started = time.time()
+    info = machine_info()
+    results: List[Measurement] = []
+    failures: List[str] = []
+    from benchmarks import (footprint, job_slowdown, probe_step, recording_cost, scale,  # noqa: E402
+                            startup)
+    from benchmarks.cluster import Cluster
+
+    with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
+        recordings: list = []
+        if "job" in groups:
+            def job():
+                out, recs = job_slowdown.run(args.quick, keep_recordings=Path(tmp) / "demo")
+                recordings.extend(recs)
+                return out
+            results += _guard("job slowdown", job, failures)
+        if "probe" in groups:
+            results += _guard("probe cost", lambda: probe_step.run(args.quick), failures)
+        if "scale" in groups:
+            results += _guard("scale", lambda: scale.run(args.quick), failures)
+        if "recording" in groups:
+            results += _guard("recording", lambda: recording_cost.run(args.quick, recordings), failures)
+        if "footprint" in groups or "startup" in groups:
+            cluster = None
+            try:
+                cluster = Cluster().__enter__()
+            except Exception as e:  # noqa: BLE001
+                failures.append(f"cluster: {e}")
+            try:
+                if "footprint" in groups:
+                    results += _guard("footprint", lambda: footprint.run(args.quick, cluster), failures)
+                if "startup" in groups:
+                    results += _guard("startup", lambda: startup.run(args.quick, cluster), failures)
+            finally:
+                if cluster is not None:
+                    cluster.__exit__()
+    elapsed = time.time() - started
+    print(_table(results, info, args.quick, elapsed))
+    if failures:
+        print("\nfailed: " + "; ".join(failures))
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "suite": "raytop benchmarks", "quick": args.quick, "groups": list(groups),
+            "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "elapsed_s": round(elapsed, 1), "machine": info, "failures": failures,
+            "measurements": [m.to_dict() for m in results]}, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
