@@ -14,7 +14,19 @@ import click
 from raytop import __version__
 
 EXIT_BAD_INPUT = 2
-INTERVAL = click.FloatRange(min=0.05, max=60.0)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """FloatRange that also refuses nan (which passes every range comparison)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if rv != rv:
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return rv
+
+
+INTERVAL = FiniteFloatRange(min=0.05, max=60.0)
 NO_AGENTS = click.option(
     "--no-agents", is_flag=True,
     help="Start no sampler actors on other nodes: their heap, workers and GPUs stay unknown "
@@ -86,7 +98,7 @@ def attach(address, dataset_id, interval, record_path, force, no_agents) -> None
 
 @cli.command()
 @click.option("--address", default=None, help="Ray GCS address HOST:PORT (default: RAY_ADDRESS or auto).")
-@click.option("--duration", type=click.FloatRange(min=0.1), default=None, help="Seconds to record (default: until Ctrl-C).")
+@click.option("--duration", type=FiniteFloatRange(min=0.1), default=None, help="Seconds to record (default: until Ctrl-C).")
 @click.option("--interval", type=INTERVAL, default=1.0, show_default=True)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True)

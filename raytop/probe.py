@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import queue
 import re
 import threading
 import time
@@ -176,30 +177,88 @@ class RaytopProbe(ExecutionCallback):
 
     def _report(self, executor: Any, kind: str, state: str, *, with_plan: bool,
                 end_time: Optional[float] = None, error: Optional[str] = None) -> None:
+        """Read the executor here, on the scheduling thread (the only consistent view); turn it
+        into JSON and send it on the reporter thread, so a step costs only the read. The first
+        and the final reports wait for delivery: a final one must leave before the script exits."""
         stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
-        dataset = _as_dict(stats)
-        dataset["job_id"] = self._job_id
-        dataset["start_time"] = self._start_time
-        dataset["end_time"] = end_time
-        dataset["error"] = error
-        message = dict(self._header)
-        message["kind"] = kind
-        message["t"] = time.time()
-        message["dataset"] = dataset
-        if with_plan and self._plan is not None:
-            dataset["plan"] = self._plan
+        extra = {"job_id": self._job_id, "start_time": self._start_time, "end_time": end_time,
+                 "error": error}
+        header = dict(self._header, kind=kind, t=time.time())
+        plan = self._plan if with_plan else None
+        if with_plan:
+            self._plan_sent_at = _monotonic()
+        _reporter.submit(lambda: _deliver(header, stats, extra, plan), wait=kind != "step")
+
+
+def _deliver(header: dict, stats: Any, extra: dict, plan: Optional[dict]) -> None:
+    dataset = _as_dict(stats)
+    dataset.update(extra)
+    if plan is not None:
+        dataset["plan"] = plan
+    message = dict(header, dataset=dataset)
+    payload = _encode(message)
+    if payload is None:
+        return
+    if len(payload) > MAX_MESSAGE_BYTES and plan is not None:
+        dataset["plan"] = None  # too big with the plan: send the figures without it
         payload = _encode(message)
         if payload is None:
             return
-        if len(payload) > MAX_MESSAGE_BYTES and dataset.get("plan") is not None:
-            dataset["plan"] = None  # too big with the plan: send the figures without it
-            with_plan = False
-            payload = _encode(message)
-            if payload is None:
-                return
-        _send(payload)
-        if with_plan:
-            self._plan_sent_at = _monotonic()
+    _send(payload)
+
+
+class _Reporter:
+    """One daemon thread per driver process that serialises and sends reports. Step reports
+    are dropped when it falls behind (the next one is a second away); the first and final
+    reports wait for delivery, at most WAIT_S each."""
+
+    WAIT_S = 1.0
+    QUEUE = 8
+
+    def __init__(self) -> None:
+        self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    def submit(self, job, *, wait: bool) -> None:
+        done = threading.Event() if wait else None
+        try:
+            self._ensure_thread()
+            if wait:
+                self._queue.put((job, done), timeout=self.WAIT_S)
+            else:
+                self._queue.put_nowait((job, done))
+        except Exception:  # queue full: the report is dropped, never waited for beyond WAIT_S
+            return
+        if done is not None:
+            # A stuck send (whatever the reason) must not hold the job: give up after WAIT_S.
+            done.wait(self.WAIT_S)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="raytop-probe-reporter",
+                                                daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job, done = self._queue.get()
+            _run_quietly(job)
+            if done is not None:
+                done.set()
+
+
+def _run_quietly(job) -> None:
+    try:
+        job()
+    except Exception:
+        pass
+
+
+_reporter = _Reporter()
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from raytop.model import Event
+from raytop.redact import redact_argv
 from raytop.runner import ScriptJob, exit_status, probe_env
 from raytop.session import (BRIDGED, build_collector, default_recording_path, installed_ray_version,
                             make_probe_source, recording_meta)
@@ -57,7 +58,8 @@ def run_script(opts: RunOptions) -> int:
                     capture=not opts.headless, log_path=log_path)
     job.start()
     _watch_pid(probe, job.pid)
-    collector.emit_event(Event(t=time.time(), kind="job_started", message=" ".join(job.argv[1:]),
+    collector.emit_event(Event(t=time.time(), kind="job_started",
+                               message=" ".join(redact_argv(job.argv[1:])),
                                data={"pid": job.pid}))
     finished = threading.Event()
     result = {}

@@ -21,7 +21,29 @@ def files(tmp_path_factory):
     (d / "somedir").mkdir()
     (d / "script.py").write_text("print('hi')\n")
     (d / "exists.raytop").write_bytes(b"x")
+    _recordings(d)
     return d
+
+
+def _recordings(d):
+    """good.raytop; truncated.raytop (its first half); newer.raytop (schema from the future)."""
+    import sqlite3
+
+    from raytop.model import Snapshot
+    from raytop.recording import RecordingWriter
+
+    with RecordingWriter(d / "good.raytop", meta={"command": ["raytop"], "interval": 1.0}) as w:
+        for i in range(50):
+            w.snapshot(Snapshot(t=1_700_000_000.0 + i, sources={"probe": "ok", "note": "x" * 300 + str(i)}))
+    data = (d / "good.raytop").read_bytes()
+    (d / "truncated.raytop").write_bytes(data[: len(data) // 2])
+    (d / "newer.raytop").write_bytes(data)
+    con = sqlite3.connect(d / "newer.raytop")
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    (d / "report.md").write_text("an earlier report")
+    (d / "out.jsonl").write_text("an earlier export")
 
 
 CASES = {
@@ -45,6 +67,25 @@ CASES = {
     "record-malformed-address": ("record", "--address", "not an address", "-o", "x.raytop"),
     "record-client-address": ("record", "--address", "ray://head:10001", "-o", "x.raytop"),
     "attach-bad-port": ("attach", "--address", "localhost:99999"),
+    "replay-truncated": ("replay", "truncated.raytop"),
+    "replay-newer-schema": ("replay", "newer.raytop"),
+    "report-truncated": ("report", "truncated.raytop", "-o", "t.md"),
+    "report-newer-schema": ("report", "newer.raytop", "-o", "n.md"),
+    "report-directory": ("report", "somedir"),
+    "report-existing-output": ("report", "good.raytop", "-o", "report.md"),
+    "export-truncated": ("export", "truncated.raytop"),
+    "export-newer-schema": ("export", "newer.raytop"),
+    "export-directory": ("export", "somedir"),
+    "export-existing-output": ("export", "good.raytop", "-o", "out.jsonl"),
+    "run-interval-nan": ("run", "--headless", "--interval", "nan", "script.py"),
+    "run-interval-huge": ("run", "--headless", "--interval", "1e9", "script.py"),
+    "run-report-bad-extension": ("run", "--headless", "--no-record", "--report", "r.pdf", "script.py"),
+    "record-duration-nan": ("record", "--duration", "nan", "-o", "x.raytop"),
+    "record-existing-output": ("record", "--duration", "1", "-o", "exists.raytop"),
+    "record-output-is-directory": ("record", "--duration", "1", "-o", "somedir"),
+    "attach-unreachable": ("attach", "--address", "127.0.0.1:1"),
+    "attach-malformed-address": ("attach", "--address", "http://head:6379"),
+    "attach-existing-recording": ("attach", "--record", "exists.raytop"),
     "unknown-command": ("frobnicate",),
     "unknown-option": ("replay", "--nope", "x"),
 }
@@ -58,6 +99,20 @@ def test_bad_input_is_one_line_and_exit_2(name, files):
     assert "Traceback" not in res.stderr
     assert len(err.splitlines()) == 1, err
     assert err.startswith("raytop: ")
+
+
+def test_nothing_is_overwritten_without_force(files):
+    before = {n: (files / n).read_bytes() for n in ("exists.raytop", "report.md", "out.jsonl")}
+    for args in (("run", "--headless", "--record", "exists.raytop", "script.py"),
+                 ("record", "--duration", "1", "-o", "exists.raytop"),
+                 ("report", "good.raytop", "-o", "report.md"),
+                 ("export", "good.raytop", "-o", "out.jsonl")):
+        res = raytop(*args, cwd=files)
+        assert res.returncode == 2 and "overwrite" in res.stderr, (args, res.stderr)
+    assert {n: (files / n).read_bytes() for n in before} == before
+    res = raytop("export", "good.raytop", "-o", "out.jsonl", "--force", cwd=files)
+    assert res.returncode == 0, res.stderr
+    assert len((files / "out.jsonl").read_text().splitlines()) == 50  # --force does overwrite
 
 
 def test_unreachable_address_is_one_line(files):

@@ -1,0 +1,74 @@
+"""Fault family 4: the cluster goes away during `raytop record` and comes back. raytop keeps
+recording, shows the bridged sources as stale/disconnected with the retry delay, records the
+source errors, reconnects to the new cluster and exits cleanly."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from raytop.recording import RecordingReader
+from tests.reliability.helpers import snapshots_now, start_raytop, stop, wait_until
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def outage(holder, tmp_path_factory):
+    if not holder.up:
+        holder.start()
+    tmp = tmp_path_factory.mktemp("outage")
+    rec = tmp / "outage.raytop"
+    proc = start_raytop(["record", "--address", holder.address, "--interval", "0.5", "-o", str(rec)],
+                        cwd=tmp)
+    try:
+        wait_until(lambda: [s for s in snapshots_now(rec) if s.sources.get("cluster") == "ok"]
+                   or proc.poll() is not None, 120, what="a connected snapshot")
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        holder.kill()  # the cluster goes away, abruptly
+        down = wait_until(lambda: [s for s in snapshots_now(rec)
+                                   if s.sources.get("cluster", "ok") != "ok"], 120,
+                          what="a disconnected snapshot")
+        n_down = len(snapshots_now(rec))
+        holder.start()  # the same address again
+        wait_until(lambda: [s for s in snapshots_now(rec)[n_down:] if s.sources.get("cluster") == "ok"]
+                   or proc.poll() is not None, 240, what="a reconnected snapshot")
+        alive_after = proc.poll() is None
+    finally:
+        out, err = stop(proc, signal.SIGINT, timeout=60)
+    reader = RecordingReader(rec)
+    snaps, events, meta = list(reader.iter_snapshots()), reader.events(), reader.meta
+    reader.close()
+    return {"proc": proc, "err": err, "snaps": snaps, "events": events, "meta": meta,
+            "alive_after": alive_after, "first_down": down[0], "address": holder.address}
+
+
+def test_no_crash_and_clean_exit(outage):
+    assert outage["alive_after"]
+    assert outage["proc"].returncode == 0, outage["err"][-2000:]
+    assert "Traceback" not in outage["err"]
+    assert outage["meta"].get("ended_utc")
+
+
+def test_disconnected_state_is_visible(outage):
+    statuses = [s.sources.get("cluster", "") for s in outage["snaps"]]
+    first_bad = next(i for i, st in enumerate(statuses) if st != "ok")
+    last_bad = max(i for i, st in enumerate(statuses) if st != "ok")
+    assert "ok" in statuses[:first_bad] and "ok" in statuses[last_bad:]  # ok → stale → ok
+    assert all(st.startswith("stale: ") for st in statuses[first_bad:last_bad + 1])
+    assert any("disconnected" in st for st in statuses)
+    # snapshots kept coming through the outage (the collector never stalled)
+    times = [s.t for s in outage["snaps"][first_bad:last_bad + 1]]
+    assert len(times) >= 5
+
+
+def test_reconnects_with_backoff(outage):
+    retries = [s.sources["cluster"] for s in outage["snaps"] if "retrying in" in s.sources.get("cluster", "")]
+    assert retries, "no retry delay was shown"
+
+
+def test_outage_is_in_the_events(outage):
+    errors = [e for e in outage["events"] if e.kind == "source_error" and e.data.get("source") == "cluster"]
+    assert errors and errors[0].t >= outage["first_down"].t - 1
+    assert any(s.address for s in outage["snaps"][-3:])
