@@ -39,7 +39,8 @@ class Collector:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()  # serialises tick() between the thread and callers
-        self._dataset_events_seen: set = set()  # (kind, dataset_id): probe and stats both report them
+        self._dataset_events_seen: set = set()
+        self._lost_since: Dict[str, float] = {}  # source -> when it stopped answering  # (kind, dataset_id): probe and stats both report them
 
     # ---- sinks -------------------------------------------------------------------------
     def add_sink(self, sink) -> None:
@@ -118,9 +119,21 @@ class Collector:
     def _set_status(self, name: str, status: str) -> None:
         old = self._status.get(name)
         self._status[name] = status
+        now = self._clock()
         if old is not None and old != status and not status.startswith(OK):
-            self.emit_event(Event(t=self._clock(), kind="source_error",
+            self.emit_event(Event(t=now, kind="source_error",
                                   message=f"{name}: {status}", data={"source": name}))
+        if old == OK and status != OK:
+            self._lost_since[name] = now
+        elif status == OK and name in self._lost_since:
+            # A source that worked, stopped (e.g. the cluster went away) and works again: the
+            # recording has a hole in its readings; say where. One slow read is not a hole.
+            since = self._lost_since.pop(name)
+            if now - since < max(2 * self.interval, 2.0):
+                return
+            self.emit_event(Event(t=now, kind="gap",
+                                  message=f"{name} readings missing for {now - since:.1f}s",
+                                  data={"source": name, "from": since, "to": now}))
 
     # ---- thread --------------------------------------------------------------------------
     def start(self) -> None:

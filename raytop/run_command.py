@@ -18,7 +18,7 @@ from raytop.session import (BRIDGED, build_collector, default_recording_path, in
                             make_probe_source, recording_meta)
 from raytop.sources.bridge import RayBridge
 
-FINAL_WAIT_S = 1.5  # after the script exits, time for the probe's last datagrams to arrive
+FINAL_WAIT_S = 0.5  # after the script exits, time for the probe's last datagrams to arrive
 
 
 @dataclass

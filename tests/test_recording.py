@@ -360,7 +360,7 @@ def test_older_schema_goes_through_the_migration_hook(tmp_path, monkeypatch):
 def test_writer_refuses_to_overwrite_unless_forced(tmp_path):
     path = tmp_path / "r.raytop"
     write_recording(path, [make_snapshot(0), make_snapshot(1)])
-    with pytest.raises(RecordingError, match="refusing to overwrite"):
+    with pytest.raises(RecordingError, match="exists; pass --force"):
         RecordingWriter(path, meta=META)
     with RecordingReader(path) as r:
         assert len(r) == 2  # untouched

@@ -112,7 +112,7 @@ class RecordingWriter:
             raise RecordingError(f"cannot record to {path}: directory {path.parent} does not exist")
         if path.exists() or path.is_symlink():
             if not force:
-                raise RecordingError(f"refusing to overwrite existing file {path}")
+                raise RecordingError(f"{path} exists; pass --force to overwrite it")
             for suffix in ("", "-wal", "-shm", "-journal"):
                 try:
                     os.unlink(f"{path}{suffix}")
@@ -123,7 +123,7 @@ class RecordingWriter:
         try:  # O_EXCL: two writers racing for one path cannot both win
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
-            raise RecordingError(f"refusing to overwrite existing file {path}") from None
+            raise RecordingError(f"{path} exists; pass --force to overwrite it") from None
         except OSError as e:
             raise RecordingError(f"cannot create recording {path}: {e.strerror}") from None
 

@@ -173,9 +173,12 @@ class RayBridge:
             except OSError:
                 pass
         if proc is not None:
-            proc.join(5)
+            # ray.shutdown() in the bridge can hang once the cluster is gone (the usual case at
+            # the end of `raytop run`); nothing in it is worth waiting for.
+            proc.join(1.0)
             if proc.is_alive():
                 proc.kill()
+                proc.join(1.0)
 
 
 class BridgedSource:

@@ -159,3 +159,32 @@ def test_dataset_events_from_two_sources_are_recorded_once():
     col.tick()
     col.tick()
     assert [e.kind for e in sink.events] == ["dataset_finished"]
+
+
+def test_a_source_that_comes_back_leaves_a_gap_event():
+    state = {"up": True}
+
+    def flaky():
+        if not state["up"]:
+            raise RuntimeError("disconnected")
+        return Part()
+
+    clock = {"t": 100.0}
+    col = Collector([FakeSource("cluster", flaky)], interval=0.1, clock=lambda: clock["t"])
+    sink = Sink()
+    col.add_sink(sink)
+    col.tick()
+    state["up"] = False
+    col.tick()
+    clock["t"] += 0.5  # one slow read: no gap
+    state["up"] = True
+    col.tick()
+    state["up"] = False
+    col.tick()
+    clock["t"] += 5.0  # the cluster was away for 5 s
+    state["up"] = True
+    col.tick()
+    assert [e.kind for e in sink.events].count("source_error") == 2
+    gaps = [e for e in sink.events if e.kind == "gap" and e.data.get("source") == "cluster"]
+    assert len(gaps) == 1  # the 0.5 s blip left none
+    assert gaps[0].data["to"] - gaps[0].data["from"] == 5.0

@@ -71,4 +71,7 @@ def test_reconnects_with_backoff(outage):
 def test_outage_is_in_the_events(outage):
     errors = [e for e in outage["events"] if e.kind == "source_error" and e.data.get("source") == "cluster"]
     assert errors and errors[0].t >= outage["first_down"].t - 1
+    gaps = [e for e in outage["events"] if e.kind == "gap" and e.data.get("source") == "cluster"]
+    assert gaps, "the reconnection must leave a gap event covering the outage"
+    assert gaps[0].data["from"] <= outage["first_down"].t + 1 and gaps[0].data["to"] > gaps[0].data["from"]
     assert any(s.address for s in outage["snaps"][-3:])
