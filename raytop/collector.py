@@ -21,6 +21,7 @@ from raytop.sources.base import Part, SourceAbsent
 log = logging.getLogger(__name__)
 
 SLOW_FACTOR = 0.8  # a source gets this share of the interval before it counts as slow
+FINAL_WAIT_S = 0.3  # what sources get in the final collection when the session ends
 
 
 class Collector:
@@ -61,16 +62,17 @@ class Collector:
                 log.exception("sink %r failed on snapshot", sink)
 
     # ---- one collection ------------------------------------------------------------------
-    def tick(self) -> Snapshot:
+    def tick(self, wait_s: Optional[float] = None) -> Snapshot:
+        """One collection; sources get ``wait_s`` (default: SLOW_FACTOR of the interval)."""
         with self._lock:
-            return self._tick()
+            return self._tick(wait_s)
 
-    def _tick(self) -> Snapshot:
+    def _tick(self, wait_s: Optional[float] = None) -> Snapshot:
         started = time.monotonic()
         for src in self.sources:
             if src.name not in self._inflight:
                 self._inflight[src.name] = self._pool.submit(src.read)
-        deadline = started + max(0.05, self.interval * SLOW_FACTOR)
+        deadline = started + (wait_s if wait_s is not None else max(0.05, self.interval * SLOW_FACTOR))
         parts: List[Part] = []
         events: List[Event] = []
         for src in self.sources:
@@ -162,7 +164,9 @@ class Collector:
             self._thread = None
         if final_tick:
             try:
-                self.tick()
+                # The last word usually comes from the probe (already received); sources that
+                # need the cluster are likely gone by now and get little time.
+                self.tick(wait_s=FINAL_WAIT_S)
             except Exception:
                 log.exception("final tick failed")
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -161,7 +161,8 @@ class RayBridge:
     def connected(self) -> bool:
         return self._conn is not None
 
-    def close(self) -> None:
+    def close(self, timeout: float = 1.0) -> None:
+        """Ask the bridge to disconnect; kill it after ``timeout`` seconds."""
         with self._lock:
             self._closed = True
             conn, proc = self._conn, self._proc
@@ -175,7 +176,7 @@ class RayBridge:
         if proc is not None:
             # ray.shutdown() in the bridge can hang once the cluster is gone (the usual case at
             # the end of `raytop run`); nothing in it is worth waiting for.
-            proc.join(1.0)
+            proc.join(timeout)
             if proc.is_alive():
                 proc.kill()
                 proc.join(1.0)
