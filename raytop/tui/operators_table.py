@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -62,6 +63,10 @@ def usage_text(usage: Optional[Resources], budget: Optional[Resources]) -> str:
     return " ".join(parts)
 
 
+def _cell_width(value) -> int:
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
+
+
 def truncate_middle(text: str, width: int) -> str:
     """Fused names differ at both ends ("Read->...->Model"), so cut in the middle."""
     if len(text) <= width:
@@ -108,6 +113,7 @@ class OperatorsTable(DataTable):
         super().__init__(*args, cursor_type="row", zebra_stripes=False, **kwargs)
         self._columns: tuple[str, ...] = ()
         self._keys: tuple[str, ...] = ()
+        self._rows: list = []  # the cells last shown, to update only what changed
         self.filter_text = ""
         self._shown: tuple[Optional[Frame], Optional[DatasetStats]] = (None, None)
 
@@ -137,15 +143,25 @@ class OperatorsTable(DataTable):
         rows = [operator_cells(op, frame, ds.dataset_id, bneck.operator if bneck else None, columns,
                                name_width) for op in ops] if ops else []
         if keys == self._keys:
-            for key, cells in zip(keys, rows):
-                for column, value in zip(columns, cells):
-                    self.update_cell(key, column, value, update_width=True)
+            # Only changed cells, and a column re-measure only when a value outgrows it: a
+            # re-measure walks every row, so doing it per cell made a 40-row update quadratic.
+            for key, cells, before in zip(keys, rows, self._rows):
+                for column, value, old in zip(columns, cells, before):
+                    if value == old:
+                        continue
+                    col = self.columns.get(column)
+                    grows = col is None or _cell_width(value) > col.content_width
+                    self.update_cell(key, column, value, update_width=grows)
+            self._rows = rows
             return
         selected = self.selected_operator()
-        self.clear()
+        # Rebuild the columns too: DataTable widths only ever grow, and a resize or a new
+        # operator list must be measured afresh (else the layout depends on what came before).
+        self.clear(columns=True)
+        self.add_columns(*columns)
         for key, cells in zip(keys, rows):
             self.add_row(*cells, key=key)
-        self._keys = keys
+        self._keys, self._rows = keys, rows
         if selected in keys:
             self.move_cursor(row=keys.index(selected), animate=False)
 

@@ -115,6 +115,10 @@ def _gpu_ops(gpu: GpuStats) -> str:
     return ", ".join(f"{op}" for op, _ in sorted(mem.items(), key=lambda kv: -kv[1]))
 
 
+MAX_GPU_LINES = 16  # above this many GPUs the panel shows one line per node
+MAX_NODE_LINES = 8  # the GPU and memory panels are at most ~10 lines high
+
+
 class GpuPanel(FramePanel):
     """Each GPU: utilisation, memory and power as bars, a utilisation sparkline, its operators."""
 
@@ -131,14 +135,28 @@ class GpuPanel(FramePanel):
         multi = sum(1 for n in nodes if n.gpus) > 1
         self.total_gpus = sum(len(n.gpus) for n in nodes)
         lines = 0
-        for node in nodes:
-            if not node.gpus:
-                continue
-            for gpu in node.gpus:
+        if self.total_gpus > MAX_GPU_LINES:
+            # A cluster: one line per node (its GPUs summarised) rather than thousands of lines.
+            with_gpus = [n for n in nodes if n.gpus]
+            for node in with_gpus[:MAX_NODE_LINES]:
                 if lines:
                     text.append("\n")
-                self._gpu_line(text, node, gpu, multi, width)
+                self._node_gpus_line(text, node, width)
                 lines += 1
+            if len(with_gpus) > MAX_NODE_LINES:
+                utils = [g.util_percent for n in with_gpus for g in n.gpus if g.util_percent is not None]
+                mean = sum(utils) / len(utils) if utils else None
+                text.append(f"\n… {len(with_gpus) - MAX_NODE_LINES} more nodes; all "
+                            f"{self.total_gpus} GPUs average {fmt_percent(mean)}", style="dim")
+                return text
+        else:
+            self._histories = self._util_histories()
+            for node in nodes:
+                for gpu in node.gpus:
+                    if lines:
+                        text.append("\n")
+                    self._gpu_line(text, node, gpu, multi, width)
+                    lines += 1
         for node in nodes:
             if node.gpus:
                 continue
@@ -154,17 +172,38 @@ class GpuPanel(FramePanel):
             lines += 1
         return text
 
-    def _util_history(self, node: NodeStats, index: int) -> list[Optional[float]]:
-        out: list[Optional[float]] = []
+    def _util_histories(self) -> dict:
+        """(node id, GPU index) -> utilisation over the frame's history, built in one pass."""
         assert self.frame is not None
-        for snap in self.frame.history:
-            value = None
+        history = self.frame.history
+        out: dict = {}
+        for i, snap in enumerate(history):
             for n in snap.nodes:
-                if n.node_id == node.node_id:
-                    g = next((g for g in n.gpus if g.index == index), None)
-                    value = None if g is None else g.util_percent
-            out.append(value)
+                for g in n.gpus:
+                    series = out.get((n.node_id, g.index))
+                    if series is None:
+                        series = out[(n.node_id, g.index)] = [None] * len(history)
+                    series[i] = g.util_percent
         return out
+
+    def _util_history(self, node: NodeStats, index: int) -> list[Optional[float]]:
+        return self._histories.get((node.node_id, index), [])
+
+    def _node_gpus_line(self, text: Text, node: NodeStats, width: int) -> None:
+        utils = [g.util_percent for g in node.gpus if g.util_percent is not None]
+        used = [g.mem_used_bytes for g in node.gpus if g.mem_used_bytes is not None]
+        total = [g.mem_total_bytes for g in node.gpus if g.mem_total_bytes is not None]
+        lost = sum(1 for g in node.gpus if g.lost)
+        mean = sum(utils) / len(utils) if utils else None
+        text.append(f"{node.ip or node.node_id[:8]} ", style="bold")
+        text.append(f"{len(node.gpus)} GPUs ")
+        text.append(bar(None if mean is None else mean / 100, 6),
+                    style="green" if mean is not None and mean >= 70 else "yellow" if mean is not None and mean >= 30 else "red")
+        rng = f" ({min(utils):.0f}–{max(utils):.0f})" if utils else ""
+        text.append(f" {fmt_percent(mean)}{rng} mem {fmt_bytes(sum(used) if used else None)}/"
+                    f"{fmt_bytes(sum(total) if total else None)}"[: max(0, width - 20)])
+        if lost:
+            text.append(f" {lost} lost", style="bold red")
 
     def _gpu_line(self, text: Text, node: NodeStats, gpu: GpuStats, multi: bool, width: int) -> None:
         """Label, util bar and memory always; sparkline, power/temperature and operators only
@@ -227,10 +266,17 @@ class MemoryPanel(FramePanel):
         width = self.inner_width()
         if not nodes:
             text.append("no nodes known", style="dim")
-        for i, node in enumerate(nodes):
+        for i, node in enumerate(nodes[:MAX_NODE_LINES]):
             if i:
                 text.append("\n")
             self._node_line(text, node, width)
+        if len(nodes) > MAX_NODE_LINES:
+            # The panel shows ~10 lines: summarise the rest instead of rendering hundreds.
+            rest = nodes[MAX_NODE_LINES:]
+            used = sum(n.object_store.used_bytes or 0 for n in rest)
+            cap = sum(n.object_store.capacity_bytes or 0 for n in rest)
+            text.append(f"\n… {len(rest)} more nodes: store {fmt_bytes(used)}/{fmt_bytes(cap)}",
+                        style="dim")
         heap = self._heap_by_operator()
         text.append("\n")
         text.append("heap by op ", style="dim")

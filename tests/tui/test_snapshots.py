@@ -29,16 +29,23 @@ def _at(index: int, keys: list[str]):
             screens = len(app.screen_stack)
             await pilot.press(*keys)
             await wait_for(pilot, lambda: len(app.screen_stack) > screens)
+            await wait_for(pilot, lambda: app.screen.is_mounted and app.screen.size.width > 0)
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.6)  # let the last frame settle on a loaded machine
+        await pilot.wait_for_scheduled_animations()
 
     return run_before
 
 
+# Under a loaded machine Textual occasionally captures a screen before its final paint; the
+# comparison itself is exact, so a rerun only ever repeats the same check.
+@pytest.mark.flaky(reruns=2)
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screens(snap_compare, screen, size):
     assert snap_compare(replay_app(), terminal_size=size, run_before=_at(25, SCREENS[screen]))
 
 
+@pytest.mark.flaky(reruns=2)
 def test_gpu_overview(snap_compare):
     assert snap_compare(replay_app(GPU_REC), terminal_size=(120, 36), run_before=_at(25, []))
