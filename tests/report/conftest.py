@@ -111,15 +111,23 @@ def write_recording(path: Path, snaps, events=(), exit_code=0) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def recordings(tmp_path_factory):
-    """(before, after) recording paths, shared read-only by the tests; copy before writing."""
-    d = tmp_path_factory.mktemp("recordings")
+COMMITTED = Path(__file__).resolve().parents[1] / "data"
+
+
+def make_comparison_recordings(d: Path) -> tuple:
     before = write_recording(d / "before.raytop", before_snapshots(), events=[
         Event(t=1000.0, kind="dataset_started", dataset_id="ds_1"),
         Event(t=1010.0, kind="dataset_finished", dataset_id="ds_1", message="1000 rows")])
     after = write_recording(d / "after.raytop", after_snapshots())
     return before, after
+
+
+@pytest.fixture(scope="session")
+def recordings():
+    """(before, after): the two committed recordings in tests/data (built by
+    ``python -m tests.report.conftest``, from the hand-built snapshots above whose figures the
+    tests compute by hand); read-only, copy before writing."""
+    return COMMITTED / "before.raytop", COMMITTED / "after.raytop"
 
 
 @pytest.fixture
@@ -142,3 +150,9 @@ def histories():
 @pytest.fixture
 def make_snapshot():
     return snapshot
+
+
+if __name__ == "__main__":  # rebuild the committed comparison recordings
+    for p in (COMMITTED / "before.raytop", COMMITTED / "after.raytop"):
+        p.unlink(missing_ok=True)
+    print(make_comparison_recordings(COMMITTED))
