@@ -34,14 +34,11 @@ PLANTED = {
     "stateless_model.py": "stateless-model",
     "fusion_break.py": "fusion-break",
     "heap_pressure.py": "heap-pressure",
+    "object_store_pressure.py": "object-store-pressure",
 }
 
 # Demos whose rule does not yet fire reliably on a loaded 2-core machine: kept as demos, not tested.
-UNRELIABLE = {
-    # fires in most runs (store 97 % full in 7/13 samples) but the pipeline's few seconds of
-    # store-bound streaming sometimes miss the 60 % hold fraction
-    "object_store_pressure.py": "object-store-pressure",
-}
+UNRELIABLE: Dict[str, str] = {}
 
 _runs: Dict[str, Tuple[Path, Tuple[Snapshot, ...], Tuple[Suggestion, ...]]] = {}
 

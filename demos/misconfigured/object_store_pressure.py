@@ -13,7 +13,7 @@ The fix: leave `object_store_memory` at its default or size it for the data in f
 import numpy as np
 import ray
 
-IMAGES = 12_800
+IMAGES = 25_600
 SIDE = 256  # 64 images x 256 x 256 x 4 bytes = 16 MiB per block
 
 
@@ -24,6 +24,6 @@ def decode(batch):
 
 
 ray.init(num_cpus=2, object_store_memory=150 * 1024**2)  # WRONG: far too small a store
-ds = ray.data.range(IMAGES, override_num_blocks=200).map_batches(decode)
+ds = ray.data.range(IMAGES, override_num_blocks=400).map_batches(decode)
 means = [float(b["image"].mean()) for b in ds.iter_batches(batch_size=None)]
 print(f"batches={len(means)}")

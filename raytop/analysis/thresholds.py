@@ -22,6 +22,9 @@ SPILL_MIN_BYTES = 16 * MIB  # spilled bytes must rise by at least this within th
 SPILL_CRITICAL_FRACTION = 0.5  # spilled in the window >= this share of the store capacity
 STORE_FULL_FRACTION = 0.90  # node object store used / capacity
 STORE_CRITICAL_FRACTION = 0.97
+# A store this full while an operator waits on its ResourceBudget is the store limiting the
+# pipeline too: Ray Data keeps its own share below the brim, so "full" often reads 85-90 %.
+STORE_BUSY_FRACTION = 0.80
 BUDGET_EXHAUSTED_BYTES = 1 * MIB  # an operator's object store budget at or below this is spent
 
 # ---- blocks -------------------------------------------------------------------------------

@@ -95,3 +95,16 @@ def test_finished_dataset_is_not_judged_on_dynamics():
     hist = [replace(s, datasets=tuple(replace(d, state="FINISHED") for d in s.datasets))
             for s in sc.pool_undersized()]
     assert not [s for s in _run(hist) if s.rule == "actor-pool-undersized"]
+
+
+def test_store_busy_with_budget_backpressure_is_pressure_but_busy_alone_is_not():
+    from .builders import history, node, snap
+
+    def make(bp):
+        return history(lambda i: snap(i, [sc._pre(bp=bp, budget_store=4 * sc.MIB), sc._model()],
+                                      nodes=[node(cpus=3, store_used=860 * sc.MIB)],
+                                      plan=sc.model_plan()))
+
+    fired = [s for s in _warn(_run(make(("tasks:ResourceBudget",)))) if s.rule == "object-store-pressure"]
+    assert fired and "86 %" in fired[0].evidence
+    assert not [s for s in _run(make(())) if s.rule == "object-store-pressure"]

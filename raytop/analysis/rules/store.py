@@ -106,7 +106,9 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
         for s, d in samples:
             f = _store_fraction(s)
             fracs.append(f)
-            full.append(f is not None and f >= th.STORE_FULL_FRACTION)
+            budget_wait = any("tasks:ResourceBudget" in o.backpressure for o in d.operators)
+            full.append(f is not None and (f >= th.STORE_FULL_FRACTION
+                                           or (budget_wait and f >= th.STORE_BUSY_FRACTION)))
             ops = [o for o in d.operators if not is_source_op(o)]
             hit = [o.name for i, o in enumerate(ops)
                    if _store_blocked(o, ops[i + 1] if i + 1 < len(ops) else None,
@@ -123,7 +125,8 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
         crit = sum(1 for f in known if f >= th.STORE_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(samples)
         op_name = max(names, key=names.get) if names else _biggest_store_user(win.latest)[1]
         cap = _capacity(win.latest)
-        ev = [f"object store {pct(peak)} full at peak, >= {pct(th.STORE_FULL_FRACTION)} in "
+        ev = [f"object store {pct(peak)} full at peak, >= {pct(th.STORE_FULL_FRACTION)} (or >= "
+              f"{pct(th.STORE_BUSY_FRACTION)} with an operator waiting on its ResourceBudget) in "
               f"{sum(full)}/{len(samples)} samples" if known else "node object store fill unknown"]
         if names:
             ev.append(f"{op_name} held back by ResourceBudget with its object store budget spent "
