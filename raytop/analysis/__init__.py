@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from raytop.model import DatasetStats, Plan, Snapshot
+from ..model import DatasetStats, Plan, Snapshot
 
 
 def report_data(history: Sequence[Snapshot]) -> dict:
     """The JSON-ready core of a report: suggestions, plan analysis per dataset, dataset summaries."""
-    from raytop.analysis.advisor import advise, suggestion_to_dict
-    from raytop.analysis.bottleneck import find_bottleneck
-    from raytop.analysis.plan import analyze_plan, plan_analysis_to_dict
+    from .advisor import advise, suggestion_to_dict
+    from .bottleneck import find_bottleneck
+    from .plan import analyze_plan, plan_analysis_to_dict
 
     snaps = sorted(history, key=lambda s: s.t)
     plans: Dict[str, Plan] = {}

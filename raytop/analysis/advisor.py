@@ -11,10 +11,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
-from raytop.model import Plan, Snapshot, Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.history import Window
-from raytop.analysis.rules import RAISE_AFTER, RULES, SEVERITY_RANK, rank_key
+from ..model import Plan, Snapshot, Suggestion
+from . import thresholds as th
+from .history import Window
+from .rules import RAISE_AFTER, RULES, SEVERITY_RANK, rank_key
 
 Key = Tuple[str, Optional[str], Optional[str]]
 

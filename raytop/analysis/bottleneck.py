@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from raytop.model import OperatorStats, Snapshot
-from raytop.analysis import thresholds as th
-from raytop.analysis.history import Window, busy_actors, is_source_op, queued_blocks
+from ..model import OperatorStats, Snapshot
+from . import thresholds as th
+from .history import Window, busy_actors, is_source_op, queued_blocks
 
 
 def _limiting(op: OperatorStats, first: bool) -> Optional[bool]:

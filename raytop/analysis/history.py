@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from raytop.model import DatasetStats, LogicalOp, OperatorStats, Plan, Snapshot
-from raytop.analysis import thresholds as th
+from ..model import DatasetStats, LogicalOp, OperatorStats, Plan, Snapshot
+from . import thresholds as th
 
 
 def queued_blocks(op: OperatorStats) -> Optional[int]:

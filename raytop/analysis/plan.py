@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from raytop.model import LogicalOp, Plan, to_dict
+from ..model import LogicalOp, Plan, to_dict
 
 INHERITABLE_REMOTE_ARGS = ("scheduling_strategy", "label_selector")
 # Keys that express a hardware requirement: aligning them would make the other op hold that

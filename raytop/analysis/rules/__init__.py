@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Tuple
 
-from raytop.model import Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.history import Window
-from raytop.analysis.rules.actors import (check_actor_pool_undersized, check_gpu_oversubscribed,
+from ...model import Suggestion
+from .. import thresholds as th
+from ..history import Window
+from .actors import (check_actor_pool_undersized, check_gpu_oversubscribed,
                                           check_input_starved, check_stateless_model)
-from raytop.analysis.rules.blocks import check_large_blocks, check_small_blocks
-from raytop.analysis.rules.fusion import check_fusion_break
-from raytop.analysis.rules.gpu import check_gpu_memory_risk, check_gpu_underutilized
-from raytop.analysis.rules.memory import check_heap_pressure
-from raytop.analysis.rules.store import check_object_store_pressure, check_spilling
+from .blocks import check_large_blocks, check_small_blocks
+from .fusion import check_fusion_break
+from .gpu import check_gpu_memory_risk, check_gpu_underutilized
+from .memory import check_heap_pressure
+from .store import check_object_store_pressure, check_spilling
 
 RuleFn = Callable[[Window], List[Suggestion]]
 

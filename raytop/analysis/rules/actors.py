@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-from raytop.model import OperatorStats, Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.bottleneck import find_bottleneck
-from raytop.analysis.history import (Window, busy_actors, cluster_gpus, fmt_bytes, fmt_num,
+from ...model import OperatorStats, Suggestion
+from .. import thresholds as th
+from ..bottleneck import find_bottleneck
+from ..history import (Window, busy_actors, cluster_gpus, fmt_bytes, fmt_num,
                                      free_cpus, is_source_op, queued_blocks)
-from raytop.analysis.rules.common import (actor_strategy, call, first_logical, is_read, mean,
+from .common import (actor_strategy, call, first_logical, is_read, mean,
                                           model_logical, op_num_cpus, op_num_gpus, suggest)
 
 

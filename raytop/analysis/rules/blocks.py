@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-from raytop.model import OperatorStats, Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.history import Window, cluster_cpus, fmt_bytes, is_source_op
-from raytop.analysis.rules.common import call, first_logical, is_read, suggest
+from ...model import OperatorStats, Suggestion
+from .. import thresholds as th
+from ..history import Window, cluster_cpus, fmt_bytes, is_source_op
+from .common import call, first_logical, is_read, suggest
 
 
 def _latest_ops(win: Window, ds_id: str) -> List[OperatorStats]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from raytop.model import LogicalOp, Suggestion
-from raytop.analysis.history import Window, fmt_num
-from raytop.analysis.plan import canonical_remote_args
+from ...model import LogicalOp, Suggestion
+from ..history import Window, fmt_num
+from ..plan import canonical_remote_args
 
 # Base impact of each rule: how much throughput is usually at stake. Causes rank above the
 # symptoms they produce (large blocks above spilling above a full store).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from raytop.model import LogicalOp, Suggestion
-from raytop.analysis.history import Window, fmt_num
-from raytop.analysis.plan import Boundary, FusionReason, analyze_plan
-from raytop.analysis.rules.common import call, suggest
+from ...model import LogicalOp, Suggestion
+from ..history import Window, fmt_num
+from ..plan import Boundary, FusionReason, analyze_plan
+from .common import call, suggest
 
 
 def _val(v) -> str:

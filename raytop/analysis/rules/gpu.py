@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Tuple
 
-from raytop.model import GpuStats, Snapshot, Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.bottleneck import find_bottleneck
-from raytop.analysis.history import Window, fmt_bytes, fmt_num
-from raytop.analysis.rules.common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
+from ...model import GpuStats, Snapshot, Suggestion
+from .. import thresholds as th
+from ..bottleneck import find_bottleneck
+from ..history import Window, fmt_bytes, fmt_num
+from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
 GpuKey = Tuple[str, int]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from raytop.model import Snapshot, Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.history import Window, fmt_bytes
-from raytop.analysis.rules.common import call, first_logical, model_logical, pct, running_dataset, suggest
+from ...model import Snapshot, Suggestion
+from .. import thresholds as th
+from ..history import Window, fmt_bytes
+from .common import call, first_logical, model_logical, pct, running_dataset, suggest
 
 
 def _node_pressure(snap: Snapshot) -> Optional[Tuple[str, float, Optional[int]]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from raytop.model import OperatorStats, Snapshot, Suggestion
-from raytop.analysis import thresholds as th
-from raytop.analysis.history import Window, fmt_bytes, is_source_op, queued_blocks
-from raytop.analysis.rules.common import (model_logical, op_num_cpus, op_num_gpus, pct,
+from ...model import OperatorStats, Snapshot, Suggestion
+from .. import thresholds as th
+from ..history import Window, fmt_bytes, is_source_op, queued_blocks
+from .common import (model_logical, op_num_cpus, op_num_gpus, pct,
                                           running_dataset, suggest)
 
 
