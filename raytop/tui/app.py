@@ -101,7 +101,7 @@ class OverviewScreen(Screen):
                                           frame.snapshot.t if frame else None)
         table = self.query_one(OpsTable)
         table.border_title = f"Operators — filter: {table.filter_text}" if table.filter_text else "Operators"
-        bneck = derive.bottleneck(ds)
+        bneck = derive.bottleneck(ds, frame)
         table.border_subtitle = f"bottleneck ▶ {bneck.operator}: {bneck.why}" if bneck else ""
 
     # -- operators ----------------------------------------------------------------------

@@ -108,12 +108,17 @@ def _queued_blocks(op: OperatorStats) -> Optional[int]:
     return sum(known) if known else None
 
 
-def bottleneck(ds: Optional[DatasetStats]) -> Optional[Bottleneck]:
-    """The operator that holds the pipeline back now: among unfinished operators that are not
-    themselves held by output backpressure (their downstream is the slow one), the one with the
-    most blocks waiting at its input. None when nothing waits anywhere or queues are unknown."""
+def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
+    """The operator that holds the pipeline back. With the analysis package (the usual case) it is
+    the advisor's, computed off the UI thread over recent history and carried by the frame; the
+    reason is read from the current snapshot. Without it, a per-snapshot stand-in: among
+    unfinished operators not held by output backpressure, the one with most blocks waiting."""
     if ds is None or ds.state in ("FINISHED", "FAILED"):
         return None
+    if frame is not None and getattr(frame, "bottleneck_available", False):
+        name = frame.bottlenecks.get(ds.dataset_id)
+        op = find_operator(ds, name) if name else None
+        return None if op is None else Bottleneck(op.name, _why(op, _queued_blocks(op) or 0))
     best: Optional[tuple[int, int, OperatorStats]] = None
     for index, op in enumerate(ds.operators):
         if op.state not in _ACTIVE_STATES:
@@ -129,10 +134,14 @@ def bottleneck(ds: Optional[DatasetStats]) -> Optional[Bottleneck]:
     if best is None:
         return None
     queued, _, op = best
+    return Bottleneck(op.name, _why(op, queued))
+
+
+def _why(op: OperatorStats, queued: int) -> str:
     why = f"{queued} block{'s' if queued != 1 else ''} waiting at its input"
     if op.actors is not None and op.actors.idle == 0 and op.actors.running:
         why += ", every actor busy"
-    return Bottleneck(op.name, why)
+    return why
 
 
 def series(history: Sequence[Snapshot], dataset_id: str, op_name: str,

@@ -15,6 +15,7 @@ from typing import Any, Deque, Mapping, Optional, Sequence
 from raytop.model import Event, Snapshot, Suggestion
 
 HISTORY_LEN = 300
+BOTTLENECK_WINDOW = 15  # snapshots, the advisor's window at 1 Hz
 EVENTS_LEN = 200
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class Frame:
     plan_analysis_available: bool = False
     events: tuple[Event, ...] = ()
     replay: Optional[ReplayPosition] = None
+    # dataset_id -> the operator limiting throughput, by the advisor's own rule
+    # (analysis.bottleneck.find_bottleneck over the last BOTTLENECK_WINDOW snapshots)
+    bottlenecks: Mapping[str, Optional[str]] = field(default_factory=dict)
+    bottleneck_available: bool = False
 
 
 def _load_advisor():
@@ -50,6 +55,15 @@ def _load_advisor():
         log.debug("advisor unavailable: %s", e)
         return None
     return Advisor
+
+
+def _load_find_bottleneck():
+    try:
+        from raytop.analysis.bottleneck import find_bottleneck
+    except Exception as e:
+        log.debug("bottleneck analysis unavailable: %s", e)
+        return None
+    return find_bottleneck
 
 
 def _load_analyze_plan():
@@ -72,6 +86,7 @@ class FrameBuilder:
         self._advice_error: Optional[str] = None
         self._suggestions: tuple[Suggestion, ...] = ()
         self._analyze_plan = _load_analyze_plan()
+        self._find_bottleneck = _load_find_bottleneck()
         self._plan_cache: dict[str, tuple[Any, Any]] = {}  # dataset_id -> (plan, analysis)
 
     def reset(self, snapshots: Sequence[Snapshot] = ()) -> None:
@@ -133,4 +148,20 @@ class FrameBuilder:
             plan_analysis_available=self._analyze_plan is not None,
             events=events[-EVENTS_LEN:],
             replay=replay,
+            bottlenecks=self._bottlenecks(snap),
+            bottleneck_available=self._find_bottleneck is not None,
         )
+
+    def _bottlenecks(self, snap: Snapshot) -> dict[str, Optional[str]]:
+        """The same bottleneck the advisor reasons about, so the view and the advice agree."""
+        if self._find_bottleneck is None:
+            return {}
+        window = list(self.history)[-BOTTLENECK_WINDOW:]
+        out: dict[str, Optional[str]] = {}
+        for ds in snap.datasets:
+            try:
+                out[ds.dataset_id] = self._find_bottleneck(window, ds.dataset_id)
+            except Exception:
+                log.exception("bottleneck analysis failed")
+                out[ds.dataset_id] = None
+        return out

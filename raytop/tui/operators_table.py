@@ -138,7 +138,7 @@ class OperatorsTable(DataTable):
             self.clear(columns=True)
             self.add_columns(*columns)
             self._columns, self._keys = columns, ()
-        bneck = derive.bottleneck(ds)
+        bneck = derive.bottleneck(ds, frame)
         name_width = self._name_width()
         rows = [operator_cells(op, frame, ds.dataset_id, bneck.operator if bneck else None, columns,
                                name_width) for op in ops] if ops else []

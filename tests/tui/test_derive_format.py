@@ -95,3 +95,26 @@ def test_frame_builder_bounds_history():
         frame = builder.frame(_snap(i, i * 10))
     assert frame is not None and [s.t for s in frame.history] == [2, 3, 4]
     assert frame.snapshot.t == 4
+
+
+def test_view_bottleneck_is_the_advisors():
+    """The overview marks the operator the advisor reasons about (one shared rule), computed off
+    the UI thread by the frame builder over the advisor's window."""
+    from raytop.analysis.bottleneck import find_bottleneck
+    from raytop.recording import RecordingReader
+    from raytop.tui.frame import BOTTLENECK_WINDOW, FrameBuilder
+    from tests.tui.helpers import CPU_REC, ensure_fixtures
+
+    ensure_fixtures()
+    with RecordingReader(CPU_REC) as rec:
+        snaps = list(rec.iter_snapshots())
+    builder = FrameBuilder()
+    frame = None
+    for s in snaps[:26]:
+        frame = builder.frame(s)
+    ds = derive.pick_dataset(frame.snapshot, None)
+    expected = find_bottleneck(snaps[26 - BOTTLENECK_WINDOW:26], ds.dataset_id)
+    assert expected == "MapBatches(Model)"
+    assert frame.bottlenecks[ds.dataset_id] == expected
+    b = derive.bottleneck(ds, frame)
+    assert b is not None and b.operator == expected and "waiting at its input" in b.why
