@@ -18,7 +18,9 @@ def status_line(snap: Snapshot, prev: Optional[Snapshot] = None) -> str:
         parts.append("no dataset yet")
     else:
         rate = ""
-        if prev is not None:
+        if ds.rows_per_s is not None:
+            rate = f" ({fmt_count(ds.rows_per_s)}/s)"
+        elif prev is not None:
             pds = prev.dataset(ds.dataset_id)
             if pds and pds.rows_out is not None and ds.rows_out is not None and snap.t > prev.t:
                 rate = f" ({fmt_count((ds.rows_out - pds.rows_out) / (snap.t - prev.t))}/s)"
@@ -66,7 +68,8 @@ class StatusPrinter:
             self.stream.flush()
 
     def event(self, ev) -> None:
-        if ev.kind in ("dataset_finished", "dataset_failed", "gap", "job_exit"):
+        if ev.kind in ("dataset_finished", "dataset_failed", "gap", "job_exit", "probe_injected",
+                       "inject_failed", "probe_reporting"):
             prefix = "\r\x1b[2K" if self.tty else ""
             self.stream.write(f"{prefix}raytop | {ev.kind}: {ev.message}\n")
             self.stream.flush()

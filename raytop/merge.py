@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
-from raytop.model import DatasetStats, NodeStats, OperatorStats, Snapshot
+from raytop.model import DatasetStats, DriverInfo, NodeStats, OperatorStats, Snapshot
 from raytop.sources.base import NodeOverlay, Part
 
 _OVERLAY_FIELDS = ("gpus", "gpu_source", "heap_bytes", "num_workers", "heap_by_operator",
@@ -20,11 +20,17 @@ def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> 
         for overlay in part.overlays:
             nodes = _apply_overlay(nodes, overlay)
     datasets = _merge_datasets(parts)
-    datasets = tuple(_attribute(ds, nodes) for ds in datasets)
+    datasets = [_attribute(ds, nodes) for ds in datasets]
+    drivers = next((p.drivers for p in parts if p.drivers), ())
+    probe_pids: Dict[int, str] = {}
+    for part in parts:
+        probe_pids.update(part.probe_pids)
+    datasets = [_with_driver(ds, drivers, probe_pids) for ds in datasets]
     address = _first(p.address for p in parts)
     ray_version = _first(p.ray_version for p in parts)
-    return Snapshot(t=t, nodes=tuple(nodes), datasets=datasets, sources=dict(sources),
-                    address=address, ray_version=ray_version)
+    return Snapshot(t=t, nodes=tuple(nodes), datasets=tuple(datasets), sources=dict(sources),
+                    address=address, ray_version=ray_version,
+                    drivers=_drivers(drivers, datasets, probe_pids))
 
 
 def _first(values: Iterable[Optional[str]]) -> Optional[str]:
@@ -62,6 +68,31 @@ def _merge_datasets(parts: Sequence[Part]) -> List[DatasetStats]:
         for ds in part.datasets:
             by_id.setdefault(ds.dataset_id, ds)
     return sorted(by_id.values(), key=lambda d: (d.start_time or 0.0, d.dataset_id))
+
+
+def _with_driver(ds: DatasetStats, drivers: Sequence[DriverInfo],
+                 probe_pids: Mapping[int, str]) -> DatasetStats:
+    """The driver pid of a dataset the stats actor reported (through its job), and how the
+    probe came to be in that driver."""
+    pid = ds.driver_pid
+    if pid is None and ds.job_id:
+        pid = next((d.pid for d in drivers if d.job_id == ds.job_id), None)
+    probe = ds.probe if ds.probe is not None else probe_pids.get(pid) if pid is not None else None
+    if pid == ds.driver_pid and probe == ds.probe:
+        return ds
+    return replace(ds, driver_pid=pid, probe=probe)
+
+
+def _drivers(drivers: Sequence[DriverInfo], datasets: Sequence[DatasetStats],
+             probe_pids: Mapping[int, str]) -> tuple:
+    out = []
+    for drv in drivers:
+        ids = tuple(d.dataset_id for d in datasets
+                    if d.driver_pid == drv.pid or (drv.job_id and d.job_id == drv.job_id))
+        if drv.pid in probe_pids:
+            drv = replace(drv, level="probe", why=None)
+        out.append(replace(drv, datasets=ids) if ids != drv.datasets else drv)
+    return tuple(out)
 
 
 def _attribute(ds: DatasetStats, nodes: Sequence[NodeStats]) -> DatasetStats:

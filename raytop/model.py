@@ -7,6 +7,7 @@ Pure: imports neither Ray nor Textual (checked by a test). A value that could no
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Tuple
@@ -125,6 +126,9 @@ class OperatorStats:
     obj_store_mem_bytes: Optional[int] = None  # object store memory held by this operator
     submission_backpressure_s: Optional[float] = None  # cumulative time in task submission backpressure
     output_backpressure_s: Optional[float] = None  # cumulative time in output backpressure
+    # Rows out per second as the source measured it. Set by sources whose counters move in steps
+    # (Ray's exported series refresh every ~10 s); None: derive it from ``rows_out`` over time.
+    rows_per_s: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,27 @@ class DatasetStats:
     error: Optional[str] = None
     source: Optional[str] = None  # "probe" | "stats"
     plan: Optional[Plan] = None
+    # When the operator figures were last refreshed (unix s): the probe's read in the driver, or
+    # the moment Ray's exported series were seen to change. Samples with the same value repeat
+    # one reading and count once in the advisor.
+    figures_t: Optional[float] = None
+    rows_per_s: Optional[float] = None  # see OperatorStats.rows_per_s
+    driver_pid: Optional[int] = None  # the driver process running the execution, when known
+    probe: Optional[str] = None  # how the probe got there: "env" | "injected"; None: no probe
+    notes: Tuple[str, ...] = ()  # what this level of access cannot show, and why, in words
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """A Ray driver process of the watched cluster, and how closely raytop can watch it."""
+
+    pid: int
+    job_id: Optional[str] = None
+    node_ip: Optional[str] = None
+    entrypoint: Optional[str] = None  # the driver's command line, secrets masked
+    datasets: Tuple[str, ...] = ()  # Ray Data executions of this job seen by the stats actor
+    level: str = "probe-free"  # "probe" | "injectable" | "probe-free"
+    why: Optional[str] = None  # why the level is not "probe", in one line
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,7 @@ class Snapshot:
     schema: int = SCHEMA_VERSION
     address: Optional[str] = None  # the Ray cluster's GCS address
     ray_version: Optional[str] = None
+    drivers: Tuple[DriverInfo, ...] = ()  # alive drivers of the cluster (attach sessions)
 
     def dataset(self, dataset_id: str) -> Optional[DatasetStats]:
         return next((d for d in self.datasets if d.dataset_id == dataset_id), None)
@@ -232,7 +258,29 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(s: str) -> str:
+    """``s`` with C0/C1 control characters (escape sequences among them) shown as ``\\xNN``: text
+    from jobs, other users' datasets and recordings must never drive the terminal."""
+    if not isinstance(s, str) or _CONTROL.search(s) is None:
+        return s
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+
+
 def _identity(v: Any) -> Any:
+    return v
+
+
+def _clean_any(v: Any) -> Any:
+    """Strings anywhere in a JSON value cleaned (mappings such as ``figures`` or ``data``)."""
+    if isinstance(v, str):
+        return clean_text(v)
+    if isinstance(v, list):
+        return [_clean_any(x) for x in v]
+    if isinstance(v, dict):
+        return {clean_text(str(k)): _clean_any(x) for k, x in v.items()}
     return v
 
 
@@ -252,7 +300,9 @@ def _converter(tp: Any):
         return lambda v: None if v is None else tuple(item(x) for x in v)
     if tp is float:
         return lambda v: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
-    return _identity
+    if tp is str:
+        return clean_text
+    return _clean_any
 
 
 def _plan(cls: type) -> list:

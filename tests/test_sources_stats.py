@@ -39,7 +39,7 @@ def _baseline(src, ray):
             return {d.dataset_id for d in src.read().datasets}, True
         except SourceAbsent:
             return set(), False  # no dataset ran on this cluster before
-        except ray.exceptions.GetTimeoutError:
+        except TimeoutError:
             continue  # the stats actor is busy on this 2-core machine: ask again
     raise AssertionError("the stats actor never answered")
 
@@ -86,7 +86,7 @@ def test_dataset_and_operators_from_a_running_pipeline(ray_cluster):
         while time.monotonic() < deadline and t.is_alive():
             try:
                 part = src.read()
-            except (SourceAbsent, ray_cluster.exceptions.GetTimeoutError):
+            except (SourceAbsent, TimeoutError):
                 time.sleep(0.3)  # the stats actor is not there or still starting
                 continue
             events.extend(part.events)
@@ -133,7 +133,7 @@ def test_finished_dataset_state_and_event(ray_cluster):
     while time.monotonic() < deadline:
         try:
             part = src.read()
-        except ray_cluster.exceptions.GetTimeoutError:
+        except TimeoutError:
             continue  # the stats actor is busy on this 2-core machine: ask again
         events.extend(part.events)
         new = [d for d in part.datasets if d.dataset_id not in before]

@@ -102,13 +102,17 @@ class Window:
         return list(seen)
 
     def running(self, dataset_id: str) -> List[Tuple[Snapshot, DatasetStats]]:
-        """Samples in which the dataset runs, past its start-up grace period."""
-        out = []
+        """Samples in which the dataset runs, past its start-up grace period. A sample that
+        repeats the previous one's operator figures (Ray's exported series refresh every ~10 s)
+        is the same reading, so it counts once."""
+        out: List[Tuple[Snapshot, DatasetStats]] = []
         for s in self.snaps:
             d = s.dataset(dataset_id)
             if d is None or d.state not in ("RUNNING", None):
                 continue
             if d.start_time is not None and s.t - d.start_time < th.STARTUP_GRACE_S:
+                continue
+            if out and d.figures_t is not None and d.figures_t == out[-1][1].figures_t:
                 continue
             out.append((s, d))
         return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Protocol, Tuple
 
-from raytop.model import DatasetStats, Event, GpuStats, NodeStats
+from raytop.model import DatasetStats, DriverInfo, Event, GpuStats, NodeStats
 
 
 class SourceAbsent(Exception):
@@ -51,6 +51,8 @@ class Part:
     # NVML per-process GPU memory to operators.
     pid_operators: Mapping[int, str] = field(default_factory=dict)
     events: Tuple[Event, ...] = ()  # things that happened since the last read (dataset finished, ...)
+    drivers: Tuple[DriverInfo, ...] = ()  # the cluster's alive drivers (drivers source)
+    probe_pids: Mapping[int, str] = field(default_factory=dict)  # driver pid -> "env" | "injected"
 
 
 class Source(Protocol):

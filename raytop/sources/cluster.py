@@ -19,6 +19,8 @@ from raytop.sources.base import Part
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache, value
 
 _HEAD_RESOURCE = "node:__internal_head__"
+METRICS_READ = ("ray_object_store_used_memory", "ray_node_mem_used", "ray_node_mem_total",
+                "ray_node_cpu_utilization")
 
 
 def _int(v: Optional[float]) -> Optional[int]:
@@ -98,6 +100,7 @@ class ClusterSource:
 
     def __init__(self, *, metrics: Optional[MetricsCache] = None, rpc_timeout: float = 0.5) -> None:
         self._metrics = metrics if metrics is not None else shared_cache()
+        self._metrics.want(METRICS_READ)
         self._rpc_timeout = rpc_timeout
         self._raylets: Dict[Tuple[str, int], _RayletStats] = {}
         self._raylet_failed: Dict[Tuple[str, int], str] = {}

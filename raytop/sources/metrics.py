@@ -68,11 +68,24 @@ def parse_prometheus(text: str, prefixes: Optional[Iterable[str]] = None) -> Met
     return out
 
 
+def exact_name_prefixes(names: Iterable[str]) -> Tuple[str, ...]:
+    """Line prefixes that select exactly these metrics (not their ``_bucket``/``_sum`` kin)."""
+    return tuple(sorted({n + "{" for n in names} | {n + " " for n in names}))
+
+
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # a node's page is ~1 MB; anything this big is not Ray's
+# Cluster-internal endpoints: never through a proxy the environment may name.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def fetch_metrics_text(host: str, port: int, timeout: float = 1.0) -> str:
     """The raw Prometheus text of one node; raises OSError/URLError on failure."""
     url = f"http://{host}:{int(port)}/metrics"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http to a Ray node
-        return resp.read().decode("utf-8", errors="replace")
+    with _OPENER.open(url, timeout=timeout) as resp:  # noqa: S310 - http to a Ray node
+        body = resp.read(MAX_PAGE_BYTES + 1)
+    if len(body) > MAX_PAGE_BYTES:
+        raise OSError(f"metrics page of {host}:{port} is larger than {MAX_PAGE_BYTES} bytes")
+    return body.decode("utf-8", errors="replace")
 
 
 def value(metrics: Optional[Metrics], name: str, where: Optional[Mapping[str, str]] = None,
@@ -110,6 +123,8 @@ class MetricsCache:
 
     ``get`` never waits longer than ``first_wait`` (only while an endpoint has never answered) and
     returns None when the endpoint has not answered yet or failed last time (``error`` says why).
+    Once a reader has said which metrics it uses (``want``), only those are parsed: a node's page
+    is ~1 MB, mostly histogram buckets and per-worker series raytop does not read.
     """
 
     def __init__(self, *, max_age: float = 2.0, timeout: float = 2.0, first_wait: float = 0.05,
@@ -118,8 +133,15 @@ class MetricsCache:
         self.timeout = timeout
         self.first_wait = first_wait
         self.prefixes = tuple(prefixes) if prefixes is not None else None
+        self._wanted: set = set()
         self._lock = threading.Lock()
         self._entries: Dict[Tuple[str, int], _Entry] = {}
+
+    def want(self, names: Iterable[str]) -> None:
+        """Parse (at least) these metrics from now on, and no others."""
+        with self._lock:
+            self._wanted |= set(names)
+            self.prefixes = exact_name_prefixes(self._wanted)
 
     def _refresh(self, key: Tuple[str, int], entry: _Entry) -> None:
         try:

@@ -4,10 +4,11 @@
 ``get_datasets()`` gives dataset/operator state, Ray's row estimates, output block counts
 (``progress``) and queued input blocks; the executor refreshes it every 5 s. Where ``ray[default]``
 exports the ``ray_data_*`` Prometheus series (labels ``dataset`` and ``operator`` = the stats
-actor's operator key ``<name>_<index>``), they add queues in bytes, tasks, actors, rows, usage and
-budget; they lag the actor by a few seconds and are not used for finished operators. Whether an
-operator runs on an actor pool is in neither: it is inferred from its actor counts (once seen
-with actors, it stays "actor"; with tasks and never actors, "task").
+actor's operator key ``<name>_<index>``), they add rows, bytes, queues in bytes, tasks, actors,
+usage and budget. Those series refresh in steps (~10 s): rates come from ``refresh.py``.
+
+Reads never wait for the actor: the last answer is served while the next call is in flight, so a
+busy 32-core node cannot make the source "slow"; an answer older than ``MAX_ANSWER_AGE_S`` is.
 """
 
 from __future__ import annotations
@@ -17,77 +18,25 @@ import re
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from raytop.model import ActorCounts, DatasetStats, Event, OperatorStats, Resources
+from raytop.model import DatasetStats, Event, OperatorStats
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
+from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, OpSeries,
+                                            index_ray_data_series, operator_figures)
+from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
 STATS_ACTOR_NAME = "datasets_stats_actor"
 STATS_ACTOR_NAMESPACE = "_dataset_stats_actor"
 ABSENT_REASON = "no Ray Data dataset has run on this cluster yet"
+MAX_ANSWER_AGE_S = 15.0  # the actor's answer is refreshed every 5 s by the driver
 
 _OP_INDEX = re.compile(r"_(\d+)$")
 _TERMINAL = {"FINISHED": "dataset_finished", "FAILED": "dataset_failed"}
 
-# OperatorStats field -> ray_data_* series.
-_INT_SERIES = {
-    "input_queue_blocks": "ray_data_num_external_inqueue_blocks",
-    "input_queue_bytes": "ray_data_num_external_inqueue_bytes",
-    "output_queue_blocks": "ray_data_num_external_outqueue_blocks",
-    "output_queue_bytes": "ray_data_num_external_outqueue_bytes",
-    "internal_input_queue_blocks": "ray_data_obj_store_mem_internal_inqueue_blocks",
-    "internal_input_queue_bytes": "ray_data_obj_store_mem_internal_inqueue",
-    "internal_output_queue_blocks": "ray_data_obj_store_mem_internal_outqueue_blocks",
-    "internal_output_queue_bytes": "ray_data_obj_store_mem_internal_outqueue",
-    "tasks_running": "ray_data_num_tasks_running",
-    "tasks_finished": "ray_data_num_tasks_finished",
-    "tasks_failed": "ray_data_num_tasks_failed",
-    "rows_out": "ray_data_row_outputs_taken",
-    "bytes_out": "ray_data_bytes_outputs_taken",
-    "blocks_out": "ray_data_num_outputs_taken",
-    "obj_store_mem_bytes": "ray_data_obj_store_mem_used",
-}
-_FLOAT_SERIES = {
-    "avg_task_s": "ray_data_average_total_task_completion_time_s",
-    "avg_block_bytes": "ray_data_average_bytes_per_output",
-    "submission_backpressure_s": "ray_data_task_submission_backpressure_time",
-    "output_backpressure_s": "ray_data_task_output_backpressure_time",
-}
-_ACTOR_SERIES = {
-    "running": "ray_data_num_alive_actors",
-    "pending": "ray_data_num_pending_actors",
-    "idle": "ray_data_num_idle_actors",
-    "restarting": "ray_data_num_restarting_actors",
-}
-_USAGE_SERIES = ("ray_data_cpu_usage_cores", "ray_data_gpu_usage_cores",
-                 "ray_data_obj_store_mem_used", "ray_data_memory_usage_bytes")
-_BUDGET_SERIES = ("ray_data_cpu_budget", "ray_data_gpu_budget",
-                  "ray_data_object_store_memory_budget", "ray_data_memory_budget")
-
-OpSeries = Dict[Tuple[str, str], Dict[str, float]]  # (dataset, operator key) -> series -> value
-
-
-def index_ray_data_series(metrics_list) -> OpSeries:
-    """Parsed metrics of every node -> values of ``ray_data_*`` series per (dataset, operator);
-    duplicates across nodes/workers keep the largest; non-finite values are dropped."""
-    out: OpSeries = {}
-    for metrics in metrics_list:
-        if not metrics:
-            continue
-        for name, samples in metrics.items():
-            if not name.startswith("ray_data_"):
-                continue
-            for labels, v in samples:
-                ds, op = labels.get("dataset"), labels.get("operator")
-                if ds is None or op is None or not math.isfinite(v):
-                    continue
-                per = out.setdefault((ds, op), {})
-                if name not in per or v > per[name]:
-                    per[name] = v
-    return out
-
-
-def _i(v: Optional[float]) -> Optional[int]:
-    return int(v) if v is not None else None
+NOTE_NO_PROBE = ("probe-free: figures are Ray's exported series, refreshed every ~10 s; "
+                 "no logical plan, fusion reasons or backpressure policies")
+NOTE_NO_SERIES = ("no ray_data_* series from the nodes' metrics endpoints (needs ray[default]): "
+                  "rows, bytes, tasks and actors are unknown")
 
 
 def _op_order(key: str) -> int:
@@ -95,30 +44,28 @@ def _op_order(key: str) -> int:
     return int(m.group(1)) if m else 1 << 30
 
 
-def _resources(series: Mapping[str, float], names: Tuple[str, ...]) -> Optional[Resources]:
-    vals = [series.get(n) for n in names]
-    if all(v is None for v in vals):
-        return None
-    cpu, gpu, store, mem = vals
-    return Resources(cpu=cpu, gpu=gpu, object_store_bytes=_i(store), memory_bytes=_i(mem))
-
-
 class StatsSource:
     name = "stats"
 
     def __init__(self, *, timeout: float = 0.5, metrics: Optional[MetricsCache] = None,
-                 nodes_max_age: float = 5.0) -> None:
-        self._timeout = timeout
+                 nodes_max_age: float = 5.0, clock=time.time) -> None:
+        self._timeout = timeout  # the first read waits this long for the actor's first answer
         self._metrics = metrics if metrics is not None else shared_cache()
+        self._metrics.want(SERIES_NAMES)
+        self._clock = clock
         self._actor = None
         self._pending = None  # an unanswered get_datasets() call
+        self._answer: Optional[Dict[str, Any]] = None
+        self._answer_at = -math.inf
         self._nodes: List[Mapping] = []
         self._nodes_at = -math.inf
         self._nodes_max_age = nodes_max_age
         self._actor_ops: set = set()  # (dataset, op key) seen with actors
         self._task_ops: set = set()
         self._states: Optional[Dict[str, Optional[str]]] = None  # None until the first read
+        self._trackers = RefreshTrackers()
 
+    # ---- Ray reads ------------------------------------------------------------------------
     def _stats_actor(self) -> Any:
         import ray
 
@@ -138,79 +85,107 @@ class StatsSource:
         return [self._metrics.get(*ep) for ep in map(node_endpoint, self._nodes) if ep]
 
     def fetch(self) -> Dict[str, Any]:
-        """The stats actor's raw ``get_datasets()`` answer. On timeout (e.g. the actor is still
-        starting) the call stays pending and the next fetch waits for it instead of piling up
-        another one."""
+        """The stats actor's latest ``get_datasets()`` answer. One call is in flight at a time;
+        while it is, the previous answer is served. Only the very first read waits (``timeout``)."""
         import ray
 
         actor = self._stats_actor()
         if self._pending is None:
             self._pending = actor.get_datasets.remote()
-        try:
-            answer = ray.get(self._pending, timeout=self._timeout)
-        except ray.exceptions.GetTimeoutError:
-            raise
-        except Exception:
-            self._actor = None  # the actor died or moved: look it up again next time
-            self._pending = None
-            raise
-        self._pending = None
-        return answer
+        wait = self._timeout if self._answer is None else 0
+        ready, _ = ray.wait([self._pending], timeout=wait)
+        if ready:
+            try:
+                self._answer = ray.get(self._pending)
+                self._answer_at = time.monotonic()
+            except Exception:
+                self._actor = None  # the actor died or moved: look it up again next time
+                raise
+            finally:
+                self._pending = None
+        if self._answer is None:
+            raise TimeoutError("waiting for the stats actor's first answer")
+        age = time.monotonic() - self._answer_at
+        if age > MAX_ANSWER_AGE_S:
+            raise TimeoutError(f"the stats actor has not answered for {age:.0f}s")
+        return self._answer
 
     def read(self) -> Part:
         raw = self.fetch()
-        series = index_ray_data_series(self._node_metrics())
-        datasets = tuple(self._dataset(tag, d, series) for tag, d in raw.items()
-                         if isinstance(d, Mapping))
+        metrics = self._node_metrics()
+        series = index_ray_data_series(metrics)
+        have_series = any(m for m in metrics)
+        now = self._clock()
+        datasets = tuple(self._dataset(tag, d, series, have_series, now)
+                         for tag, d in raw.items() if isinstance(d, Mapping))
         return Part(datasets=datasets, events=self._events(datasets))
 
-    def _operator(self, tag: str, key: str, o: Mapping, series: OpSeries) -> OperatorStats:
-        # The series lag the stats actor by up to ~10 s (two export periods): once Ray says an
-        # operator finished, they describe it as it was before, so they are left out.
-        s = {} if o.get("state") in _TERMINAL else series.get((tag, key), {})
-        fields: Dict[str, Any] = {f: _i(s.get(n)) for f, n in _INT_SERIES.items()}
-        fields.update({f: s.get(n) for f, n in _FLOAT_SERIES.items()})
-        if fields["input_queue_blocks"] is None and o.get("queued_blocks") is not None:
-            # Ray's count of queued input blocks (external and internal queues together).
-            fields["input_queue_blocks"] = int(o["queued_blocks"])
-        if fields["blocks_out"] is None and o.get("progress") is not None:
-            fields["blocks_out"] = int(o["progress"])  # output bundles produced so far
-        counts = {f: _i(s.get(n)) for f, n in _ACTOR_SERIES.items()}
-        if any(counts[k] for k in ("running", "pending", "restarting")):
+    # ---- building the dataset ---------------------------------------------------------------
+    def _compute(self, tag: str, key: str, figures: Mapping[str, Any]) -> str:
+        """Neither source says whether an operator runs on an actor pool: once seen with
+        actors it is "actor"; seen with tasks and never actors, "task"."""
+        counts = figures.get("actors")
+        if counts is not None and any((getattr(counts, k) or 0) for k in
+                                      ("running", "pending", "restarting")):
             self._actor_ops.add((tag, key))
-        elif fields["tasks_finished"] or fields["tasks_running"]:
+        elif figures.get("tasks_finished") or figures.get("tasks_running"):
             self._task_ops.add((tag, key))
-        is_actor = (tag, key) in self._actor_ops
-        compute = "actor" if is_actor else "task" if (tag, key) in self._task_ops else "other"
+        if (tag, key) in self._actor_ops:
+            return "actor"
+        return "task" if (tag, key) in self._task_ops else "other"
+
+    def _operator(self, tag: str, key: str, o: Mapping, series: OpSeries,
+                  tracker: RefreshTracker, now: float) -> OperatorStats:
+        finished = o.get("state") in _TERMINAL
+        figures = operator_figures(series.get((tag, key), {}), finished=finished)
+        compute = self._compute(tag, key, figures)
+        if compute != "actor":
+            figures["actors"] = None
+        if figures["input_queue_blocks"] is None and o.get("queued_blocks") is not None:
+            # Ray's count of queued input blocks (external and internal queues together).
+            figures["input_queue_blocks"] = int(o["queued_blocks"])
+        if figures["blocks_out"] is None and o.get("progress") is not None:
+            figures["blocks_out"] = int(o["progress"])  # output bundles produced so far
         rows_total = o.get("total_rows")
+        if finished and rows_total is not None:
+            # Once an operator finished, Ray's "total rows" is the count it produced; the
+            # exported series may still be a refresh behind.
+            figures["rows_out"] = max(int(rows_total), figures["rows_out"] or 0)
         return OperatorStats(
             name=str(o.get("name") or _OP_INDEX.sub("", key)),
             op_id=key,
             state=o.get("state"),
             compute=compute,
             rows_total=int(rows_total) if rows_total is not None else None,
-            actors=ActorCounts(**counts) if is_actor else None,
-            usage=_resources(s, _USAGE_SERIES),
-            budget=_resources(s, _BUDGET_SERIES),
-            **fields,
+            rows_per_s=0.0 if finished else tracker.rate(key, now),
+            **figures,
         )
 
-    def _dataset(self, tag: str, d: Mapping, series: OpSeries) -> DatasetStats:
-        ops_raw = d.get("operators") or {}
-        ops = tuple(self._operator(tag, k, o, series)
-                    for k, o in sorted(ops_raw.items(), key=lambda kv: _op_order(kv[0]))
-                    if isinstance(o, Mapping))
-        total_rows = d.get("total_rows")
+    def _dataset(self, tag: str, d: Mapping, series: OpSeries, have_series: bool,
+                 now: float) -> DatasetStats:
+        ops_raw = sorted(((k, o) for k, o in (d.get("operators") or {}).items()
+                          if isinstance(o, Mapping)), key=lambda kv: _op_order(kv[0]))
+        tracker = self._trackers.get(tag, now)
+        mine = {k: series.get((tag, k), {}) for k, _ in ops_raw}
+        tracker.observe(now, _fingerprint(mine),
+                        {k: s.get("ray_data_row_outputs_taken") for k, s in mine.items()})
+        ops = tuple(self._operator(tag, k, o, series, tracker, now) for k, o in ops_raw)
+        rows_op = rows_operator(ops)
+        notes = (NOTE_NO_PROBE,) if have_series else (NOTE_NO_PROBE, NOTE_NO_SERIES)
         return DatasetStats(
             dataset_id=tag,
             state=d.get("state"),
-            rows_out=ops[-1].rows_out if ops else None,
+            rows_out=rows_op.rows_out if rows_op else None,
+            rows_per_s=rows_op.rows_per_s if rows_op else None,
+            rows_total=rows_op.rows_total if rows_op else None,
             operators=ops,
             job_id=d.get("job_id"),
             start_time=d.get("start_time"),
             end_time=d.get("end_time"),
-            rows_total=int(total_rows) if total_rows is not None else None,
             source="stats",
+            plan=names_plan(ops),
+            figures_t=tracker.figures_t,
+            notes=notes,
         )
 
     def _events(self, datasets: Tuple[DatasetStats, ...]) -> Tuple[Event, ...]:
@@ -235,3 +210,32 @@ class StatsSource:
 
     def close(self) -> None:
         self._actor = self._pending = None
+
+
+def _fingerprint(per_op: Mapping[str, Mapping[str, float]]) -> Tuple:
+    """What changes when the stats actor's export refreshes (the driver's own series refresh on
+    another schedule and would look like a refresh in between)."""
+    return tuple(sorted((k, tuple(sorted((n, v) for n, v in s.items() if n not in DRIVER_SERIES)))
+                        for k, s in per_op.items()))
+
+
+def rows_operator(ops: Tuple[OperatorStats, ...]) -> Optional[OperatorStats]:
+    """The operator whose output rows are the dataset's rows. A Write emits one result row per
+    written block, not the data: for a pipeline ending in a write, the rows fed into it."""
+    if not ops:
+        return None
+    if len(ops) > 1 and ops[-1].name == "Write":
+        return ops[-2]
+    return ops[-1]
+
+
+def names_plan(ops: Tuple[OperatorStats, ...]):
+    """What the operator names alone say about the plan (fused operators read ``A->B``)."""
+    from raytop.model import PhysicalOp, Plan
+
+    linear = sum(1 for o in ops if o.name == "Input") <= 1
+    physical = tuple(
+        PhysicalOp(name=o.name, logical=tuple(o.name.split("->")),
+                   inputs=(ops[i - 1].name,) if linear and i > 0 else ())
+        for i, o in enumerate(ops))
+    return Plan(physical=physical, source="names") if physical else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from raytop.model import DatasetStats, OperatorStats, Snapshot
+from raytop.model import DatasetStats, DriverInfo, OperatorStats, Snapshot
 
 RATE_WINDOW_S = 5.0
 _ACTIVE_STATES = ("RUNNING", "PENDING", None)
@@ -25,6 +25,14 @@ def pick_dataset(snap: Optional[Snapshot], preferred: Optional[str]) -> Optional
     running = [d for d in snap.datasets if d.state == "RUNNING"]
     pool = running or list(snap.datasets)
     return max(pool, key=lambda d: (d.start_time or 0.0))
+
+
+def driver_of(snap: Optional[Snapshot], ds: Optional[DatasetStats]) -> Optional[DriverInfo]:
+    """The driver process running ``ds``, as the cluster's job table lists it."""
+    if snap is None or ds is None:
+        return None
+    return next((d for d in snap.drivers
+                 if d.pid == ds.driver_pid or ds.dataset_id in d.datasets), None)
 
 
 def find_operator(ds: Optional[DatasetStats], name: str) -> Optional[OperatorStats]:
@@ -59,6 +67,11 @@ def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[floa
 
 def op_rate(history: Sequence[Snapshot], dataset_id: str, op_name: str, attr: str = "rows_out",
             window_s: float = RATE_WINDOW_S) -> Optional[float]:
+    if attr == "rows_out" and history:
+        op = find_operator(history[-1].dataset(dataset_id), op_name)
+        if op is not None and op.rows_per_s is not None:
+            return op.rows_per_s  # a source whose counters move in steps measured it
+
     def value(snap: Snapshot) -> Optional[float]:
         op = find_operator(snap.dataset(dataset_id), op_name)
         return None if op is None else getattr(op, attr)
@@ -68,6 +81,10 @@ def op_rate(history: Sequence[Snapshot], dataset_id: str, op_name: str, attr: st
 
 def dataset_rate(history: Sequence[Snapshot], dataset_id: str,
                  window_s: float = RATE_WINDOW_S) -> Optional[float]:
+    newest = history[-1].dataset(dataset_id) if history else None
+    if newest is not None and newest.rows_per_s is not None:
+        return newest.rows_per_s
+
     def value(snap: Snapshot) -> Optional[float]:
         ds = snap.dataset(dataset_id)
         return None if ds is None else ds.rows_out

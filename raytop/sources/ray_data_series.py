@@ -1,0 +1,108 @@
+"""The ``ray_data_*`` Prometheus series Ray Data exports per (dataset, operator), as operator
+figures. Labels: ``dataset`` (the dataset tag) and ``operator`` (``<name>_<index>``). Pure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+from raytop.model import ActorCounts, Resources
+
+# OperatorStats field -> series.
+_INT_SERIES = {
+    "input_queue_blocks": "ray_data_num_external_inqueue_blocks",
+    "input_queue_bytes": "ray_data_num_external_inqueue_bytes",
+    "output_queue_blocks": "ray_data_num_external_outqueue_blocks",
+    "output_queue_bytes": "ray_data_num_external_outqueue_bytes",
+    "internal_input_queue_blocks": "ray_data_obj_store_mem_internal_inqueue_blocks",
+    "internal_input_queue_bytes": "ray_data_obj_store_mem_internal_inqueue",
+    "internal_output_queue_blocks": "ray_data_obj_store_mem_internal_outqueue_blocks",
+    "internal_output_queue_bytes": "ray_data_obj_store_mem_internal_outqueue",
+    "tasks_running": "ray_data_num_tasks_running",
+    "tasks_finished": "ray_data_num_tasks_finished",
+    "tasks_failed": "ray_data_num_tasks_failed",
+    "rows_out": "ray_data_row_outputs_taken",
+    "bytes_out": "ray_data_bytes_outputs_taken",
+    "blocks_out": "ray_data_num_outputs_taken",
+    "obj_store_mem_bytes": "ray_data_obj_store_mem_used",
+}
+_FLOAT_SERIES = {
+    "avg_task_s": "ray_data_average_total_task_completion_time_s",
+    "avg_block_bytes": "ray_data_average_bytes_per_output",
+    "submission_backpressure_s": "ray_data_task_submission_backpressure_time",
+    "output_backpressure_s": "ray_data_task_output_backpressure_time",
+}
+_ACTOR_SERIES = {
+    "running": "ray_data_num_alive_actors",
+    "pending": "ray_data_num_pending_actors",
+    "idle": "ray_data_num_idle_actors",
+    "restarting": "ray_data_num_restarting_actors",
+}
+_USAGE_SERIES = ("ray_data_cpu_usage_cores", "ray_data_gpu_usage_cores",
+                 "ray_data_obj_store_mem_used", "ray_data_memory_usage_bytes")
+_BUDGET_SERIES = ("ray_data_cpu_budget", "ray_data_gpu_budget",
+                  "ray_data_object_store_memory_budget", "ray_data_memory_budget")
+# Figures that describe "now" rather than accumulate: once an operator finished, Ray's last
+# export (up to a period old) may still show it busy, so they are known to be 0.
+_INSTANT_FIELDS = ("input_queue_blocks", "input_queue_bytes", "output_queue_blocks",
+                   "output_queue_bytes", "internal_input_queue_blocks",
+                   "internal_input_queue_bytes", "internal_output_queue_blocks",
+                   "internal_output_queue_bytes", "tasks_running")
+
+# Exported by the driver itself (its resource allocator callback), on its own schedule; every
+# other series comes from Ray Data's stats actor, all refreshed in one export.
+DRIVER_SERIES = frozenset(_BUDGET_SERIES)
+
+SERIES_NAMES: Tuple[str, ...] = tuple(sorted(
+    {*_INT_SERIES.values(), *_FLOAT_SERIES.values(), *_ACTOR_SERIES.values(),
+     *_USAGE_SERIES, *_BUDGET_SERIES}))
+
+OpSeries = Dict[Tuple[str, str], Dict[str, float]]  # (dataset, operator key) -> series -> value
+
+
+def index_ray_data_series(metrics_list: Iterable[Optional[Mapping]]) -> OpSeries:
+    """Parsed metrics of every node -> values of ``ray_data_*`` series per (dataset, operator);
+    duplicates across nodes/workers keep the largest; non-finite values are dropped."""
+    out: OpSeries = {}
+    for metrics in metrics_list:
+        if not metrics:
+            continue
+        for name, samples in metrics.items():
+            if not name.startswith("ray_data_"):
+                continue
+            for labels, v in samples:
+                ds, op = labels.get("dataset"), labels.get("operator")
+                if ds is None or op is None or not math.isfinite(v):
+                    continue
+                per = out.setdefault((ds, op), {})
+                if name not in per or v > per[name]:
+                    per[name] = v
+    return out
+
+
+def _i(v: Optional[float]) -> Optional[int]:
+    return int(v) if v is not None else None
+
+
+def _resources(series: Mapping[str, float], names: Tuple[str, ...]) -> Optional[Resources]:
+    vals = [series.get(n) for n in names]
+    if all(v is None for v in vals):
+        return None
+    cpu, gpu, store, mem = vals
+    return Resources(cpu=cpu, gpu=gpu, object_store_bytes=_i(store), memory_bytes=_i(mem))
+
+
+def operator_figures(series: Mapping[str, float], *, finished: bool) -> Dict[str, Any]:
+    """OperatorStats keyword arguments from one operator's series (absent series -> None)."""
+    figures: Dict[str, Any] = {f: _i(series.get(n)) for f, n in _INT_SERIES.items()}
+    figures.update({f: series.get(n) for f, n in _FLOAT_SERIES.items()})
+    counts = {f: _i(series.get(n)) for f, n in _ACTOR_SERIES.items()}
+    figures["actors"] = None if all(v is None for v in counts.values()) else ActorCounts(**counts)
+    figures["usage"] = _resources(series, _USAGE_SERIES)
+    figures["budget"] = _resources(series, _BUDGET_SERIES)
+    if finished and series:
+        figures.update({f: 0 for f in _INSTANT_FIELDS})
+        if figures["actors"] is not None:
+            figures["actors"] = ActorCounts(running=0, pending=0, idle=0, restarting=0)
+        figures["usage"] = None
+    return figures
