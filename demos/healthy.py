@@ -8,6 +8,7 @@ them apart to keep batches whole and the read's parallelism. raytop explains tha
 inherent and does not warn about it.
 """
 
+import os
 import time
 
 import numpy as np
@@ -29,7 +30,8 @@ def preprocess(batch):
     return batch
 
 
-ray.init(num_cpus=2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
 ds = (ray.data.range(ROWS, override_num_blocks=24)
       .map_batches(load)
       .map_batches(preprocess, batch_size=500))

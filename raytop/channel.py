@@ -17,12 +17,13 @@ import socket
 import stat
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 ENV_DIR = "RAYTOP_CHANNEL_DIR"
 MAX_MESSAGE_BYTES = 200_000  # below the default AF_UNIX datagram limit (~212 KB send buffer)
 _RECV_BYTES = 256 * 1024
 _RELIST_S = 2.0
+_REFUSED_S = 30.0  # a socket file nobody is bound to is tried again only after this
 _PREFIX = "listen-"
 _SUFFIX = ".sock"
 
@@ -180,7 +181,12 @@ class Sender:
         self._directory = Path(directory) if directory is not None else None
         self._targets: List[str] = []
         self._listed_at = float("-inf")
+        self._refused: Dict[str, float] = {}  # socket path -> when a send found nobody there
         self._sock: Optional[socket.socket] = None
+
+    @property
+    def directory(self) -> Path:
+        return self._directory if self._directory is not None else default_dir()
 
     def _resolve_targets(self) -> List[str]:
         now = time.monotonic()
@@ -188,15 +194,22 @@ class Sender:
             return self._targets
         self._listed_at = now
         self._targets = []
-        path = self._directory if self._directory is not None else default_dir()
+        path = self.directory
         try:
             _check_dir(path, fix_mode=False)  # never send into a directory others control
             names = os.listdir(path)
         except (OSError, ChannelError):
             return self._targets
+        self._refused = {p: t for p, t in self._refused.items() if now - t < _REFUSED_S}
         self._targets = [str(path / n) for n in names
-                         if n.startswith(_PREFIX) and n.endswith(_SUFFIX)]
+                         if n.startswith(_PREFIX) and n.endswith(_SUFFIX)
+                         and str(path / n) not in self._refused]
         return self._targets
+
+    def listening(self) -> bool:
+        """Whether some raytop listens now (as of the last listing, at most ``_RELIST_S`` old).
+        Socket files left by a raytop that was killed count only until a send finds them dead."""
+        return bool(self._resolve_targets())
 
     def send(self, payload: bytes) -> int:
         """Send to every listener; returns how many took it. Oversized payloads are dropped."""
@@ -212,12 +225,15 @@ class Sender:
             except OSError:
                 return 0
         sent = 0
-        for target in targets:
+        for target in list(targets):
             try:
                 self._sock.sendto(payload, socket.MSG_DONTWAIT, target)
                 sent += 1
+            except (ConnectionRefusedError, FileNotFoundError):
+                self._refused[target] = time.monotonic()  # its raytop is gone
+                targets.remove(target)
             except OSError:
-                pass  # nobody there any more, or its buffer is full
+                pass  # its buffer is full: this message is lost, the listener is not
         return sent
 
     def close(self) -> None:

@@ -80,20 +80,32 @@ def run(headless, record_path, no_record, interval, report_path, force, no_agent
     sys.exit(run_script(opts))
 
 
+INJECT = click.option(
+    "--inject", is_flag=True,
+    help="Load raytop's probe into the Ray Data drivers running on this node (gdb, or "
+         "sys.remote_exec on Python >= 3.14): full figures, the plan and fusion for jobs "
+         "started without it. It reads only, and goes quiet when raytop leaves.")
+PID = click.option("--pid", type=click.IntRange(min=1), default=None,
+                   help="With --inject: only this driver process (implies --inject).")
+
+
 @cli.command()
 @click.option("--address", default=None, help="Ray GCS address HOST:PORT (default: RAY_ADDRESS or auto).")
 @click.option("--dataset", "dataset_id", default=None, help="Only this dataset id.")
 @click.option("--interval", type=INTERVAL, default=1.0, show_default=True)
 @click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True)
+@INJECT
+@PID
 @NO_AGENTS
-def attach(address, dataset_id, interval, record_path, force, no_agents) -> None:
+def attach(address, dataset_id, interval, record_path, force, inject, pid, no_agents) -> None:
     """Attach to a running cluster or job, read-only, with the live view."""
     from raytop.live_command import attach_live
 
     _agents(no_agents)
     sys.exit(attach_live(address=address, dataset_id=dataset_id, interval=interval,
-                         record_path=record_path, force=force, argv=sys.argv))
+                         record_path=record_path, force=force, argv=sys.argv,
+                         inject=inject, pid=pid))
 
 
 @cli.command()
@@ -102,14 +114,16 @@ def attach(address, dataset_id, interval, record_path, force, no_agents) -> None
 @click.option("--interval", type=INTERVAL, default=1.0, show_default=True)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--force", is_flag=True)
+@INJECT
+@PID
 @NO_AGENTS
-def record(address, duration, interval, out, force, no_agents) -> None:
+def record(address, duration, interval, out, force, inject, pid, no_agents) -> None:
     """Attach headless and record to OUT (for tmux, cron, CI)."""
     from raytop.live_command import record_headless
 
     _agents(no_agents)
     sys.exit(record_headless(address=address, duration=duration, interval=interval, out=out,
-                             force=force, argv=sys.argv))
+                             force=force, argv=sys.argv, inject=inject, pid=pid))
 
 
 @cli.command()
@@ -176,9 +190,11 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: Optional[list] = None) -> None:
+    from raytop.attach.injector import NotADriver
     from raytop.ray_connect import AddressError
 
-    known = [BadInput, AddressError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError]
+    known = [BadInput, AddressError, NotADriver, FileNotFoundError, FileExistsError,
+             IsADirectoryError, PermissionError]
     try:
         from raytop.recording import RecordingError
 

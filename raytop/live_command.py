@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from raytop.attach.injector import Injector, check_requested_pid
 from raytop.ray_connect import check_reachable, normalize_address
 from raytop.session import BRIDGED, build_collector, make_probe_source, recording_meta
 from raytop.sources.bridge import RayBridge
@@ -31,7 +32,19 @@ def _open_writer(out: Optional[Path], force: bool, argv: List[str], interval: fl
     return RecordingWriter(out, meta=recording_meta(argv, interval, ray_version), force=force)
 
 
-def record_headless(*, address, duration, interval, out: Path, force: bool, argv) -> int:
+def _injector(bridge: RayBridge, probe, collector, *, inject: bool,
+              pid: Optional[int]) -> Injector:
+    """The session's injector; ``--pid`` must name a driver of the cluster (else exit 2)."""
+    if pid is not None:
+        check_requested_pid(pid, bridge.read("drivers").drivers, bridge.info.get("address"))
+    injector = Injector(probe.socket_path.parent, probe.wait_for_hello, collector.emit_event,
+                        auto=inject, pid=pid)
+    collector.add_sink(injector)
+    return injector
+
+
+def record_headless(*, address, duration, interval, out: Path, force: bool, argv,
+                    inject: bool = False, pid: Optional[int] = None) -> int:
     from raytop.headless import StatusPrinter
     from raytop.recording import RecordingWriter  # noqa: F401 - fail early when missing
 
@@ -41,6 +54,7 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
     probe = make_probe_source()
     collector = build_collector(bridge=bridge, probe=probe, interval=interval,
                                 address_of=lambda: bridge.address)
+    _injector(bridge, probe, collector, inject=inject, pid=pid)
     writer = _open_writer(out, force, argv, interval, bridge.info.get("ray_version"))
     collector.add_sink(writer)
     printer = StatusPrinter()
@@ -61,7 +75,8 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
     return 0
 
 
-def attach_live(*, address, dataset_id, interval, record_path, force, argv) -> int:
+def attach_live(*, address, dataset_id, interval, record_path, force, argv,
+                inject: bool = False, pid: Optional[int] = None) -> int:
     from raytop.tui import run_live
 
     if record_path is not None and record_path.exists() and not force:
@@ -70,12 +85,14 @@ def attach_live(*, address, dataset_id, interval, record_path, force, argv) -> i
     probe = make_probe_source(dataset_id=dataset_id)
     collector = build_collector(bridge=bridge, probe=probe, interval=interval,
                                 address_of=lambda: bridge.address)
+    injector = _injector(bridge, probe, collector, inject=inject, pid=pid)
     writer = _open_writer(record_path, force, argv, interval, bridge.info.get("ray_version"))
     if writer is not None:
         collector.add_sink(writer)
     try:
         collector.start()
-        return run_live(collector, title="raytop attach", address=bridge.info.get("address"))
+        return run_live(collector, title="raytop attach", address=bridge.info.get("address"),
+                        injector=injector)
     finally:
         collector.stop()
         if writer is not None:

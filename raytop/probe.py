@@ -64,12 +64,20 @@ def interval_from_env() -> float:
 # ---- errors, without secrets ----------------------------------------------------------------
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(\(.*?\))?(:.*)?$")
-_SECRET_KV = re.compile(
-    r"(?i)\b([\w-]*(?:token|password|passwd|secret|api[_-]?key|access[_-]?key|credential)[\w-]*)"
-    r"(\s*[=:]\s*)(['\"]?)[^\s'\",;]+")
-_URL_CREDS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z_][\w.]*")
+_EXC_SUFFIXES = ("Error", "Exception", "Exit", "Interrupt")
+# Linear patterns only: they run on the failing driver's thread.
+_KEY_VALUE = re.compile(r"\b([\w-]+)(\s*[=:]\s*)(['\"]?)[^\s'\",;]+")
+_SECRET_KEY = re.compile(r"(?i)token|password|passwd|secret|api[_-]?key|access[_-]?key|credential")
+_URL_CREDS = re.compile(r"(?i)(\b[a-z][a-z0-9+-]{0,30}://)[^/\s:@]+:[^/\s@]+@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+MAX_SCAN_CHARS = 65_536  # of an error's text, searched for its root-cause line
+
+
+def _mask_secret_value(m: "re.Match") -> str:
+    if _SECRET_KEY.search(m.group(1)):
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}***"
+    return m.group(0)
 
 
 def redact(text: str) -> str:
@@ -77,39 +85,71 @@ def redact(text: str) -> str:
     text = redact_text(text)  # Ray's auth token, URL passwords
     text = _URL_CREDS.sub(r"\1***@", text)
     text = _BEARER.sub(r"\1 ***", text)
-    return _SECRET_KV.sub(r"\1\2\3***", text)
+    return _KEY_VALUE.sub(_mask_secret_value, text)
+
+
+def _is_exception_line(line: str) -> bool:
+    head = line.split(":", 1)[0].split("(", 1)[0].strip()
+    return (head.endswith(_EXC_SUFFIXES) and line.lstrip() == line
+            and _QUALIFIED_NAME.fullmatch(head) is not None)
 
 
 def describe_error(error: BaseException) -> str:
     """``Type: root cause line`` in one line, truncated, secrets redacted.
 
     Ray wraps UDF errors (``RayTaskError(UserCodeException)``) around a traceback whose first
-    exception line is the user's own error: that line is what the user needs to see.
+    exception line is the user's own error: that line is what the user needs to see. The text
+    is cut before it is redacted, so a huge message costs the failing driver next to nothing.
     """
     try:
-        text = _ANSI.sub("", str(error))
+        text = _ANSI.sub("", str(error)[:MAX_SCAN_CHARS])
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        root = next((ln for ln in text.splitlines() if _EXC_LINE.match(ln)), None)
+        root = next((ln for ln in text.splitlines() if _is_exception_line(ln)), None)
         detail = root.strip() if root else (lines[0] if lines else "")
         name = type(error).__name__
         out = f"{name}: {detail}" if detail else name
     except Exception:
         out = type(error).__name__
-    out = redact(out)
+    out = redact(out[:2 * MAX_ERROR_CHARS])
     return out if len(out) <= MAX_ERROR_CHARS else out[:MAX_ERROR_CHARS - 1] + "…"
 
 
 # ---- the callback ---------------------------------------------------------------------------
 
-class RaytopProbe(ExecutionCallback):
-    """Reports one execution (one dataset) to raytop. Every hook swallows every exception."""
+def listening() -> bool:
+    """Whether any raytop listens on the channel (the listing is cached for ~2 s)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            _sender = Sender()
+        return _sender.listening()
 
-    def __init__(self) -> None:
+
+def _execution_start_time(executor: Any) -> float:
+    """Wall-clock start of an execution the probe joined late (Ray keeps a perf_counter)."""
+    started = getattr(executor, "_start_time", None)
+    if isinstance(started, float):
+        return time.time() - max(0.0, time.perf_counter() - started)
+    return time.time()
+
+
+class RaytopProbe(ExecutionCallback):
+    """Reports one execution (one dataset) to raytop. Every hook swallows every exception.
+
+    Dormant while nobody listens: a step then costs a clock read, and once a second a look at
+    the channel's (cached) listing. Ray creates it per execution; ``raytop attach --inject``
+    creates one for an execution already running (``injected``) and may silence it (``quiet``).
+    """
+
+    def __init__(self, injected: bool = False) -> None:
+        self.injected = injected
+        self.quiet = False
         self._next_step = 0.0
         self._interval = DEFAULT_INTERVAL_S
         self._dataset_id: Optional[str] = None
         self._header: dict = {}
         self._plan: Optional[dict] = None
+        self._announced = False
         self._plan_sent_at = float("-inf")
         self._start_time: Optional[float] = None
         self._job_id: Optional[str] = None
@@ -120,36 +160,26 @@ class RaytopProbe(ExecutionCallback):
 
     def before_execution_starts(self, executor: Any) -> None:
         try:
-            self._dataset_id = str(getattr(executor, "_dataset_id", None) or "unknown_dataset")
-            self._start_time = time.time()
-            address = job_id = None
-            try:
-                ctx = ray.get_runtime_context()  # local state only, no network
-                address = ctx.gcs_address
-                job_id = ctx.get_job_id()
-            except Exception:
-                pass
-            self._job_id = job_id
-            self._header = {"v": PROTOCOL_VERSION, "pid": os.getpid(), "address": address,
-                            "ray_version": ray_adapter.RAY_VERSION, "job_id": job_id}
-            try:
-                self._plan = _as_dict(ray_adapter.capture_plan(executor))
-            except Exception:
-                self._plan = None
-            self._report(executor, "started", "RUNNING", with_plan=True)
+            self._start(executor, time.time())
+            if not self.quiet and listening():
+                self._announce(executor, "started")
             self._next_step = _monotonic() + self._interval
         except Exception:
             pass
 
     def on_execution_step(self, executor: Any) -> None:
-        if _monotonic() < self._next_step:
+        if self.quiet or _monotonic() < self._next_step:
             return
         try:
-            if self._dataset_id is None:  # started before we were registered
-                self.before_execution_starts(executor)
-                return
             now = _monotonic()
             self._next_step = now + self._interval
+            if not listening():
+                return
+            if self._dataset_id is None:  # registered after the execution started
+                self._start(executor, _execution_start_time(executor))
+            if not self._announced:  # somebody started listening since
+                self._announce(executor, "joined")
+                return
             self._report(executor, "step", "RUNNING",
                          with_plan=now - self._plan_sent_at >= PLAN_RESEND_S)
         except Exception:
@@ -169,10 +199,38 @@ class RaytopProbe(ExecutionCallback):
 
     # ---- internals ----
 
+    def _start(self, executor: Any, start_time: float) -> None:
+        self._dataset_id = str(getattr(executor, "_dataset_id", None) or "unknown_dataset")
+        self._start_time = start_time
+        address = job_id = None
+        try:
+            ctx = ray.get_runtime_context()  # local state only, no network
+            address = ctx.gcs_address
+            job_id = ctx.get_job_id()
+        except Exception:
+            pass
+        self._job_id = job_id
+        self._header = {"v": PROTOCOL_VERSION, "pid": os.getpid(), "address": address,
+                        "ray_version": ray_adapter.RAY_VERSION, "job_id": job_id,
+                        "probe": "injected" if self.injected else "env"}
+
+    def _announce(self, executor: Any, kind: str) -> None:
+        """The first report a listener gets: with the plan, captured now (2 ms, once)."""
+        try:
+            self._plan = _as_dict(ray_adapter.capture_plan(executor))
+        except Exception:
+            self._plan = None
+        self._announced = True
+        self._report(executor, kind, "RUNNING", with_plan=True)
+
     def _final(self, executor: Any, kind: str, state: str, error: Optional[str]) -> None:
-        if self._dataset_id is None:
-            self.before_execution_starts(executor)
         self._next_step = float("inf")  # no step reports after the end
+        if self.quiet or not listening():
+            return
+        if self._dataset_id is None:
+            self._start(executor, _execution_start_time(executor))
+        if self._plan is None:
+            self._plan = _as_dict(ray_adapter.capture_plan(executor))
         self._report(executor, kind, state, with_plan=True, end_time=time.time(), error=error)
 
     def _report(self, executor: Any, kind: str, state: str, *, with_plan: bool,
@@ -180,10 +238,12 @@ class RaytopProbe(ExecutionCallback):
         """Read the executor here, on the scheduling thread (the only consistent view); turn it
         into JSON and send it on the reporter thread, so a step costs only the read. The first
         and the final reports wait for delivery: a final one must leave before the script exits."""
+        read_at = time.time()
         stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
         extra = {"job_id": self._job_id, "start_time": self._start_time, "end_time": end_time,
-                 "error": error}
-        header = dict(self._header, kind=kind, t=time.time())
+                 "error": error, "figures_t": read_at, "driver_pid": self._header.get("pid"),
+                 "probe": self._header.get("probe")}
+        header = dict(self._header, kind=kind, t=read_at)
         plan = self._plan if with_plan else None
         if with_plan:
             self._plan_sent_at = _monotonic()

@@ -15,7 +15,7 @@ from raytop.collector import Collector
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.bridge import BridgeError, RayBridge
 
-BRIDGED = ("cluster", "stats", "processes", "samplers")
+BRIDGED = ("cluster", "stats", "processes", "samplers", "drivers")
 
 
 def disable_agents() -> None:

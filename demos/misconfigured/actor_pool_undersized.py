@@ -9,6 +9,7 @@ second CPU of the machine has nothing to do.
 The fix: let the pool grow into the free CPU, `compute=ActorPoolStrategy(min_size=1, max_size=2)`.
 """
 
+import os
 import numpy as np
 import ray
 
@@ -35,7 +36,8 @@ class Embedder:
         return batch
 
 
-ray.init(num_cpus=2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
 ds = (ray.data.from_numpy(np.array_split(np.arange(ROWS), 24))
       .map_batches(preprocess)
       .map_batches(Embedder, batch_size=64,

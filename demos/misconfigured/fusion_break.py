@@ -8,6 +8,7 @@ operators and every block makes an extra trip through the object store between t
 The fix: give both the same `num_cpus` (drop `num_cpus=0.5`, or set it on `decode` too).
 """
 
+import os
 import numpy as np
 import ray
 
@@ -26,7 +27,8 @@ def normalize(batch):
     return batch
 
 
-ray.init(num_cpus=2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
 ds = (ray.data.range(ROWS, override_num_blocks=20)
       .map_batches(decode)
       .map_batches(normalize, num_cpus=0.5))  # WRONG: differs from decode's default num_cpus=1

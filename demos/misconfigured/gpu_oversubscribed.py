@@ -10,6 +10,7 @@ The fix: no more actors than GPUs, `compute=ActorPoolStrategy(size=1)`, or, if t
 twice in GPU memory, `num_gpus=0.5` per actor.
 """
 
+import os
 import time
 
 import numpy as np
@@ -29,7 +30,8 @@ class Detector:
         return batch
 
 
-ray.init(num_cpus=2, num_gpus=1)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "num_gpus": 1}))
 ds = ray.data.range(ROWS, override_num_blocks=48).map_batches(
     Detector, batch_size=50, num_gpus=1,
     compute=ray.data.ActorPoolStrategy(size=2))  # WRONG: 2 actors x 1 GPU, 1 GPU in the machine

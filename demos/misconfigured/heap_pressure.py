@@ -10,6 +10,7 @@ The fix: request what a task really uses, `memory=500 * 1024**2`, or a smaller `
 (Planted at ~400 MiB per worker, two workers: harmless for the machine it runs on.)
 """
 
+import os
 import time
 
 import numpy as np
@@ -28,7 +29,8 @@ def embed(batch):
     return batch
 
 
-ray.init(num_cpus=2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
 ds = ray.data.range(ROWS, override_num_blocks=20).map_batches(
     embed, batch_size=200, memory=256 * 1024**2)  # WRONG: each task really needs ~400 MiB
 rows = sum(len(b["id"]) for b in ds.iter_batches(batch_size=None))

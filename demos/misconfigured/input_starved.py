@@ -11,6 +11,7 @@ classifier sits idle with an empty input queue.
 The fix: reserve only what the actor uses, `num_cpus=0.25` (or none), so decoding gets both CPUs.
 """
 
+import os
 import time
 
 import numpy as np
@@ -40,7 +41,8 @@ class Classifier:
         return batch
 
 
-ray.init(num_cpus=2, num_gpus=1)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "num_gpus": 1}))
 ds = (ray.data.range(ROWS, override_num_blocks=16)
       .map_batches(decode)
       .map_batches(Classifier, batch_size=100, num_gpus=1,

@@ -10,6 +10,7 @@ The fix: leave `target_max_block_size` at its default (128 MiB) or lower, and re
 smaller blocks (more rows per file split / `override_num_blocks`).
 """
 
+import os
 import numpy as np
 import ray
 
@@ -25,7 +26,8 @@ def load_volume(batch):
     return batch
 
 
-ray.init(num_cpus=2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
 ctx = ray.data.DataContext.get_current()
 ctx.target_max_block_size = 1024**3  # WRONG: 8x Ray's default of 128 MiB
 ds = ray.data.range(VOLUMES, override_num_blocks=VOLUMES).map_batches(load_volume, batch_size=None)

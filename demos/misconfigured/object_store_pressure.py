@@ -10,6 +10,7 @@ The fix: leave `object_store_memory` at its default or size it for the data in f
 (several blocks per CPU), e.g. `ray.init(object_store_memory=1024**3)`.
 """
 
+import os
 import numpy as np
 import ray
 
@@ -23,7 +24,8 @@ def decode(batch):
     return batch
 
 
-ray.init(num_cpus=2, object_store_memory=150 * 1024**2)  # WRONG: far too small a store
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "object_store_memory": 150 * 1024**2}))  # WRONG: far too small a store
 ds = ray.data.range(IMAGES, override_num_blocks=400).map_batches(decode)
 means = [float(b["image"].mean()) for b in ds.iter_batches(batch_size=None)]
 print(f"batches={len(means)}")

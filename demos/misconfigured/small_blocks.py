@@ -8,6 +8,7 @@ The fix: far fewer blocks, e.g. `override_num_blocks=4` here (aim at tens of MiB
 at least two per CPU), or let Ray pick by leaving `override_num_blocks` unset.
 """
 
+import os
 import numpy as np
 import ray
 
@@ -20,7 +21,8 @@ def tokenize(batch):
     return batch
 
 
-ray.init(num_cpus=2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
 ds = ray.data.range(ROWS, override_num_blocks=BLOCKS).map_batches(tokenize)
 rows = sum(len(b["id"]) for b in ds.iter_batches(batch_size=None))
 print(f"rows={rows}")

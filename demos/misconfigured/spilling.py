@@ -10,6 +10,7 @@ The fix: stream instead of materializing (drop `.materialize()`), or give the st
 `ray.init(object_store_memory=...)` well above the dataset size.
 """
 
+import os
 import numpy as np
 import ray
 
@@ -28,7 +29,8 @@ def augment(batch):
     return batch
 
 
-ray.init(num_cpus=2, object_store_memory=200 * 1024**2)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "object_store_memory": 200 * 1024**2}))
 decoded = (ray.data.range(IMAGES, override_num_blocks=60)
            .map_batches(decode)
            .materialize())  # WRONG: 600 MiB pinned in a 200 MiB store

@@ -9,6 +9,7 @@ The fix: a callable class that loads the model once in `__init__`, run on an act
 `ds.map_batches(Predictor, batch_size=100, num_gpus=1, compute=ActorPoolStrategy(size=1))`.
 """
 
+import os
 import numpy as np
 import ray
 
@@ -29,7 +30,8 @@ def predict(batch):
     return batch
 
 
-ray.init(num_cpus=2, num_gpus=1)
+# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
+ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "num_gpus": 1}))
 ds = ray.data.range(ROWS, override_num_blocks=10).map_batches(predict, batch_size=100, num_gpus=1)
 rows = sum(len(b["id"]) for b in ds.iter_batches(batch_size=None))
 print(f"rows={rows}")

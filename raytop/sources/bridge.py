@@ -31,6 +31,7 @@ BRIDGED_SOURCES = {
     "stats": "raytop.sources.stats:StatsSource",
     "processes": "raytop.sources.processes:ProcessSource",
     "samplers": "raytop.sources.sampler:SamplerSource",  # other nodes, through sampler actors
+    "drivers": "raytop.sources.drivers:DriversSource",  # the job table: driver pids and nodes
 }
 
 

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from raytop.channel import Listener, pid_alive
 from raytop.model import DatasetStats, Event, from_dict
@@ -25,9 +25,12 @@ NO_PROBE = ("no probe has reported: start the job under `raytop run` or with "
             "RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe")
 KEEP_ENDED = 20  # finished/failed datasets kept, newest last
 MAX_PENDING_EVENTS = 1000  # when nobody reads for a long time, the oldest events go
+HELLO_FRESH_S = 10.0  # an injected probe that said hello this recently is there
 _ENDED = ("FINISHED", "FAILED")
+_STATES = ("PENDING", "RUNNING", "FINISHED", "FAILED", None)
 _EVENT_KINDS = {"started": "dataset_started", "finished": "dataset_finished",
                 "failed": "dataset_failed"}
+_REPORT_KINDS = ("started", "joined", "step", "finished", "failed")
 
 
 class ProbeSource:
@@ -42,6 +45,8 @@ class ProbeSource:
         self._changed = threading.Condition(self._lock)
         self._datasets: "OrderedDict[str, DatasetStats]" = OrderedDict()
         self._pid_of: Dict[str, int] = {}
+        self._probe_of: Dict[int, str] = {}  # driver pid -> "env" | "injected"
+        self._hellos: Dict[int, Tuple[float, str]] = {}  # pid -> (when, token) of injected probes
         self._events: List[Event] = []
         self._address: Optional[str] = None
         self._ray_version: Optional[str] = None
@@ -76,7 +81,35 @@ class ProbeSource:
                 raise SourceAbsent(NO_PROBE)
             events, self._events = tuple(self._events), []
             return Part(datasets=tuple(self._datasets.values()), address=self._address,
-                        ray_version=self._ray_version, events=events)
+                        ray_version=self._ray_version, events=events,
+                        probe_pids=self._present_probes())
+
+    def wait_for_hello(self, pid: int, token: str, timeout: float) -> bool:
+        """Block until the probe injected into ``pid`` with ``token`` says hello."""
+        with self._changed:
+            self._drain()
+            return self._changed.wait_for(
+                lambda: self._hellos.get(pid, (0.0, ""))[1] == token or self._closed.is_set(),
+                max(0.0, timeout)) and self._hellos.get(pid, (0.0, ""))[1] == token
+
+    def wait_for_dataset(self, pid: int, timeout: float) -> bool:
+        """Block until a probe in ``pid`` has reported a dataset with its plan."""
+        def reported() -> bool:
+            return any(self._pid_of.get(k) == pid and d.plan is not None
+                       for k, d in self._datasets.items())
+
+        with self._changed:
+            self._drain()
+            return self._changed.wait_for(lambda: reported() or self._closed.is_set(),
+                                          max(0.0, timeout)) and reported()
+
+    def _present_probes(self) -> Dict[int, str]:
+        now = time.monotonic()
+        present = {pid: kind for pid, kind in self._probe_of.items() if pid_alive(pid)}
+        for pid, (at, _) in self._hellos.items():
+            if now - at <= HELLO_FRESH_S:
+                present[pid] = "injected"
+        return present
 
     def wait_for_address(self, timeout: float) -> Optional[str]:
         """Block until a probe has reported the cluster address, at most ``timeout`` seconds."""
@@ -115,29 +148,47 @@ class ProbeSource:
                 continue  # a garbled or foreign datagram: ignore it
 
     def _accept(self, msg: dict) -> None:
-        if not isinstance(msg, dict) or msg.get("v") != 1 or not isinstance(msg.get("dataset"), dict):
+        if not isinstance(msg, dict) or msg.get("v") != 1:
             return
         pid = msg.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            return  # every report names its driver; without one it could never expire
         if self._pids is not None and pid not in self._pids:
             return
-        incoming: DatasetStats = from_dict(DatasetStats, msg["dataset"])
+        if msg.get("kind") == "hello":
+            self._hello(pid, msg)
+            return
+        incoming = _valid_dataset(msg)
+        if incoming is None:
+            return
         if self._dataset_id is not None and incoming.dataset_id != self._dataset_id:
             return
         self._heard = True
-        if msg.get("address"):
-            self._address = str(msg["address"])
+        if isinstance(msg.get("address"), str) and msg["address"]:
+            self._address = msg["address"]
             self._changed.notify_all()
-        if msg.get("ray_version"):
-            self._ray_version = str(msg["ray_version"])
+        if isinstance(msg.get("ray_version"), str) and msg["ray_version"]:
+            self._ray_version = msg["ray_version"]
+        self._probe_of[pid] = "injected" if msg.get("probe") == "injected" else "env"
+        self._store(incoming, msg, pid)
+
+    def _hello(self, pid: int, msg: dict) -> None:
+        token = msg.get("token")
+        self._hellos[pid] = (time.monotonic(), token if isinstance(token, str) else "")
+        self._heard = True
+        self._changed.notify_all()
+
+    def _store(self, incoming: DatasetStats, msg: dict, pid: int) -> None:
         known = self._datasets.get(incoming.dataset_id)
         if known is not None and incoming.plan is None and known.plan is not None:
             incoming = replace(incoming, plan=known.plan)
         if known is not None and known.state in _ENDED and incoming.state not in _ENDED:
             return  # a late step datagram after the final one
-        if isinstance(pid, int):
-            self._pid_of[incoming.dataset_id] = pid
+        incoming = replace(incoming, driver_pid=pid)
+        self._pid_of[incoming.dataset_id] = pid
         self._datasets.pop(incoming.dataset_id, None)
         self._datasets[incoming.dataset_id] = incoming  # newest last
+        self._changed.notify_all()
         kind = _EVENT_KINDS.get(msg.get("kind"))
         if kind is not None:
             self._events.append(_event(kind, incoming, _float(msg.get("t")), pid))
@@ -161,6 +212,25 @@ class ProbeSource:
             self._datasets[key] = ended
             self._events.append(_event("dataset_failed", ended, None, pid))
         self._trim()
+
+
+def _valid_dataset(msg: dict) -> Optional[DatasetStats]:
+    """The report's dataset, or None when it is not the shape a probe sends (a datagram from
+    something else, or a broken one): such data must not reach a status line or the advisor."""
+    raw = msg.get("dataset")
+    if msg.get("kind") not in _REPORT_KINDS or not isinstance(raw, dict):
+        return None
+    if not isinstance(raw.get("dataset_id"), str) or not raw["dataset_id"]:
+        return None
+    if raw.get("state") not in _STATES or not isinstance(raw.get("operators", []), list):
+        return None
+    if not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+               for o in raw.get("operators", [])):
+        return None
+    try:
+        return from_dict(DatasetStats, raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def _float(v) -> Optional[float]:

@@ -8,17 +8,19 @@ from typing import Optional
 
 
 def run_live(collector, *, title: str, address: Optional[str], log_path: Optional[Path] = None,
-             job=None) -> int:
+             job=None, injector=None) -> int:
     """The live view over ``collector`` until the user quits.
 
     Adds a sink to the collector and starts it (``start`` is idempotent); does not stop it, so the
     caller can stop it with a final tick for the recording. ``job`` (``raytop run``): an object with
     ``poll()``, ``log_lines(max_lines)`` and ``pid``; its log tail is shown in a panel and, once it
-    ended, the view stays with its exit code until ``q``. Returns 0.
+    ended, the view stays with its exit code until ``q``. ``injector`` (``raytop attach``): the
+    ``i`` key loads the probe into the chosen dataset's driver through it. Returns 0.
     """
     from raytop.tui.app import LiveApp
 
-    app = LiveApp(collector, title=title, address=address, job=job, log_path=log_path)
+    app = LiveApp(collector, title=title, address=address, job=job, log_path=log_path,
+                  injector=injector)
     app.run()
     return 0
 

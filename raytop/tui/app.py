@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -25,7 +25,7 @@ from raytop.tui.operators_table import OperatorsTable
 from raytop.tui.panels import AdviceView, GpuPanel, HeaderBar, MemoryPanel, SourceLine
 from raytop.tui.scrubber import Scrubber
 from raytop.tui.screens.detail import OperatorDetailScreen
-from raytop.tui.screens.dialogs import DatasetPicker, GotoTime, HelpScreen
+from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen
 from raytop.tui.screens.plan import PlanScreen
 
 NARROW_BELOW = 70
@@ -248,12 +248,13 @@ class RaytopApp(App):
 
 
 class LiveApp(RaytopApp):
-    BINDINGS = [Binding("p", "pause", "Pause")]
+    BINDINGS = [Binding("p", "pause", "Pause"), Binding("i", "inject", "Load probe", show=False)]
 
     def __init__(self, collector, *, title: str, address: Optional[str], job=None,
-                 log_path: Optional[Path] = None) -> None:
+                 log_path: Optional[Path] = None, injector=None) -> None:
         super().__init__(title=title, with_log=job is not None)
         self.collector, self.address, self.job, self.log_path = collector, address, job, log_path
+        self.injector = injector
         self.paused = False
         self._held: Optional[Frame] = None
         self.exit_code: Optional[int] = None
@@ -296,6 +297,34 @@ class LiveApp(RaytopApp):
             self.apply_frame(frame)
         else:
             self.update_mode()
+
+    def action_inject(self) -> None:
+        snap = self.frame.snapshot if self.frame else None
+        ds = derive.pick_dataset(snap, self.dataset_id)
+        driver = derive.driver_of(snap, ds)
+        if self.injector is None or snap is None:
+            self.notify("loading the probe is for `raytop attach`")
+        elif driver is None:
+            self.notify("no driver known for this dataset yet")
+        elif driver.level == "probe":
+            self.notify(f"the probe already reports from pid {driver.pid}")
+        elif driver.level != "injectable":
+            self.notify(f"cannot load the probe into pid {driver.pid}: {driver.why}",
+                        severity="warning", timeout=15)
+        else:
+            def answered(yes: Optional[bool]) -> None:
+                if yes:
+                    self.notify(f"loading the probe into pid {driver.pid}…")
+                    self._inject(driver.pid)
+
+            self.push_screen(ConfirmInject(driver), answered)
+
+    @work(thread=True, exclusive=True, group="inject", exit_on_error=False)
+    def _inject(self, pid: int) -> None:
+        ev = self.injector.inject_now(pid)
+        ok = ev.kind == "probe_injected"
+        self.call_from_thread(self.notify, ev.message, severity="information" if ok else "error",
+                              timeout=10 if ok else 20)
 
     def on_job_update(self, message: JobUpdate) -> None:
         pid = getattr(self.job, "pid", None)

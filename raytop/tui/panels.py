@@ -337,6 +337,7 @@ class AdviceView(FramePanel):
 
     def render(self) -> Text:
         text = Text(no_wrap=False, overflow="fold")
+        self._attach_level(text)
         frame = self.frame
         if frame is None or not frame.advice_available:
             if frame is not None and frame.advice_error:
@@ -357,3 +358,18 @@ class AdviceView(FramePanel):
             text.append(f"  {s.evidence}\n", style="dim")
             text.append(f"  → {s.fix}")
         return text
+
+    def _attach_level(self, text: Text) -> None:
+        """For a dataset seen without the probe: what that level cannot show, and the way up."""
+        ds = self.dataset
+        if ds is None or ds.source == "probe" or not ds.notes:
+            return
+        for note in ds.notes:
+            text.append(f"{note}\n", style="dim italic")
+        snap = self.frame.snapshot if self.frame else None
+        driver = derive.driver_of(snap, ds)
+        if driver is not None and driver.level == "injectable":
+            text.append("press i to load the probe into ", style="dim")
+            text.append(f"pid {driver.pid}\n", style="bold cyan")
+        elif driver is not None and driver.why:
+            text.append(f"probe: {driver.why}\n", style="dim")

@@ -1,4 +1,4 @@
-"""Small modal screens: help, dataset picker, go to a time."""
+"""Small modal screens: help, dataset picker, go to a time, confirm loading the probe."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from raytop.model import Snapshot
+from raytop.model import DriverInfo, Snapshot
 from raytop.format import fmt_count, parse_duration
 
 KEYS_COMMON = (
@@ -26,7 +26,8 @@ KEYS_COMMON = (
     ("?", "this help"),
     ("q", "quit"),
 )
-KEYS_LIVE = (("p", "pause / resume the view (collection goes on)"),)
+KEYS_LIVE = (("p", "pause / resume the view (collection goes on)"),
+             ("i", "load raytop's probe into the dataset's driver (asks first)"))
 KEYS_REPLAY = (
     ("Space  p", "play / pause"),
     ("← →", "step one snapshot back / forward"),
@@ -112,3 +113,38 @@ class GotoTime(ModalScreen[Optional[float]]):
         except ValueError:
             self.query_one("#goto-error", Static).update(
                 Text(f"not a time: {event.value!r}", style="red"))
+
+
+def inject_explanation(driver: DriverInfo) -> Text:
+    text = Text()
+    text.append(f"Load raytop's probe into pid {driver.pid}?\n", style="bold")
+    if driver.entrypoint:
+        text.append(f"{driver.entrypoint}\n\n", style="dim")
+    text.append(
+        "gdb attaches to the driver for about a second (it pauses while gdb reads its symbols), "
+        "queues a one-line loader that Python runs in its main thread between two bytecodes, and "
+        "detaches. The loader starts a thread that registers a read-only ExecutionCallback with "
+        "the running and future Ray Data executions of this driver. It reads what `raytop run` "
+        "reads (plan, fusion, per-second queues and backpressure policies), changes nothing, "
+        "never raises into the job, and goes quiet about 10 s after raytop leaves.\n\n")
+    text.append("y", style="bold cyan")
+    text.append(" load it    ")
+    text.append("n / Esc", style="bold cyan")
+    text.append(" cancel")
+    return text
+
+
+class ConfirmInject(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Load"), Binding("n,escape", "answer(False)", "Cancel")]
+
+    def __init__(self, driver: DriverInfo) -> None:
+        super().__init__()
+        self.driver = driver
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="inject-box", classes="dialog"):
+            yield Static(Text("Load the probe", style="bold"), classes="dialog-title")
+            yield Static(inject_explanation(self.driver))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -1,0 +1,90 @@
+"""The cluster's alive drivers (Ray's job table: pid, node, command line) and, for each, how
+closely raytop can watch it from this machine (``attach.levels``). Runs in the bridge process,
+which is on the same machine as raytop, so the local checks are raytop's own."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from raytop.attach.levels import classify
+from raytop.model import DriverInfo
+from raytop.redact import redact_argv
+from raytop.sources.base import Part
+
+JOBS_MAX_AGE_S = 5.0
+MAX_ENTRYPOINT_CHARS = 300
+
+
+def _job_table() -> List[Mapping[str, Any]]:
+    import ray._private.state as state
+
+    jobs = getattr(state, "jobs", None)
+    if callable(jobs):
+        return list(jobs())
+    return list(state.state.job_table())
+
+
+def _local_ips() -> Tuple[str, ...]:
+    ips = {"127.0.0.1"}
+    try:
+        from ray.util import get_node_ip_address
+
+        ips.add(get_node_ip_address())
+    except Exception:  # noqa: BLE001 - not connected: loopback only
+        pass
+    return tuple(sorted(ips))
+
+
+def entrypoint_text(entry: Optional[str]) -> Optional[str]:
+    """A driver's command line, secrets masked, shortened."""
+    if not entry:
+        return None
+    try:
+        words = shlex.split(entry)
+    except ValueError:
+        words = entry.split()
+    text = " ".join(redact_argv(words))
+    return text if len(text) <= MAX_ENTRYPOINT_CHARS else text[:MAX_ENTRYPOINT_CHARS - 1] + "…"
+
+
+def alive_drivers(table: List[Mapping[str, Any]], own_pid: int) -> List[Mapping[str, Any]]:
+    return [j for j in table
+            if not j.get("IsDead") and isinstance(j.get("DriverPid"), int)
+            and j["DriverPid"] > 0 and j["DriverPid"] != own_pid]
+
+
+class DriversSource:
+    name = "drivers"
+
+    def __init__(self, *, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._at = -float("inf")
+        self._drivers: Tuple[DriverInfo, ...] = ()
+        self._local_ips = _local_ips()
+        self._classified: Dict[int, Tuple[str, str]] = {}
+
+    def _driver(self, job: Mapping[str, Any]) -> DriverInfo:
+        pid = int(job["DriverPid"])
+        node_ip = job.get("DriverIPAddress") or None
+        if pid not in self._classified:
+            self._classified[pid] = classify(pid, node_ip, self._local_ips)
+        level, why = self._classified[pid]
+        job_id = job.get("JobID")
+        return DriverInfo(pid=pid, job_id=str(job_id) if job_id else None, node_ip=node_ip,
+                          entrypoint=entrypoint_text(job.get("Entrypoint")), level=level, why=why)
+
+    def read(self) -> Part:
+        now = self._clock()
+        if now - self._at >= JOBS_MAX_AGE_S:
+            jobs = alive_drivers(_job_table(), os.getpid())
+            self._classified = {p: c for p, c in self._classified.items()
+                                if any(j["DriverPid"] == p for j in jobs)}
+            self._drivers = tuple(self._driver(j) for j in jobs)
+            self._at = now
+        return Part(drivers=self._drivers)
+
+    def close(self) -> None:
+        pass
