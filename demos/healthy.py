@@ -30,8 +30,9 @@ def preprocess(batch):
     return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2} if own_cluster else {}))
 ds = (ray.data.range(ROWS, override_num_blocks=24)
       .map_batches(load)
       .map_batches(preprocess, batch_size=500))

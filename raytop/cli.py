@@ -175,6 +175,48 @@ def export(path, fmt, out, force) -> None:
         reader.close()
 
 
+@cli.group()
+def probe() -> None:
+    """Keep the probe always on (and dormant) in a Python environment."""
+
+
+PYTHON = click.option("--python", "python_exe", default=None,
+                      help="The jobs' Python interpreter (default: the one running raytop).")
+
+
+@probe.command("enable")
+@PYTHON
+def probe_enable(python_exe) -> None:
+    """Every Ray Data job of the environment carries the probe, dormant until raytop listens."""
+    from raytop.attach import always_on
+
+    path = always_on.enable(always_on.inspect_environment(python_exe))
+    click.echo(f"raytop: probe enabled for new Python processes of this environment ({path}); "
+               "jobs running now are not affected: attach with --inject for those")
+
+
+@probe.command("disable")
+@PYTHON
+def probe_disable(python_exe) -> None:
+    """Remove the hook; jobs started afterwards run without the probe."""
+    from raytop.attach import always_on
+
+    env = always_on.inspect_environment(python_exe)
+    removed = always_on.disable(env)
+    click.echo(f"raytop: probe disabled ({env.pth} removed)" if removed
+               else "raytop: the probe was not enabled in this environment")
+
+
+@probe.command("status")
+@PYTHON
+def probe_status(python_exe) -> None:
+    """Whether the probe is always on in the environment."""
+    from raytop.attach import always_on
+
+    for line in always_on.status_lines(always_on.inspect_environment(python_exe)):
+        click.echo(line)
+
+
 @cli.command()
 @click.option("--address", default=None, help="Ray GCS address to check (default: RAY_ADDRESS or auto).")
 def doctor(address) -> None:
@@ -190,11 +232,12 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: Optional[list] = None) -> None:
+    from raytop.attach.always_on import AlwaysOnError
     from raytop.attach.injector import NotADriver
     from raytop.ray_connect import AddressError
 
-    known = [BadInput, AddressError, NotADriver, FileNotFoundError, FileExistsError,
-             IsADirectoryError, PermissionError]
+    known = [BadInput, AddressError, NotADriver, AlwaysOnError, FileNotFoundError,
+             FileExistsError, IsADirectoryError, PermissionError]
     try:
         from raytop.recording import RecordingError
 

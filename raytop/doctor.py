@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -83,44 +84,94 @@ def check_probe() -> Tuple[bool, str]:
         d = ensure_dir()
     except Exception as e:  # noqa: BLE001
         return False, f"probe channel directory unusable: {e}"
-    return True, f"probe: RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe; channel {d}"
+    from raytop.attach.always_on import PTH_NAME
+    from raytop.attach.levels import injection_tool
+
+    tool = injection_tool()
+    inject = f"injection with {tool}" if tool else "no gdb: injection impossible (apt install gdb)"
+    always = (Path(sysconfig.get_paths()["purelib"]) / PTH_NAME).exists()
+    on = "always on in this environment" if always else \
+        "RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe (or `raytop probe enable`)"
+    return True, f"probe: {on}; {inject}; channel {d}"
 
 
-def check_cluster(address: Optional[str]) -> Tuple[bool, str]:
+PROBE_LISTEN_S = 2.5  # a probe present in a driver reports about once a second once heard
+
+
+def check_cluster(address: Optional[str]) -> Tuple[bool, str, List[str]]:
+    """The cluster, and for each of its drivers the attach level raytop reaches from here."""
     from raytop.ray_connect import AddressError, normalize_address
     from raytop.sources.bridge import BridgeError, RayBridge
 
     try:
         addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
     except AddressError as e:
-        return False, str(e)
-    bridge = RayBridge(addr, ("cluster",))
+        return False, str(e), []
+    bridge = RayBridge(addr, ("cluster", "drivers"))
     try:
         info = bridge.connect(timeout=20)
         try:
             part = bridge.read("cluster")
             n = len(part.nodes)
             stores = sum(1 for x in part.nodes if x.object_store.used_bytes is not None)
-            return True, (f"cluster at {info.get('address')} (Ray {info.get('ray_version')}): {n} node(s), "
-                          f"object store usage readable on {stores}")
+            head = (f"cluster at {info.get('address')} (Ray {info.get('ray_version')}): {n} node(s), "
+                    f"object store usage readable on {stores}")
+            return True, head, driver_lines(bridge.read("drivers").drivers)
         except Exception as e:  # noqa: BLE001
-            return True, f"cluster at {info.get('address')} reachable; node readings failed: {e}"
+            return True, f"cluster at {info.get('address')} reachable; readings failed: {e}", []
     except BridgeError as e:
-        return False, f"no cluster: {e}"
+        return False, f"no cluster: {e}", []
     finally:
         bridge.close()
+
+
+def _reporting_pids(pids) -> dict:
+    """pid -> "env" | "injected" for the drivers whose probe reports to this user's channel."""
+    from raytop.sources.probe_source import ProbeSource
+
+    src = ProbeSource()
+    try:
+        for pid in pids:
+            src.wait_for_dataset(pid, PROBE_LISTEN_S / max(1, len(pids)))
+        try:
+            return dict(src.read().probe_pids)
+        except Exception:  # noqa: BLE001 - nothing heard
+            return {}
+    finally:
+        src.close()
+
+
+def driver_lines(drivers) -> List[str]:
+    if not drivers:
+        return ["no driver is connected to the cluster"]
+    reporting = _reporting_pids([d.pid for d in drivers])
+    lines = []
+    for d in drivers:
+        if d.pid in reporting:
+            level = f"probe present ({'injected' if reporting[d.pid] == 'injected' else 'env'})"
+        elif d.level == "injectable":
+            level = f"injectable: {d.why}"
+        else:
+            level = f"probe-free: {d.why}"
+        where = f" on {d.node_ip}" if d.node_ip else ""
+        lines.append(f"driver pid {d.pid} (job {d.job_id}{where}): {level}")
+        if d.entrypoint:
+            lines.append(f"    {d.entrypoint}")
+    return lines
 
 
 def run_doctor(address: Optional[str]) -> int:
     print(f"raytop {__version__} on Python {sys.version.split()[0]}")
     checks = [("ray", check_ray), ("probe", check_probe), ("gpu", check_nvml), ("auth", check_token),
               ("cluster", lambda: check_cluster(address))]
-    lines: List[str] = []
     for name, fn in checks:
+        detail: List[str] = []
         try:
-            ok, msg = fn()
+            ok, msg, *rest = fn()
+            detail = rest[0] if rest else []
         except Exception as e:  # noqa: BLE001 - doctor reports, never crashes
             ok, msg = False, f"{type(e).__name__}: {e}"
-        lines.append(f"  [{'ok' if ok else '--'}] {name:8s} {msg}")
-        print(lines[-1], flush=True)
+        print(f"  [{'ok' if ok else '--'}] {name:8s} {msg}", flush=True)
+        for line in detail:
+            print(f"             {line}", flush=True)
     return 0

@@ -32,3 +32,9 @@ def ray_cluster():
 @pytest.fixture
 def python_exe() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def demo_tmp(tmp_path_factory) -> Path:
+    """Where demo runs shared across modules (tests/demo_runs.py) keep their recordings."""
+    return tmp_path_factory.mktemp("demos")

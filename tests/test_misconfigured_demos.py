@@ -10,16 +10,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict
 
 import pytest
 
-from raytop.analysis.advisor import advise
-from raytop.model import Snapshot, Suggestion
-from raytop.recording import RecordingReader
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMOS = ROOT / "demos" / "misconfigured"
+from tests.demo_runs import DEMOS, ROOT, describe, run_demo, warnings_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -40,36 +35,10 @@ PLANTED = {
 # Demos whose rule does not yet fire reliably on a loaded 2-core machine: kept as demos, not tested.
 UNRELIABLE: Dict[str, str] = {}
 
-_runs: Dict[str, Tuple[Path, Tuple[Snapshot, ...], Tuple[Suggestion, ...]]] = {}
-
-
-def _run_demo(script: Path, tmp_root: Path):
-    """Run ``script`` under raytop once per session; (recording, snapshots, suggestions)."""
-    key = str(script)
-    if key not in _runs:
-        rec = tmp_root / f"{script.stem}.raytop"
-        res = subprocess.run([sys.executable, "-m", "raytop", "run", "--headless", "--interval", "0.5",
-                              "--record", str(rec), str(script)],
-                             capture_output=True, text=True, cwd=tmp_root, timeout=300)
-        assert res.returncode == 0, res.stderr[-3000:]
-        reader = RecordingReader(rec)
-        snaps = tuple(reader.iter_snapshots())
-        reader.close()
-        _runs[key] = (rec, snaps, advise(snaps))
-    return _runs[key]
-
 
 @pytest.fixture(scope="module")
-def tmp_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("demos")
-
-
-def _warnings(sugs):
-    return [s for s in sugs if s.severity in ("warning", "critical")]
-
-
-def _describe(sugs) -> str:
-    return "\n".join(f"{s.severity} {s.rule} {s.operator}: {s.evidence}" for s in sugs) or "(none)"
+def tmp_root(demo_tmp) -> Path:
+    return demo_tmp
 
 
 def test_every_plantable_rule_has_a_demo():
@@ -84,18 +53,18 @@ def test_every_plantable_rule_has_a_demo():
 
 @pytest.mark.parametrize("demo", sorted(PLANTED))
 def test_demo_raises_its_rule_first(demo, tmp_root):
-    _, snaps, sugs = _run_demo(DEMOS / demo, tmp_root)
+    _, snaps, sugs = run_demo(DEMOS / demo, tmp_root)
     assert any(d.source == "probe" for s in snaps for d in s.datasets), "the probe never reported"
-    warn = _warnings(sugs)
-    assert warn, f"{demo}: nothing at warning or above\n{_describe(sugs)}"
-    assert warn[0].rule == PLANTED[demo], f"{demo}: ranked first is {warn[0].rule}\n{_describe(sugs)}"
+    warn = warnings_of(sugs)
+    assert warn, f"{demo}: nothing at warning or above\n{describe(sugs)}"
+    assert warn[0].rule == PLANTED[demo], f"{demo}: ranked first is {warn[0].rule}\n{describe(sugs)}"
     assert warn[0].fix and warn[0].evidence
 
 
 def test_healthy_demo_raises_nothing(tmp_root):
-    _, snaps, sugs = _run_demo(ROOT / "demos" / "healthy.py", tmp_root)
+    _, snaps, sugs = run_demo(ROOT / "demos" / "healthy.py", tmp_root)
     assert any(d.state == "FINISHED" for s in snaps for d in s.datasets)
-    assert not _warnings(sugs), _describe(sugs)
+    assert not warnings_of(sugs), describe(sugs)
     # read -> map_batches(batch_size=...) stays apart, and the analysis says why: inherent.
     from raytop.analysis.plan import analyze_plan
 
@@ -109,7 +78,7 @@ def test_healthy_demo_raises_nothing(tmp_root):
 
 
 def test_fusion_break_report_names_num_cpus_and_both_values(tmp_root):
-    rec, _, _ = _run_demo(DEMOS / "fusion_break.py", tmp_root)
+    rec, _, _ = run_demo(DEMOS / "fusion_break.py", tmp_root)
     out = tmp_root / "fusion_break.json"
     res = subprocess.run([sys.executable, "-m", "raytop", "report", str(rec), "--format", "json",
                           "-o", str(out), "--force"], capture_output=True, text=True, timeout=120)

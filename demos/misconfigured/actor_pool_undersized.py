@@ -36,8 +36,9 @@ class Embedder:
         return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2} if own_cluster else {}))
 ds = (ray.data.from_numpy(np.array_split(np.arange(ROWS), 24))
       .map_batches(preprocess)
       .map_batches(Embedder, batch_size=64,

@@ -27,8 +27,9 @@ def normalize(batch):
     return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2} if own_cluster else {}))
 ds = (ray.data.range(ROWS, override_num_blocks=20)
       .map_batches(decode)
       .map_batches(normalize, num_cpus=0.5))  # WRONG: differs from decode's default num_cpus=1

@@ -30,8 +30,9 @@ class Detector:
         return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "num_gpus": 1}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2, "num_gpus": 1} if own_cluster else {}))
 ds = ray.data.range(ROWS, override_num_blocks=48).map_batches(
     Detector, batch_size=50, num_gpus=1,
     compute=ray.data.ActorPoolStrategy(size=2))  # WRONG: 2 actors x 1 GPU, 1 GPU in the machine

@@ -29,8 +29,9 @@ def embed(batch):
     return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2} if own_cluster else {}))
 ds = ray.data.range(ROWS, override_num_blocks=20).map_batches(
     embed, batch_size=200, memory=256 * 1024**2)  # WRONG: each task really needs ~400 MiB
 rows = sum(len(b["id"]) for b in ds.iter_batches(batch_size=None))

@@ -41,8 +41,9 @@ class Classifier:
         return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "num_gpus": 1}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2, "num_gpus": 1} if own_cluster else {}))
 ds = (ray.data.range(ROWS, override_num_blocks=16)
       .map_batches(decode)
       .map_batches(Classifier, batch_size=100, num_gpus=1,

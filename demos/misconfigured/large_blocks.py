@@ -26,8 +26,9 @@ def load_volume(batch):
     return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2} if own_cluster else {}))
 ctx = ray.data.DataContext.get_current()
 ctx.target_max_block_size = 1024**3  # WRONG: 8x Ray's default of 128 MiB
 ds = ray.data.range(VOLUMES, override_num_blocks=VOLUMES).map_batches(load_volume, batch_size=None)

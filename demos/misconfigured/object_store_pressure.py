@@ -24,8 +24,9 @@ def decode(batch):
     return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "object_store_memory": 150 * 1024**2}))  # WRONG: far too small a store
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2, "object_store_memory": 150 * 1024**2} if own_cluster else {}))  # WRONG: far too small a store
 ds = ray.data.range(IMAGES, override_num_blocks=400).map_batches(decode)
 means = [float(b["image"].mean()) for b in ds.iter_batches(batch_size=None)]
 print(f"batches={len(means)}")

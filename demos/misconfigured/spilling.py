@@ -29,8 +29,9 @@ def augment(batch):
     return batch
 
 
-# Against an existing cluster (RAY_ADDRESS) the cluster's own resources apply.
-ray.init(**({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": 2, "object_store_memory": 200 * 1024**2}))
+# An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
+own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
+ray.init(**({"num_cpus": 2, "object_store_memory": 200 * 1024**2} if own_cluster else {}))
 decoded = (ray.data.range(IMAGES, override_num_blocks=60)
            .map_batches(decode)
            .materialize())  # WRONG: 600 MiB pinned in a 200 MiB store
