@@ -9,10 +9,13 @@ Over-redaction is preferred to a leak: ``--sort-key name`` loses its value too.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 from pathlib import Path
-from typing import Iterable, List, Mapping, Optional
+from typing import Any, Iterable, List, Mapping, Optional
 
 MASK = "***"
 
@@ -112,3 +115,67 @@ def redact_env(env: Mapping[str, str]) -> dict:
         str(k): (MASK if is_secret_name(str(k)) else redact_text(str(v), tokens))
         for k, v in env.items()
     }
+
+
+# ---- ray_remote_args ------------------------------------------------------------------------
+
+# The ray_remote_args raytop's analysis reads (fusion, GPU/CPU/memory rules), with the JSON shape
+# each may keep. Any other key (runtime_env, _metadata, ...) keeps its name, not its value:
+# runtime_env carries env_vars and pip index URLs, i.e. credentials.
+_NUMBER_ARGS = frozenset({"num_cpus", "num_gpus", "memory", "object_store_memory",
+                          "max_concurrency", "max_retries", "max_restarts", "max_task_retries"})
+_NAME_ARGS = frozenset({"accelerator_type", "scheduling_strategy"})
+_MAX_NAME_LEN = 200
+# Per process: two operators with different runtime_envs get different markers (so a fusion
+# difference stays visible), while the marker cannot be matched against guessed values.
+_MARKER_KEY = os.urandom(16)
+_MARKER = re.compile(r"<redacted(:[0-9a-f]{8})?>")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _marker(value: Any) -> str:
+    try:
+        raw = json.dumps(value, sort_keys=True, default=repr).encode("utf-8", "replace")
+    except (TypeError, ValueError, RecursionError):
+        return "<redacted>"
+    return f"<redacted:{hmac.new(_MARKER_KEY, raw, hashlib.sha256).hexdigest()[:8]}>"
+
+
+def _kept_value(key: str, value: Any) -> Any:
+    """``value`` when ``key`` is one raytop reads and ``value`` has its expected shape, else None."""
+    if key in _NUMBER_ARGS:
+        return value if value is None or _is_number(value) else None
+    if key == "scheduling_strategy" and value is not None and not isinstance(value, str):
+        return type(value).__name__  # e.g. NodeAffinitySchedulingStrategy: its name is enough
+    if key in _NAME_ARGS:
+        ok = isinstance(value, str) and len(value) <= _MAX_NAME_LEN
+        return redact_text(value, ()) if ok else None
+    if key == "resources" and isinstance(value, Mapping):
+        ok = all(isinstance(k, str) and (v is None or _is_number(v)) for k, v in value.items())
+        return dict(value) if ok else None
+    if key == "label_selector" and isinstance(value, Mapping):
+        ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        return dict(value) if ok else None
+    return None
+
+
+def redact_remote_args(args: Mapping[str, Any]) -> dict:
+    """``ray_remote_args`` with only the resource keys raytop reads left as they are.
+
+    Every other key keeps its name and gets a ``<redacted:…>`` marker instead of its value (the
+    same value gives the same marker within one process). Idempotent.
+    """
+    out = {}
+    for key, value in dict(args or {}).items():
+        key = str(key)
+        kept = _kept_value(key, value)
+        if kept is not None or value is None:
+            out[key] = kept
+        elif isinstance(value, str) and _MARKER.fullmatch(value):
+            out[key] = value
+        else:
+            out[key] = _marker(value)
+    return out
