@@ -8,13 +8,15 @@ while its writer is still running.
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import sqlite3
+import sys
 import threading
 import urllib.parse
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Set
 
 import zstandard
 
@@ -60,6 +62,30 @@ def _check_file(p: Path) -> None:
             f"{page_count * page_size})")
 
 
+# What decoding hostile or damaged bytes can raise (deep JSON nesting: RecursionError).
+_UNDECODABLE = (zstandard.ZstdError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+                RecursionError, OverflowError)
+
+
+def _references_resolve(dict_id, plan_ids, dicts: Set[int], plans: Set[int]) -> bool:
+    if dict_id is not None and dict_id not in dicts:
+        return False
+    if plan_ids is None:
+        return True
+    try:
+        ids = codec.loads(plan_ids)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return isinstance(ids, list) and all(p is None or (type(p) is int and p in plans) for p in ids)
+
+
+def print_skipped(reader: "RecordingReader") -> None:
+    """One line on stderr when ``reader`` skipped unreadable snapshots."""
+    note = reader.skipped_note()
+    if note:
+        print(f"raytop: {note}", file=sys.stderr)
+
+
 def _friendly(p: Path, e: sqlite3.Error) -> RecordingError:
     msg = str(e)
     if "not a database" in msg or "file is encrypted" in msg:
@@ -81,6 +107,9 @@ class RecordingReader:
         self._cache: "OrderedDict[int, Snapshot]" = OrderedDict()
         self._plans: Dict[int, Plan] = {}
         self._dicts: Dict[Optional[int], zstandard.ZstdDecompressor] = {}
+        self._max_row_id = 0
+        self._index_skipped = 0  # rows that point at a dictionary or plan that is not there
+        self._bad: Set[int] = set()  # row ids whose data turned out undecodable
         self.meta: dict = {}
         try:
             self._conn = self._connect()
@@ -95,7 +124,7 @@ class RecordingReader:
             if version < SCHEMA_VERSION:
                 self._migrate(version)
             self._load_index()
-            if self._ids:  # a truncated tail shows up here rather than mid-replay
+            if self._ids or self._index_skipped:  # a bad tail shows up here rather than mid-replay
                 self.snapshot(len(self._ids) - 1)
         except sqlite3.Error as e:
             self._close_quietly()
@@ -158,16 +187,30 @@ class RecordingReader:
                 raise RecordingError(f"migration of recording schema {version} failed")
             version = new
 
-    def _load_index(self, after_id: int = 0) -> None:
+    def _load_index(self) -> None:
+        """Index the snapshots written since the last call, skipping (and counting) those whose
+        dictionary or plan rows are missing: they can never be decoded."""
         rows = self._conn.execute(
-            "SELECT id, t_ns FROM snapshots WHERE id > ? ORDER BY t_ns, id", (after_id,)).fetchall()
-        if not rows:
+            "SELECT id, t_ns, dict_id, plan_ids FROM snapshots WHERE id > ? ORDER BY t_ns, id",
+            (self._max_row_id,)).fetchall()
+        # Read after the snapshots: a live writer commits a snapshot with its dictionary and plan
+        # rows, so these sets hold at least every row the snapshots above can point at.
+        dicts = {r[0] for r in self._conn.execute("SELECT id FROM dicts")}
+        plans = {r[0] for r in self._conn.execute("SELECT id FROM plans")}
+        good = []
+        for row_id, t_ns, dict_id, plan_ids in rows:
+            self._max_row_id = max(self._max_row_id, row_id)
+            if type(t_ns) is int and _references_resolve(dict_id, plan_ids, dicts, plans):
+                good.append((row_id, t_ns))
+            else:
+                self._index_skipped += 1
+        if not good:
             return
-        if not self._ns or rows[0][1] >= self._ns[-1]:
-            self._ids.extend(r[0] for r in rows)
-            self._ns.extend(r[1] for r in rows)
+        if not self._ns or good[0][1] >= self._ns[-1]:
+            self._ids.extend(r[0] for r in good)
+            self._ns.extend(r[1] for r in good)
         else:  # a clock step backwards: keep times ascending
-            merged = sorted(list(zip(self._ns, self._ids)) + [(r[1], r[0]) for r in rows])
+            merged = sorted(list(zip(self._ns, self._ids)) + [(r[1], r[0]) for r in good])
             self._ns = [m[0] for m in merged]
             self._ids = [m[1] for m in merged]
             self._cache.clear()
@@ -186,31 +229,68 @@ class RecordingReader:
         with self._lock:
             return max(0, bisect.bisect_right(self._ns, to_ns(t)) - 1)
 
+    @property
+    def skipped(self) -> int:
+        """Snapshots that cannot be decoded: counted when the file is opened (missing rows they
+        point at) or when first read (corrupt data). They are never returned."""
+        return self._index_skipped + len(self._bad)
+
+    @property
+    def total(self) -> int:
+        """Snapshot rows in the file, readable or not."""
+        return len(self._ids) + self._index_skipped
+
+    def skipped_note(self) -> Optional[str]:
+        if not self.skipped:
+            return None
+        return (f"{self.path}: {self.skipped} of {self.total} snapshots are unreadable and "
+                "were skipped")
+
     def snapshot(self, i: int) -> Snapshot:
+        """Snapshot ``i``; when that one is unreadable, the nearest readable one before it
+        (after it when there is none before), so that positions stay stable for a replay."""
         with self._lock:
             n = len(self._ids)
             if i < 0:
                 i += n
             if not 0 <= i < n:
                 raise IndexError(f"snapshot {i} out of range (recording has {n})")
-            row_id = self._ids[i]
-            snap = self._cache.get(row_id)
-            if snap is not None:
-                self._cache.move_to_end(row_id)
-                return snap
-            try:
-                row = self._conn.execute(
-                    "SELECT dict_id, plan_ids, data FROM snapshots WHERE id = ?",
-                    (row_id,)).fetchone()
-                if row is None:
-                    raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
-                snap = self._decode(i, *row)
-            except sqlite3.Error as e:
-                raise _friendly(self.path, e) from None
-            self._cache[row_id] = snap
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+            snap = self._readable(i)
+            if snap is None:
+                snap = self._nearest_readable(i)
             return snap
+
+    def _readable(self, i: int) -> Optional[Snapshot]:
+        """Snapshot ``i`` decoded (from the cache when there), or None if it cannot be."""
+        row_id = self._ids[i]
+        if row_id in self._bad:
+            return None
+        snap = self._cache.get(row_id)
+        if snap is not None:
+            self._cache.move_to_end(row_id)
+            return snap
+        try:
+            row = self._conn.execute(
+                "SELECT dict_id, plan_ids, data FROM snapshots WHERE id = ?", (row_id,)).fetchone()
+            if row is None:
+                raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
+            snap = self._decode(i, *row)
+        except sqlite3.Error as e:
+            raise _friendly(self.path, e) from None
+        except RecordingError:
+            self._bad.add(row_id)
+            return None
+        self._cache[row_id] = snap
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return snap
+
+    def _nearest_readable(self, i: int) -> Snapshot:
+        for j in itertools.chain(range(i - 1, -1, -1), range(i + 1, len(self._ids))):
+            snap = self._readable(j)
+            if snap is not None:
+                return snap
+        raise RecordingError(f"{self.path} is truncated or corrupt (no readable snapshot in it)")
 
     def snapshot_at(self, t: float) -> Snapshot:
         return self.snapshot(self.index_at(t))
@@ -222,7 +302,10 @@ class RecordingReader:
             lo = 0 if start is None else bisect.bisect_left(self._ns, to_ns(start))
             hi = len(self._ns) if end is None else bisect.bisect_right(self._ns, to_ns(end))
         for i in range(lo, hi):
-            yield self.snapshot(i)
+            with self._lock:
+                snap = self._readable(i)
+            if snap is not None:
+                yield snap
 
     def events(self) -> List[Event]:
         with self._lock:
@@ -247,7 +330,7 @@ class RecordingReader:
         with self._lock:
             try:
                 self._load_meta()
-                self._load_index(after_id=max(self._ids, default=0))
+                self._load_index()
             except sqlite3.Error as e:
                 raise _friendly(self.path, e) from None
 
@@ -272,7 +355,7 @@ class RecordingReader:
             if plan_ids:
                 snap = codec.join_plans(
                     snap, [self._plan(p) if p is not None else None for p in codec.loads(plan_ids)])
-        except (zstandard.ZstdError, ValueError, TypeError, KeyError, AttributeError) as e:
+        except _UNDECODABLE as e:
             raise RecordingError(
                 f"{self.path} is truncated or corrupt (snapshot {i} unreadable: {e})") from None
         return snap

@@ -150,21 +150,31 @@ class RecordingWriter:
         with self._lock:
             if self._closed:
                 return
+            saved = self._state()
             try:
-                self._conn.execute("BEGIN")
-                plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
-                blob = self._compress(raw)
-                self._conn.execute(
-                    "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)",
-                    (to_ns(snap.t), self._dict_id,
-                     codec.dumps(plan_ids).decode() if any(i is not None for i in plan_ids)
-                     else None, blob))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as e:
+                blob = self._insert_snapshot(snap.t, raw, plans)
+            except BaseException as e:
+                # The dictionary and plan rows of this snapshot are rolled back: so must be what
+                # the writer remembers of them, or later rows would point at rows that never were.
                 self._rollback()
-                raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
+                self._restore(saved)
+                if isinstance(e, sqlite3.Error):
+                    raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
+                raise
             self.snapshots_written += 1
             self.bytes_written += len(blob)
+
+    def _insert_snapshot(self, t: float, raw: bytes, plans) -> bytes:
+        self._conn.execute("BEGIN")
+        plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
+        blob = self._compress(raw)
+        self._conn.execute(
+            "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)",
+            (to_ns(t), self._dict_id,
+             codec.dumps(plan_ids).decode() if any(i is not None for i in plan_ids) else None,
+             blob))
+        self._conn.execute("COMMIT")
+        return blob
 
     def event(self, ev: Event) -> None:
         data = _redact_value(dict(ev.data)) if ev.data else None
@@ -206,6 +216,15 @@ class RecordingWriter:
         self.close()
 
     # ---- internals (called with the lock held, inside a transaction) --------------------
+
+    def _state(self) -> tuple:
+        """What a snapshot's transaction may change in memory (the plan maps are small)."""
+        return (self._dict_id, self._dict_len, self._compressor, self._best_len,
+                self._rows_since_dict, dict(self._plan_ids), dict(self._plan_digests))
+
+    def _restore(self, state: tuple) -> None:
+        (self._dict_id, self._dict_len, self._compressor, self._best_len,
+         self._rows_since_dict, self._plan_ids, self._plan_digests) = state
 
     def _rollback(self) -> None:
         try:
