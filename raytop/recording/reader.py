@@ -22,44 +22,12 @@ import zstandard
 
 from raytop.model import Event, Plan, Snapshot
 from raytop.recording import codec
+from raytop.recording.checks import check_file, clean_meta, harden, inflate, require_tables
 from raytop.recording.errors import RecordingError
 from raytop.recording.schema import MIGRATIONS, SCHEMA_VERSION, to_ns
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _CACHE_SIZE = 128
 _FETCH_CHUNK = 256
-
-
-def _check_file(p: Path) -> None:
-    """One-line errors for what SQLite would report obscurely (or not at all)."""
-    if not p.exists():
-        raise RecordingError(f"recording not found: {p}")
-    if p.is_dir():
-        raise RecordingError(f"{p} is a directory, not a raytop recording")
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as f:
-            header = f.read(100)
-    except OSError as e:
-        raise RecordingError(f"cannot read {p}: {e.strerror}") from None
-    wal = Path(f"{p}-wal")
-    live_wal = wal.exists() and wal.stat().st_size > 0
-    if size == 0:
-        if live_wal:  # a writer that just started: everything is still in the WAL
-            return
-        raise RecordingError(f"{p} is empty, not a raytop recording")
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    page_count = int.from_bytes(header[28:32], "big")
-    header_valid = header[24:28] == header[92:96] and page_count > 0
-    if live_wal or not header_valid:
-        return  # the WAL holds newer pages than the header describes; SQLite will judge
-    if page_size < 512 or size % page_size or size < page_count * page_size:
-        raise RecordingError(
-            f"{p} is truncated or corrupt ({size} bytes, its header says "
-            f"{page_count * page_size})")
 
 
 # What decoding hostile or damaged bytes can raise (deep JSON nesting: RecursionError).
@@ -79,6 +47,16 @@ def _references_resolve(dict_id, plan_ids, dicts: Set[int], plans: Set[int]) -> 
     return isinstance(ids, list) and all(p is None or (type(p) is int and p in plans) for p in ids)
 
 
+def _event(t_ns: int, kind, dataset_id, message, data) -> Event:
+    try:
+        payload = codec.loads(data) if data else {}
+    except (ValueError, TypeError, RecursionError):
+        payload = {}
+    return Event(t=t_ns / 1e9, kind=str(kind), message=str(message or ""),
+                 dataset_id=None if dataset_id is None else str(dataset_id),
+                 data=payload if isinstance(payload, dict) else {})
+
+
 def print_skipped(reader: "RecordingReader") -> None:
     """One line on stderr when ``reader`` skipped unreadable snapshots."""
     note = reader.skipped_note()
@@ -86,7 +64,10 @@ def print_skipped(reader: "RecordingReader") -> None:
         print(f"raytop: {note}", file=sys.stderr)
 
 
-def _friendly(p: Path, e: sqlite3.Error) -> RecordingError:
+_SQLITE_ERRORS = (sqlite3.Error,)
+
+
+def _friendly(p: Path, e: Exception) -> RecordingError:
     msg = str(e)
     if "not a database" in msg or "file is encrypted" in msg:
         return RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
@@ -100,7 +81,7 @@ def _friendly(p: Path, e: sqlite3.Error) -> RecordingError:
 class RecordingReader:
     def __init__(self, path):
         self.path = Path(path)
-        _check_file(self.path)
+        check_file(self.path)
         self._lock = threading.RLock()
         self._ids: List[int] = []
         self._ns: List[int] = []
@@ -113,6 +94,7 @@ class RecordingReader:
         self.meta: dict = {}
         try:
             self._conn = self._connect()
+            require_tables(self._conn, self.path, ("meta",))
             self._load_meta()
             version = self.meta.get("schema_version")
             if not isinstance(version, int):
@@ -123,10 +105,14 @@ class RecordingReader:
                     f"({SCHEMA_VERSION}); upgrade raytop")
             if version < SCHEMA_VERSION:
                 self._migrate(version)
+            require_tables(self._conn, self.path, ("snapshots", "plans", "dicts", "events"))
             self._load_index()
-            if self._ids or self._index_skipped:  # a bad tail shows up here rather than mid-replay
+            if self._ids:  # a bad tail shows up here rather than mid-replay
                 self.snapshot(len(self._ids) - 1)
-        except sqlite3.Error as e:
+            elif self._index_skipped:
+                raise RecordingError(
+                    f"{self.path} is truncated or corrupt (no readable snapshot in it)")
+        except _SQLITE_ERRORS as e:
             self._close_quietly()
             raise _friendly(self.path, e) from None
         except RecordingError:
@@ -142,12 +128,16 @@ class RecordingReader:
             conn = sqlite3.connect(f"{base}?mode={mode}", uri=True, check_same_thread=False)
             try:
                 conn.execute("PRAGMA query_only=1")
+                harden(conn)
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return conn
             except sqlite3.OperationalError:
                 conn.close()
                 if mode == "ro":
                     raise
+            except BaseException:
+                conn.close()
+                raise
         raise AssertionError("unreachable")
 
     def _close_quietly(self) -> None:
@@ -164,9 +154,9 @@ class RecordingReader:
         for key, value in rows:
             try:
                 meta[key] = codec.loads(value)
-            except ValueError:
+            except (ValueError, TypeError, RecursionError):
                 meta[key] = value
-        self.meta = meta
+        self.meta = clean_meta(meta)
 
     def _migrate(self, version: int) -> None:
         """Upgrade an older recording on an in-memory copy; the file itself is left alone."""
@@ -275,7 +265,7 @@ class RecordingReader:
             if row is None:
                 raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
             snap = self._decode(i, *row)
-        except sqlite3.Error as e:
+        except _SQLITE_ERRORS as e:
             raise _friendly(self.path, e) from None
         except RecordingError:
             self._bad.add(row_id)
@@ -312,18 +302,10 @@ class RecordingReader:
             try:
                 rows = self._conn.execute(
                     "SELECT t_ns, kind, dataset_id, message, data FROM events"
-                    " ORDER BY t_ns, id").fetchall()
-            except sqlite3.Error as e:
+                    " WHERE typeof(t_ns) = 'integer' ORDER BY t_ns, id").fetchall()
+            except _SQLITE_ERRORS as e:
                 raise _friendly(self.path, e) from None
-        out = []
-        for t_ns, kind, dataset_id, message, data in rows:
-            try:
-                payload = codec.loads(data) if data else {}
-            except ValueError:
-                payload = {}
-            out.append(Event(t=t_ns / 1e9, kind=kind, message=message or "",
-                             dataset_id=dataset_id, data=payload))
-        return out
+        return [_event(*row) for row in rows]
 
     def refresh(self) -> None:
         """Pick up snapshots, events and meta (``ended_utc``, ``exit_code``) written since."""
@@ -331,7 +313,7 @@ class RecordingReader:
             try:
                 self._load_meta()
                 self._load_index()
-            except sqlite3.Error as e:
+            except _SQLITE_ERRORS as e:
                 raise _friendly(self.path, e) from None
 
     def close(self) -> None:
@@ -350,7 +332,7 @@ class RecordingReader:
     def _decode(self, i: int, dict_id: Optional[int], plan_ids: Optional[str],
                 data: bytes) -> Snapshot:
         try:
-            raw = self._decompressor(dict_id).decompress(data)
+            raw = inflate(self._decompressor(dict_id), data)
             snap = codec.decode_snapshot(raw)
             if plan_ids:
                 snap = codec.join_plans(
@@ -369,7 +351,7 @@ class RecordingReader:
                                          (dict_id,)).fetchone()
                 if row is None:
                     raise KeyError(f"compression dictionary {dict_id} missing")
-                seed = zstandard.ZstdDecompressor().decompress(row[0])
+                seed = inflate(zstandard.ZstdDecompressor(), row[0])
             d = self._dicts[dict_id] = codec.make_decompressor(seed)
         return d
 
@@ -380,5 +362,5 @@ class RecordingReader:
             if row is None:
                 raise KeyError(f"plan {plan_id} missing")
             plan = self._plans[plan_id] = codec.plan_from_bytes(
-                zstandard.ZstdDecompressor().decompress(row[0]))
+                inflate(zstandard.ZstdDecompressor(), row[0]))
         return plan
