@@ -87,10 +87,15 @@ def _check_sidecar(side: Path) -> None:
 
 
 def harden(conn: sqlite3.Connection) -> None:
-    """Nothing in the file's schema may run code with side effects, and no value read may be
-    huge."""
+    """Nothing in the file's schema may run code with side effects, no value read may be huge,
+    and text that is not UTF-8 reads as text."""
     conn.execute("PRAGMA trusted_schema=OFF")
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
+    conn.text_factory = _text  # damaged TEXT would otherwise raise UnicodeDecodeError
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def require_tables(conn: sqlite3.Connection, p: Path, names: Iterable[str]) -> None:

@@ -64,10 +64,14 @@ def print_skipped(reader: "RecordingReader") -> None:
         print(f"raytop: {note}", file=sys.stderr)
 
 
-_SQLITE_ERRORS = (sqlite3.Error,)
+# SQLite reports a damaged schema with its text in the message; when that text is not UTF-8,
+# Python raises UnicodeDecodeError in place of the sqlite3 error.
+_SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
 
 
 def _friendly(p: Path, e: Exception) -> RecordingError:
+    if isinstance(e, UnicodeDecodeError):
+        return RecordingError(f"{p} is truncated or corrupt (damaged text in the database)")
     msg = str(e)
     if "not a database" in msg or "file is encrypted" in msg:
         return RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
