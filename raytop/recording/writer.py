@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional
 from raytop.model import Event, Plan, Snapshot
 from raytop.recording import codec
 from raytop.recording.errors import RecordingError
+from raytop.recording.lock import create_locked, refuse_if_recording
 from raytop.recording.schema import APPLICATION_ID, DDL, SCHEMA_VERSION, to_ns
 from raytop.redact import redact_argv, redact_env, redact_remote_args, redact_text
 
@@ -110,8 +111,11 @@ class RecordingWriter:
             full["schema_version"] = SCHEMA_VERSION
             self._put_meta(full)
             self._conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            raise RecordingError(f"cannot create recording {self.path}: {e}") from None
+        except BaseException as e:
+            os.close(self._lock_fd)
+            if isinstance(e, sqlite3.Error):
+                raise RecordingError(f"cannot create recording {self.path}: {e}") from None
+            raise
         self.meta = full
 
     def _create_file(self, force: bool) -> None:
@@ -123,6 +127,7 @@ class RecordingWriter:
         if path.exists() or path.is_symlink():
             if not force:
                 raise RecordingError(f"{path} exists; pass --force to overwrite it")
+            refuse_if_recording(path)
             for suffix in ("", "-wal", "-shm", "-journal"):
                 try:
                     os.unlink(f"{path}{suffix}")
@@ -131,7 +136,7 @@ class RecordingWriter:
                 except OSError as e:
                     raise RecordingError(f"cannot overwrite {path}: {e.strerror}") from None
         try:  # O_EXCL: two writers racing for one path cannot both win
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            self._lock_fd = create_locked(path)
         except FileExistsError:
             raise RecordingError(f"{path} exists; pass --force to overwrite it") from None
         except OSError as e:
@@ -208,6 +213,7 @@ class RecordingWriter:
                 raise RecordingError(f"cannot finish recording {self.path}: {e}") from None
             finally:
                 self._conn.close()
+                os.close(self._lock_fd)  # after SQLite let go of the file: see lock.py
 
     def __enter__(self) -> "RecordingWriter":
         return self
