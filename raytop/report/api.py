@@ -54,11 +54,11 @@ def _check_output(path: Path, out: Path, fmt: str, force: bool) -> None:
 
 
 def _write_atomic(out: Path, text: str) -> None:
+    """``out`` replaced in one step, private (0600: mkstemp's mode) like the recording."""
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         try:

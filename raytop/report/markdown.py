@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from pathlib import Path
@@ -69,6 +70,14 @@ def _fence(text: str) -> List[str]:
     return [ticks, text, ticks, ""]
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """A new file, 0600, never written through a symlink (an old one is removed first)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 def render_markdown(report: Report, files_dir: Path) -> str:
     """Markdown text; writes one PNG per drawn chart into ``files_dir`` (created if needed)."""
     doc = report.doc
@@ -100,7 +109,7 @@ def render_markdown(report: Report, files_dir: Path) -> str:
         out += _fence(sug["fix"])
 
     out += ["## Timelines", ""]
-    files_dir.mkdir(parents=True, exist_ok=True)
+    files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder = urllib.parse.quote(files_dir.name)
     for chart in build_charts(report.history):
         png = render_png(chart)
@@ -108,7 +117,7 @@ def render_markdown(report: Report, files_dir: Path) -> str:
             (files_dir / f"{chart.key}.png").unlink(missing_ok=True)  # no stale image from before
             out += [f"**{_text(chart.title)}:** {_text(chart.note)}", ""]
             continue
-        (files_dir / f"{chart.key}.png").write_bytes(png)
+        _write_private(files_dir / f"{chart.key}.png", png)
         out += [f"![{_text(chart.title)}]({folder}/{urllib.parse.quote(chart.key)}.png)", ""]
 
     out += ["## Operators", ""]
