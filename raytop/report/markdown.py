@@ -108,7 +108,22 @@ def render_markdown(report: Report, files_dir: Path) -> str:
                 _text(sug["evidence"], block=True), ""]
         out += _fence(sug["fix"])
 
-    out += ["## Timelines", ""]
+    out += _timelines(report, files_dir)
+
+    out += ["## Operators", ""]
+    out += _table(tables.OPERATOR_HEADERS, tables.operator_rows(doc), tables.OPERATOR_NUMERIC)
+
+    out += _plan_section(doc)
+
+    out += ["## Datasets", ""]
+    out += _table(tables.DATASET_HEADERS, tables.dataset_rows(doc), tables.DATASET_NUMERIC)
+    out += [f"<sub>Made by raytop {_text(s['report_raytop_version'])} on "
+            f"{_text(doc['generated_utc'])}.</sub>", ""]
+    return "\n".join(out)
+
+
+def _timelines(report: Report, files_dir: Path) -> List[str]:
+    out = ["## Timelines", ""]
     files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder = urllib.parse.quote(files_dir.name)
     for chart in build_charts(report.history):
@@ -119,11 +134,11 @@ def render_markdown(report: Report, files_dir: Path) -> str:
             continue
         _write_private(files_dir / f"{chart.key}.png", png)
         out += [f"![{_text(chart.title)}]({folder}/{urllib.parse.quote(chart.key)}.png)", ""]
+    return out
 
-    out += ["## Operators", ""]
-    out += _table(tables.OPERATOR_HEADERS, tables.operator_rows(doc), tables.OPERATOR_NUMERIC)
 
-    out += ["## Plan", ""]
+def _plan_section(doc: dict) -> List[str]:
+    out = ["## Plan", ""]
     if not doc["plan"]:
         out += ["No plan was captured (the probe was not attached).", ""]
     for dsid, plan in doc["plan"].items():
@@ -134,9 +149,4 @@ def render_markdown(report: Report, files_dir: Path) -> str:
             rows = [(c[0], c[1], c[2], "; ".join(tables.reason_text(x) for x in r) or fmt.NA)
                     for c, r in unfused]
             out += _table(tables.BOUNDARY_HEADERS, rows)
-
-    out += ["## Datasets", ""]
-    out += _table(tables.DATASET_HEADERS, tables.dataset_rows(doc), tables.DATASET_NUMERIC)
-    out += [f"<sub>Made by raytop {_text(s['report_raytop_version'])} on "
-            f"{_text(doc['generated_utc'])}.</sub>", ""]
-    return "\n".join(out)
+    return out
