@@ -12,6 +12,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
 import zstandard
 
 from raytop.model import DatasetStats, LogicalOp, Plan, Snapshot
@@ -117,3 +118,16 @@ def test_exported_recording_holds_no_secret(tmp_path):
     assert done.returncode == 0, done.stderr
     assert '"runtime_env":"<redacted' in done.stdout
     assert_no_secret(done.stdout + done.stderr)
+
+
+@pytest.mark.ray
+def test_real_ray_puts_runtime_env_in_remote_args_and_the_adapter_hides_it(ray_cluster):
+    ds = ray_cluster.data.range(10).map_batches(
+        lambda batch: batch, num_cpus=0.5,
+        runtime_env={"env_vars": {"AWS_SECRET_ACCESS_KEY": AWS_SECRET, "HF_TOKEN": HF_TOKEN}})
+    lop = ds._logical_plan.dag  # built, never executed
+    assert AWS_SECRET in repr(lop.ray_remote_args)  # what Ray hands the probe
+    op = _logical_op(lop, "1:MapBatches(<lambda>)", {}, None)
+    assert op.ray_remote_args["num_cpus"] == 0.5
+    assert op.ray_remote_args["runtime_env"].startswith("<redacted:")
+    assert_no_secret(repr(op))
