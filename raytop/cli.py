@@ -131,9 +131,11 @@ def record(address, duration, interval, out, force, inject, pid, no_agents) -> N
 def replay(path) -> None:
     """Replay a recording in the TUI, with a time scrubber."""
     from raytop.recording import RecordingReader
+    from raytop.recording.reader import print_skipped
     from raytop.tui import run_replay
 
-    RecordingReader(path).close()  # bad files fail here, before the screen is taken
+    with RecordingReader(path) as reader:  # bad files fail here, before the screen is taken
+        print_skipped(reader)
     sys.exit(run_replay(path))
 
 

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from raytop.model import Event
 from raytop.redact import redact_argv
-from raytop.runner import ScriptJob, exit_status, probe_env
+from raytop.runner import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.session import (BRIDGED, build_collector, default_recording_path, installed_ray_version,
                             make_probe_source, recording_meta)
 from raytop.sources.bridge import RayBridge
@@ -35,27 +35,15 @@ class RunOptions:
 
 
 def run_script(opts: RunOptions) -> int:
-    from raytop.recording import RecordingWriter
-
-    rec_path = None
-    if opts.record:
-        rec_path = opts.record_path or default_recording_path(str(opts.script))
-    if opts.report_path is not None and opts.report_path.exists() and not opts.force:
-        raise ValueError(f"{opts.report_path} exists; pass --force to overwrite it")
-    writer = None
-    if rec_path is not None:
-        writer = RecordingWriter(rec_path, meta=recording_meta(opts.argv, opts.interval,
-                                                               installed_ray_version()),
-                                 force=opts.force)
+    rec_path, writer, log_path, log_file = _open_outputs(opts)
     probe = make_probe_source(pids=set())
     bridge = RayBridge(None, BRIDGED)
     collector = build_collector(bridge=bridge, probe=probe, interval=opts.interval,
                                 address_of=lambda: probe.address)
     if writer is not None:
         collector.add_sink(writer)
-    log_path = None if opts.headless else _log_path(rec_path, opts.script)
     job = ScriptJob(str(opts.script), opts.args, env=probe_env(os.environ, opts.interval),
-                    capture=not opts.headless, log_path=log_path)
+                    capture=not opts.headless, log_path=log_path, log_file=log_file)
     job.start()
     _watch_pid(probe, job.pid)
     collector.emit_event(Event(t=time.time(), kind="job_started",
@@ -103,7 +91,35 @@ def run_script(opts: RunOptions) -> int:
                 pass
     finally:
         _restore_signals(old)
-    code = result.get("code", 1)
+    _announce_outputs(opts, rec_path, log_path)
+    return result.get("code", 1)
+
+
+def _open_outputs(opts: RunOptions):
+    """(recording path, writer, log path, log file), each None when not wanted; nothing is left
+    behind when one of them cannot be created."""
+    from raytop.recording import RecordingWriter
+
+    rec_path = None
+    if opts.record:
+        rec_path = opts.record_path or default_recording_path(str(opts.script))
+    if opts.report_path is not None and opts.report_path.exists() and not opts.force:
+        raise ValueError(f"{opts.report_path} exists; pass --force to overwrite it")
+    log_path = None if opts.headless else _log_path(rec_path, opts.script)
+    log_file = open_script_log(log_path, opts.force) if log_path is not None else None
+    writer = None
+    try:
+        if rec_path is not None:
+            writer = RecordingWriter(rec_path, meta=recording_meta(opts.argv, opts.interval,
+                                                                   installed_ray_version()),
+                                     force=opts.force)
+    except BaseException:
+        _discard_log(log_file, log_path)
+        raise
+    return rec_path, writer, log_path, log_file
+
+
+def _announce_outputs(opts: RunOptions, rec_path: Optional[Path], log_path: Optional[Path]) -> None:
     if rec_path is not None:
         print(f"raytop: recording saved to {rec_path}", file=sys.stderr)
     if log_path is not None:
@@ -113,7 +129,6 @@ def run_script(opts: RunOptions) -> int:
 
         written = write_report(rec_path, opts.report_path, None, force=opts.force)
         print(f"raytop: report written to {written}", file=sys.stderr)
-    return code
 
 
 def _watch_pid(probe, pid: int) -> None:
@@ -126,6 +141,13 @@ def _log_path(rec_path: Optional[Path], script: Path) -> Path:
     from raytop.session import default_recording_path
 
     return default_recording_path(str(script)).with_suffix(".log")
+
+
+def _discard_log(log_file, log_path: Optional[Path]) -> None:
+    """The log this run just created, removed again when the run cannot start."""
+    if log_file is not None:
+        log_file.close()
+        os.unlink(log_path)
 
 
 def _forward_signals(job: ScriptJob):

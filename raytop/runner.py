@@ -5,11 +5,12 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Deque, List, Optional, Sequence
+from typing import BinaryIO, Deque, List, Optional, Sequence
 
 PROBE_CLASS = "raytop.probe.RaytopProbe"
 CALLBACKS_ENV = "RAY_DATA_EXECUTION_CALLBACKS"
@@ -34,19 +35,56 @@ def probe_env(base: dict, interval: float) -> dict:
     return env
 
 
+def open_script_log(path: Path, force: bool = False) -> BinaryIO:
+    """The script's log, created private (0600) and never through a symlink. ``force`` replaces
+    an existing regular file; a symlink or anything else in the way is refused."""
+    if force:
+        _remove_regular_file(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise FileExistsError(_log_in_the_way(path)) from None
+    except OSError as e:
+        raise PermissionError(f"cannot write the script's log {path}: {e.strerror}") from None
+    return os.fdopen(fd, "wb")
+
+
+def _remove_regular_file(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise FileExistsError(_log_in_the_way(path))
+    os.unlink(path)
+
+
+def _log_in_the_way(path: Path) -> str:
+    if os.path.islink(path):
+        return f"{path} is a symbolic link; raytop does not write the script's log through one"
+    if os.path.lexists(path) and not os.path.isfile(path):
+        return f"{path} exists and is not a regular file; cannot write the script's log there"
+    return f"{path} exists; pass --force to overwrite it"
+
+
 class ScriptJob:
     """The user's script as a child process in its own process group.
 
-    ``capture=True`` sends its stdout/stderr to ``log_path`` and keeps the last lines in memory for
-    the TUI's log panel; otherwise the script writes to raytop's terminal as usual.
+    ``capture=True`` sends its stdout/stderr to ``log_file`` (else a new file at ``log_path``, see
+    ``open_script_log``) and keeps the last lines in memory for the TUI's log panel; otherwise the
+    script writes to raytop's terminal as usual.
     """
 
     def __init__(self, script: str, args: Sequence[str], *, env: dict, capture: bool = False,
-                 log_path: Optional[Path] = None, max_lines: int = 2000):
+                 log_path: Optional[Path] = None, log_file: Optional[BinaryIO] = None,
+                 force_log: bool = False, max_lines: int = 2000):
         self.argv: List[str] = [sys.executable, script, *args]
         self._env = env
         self._capture = capture
         self.log_path = log_path
+        self._log_file = log_file
+        self._force_log = force_log
         self._lines: Deque[str] = collections.deque(maxlen=max_lines)
         self._lines_lock = threading.Lock()
         self.proc: Optional[subprocess.Popen] = None
@@ -55,9 +93,16 @@ class ScriptJob:
 
     def start(self) -> "ScriptJob":
         kwargs = dict(env=self._env, start_new_session=True, stdin=subprocess.DEVNULL)
+        if self._capture and self._log_file is None and self.log_path is not None:
+            self._log_file = open_script_log(self.log_path, self._force_log)
         if self._capture:
             kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.proc = subprocess.Popen(self.argv, **kwargs)
+        try:
+            self.proc = subprocess.Popen(self.argv, **kwargs)
+        except BaseException:
+            if self._log_file is not None:
+                self._log_file.close()
+            raise
         if self._capture:
             self._reader = threading.Thread(target=self._pump, name="raytop-script-log", daemon=True)
             self._reader.start()
@@ -70,7 +115,7 @@ class ScriptJob:
 
     def _pump(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        log = open(self.log_path, "ab") if self.log_path else None
+        log = self._log_file
         try:
             for raw in iter(self.proc.stdout.readline, b""):
                 if log:

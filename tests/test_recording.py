@@ -321,7 +321,8 @@ def test_truncated_and_corrupt_files(tmp_path):
                 (b"\x28\xb5\x2f\xfd garbage",))
     con.commit()
     con.close()
-    assert "truncated or corrupt" in _open_error(corrupt)
+    with RecordingReader(corrupt) as r:  # one bad row costs that snapshot, not the file
+        assert r.skipped == 1 and len(list(r.iter_snapshots())) == 199
 
 
 def test_newer_schema_refused(tmp_path):

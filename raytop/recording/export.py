@@ -7,7 +7,7 @@ import math
 from typing import Any, TextIO
 
 from raytop.model import to_dict
-from raytop.recording.reader import RecordingReader
+from raytop.recording.reader import RecordingReader, print_skipped
 
 
 def _finite(value: Any) -> Any:
@@ -30,10 +30,12 @@ def snapshot_json(snap) -> str:
 
 
 def export_jsonl(reader: RecordingReader, out: TextIO) -> int:
-    """Write every snapshot of ``reader`` to ``out``, one JSON object per line; lines written."""
+    """Write every readable snapshot of ``reader`` to ``out``, one JSON object per line; lines
+    written. Unreadable ones are skipped, with one line on stderr saying how many."""
     n = 0
     for snap in reader.iter_snapshots():
         out.write(snapshot_json(snap))
         out.write("\n")
         n += 1
+    print_skipped(reader)
     return n

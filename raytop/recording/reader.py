@@ -8,59 +8,70 @@ while its writer is still running.
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import sqlite3
+import sys
 import threading
 import urllib.parse
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Set
 
 import zstandard
 
 from raytop.model import Event, Plan, Snapshot
 from raytop.recording import codec
+from raytop.recording.checks import check_file, clean_meta, harden, inflate, require_tables
 from raytop.recording.errors import RecordingError
 from raytop.recording.schema import MIGRATIONS, SCHEMA_VERSION, to_ns
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _CACHE_SIZE = 128
 _FETCH_CHUNK = 256
 
 
-def _check_file(p: Path) -> None:
-    """One-line errors for what SQLite would report obscurely (or not at all)."""
-    if not p.exists():
-        raise RecordingError(f"recording not found: {p}")
-    if p.is_dir():
-        raise RecordingError(f"{p} is a directory, not a raytop recording")
+# What decoding hostile or damaged bytes can raise (deep JSON nesting: RecursionError).
+_UNDECODABLE = (zstandard.ZstdError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+                RecursionError, OverflowError)
+
+
+def _references_resolve(dict_id, plan_ids, dicts: Set[int], plans: Set[int]) -> bool:
+    if dict_id is not None and dict_id not in dicts:
+        return False
+    if plan_ids is None:
+        return True
     try:
-        size = p.stat().st_size
-        with open(p, "rb") as f:
-            header = f.read(100)
-    except OSError as e:
-        raise RecordingError(f"cannot read {p}: {e.strerror}") from None
-    wal = Path(f"{p}-wal")
-    live_wal = wal.exists() and wal.stat().st_size > 0
-    if size == 0:
-        if live_wal:  # a writer that just started: everything is still in the WAL
-            return
-        raise RecordingError(f"{p} is empty, not a raytop recording")
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    page_count = int.from_bytes(header[28:32], "big")
-    header_valid = header[24:28] == header[92:96] and page_count > 0
-    if live_wal or not header_valid:
-        return  # the WAL holds newer pages than the header describes; SQLite will judge
-    if page_size < 512 or size % page_size or size < page_count * page_size:
-        raise RecordingError(
-            f"{p} is truncated or corrupt ({size} bytes, its header says "
-            f"{page_count * page_size})")
+        ids = codec.loads(plan_ids)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return isinstance(ids, list) and all(p is None or (type(p) is int and p in plans) for p in ids)
 
 
-def _friendly(p: Path, e: sqlite3.Error) -> RecordingError:
+def _event(t_ns: int, kind, dataset_id, message, data) -> Event:
+    try:
+        payload = codec.loads(data) if data else {}
+    except (ValueError, TypeError, RecursionError):
+        payload = {}
+    return Event(t=t_ns / 1e9, kind=str(kind), message=str(message or ""),
+                 dataset_id=None if dataset_id is None else str(dataset_id),
+                 data=payload if isinstance(payload, dict) else {})
+
+
+def print_skipped(reader: "RecordingReader") -> None:
+    """One line on stderr when ``reader`` skipped unreadable snapshots."""
+    note = reader.skipped_note()
+    if note:
+        print(f"raytop: {note}", file=sys.stderr)
+
+
+# SQLite reports a damaged schema with its text in the message; when that text is not UTF-8,
+# Python raises UnicodeDecodeError in place of the sqlite3 error.
+_SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+
+
+def _friendly(p: Path, e: Exception) -> RecordingError:
+    if isinstance(e, UnicodeDecodeError):
+        return RecordingError(f"{p} is truncated or corrupt (damaged text in the database)")
     msg = str(e)
     if "not a database" in msg or "file is encrypted" in msg:
         return RecordingError(f"{p} is not a raytop recording (not an SQLite database)")
@@ -74,16 +85,20 @@ def _friendly(p: Path, e: sqlite3.Error) -> RecordingError:
 class RecordingReader:
     def __init__(self, path):
         self.path = Path(path)
-        _check_file(self.path)
+        check_file(self.path)
         self._lock = threading.RLock()
         self._ids: List[int] = []
         self._ns: List[int] = []
         self._cache: "OrderedDict[int, Snapshot]" = OrderedDict()
         self._plans: Dict[int, Plan] = {}
         self._dicts: Dict[Optional[int], zstandard.ZstdDecompressor] = {}
+        self._max_row_id = 0
+        self._index_skipped = 0  # rows that point at a dictionary or plan that is not there
+        self._bad: Set[int] = set()  # row ids whose data turned out undecodable
         self.meta: dict = {}
         try:
             self._conn = self._connect()
+            require_tables(self._conn, self.path, ("meta",))
             self._load_meta()
             version = self.meta.get("schema_version")
             if not isinstance(version, int):
@@ -94,10 +109,14 @@ class RecordingReader:
                     f"({SCHEMA_VERSION}); upgrade raytop")
             if version < SCHEMA_VERSION:
                 self._migrate(version)
+            require_tables(self._conn, self.path, ("snapshots", "plans", "dicts", "events"))
             self._load_index()
-            if self._ids:  # a truncated tail shows up here rather than mid-replay
+            if self._ids:  # a bad tail shows up here rather than mid-replay
                 self.snapshot(len(self._ids) - 1)
-        except sqlite3.Error as e:
+            elif self._index_skipped:
+                raise RecordingError(
+                    f"{self.path} is truncated or corrupt (no readable snapshot in it)")
+        except _SQLITE_ERRORS as e:
             self._close_quietly()
             raise _friendly(self.path, e) from None
         except RecordingError:
@@ -113,12 +132,16 @@ class RecordingReader:
             conn = sqlite3.connect(f"{base}?mode={mode}", uri=True, check_same_thread=False)
             try:
                 conn.execute("PRAGMA query_only=1")
+                harden(conn)
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return conn
             except sqlite3.OperationalError:
                 conn.close()
                 if mode == "ro":
                     raise
+            except BaseException:
+                conn.close()
+                raise
         raise AssertionError("unreachable")
 
     def _close_quietly(self) -> None:
@@ -135,9 +158,9 @@ class RecordingReader:
         for key, value in rows:
             try:
                 meta[key] = codec.loads(value)
-            except ValueError:
+            except (ValueError, TypeError, RecursionError):
                 meta[key] = value
-        self.meta = meta
+        self.meta = clean_meta(meta)
 
     def _migrate(self, version: int) -> None:
         """Upgrade an older recording on an in-memory copy; the file itself is left alone."""
@@ -158,16 +181,30 @@ class RecordingReader:
                 raise RecordingError(f"migration of recording schema {version} failed")
             version = new
 
-    def _load_index(self, after_id: int = 0) -> None:
+    def _load_index(self) -> None:
+        """Index the snapshots written since the last call, skipping (and counting) those whose
+        dictionary or plan rows are missing: they can never be decoded."""
         rows = self._conn.execute(
-            "SELECT id, t_ns FROM snapshots WHERE id > ? ORDER BY t_ns, id", (after_id,)).fetchall()
-        if not rows:
+            "SELECT id, t_ns, dict_id, plan_ids FROM snapshots WHERE id > ? ORDER BY t_ns, id",
+            (self._max_row_id,)).fetchall()
+        # Read after the snapshots: a live writer commits a snapshot with its dictionary and plan
+        # rows, so these sets hold at least every row the snapshots above can point at.
+        dicts = {r[0] for r in self._conn.execute("SELECT id FROM dicts")}
+        plans = {r[0] for r in self._conn.execute("SELECT id FROM plans")}
+        good = []
+        for row_id, t_ns, dict_id, plan_ids in rows:
+            self._max_row_id = max(self._max_row_id, row_id)
+            if type(t_ns) is int and _references_resolve(dict_id, plan_ids, dicts, plans):
+                good.append((row_id, t_ns))
+            else:
+                self._index_skipped += 1
+        if not good:
             return
-        if not self._ns or rows[0][1] >= self._ns[-1]:
-            self._ids.extend(r[0] for r in rows)
-            self._ns.extend(r[1] for r in rows)
+        if not self._ns or good[0][1] >= self._ns[-1]:
+            self._ids.extend(r[0] for r in good)
+            self._ns.extend(r[1] for r in good)
         else:  # a clock step backwards: keep times ascending
-            merged = sorted(list(zip(self._ns, self._ids)) + [(r[1], r[0]) for r in rows])
+            merged = sorted(list(zip(self._ns, self._ids)) + [(r[1], r[0]) for r in good])
             self._ns = [m[0] for m in merged]
             self._ids = [m[1] for m in merged]
             self._cache.clear()
@@ -186,31 +223,68 @@ class RecordingReader:
         with self._lock:
             return max(0, bisect.bisect_right(self._ns, to_ns(t)) - 1)
 
+    @property
+    def skipped(self) -> int:
+        """Snapshots that cannot be decoded: counted when the file is opened (missing rows they
+        point at) or when first read (corrupt data). They are never returned."""
+        return self._index_skipped + len(self._bad)
+
+    @property
+    def total(self) -> int:
+        """Snapshot rows in the file, readable or not."""
+        return len(self._ids) + self._index_skipped
+
+    def skipped_note(self) -> Optional[str]:
+        if not self.skipped:
+            return None
+        return (f"{self.path}: {self.skipped} of {self.total} snapshots are unreadable and "
+                "were skipped")
+
     def snapshot(self, i: int) -> Snapshot:
+        """Snapshot ``i``; when that one is unreadable, the nearest readable one before it
+        (after it when there is none before), so that positions stay stable for a replay."""
         with self._lock:
             n = len(self._ids)
             if i < 0:
                 i += n
             if not 0 <= i < n:
                 raise IndexError(f"snapshot {i} out of range (recording has {n})")
-            row_id = self._ids[i]
-            snap = self._cache.get(row_id)
-            if snap is not None:
-                self._cache.move_to_end(row_id)
-                return snap
-            try:
-                row = self._conn.execute(
-                    "SELECT dict_id, plan_ids, data FROM snapshots WHERE id = ?",
-                    (row_id,)).fetchone()
-                if row is None:
-                    raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
-                snap = self._decode(i, *row)
-            except sqlite3.Error as e:
-                raise _friendly(self.path, e) from None
-            self._cache[row_id] = snap
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+            snap = self._readable(i)
+            if snap is None:
+                snap = self._nearest_readable(i)
             return snap
+
+    def _readable(self, i: int) -> Optional[Snapshot]:
+        """Snapshot ``i`` decoded (from the cache when there), or None if it cannot be."""
+        row_id = self._ids[i]
+        if row_id in self._bad:
+            return None
+        snap = self._cache.get(row_id)
+        if snap is not None:
+            self._cache.move_to_end(row_id)
+            return snap
+        try:
+            row = self._conn.execute(
+                "SELECT dict_id, plan_ids, data FROM snapshots WHERE id = ?", (row_id,)).fetchone()
+            if row is None:
+                raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
+            snap = self._decode(i, *row)
+        except _SQLITE_ERRORS as e:
+            raise _friendly(self.path, e) from None
+        except RecordingError:
+            self._bad.add(row_id)
+            return None
+        self._cache[row_id] = snap
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return snap
+
+    def _nearest_readable(self, i: int) -> Snapshot:
+        for j in itertools.chain(range(i - 1, -1, -1), range(i + 1, len(self._ids))):
+            snap = self._readable(j)
+            if snap is not None:
+                return snap
+        raise RecordingError(f"{self.path} is truncated or corrupt (no readable snapshot in it)")
 
     def snapshot_at(self, t: float) -> Snapshot:
         return self.snapshot(self.index_at(t))
@@ -222,33 +296,28 @@ class RecordingReader:
             lo = 0 if start is None else bisect.bisect_left(self._ns, to_ns(start))
             hi = len(self._ns) if end is None else bisect.bisect_right(self._ns, to_ns(end))
         for i in range(lo, hi):
-            yield self.snapshot(i)
+            with self._lock:
+                snap = self._readable(i)
+            if snap is not None:
+                yield snap
 
     def events(self) -> List[Event]:
         with self._lock:
             try:
                 rows = self._conn.execute(
                     "SELECT t_ns, kind, dataset_id, message, data FROM events"
-                    " ORDER BY t_ns, id").fetchall()
-            except sqlite3.Error as e:
+                    " WHERE typeof(t_ns) = 'integer' ORDER BY t_ns, id").fetchall()
+            except _SQLITE_ERRORS as e:
                 raise _friendly(self.path, e) from None
-        out = []
-        for t_ns, kind, dataset_id, message, data in rows:
-            try:
-                payload = codec.loads(data) if data else {}
-            except ValueError:
-                payload = {}
-            out.append(Event(t=t_ns / 1e9, kind=kind, message=message or "",
-                             dataset_id=dataset_id, data=payload))
-        return out
+        return [_event(*row) for row in rows]
 
     def refresh(self) -> None:
         """Pick up snapshots, events and meta (``ended_utc``, ``exit_code``) written since."""
         with self._lock:
             try:
                 self._load_meta()
-                self._load_index(after_id=max(self._ids, default=0))
-            except sqlite3.Error as e:
+                self._load_index()
+            except _SQLITE_ERRORS as e:
                 raise _friendly(self.path, e) from None
 
     def close(self) -> None:
@@ -267,12 +336,12 @@ class RecordingReader:
     def _decode(self, i: int, dict_id: Optional[int], plan_ids: Optional[str],
                 data: bytes) -> Snapshot:
         try:
-            raw = self._decompressor(dict_id).decompress(data)
+            raw = inflate(self._decompressor(dict_id), data)
             snap = codec.decode_snapshot(raw)
             if plan_ids:
                 snap = codec.join_plans(
                     snap, [self._plan(p) if p is not None else None for p in codec.loads(plan_ids)])
-        except (zstandard.ZstdError, ValueError, TypeError, KeyError, AttributeError) as e:
+        except _UNDECODABLE as e:
             raise RecordingError(
                 f"{self.path} is truncated or corrupt (snapshot {i} unreadable: {e})") from None
         return snap
@@ -286,7 +355,7 @@ class RecordingReader:
                                          (dict_id,)).fetchone()
                 if row is None:
                     raise KeyError(f"compression dictionary {dict_id} missing")
-                seed = zstandard.ZstdDecompressor().decompress(row[0])
+                seed = inflate(zstandard.ZstdDecompressor(), row[0])
             d = self._dicts[dict_id] = codec.make_decompressor(seed)
         return d
 
@@ -297,5 +366,5 @@ class RecordingReader:
             if row is None:
                 raise KeyError(f"plan {plan_id} missing")
             plan = self._plans[plan_id] = codec.plan_from_bytes(
-                zstandard.ZstdDecompressor().decompress(row[0]))
+                inflate(zstandard.ZstdDecompressor(), row[0]))
         return plan

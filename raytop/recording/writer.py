@@ -7,6 +7,7 @@ OS crash or power cut can lose the last commits). Readers may open the file at a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -19,8 +20,9 @@ from typing import Any, Dict, Optional
 from raytop.model import Event, Plan, Snapshot
 from raytop.recording import codec
 from raytop.recording.errors import RecordingError
+from raytop.recording.lock import create_locked, refuse_if_recording
 from raytop.recording.schema import APPLICATION_ID, DDL, SCHEMA_VERSION, to_ns
-from raytop.redact import redact_argv, redact_env, redact_text
+from raytop.redact import redact_argv, redact_env, redact_remote_args, redact_text
 
 # A new compression dictionary is seeded from the current snapshot when rows grow past
 # 2x (+256 B) the best size seen with the current one, i.e. when the pipeline's shape changed.
@@ -50,6 +52,15 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_redact_value(v) for v in value]
     return value
+
+
+def _redact_plan(plan: Plan) -> Plan:
+    """The plan with its ray_remote_args redacted again: a plan from an older probe or another
+    source must not bring secrets (runtime_env) into the file either."""
+    logical = tuple(
+        dataclasses.replace(op, ray_remote_args=redact_remote_args(op.ray_remote_args))
+        if op.ray_remote_args else op for op in plan.logical)
+    return dataclasses.replace(plan, logical=logical)
 
 
 def _redact_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
@@ -100,8 +111,11 @@ class RecordingWriter:
             full["schema_version"] = SCHEMA_VERSION
             self._put_meta(full)
             self._conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            raise RecordingError(f"cannot create recording {self.path}: {e}") from None
+        except BaseException as e:
+            os.close(self._lock_fd)
+            if isinstance(e, sqlite3.Error):
+                raise RecordingError(f"cannot create recording {self.path}: {e}") from None
+            raise
         self.meta = full
 
     def _create_file(self, force: bool) -> None:
@@ -113,6 +127,7 @@ class RecordingWriter:
         if path.exists() or path.is_symlink():
             if not force:
                 raise RecordingError(f"{path} exists; pass --force to overwrite it")
+            refuse_if_recording(path)
             for suffix in ("", "-wal", "-shm", "-journal"):
                 try:
                     os.unlink(f"{path}{suffix}")
@@ -121,7 +136,7 @@ class RecordingWriter:
                 except OSError as e:
                     raise RecordingError(f"cannot overwrite {path}: {e.strerror}") from None
         try:  # O_EXCL: two writers racing for one path cannot both win
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            self._lock_fd = create_locked(path)
         except FileExistsError:
             raise RecordingError(f"{path} exists; pass --force to overwrite it") from None
         except OSError as e:
@@ -140,21 +155,31 @@ class RecordingWriter:
         with self._lock:
             if self._closed:
                 return
+            saved = self._state()
             try:
-                self._conn.execute("BEGIN")
-                plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
-                blob = self._compress(raw)
-                self._conn.execute(
-                    "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)",
-                    (to_ns(snap.t), self._dict_id,
-                     codec.dumps(plan_ids).decode() if any(i is not None for i in plan_ids)
-                     else None, blob))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as e:
+                blob = self._insert_snapshot(snap.t, raw, plans)
+            except BaseException as e:
+                # The dictionary and plan rows of this snapshot are rolled back: so must be what
+                # the writer remembers of them, or later rows would point at rows that never were.
                 self._rollback()
-                raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
+                self._restore(saved)
+                if isinstance(e, sqlite3.Error):
+                    raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
+                raise
             self.snapshots_written += 1
             self.bytes_written += len(blob)
+
+    def _insert_snapshot(self, t: float, raw: bytes, plans) -> bytes:
+        self._conn.execute("BEGIN")
+        plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
+        blob = self._compress(raw)
+        self._conn.execute(
+            "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)",
+            (to_ns(t), self._dict_id,
+             codec.dumps(plan_ids).decode() if any(i is not None for i in plan_ids) else None,
+             blob))
+        self._conn.execute("COMMIT")
+        return blob
 
     def event(self, ev: Event) -> None:
         data = _redact_value(dict(ev.data)) if ev.data else None
@@ -188,6 +213,7 @@ class RecordingWriter:
                 raise RecordingError(f"cannot finish recording {self.path}: {e}") from None
             finally:
                 self._conn.close()
+                os.close(self._lock_fd)  # after SQLite let go of the file: see lock.py
 
     def __enter__(self) -> "RecordingWriter":
         return self
@@ -196,6 +222,15 @@ class RecordingWriter:
         self.close()
 
     # ---- internals (called with the lock held, inside a transaction) --------------------
+
+    def _state(self) -> tuple:
+        """What a snapshot's transaction may change in memory (the plan maps are small)."""
+        return (self._dict_id, self._dict_len, self._compressor, self._best_len,
+                self._rows_since_dict, dict(self._plan_ids), dict(self._plan_digests))
+
+    def _restore(self, state: tuple) -> None:
+        (self._dict_id, self._dict_len, self._compressor, self._best_len,
+         self._rows_since_dict, self._plan_ids, self._plan_digests) = state
 
     def _rollback(self) -> None:
         try:
@@ -227,7 +262,7 @@ class RecordingWriter:
         hit = self._plan_ids.get(id(plan))
         if hit is not None and hit[0] is plan:
             return hit[1]
-        digest, raw = codec.plan_bytes(plan)
+        digest, raw = codec.plan_bytes(_redact_plan(plan))
         plan_id = self._plan_digests.get(digest)
         if plan_id is None:
             cur = self._conn.execute("INSERT INTO plans (digest, data) VALUES (?, ?)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -53,11 +54,11 @@ def _check_output(path: Path, out: Path, fmt: str, force: bool) -> None:
 
 
 def _write_atomic(out: Path, text: str) -> None:
+    """``out`` replaced in one step, private (0600: mkstemp's mode) like the recording."""
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         try:
@@ -107,6 +108,9 @@ def _render(path: Path, out: Path, fmt: str, baseline: Optional[Path]) -> str:
 
     history = load_history(path)
     base = load_history(Path(baseline)) if baseline is not None else None
+    for loaded in (history, base):
+        if loaded is not None and loaded.skipped_note:
+            print(f"raytop: {loaded.skipped_note}", file=sys.stderr)
     report = build_report(history, base)
     if fmt == "html":
         from raytop.report.html import render_html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from raytop.model import Event, Snapshot
 
@@ -15,6 +15,7 @@ class History:
     events: Tuple[Event, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""  # the recording's file name, shown in the report
+    skipped_note: Optional[str] = None  # how many unreadable snapshots were left out, if any
 
 
 def load_history(path: Path) -> History:
@@ -26,8 +27,10 @@ def load_history(path: Path) -> History:
         snapshots = tuple(reader.iter_snapshots())
         events = tuple(sorted(reader.events(), key=lambda e: e.t))
         meta = dict(reader.meta)
+        note = reader.skipped_note()
     finally:
         reader.close()
     if not snapshots:
         raise RecordingError(f"{path}: the recording holds no snapshots, nothing to report")
-    return History(snapshots=snapshots, events=events, meta=meta, name=Path(path).name)
+    return History(snapshots=snapshots, events=events, meta=meta, name=Path(path).name,
+                   skipped_note=note)

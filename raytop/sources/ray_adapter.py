@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from raytop.model import (ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan,
                           Resources)
+from raytop.redact import redact_remote_args
 
 SUPPORTED_RAY = ((2, 54), (2, 60))  # inclusive (major, minor) range this adapter was written for
 
@@ -187,7 +188,8 @@ def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any) -> LogicalOp:
     compute, lo, hi = _safe(lambda: _compute_of(lop)) or ("other", None, None)
     batch = getattr(lop, "batch_size", None)
     can_modify = getattr(lop, "can_modify_num_rows", None)
-    remote = _safe(lambda: _json_safe(dict(getattr(lop, "ray_remote_args", None) or {})))
+    # Only the resource keys are kept: runtime_env (merged in here by Ray) carries credentials.
+    remote = _safe(lambda: _json_safe(redact_remote_args(getattr(lop, "ray_remote_args", None))))
     deps = _safe(lambda: list(lop.input_dependencies)) or []
     return LogicalOp(
         id=lid,
