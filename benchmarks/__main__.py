@@ -20,7 +20,7 @@ from typing import Callable, List
 
 from benchmarks.common import Measurement, fmt_value, machine_info, skipped
 
-GROUPS = ("job", "probe", "footprint", "scale", "recording", "startup")
+GROUPS = ("job", "probe", "attach", "footprint", "scale", "recording", "startup")
 
 
 def _table(results: List[Measurement], info: dict, quick: bool, elapsed: float) -> str:
@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     info = machine_info()
     results: List[Measurement] = []
     failures: List[str] = []
-    from benchmarks import (footprint, job_slowdown, probe_step, recording_cost, scale,  # noqa: E402
-                            startup)
+    from benchmarks import (attach, footprint, job_slowdown, probe_step,  # noqa: E402
+                            recording_cost, scale, startup)
     from benchmarks.cluster import Cluster
 
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
@@ -90,6 +90,8 @@ def main(argv=None) -> int:
             results += _guard("job slowdown", job, failures)
         if "probe" in groups:
             results += _guard("probe cost", lambda: probe_step.run(args.quick), failures)
+        if "attach" in groups:
+            results += _guard("attach", lambda: attach.run(args.quick), failures)
         if "scale" in groups:
             results += _guard("scale", lambda: scale.run(args.quick), failures)
         if "recording" in groups:

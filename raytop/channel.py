@@ -49,32 +49,44 @@ def default_dir() -> Path:
     return Path("/tmp") / f"raytop-{os.getuid()}"
 
 
-def _check_dir(path: Path, *, fix_mode: bool) -> None:
+def _check_dir(path: Path, *, fix_mode: bool, owner: Optional[int] = None) -> None:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise ChannelError(f"channel path {path} exists and is not a directory")
-    if st.st_uid != os.getuid():
-        raise ChannelError(f"channel directory {path} is owned by uid {st.st_uid}, not by you")
+    expected = os.getuid() if owner is None else owner
+    if st.st_uid != expected:
+        raise ChannelError(f"channel directory {path} is owned by uid {st.st_uid}, not by "
+                           f"{'you' if owner is None else f'uid {owner}'}")
     if st.st_mode & 0o077:
         if not fix_mode:
             raise ChannelError(f"channel directory {path} is accessible to other users")
         os.chmod(path, 0o700)
 
 
-def ensure_dir(path: Optional[Path] = None) -> Path:
-    """Create (0700) or validate the channel directory; ``ChannelError`` when it is unsafe."""
+def ensure_dir(path: Optional[Path] = None, owner: Optional[int] = None) -> Path:
+    """Create (0700) or validate the channel directory; ``ChannelError`` when it is unsafe.
+    ``owner``: a root raytop makes a channel for another user's probe (their uid owns it)."""
     path = Path(path) if path is not None else default_dir()
     try:
         os.mkdir(path, 0o700)
+        if owner is not None:
+            os.chown(path, owner, -1)
     except FileExistsError:
         pass
     except OSError as e:
         raise ChannelError(f"cannot create channel directory {path}: {e.strerror}") from None
     try:
-        _check_dir(path, fix_mode=True)
+        _check_dir(path, fix_mode=True, owner=owner)
     except OSError as e:
         raise ChannelError(f"cannot use channel directory {path}: {e.strerror}") from None
     return path
+
+
+def private_dir() -> Path:
+    """A fresh channel directory only this user can enter, for when the usual one is taken."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"raytop-{os.getuid()}-"))
 
 
 def pid_alive(pid: int) -> bool:
@@ -117,8 +129,8 @@ def remove_stale_listeners(path: Path) -> int:
 class Listener:
     """A raytop process's receiving end: one bound datagram socket in the channel directory."""
 
-    def __init__(self, directory: Optional[Path] = None):
-        self.directory = ensure_dir(directory)
+    def __init__(self, directory: Optional[Path] = None, owner: Optional[int] = None):
+        self.directory = ensure_dir(directory, owner)
         remove_stale_listeners(self.directory)
         self.path = self.directory / f"{_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -129,6 +141,8 @@ class Listener:
                 pass
             sock.bind(str(self.path))
             os.chmod(self.path, 0o600)
+            if owner is not None:
+                os.chown(self.path, owner, -1)  # that user's probe must be able to send here
             sock.setblocking(False)
         except OSError as e:
             sock.close()

@@ -32,12 +32,17 @@ def _open_writer(out: Optional[Path], force: bool, argv: List[str], interval: fl
     return RecordingWriter(out, meta=recording_meta(argv, interval, ray_version), force=force)
 
 
+def _say_fallback(probe) -> None:
+    if probe.fallback_note:
+        print(f"raytop: {probe.fallback_note}", file=sys.stderr)
+
+
 def _injector(bridge: RayBridge, probe, collector, *, inject: bool,
               pid: Optional[int]) -> Injector:
     """The session's injector; ``--pid`` must name a driver of the cluster (else exit 2)."""
     if pid is not None:
         check_requested_pid(pid, bridge.read("drivers").drivers, bridge.info.get("address"))
-    injector = Injector(probe.socket_path.parent, probe.wait_for_hello, collector.emit_event,
+    injector = Injector(probe.channel_for, probe.wait_for_hello, collector.emit_event,
                         auto=inject, pid=pid)
     collector.add_sink(injector)
     return injector
@@ -52,6 +57,7 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
         raise FileExistsError_(out)
     bridge = _connect(address)
     probe = make_probe_source()
+    _say_fallback(probe)
     collector = build_collector(bridge=bridge, probe=probe, interval=interval,
                                 address_of=lambda: bridge.address)
     _injector(bridge, probe, collector, inject=inject, pid=pid)
@@ -83,6 +89,7 @@ def attach_live(*, address, dataset_id, interval, record_path, force, argv,
         raise FileExistsError_(record_path)
     bridge = _connect(address)
     probe = make_probe_source(dataset_id=dataset_id)
+    _say_fallback(probe)
     collector = build_collector(bridge=bridge, probe=probe, interval=interval,
                                 address_of=lambda: bridge.address)
     injector = _injector(bridge, probe, collector, inject=inject, pid=pid)

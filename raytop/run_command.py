@@ -35,14 +35,18 @@ class RunOptions:
 
 
 def run_script(opts: RunOptions) -> int:
-    rec_path, writer, log_path, log_file = _open_outputs(opts)
+    # The listener first: when it cannot be opened, nothing is left behind to block a rerun.
     probe = make_probe_source(pids=set())
+    if probe.fallback_note:
+        print(f"raytop: {probe.fallback_note}", file=sys.stderr)
+    rec_path, writer, log_path, log_file = _open_outputs(opts)
     bridge = RayBridge(None, BRIDGED)
     collector = build_collector(bridge=bridge, probe=probe, interval=opts.interval,
                                 address_of=lambda: probe.address)
     if writer is not None:
         collector.add_sink(writer)
-    job = ScriptJob(str(opts.script), opts.args, env=probe_env(os.environ, opts.interval),
+    env = probe_env(os.environ, opts.interval, channel_dir=probe.socket_path.parent)
+    job = ScriptJob(str(opts.script), opts.args, env=env,
                     capture=not opts.headless, log_path=log_path, log_file=log_file)
     job.start()
     _watch_pid(probe, job.pid)

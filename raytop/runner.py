@@ -17,9 +17,12 @@ CALLBACKS_ENV = "RAY_DATA_EXECUTION_CALLBACKS"
 KILL_GRACE_S = 5.0
 
 
-def probe_env(base: dict, interval: float) -> dict:
-    """The script's environment: the probe registered, raytop importable, nothing else changed."""
+def probe_env(base: dict, interval: float, channel_dir: Optional[Path] = None) -> dict:
+    """The script's environment: the probe registered, raytop importable, reporting to the
+    channel raytop listens on; nothing else changed."""
     env = dict(base)
+    if channel_dir is not None:
+        env["RAYTOP_CHANNEL_DIR"] = str(channel_dir)
     existing = [c.strip() for c in env.get(CALLBACKS_ENV, "").split(",") if c.strip()]
     if PROBE_CLASS not in existing:
         existing.append(PROBE_CLASS)

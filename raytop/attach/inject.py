@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import raytop
-from raytop.attach.levels import injection_tool, trace_refusal
+from raytop.attach.levels import injection_tool, process_uid, trace_refusal
 
 GDB_TIMEOUT_S = 30.0
 HELLO_TIMEOUT_S = 10.0
@@ -228,20 +228,26 @@ def choose_method(pid: int) -> str:
     return "gdb"
 
 
-def inject(pid: int, channel_dir: Path,
+def inject(pid: int, channel_for: Callable[[int], Path],
            wait_for_hello: Callable[[int, str, float], bool]) -> InjectOutcome:
-    """Load the probe into ``pid`` and wait for its hello on ``channel_dir``; InjectError with
-    one line when that is refused or does not happen."""
+    """Load the probe into ``pid``, reporting to ``channel_for(its uid)``, and wait for its
+    hello; InjectError with one line when that is refused or does not happen."""
     started = time.monotonic()
     method = choose_method(pid)
+    uid = process_uid(pid)
+    if uid is None:
+        raise InjectError(f"no process {pid}")
+    channel_dir = Path(channel_for(uid))
     token = secrets.token_hex(8)
-    boot = Path(channel_dir) / f"inject-{pid}-{token}.py"
-    _write_private(boot, bootstrap_source(Path(channel_dir), token).encode())
+    boot = channel_dir / f"inject-{pid}-{token}.py"
+    _write_private(boot, bootstrap_source(channel_dir, token).encode())
+    if uid != os.geteuid():
+        os.chown(boot, uid, -1)  # the driver reads it as its own user
     try:
         if method == "remote_exec":
             _queue_with_remote_exec(pid, boot)
         else:
-            _queue_with_gdb(pid, boot, Path(channel_dir))
+            _queue_with_gdb(pid, boot, channel_dir)
         if not wait_for_hello(pid, token, HELLO_TIMEOUT_S):
             raise InjectError(f"pid {pid} did not run the probe's loader within "
                               f"{HELLO_TIMEOUT_S:.0f}s (its main thread is busy outside Python?)")

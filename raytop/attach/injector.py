@@ -40,10 +40,11 @@ def _running(snap: Snapshot, drv: DriverInfo) -> bool:
 
 
 class Injector:
-    def __init__(self, channel_dir, wait_for_hello: Callable[[int, str, float], bool],
+    def __init__(self, channel_for: Callable[[int], object],
+                 wait_for_hello: Callable[[int, str, float], bool],
                  emit: Callable[[Event], None], *, auto: bool = False,
                  pid: Optional[int] = None) -> None:
-        self._channel_dir = channel_dir
+        self._channel_for = channel_for
         self._wait_for_hello = wait_for_hello
         self._emit = emit
         self._auto = auto or pid is not None
@@ -92,7 +93,7 @@ class Injector:
 
     def _attempt(self, pid: int) -> Event:
         try:
-            outcome = inject(pid, self._channel_dir, self._wait_for_hello)
+            outcome = inject(pid, self._channel_for, self._wait_for_hello)
         except InjectError as e:
             ev = _failed(pid, str(e))
         except Exception as e:  # noqa: BLE001 - a bug here must not end the session

@@ -71,7 +71,7 @@ def trace_refusal(pid: int) -> Optional[str]:
         if os.geteuid() == 0:
             return "no CAP_SYS_PTRACE here (a container started without --cap-add SYS_PTRACE?)"
         return (f"pid {pid} belongs to {user_name(uid)}; raytop can load its probe only into "
-                "your own processes (or run it as root)")
+                "your own processes (or run it with sudo)")
     scope = ptrace_scope()
     if scope >= 3:
         return "tracing is disabled on this machine (kernel.yama.ptrace_scope=3)"

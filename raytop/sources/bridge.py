@@ -203,6 +203,29 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
     _die_with_parent()
     _silence_output()
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    info = _connect_ray(conn, address)
+    if info is None:
+        return
+    sources = _make_sources(source_names)
+    conn.send(("connected", info))
+    try:
+        _serve(conn, sources)
+    finally:
+        for src in sources.values():
+            try:
+                src.close()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            import ray
+
+            ray.shutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _connect_ray(conn, address: str) -> Optional[Dict[str, str]]:
+    """``ray.init`` to the cluster; on failure the reason goes to raytop and None comes back."""
     try:
         from raytop.ray_connect import enable_token_auth_if_available, init_kwargs
 
@@ -210,12 +233,15 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
         import ray
 
         ray.init(**init_kwargs(address))
-        info = {"address": ray.get_runtime_context().gcs_address, "ray_version": ray.__version__}
+        return {"address": ray.get_runtime_context().gcs_address, "ray_version": ray.__version__}
     except BaseException as e:  # noqa: BLE001 - everything becomes one line for the user
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         conn.send(("failed", f"cannot connect to the Ray cluster at {address}: {msg}"))
-        return
-    sources = {}
+        return None
+
+
+def _make_sources(source_names: Sequence[str]) -> Dict[str, object]:
+    sources: Dict[str, object] = {}
     for name in source_names:
         try:
             mod_name, cls_name = BRIDGED_SOURCES[name].split(":")
@@ -225,45 +251,48 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
             sources[name] = _Broken(str(e), absent=True)
         except Exception as e:  # noqa: BLE001
             sources[name] = _Broken(f"{type(e).__name__}: {e}")
-    conn.send(("connected", info))
+    return sources
+
+
+def _serve(conn, sources: Dict[str, object]) -> None:
+    """Answer read requests until raytop says stop or goes away. Each read runs on a thread of
+    its own, one at a time per source: a request for a source whose last read still hangs (a
+    Ray call that does not return) is answered at once with an error, not with another thread."""
     send_lock = threading.Lock()
+    busy: Dict[str, threading.Thread] = {}
+
+    def reply(req_id: int, answer: tuple) -> None:
+        with send_lock:
+            try:
+                conn.send((req_id,) + answer)
+            except OSError:
+                pass
 
     def serve(req_id: int, name: str) -> None:
         src = sources.get(name)
         try:
             if src is None:
                 raise SourceAbsent(f"unknown source {name}")
-            reply = ("ok", src.read())
+            answer = ("ok", src.read())
         except SourceAbsent as e:
-            reply = ("absent", str(e))
+            answer = ("absent", str(e))
         except Exception as e:  # noqa: BLE001
-            reply = ("error", f"{type(e).__name__}: {e}"[:300])
-        with send_lock:
-            try:
-                conn.send((req_id,) + reply)
-            except OSError:
-                pass
+            answer = ("error", f"{type(e).__name__}: {e}"[:300])
+        reply(req_id, answer)
 
-    busy: Dict[str, threading.Thread] = {}
     while True:
         try:
             req_id, name = conn.recv()
         except (EOFError, OSError):
-            break
+            return
         if req_id == -1:
-            break
-        t = threading.Thread(target=serve, args=(req_id, name), daemon=True)
-        busy[name] = t
-        t.start()
-    for src in sources.values():
-        try:
-            src.close()
-        except Exception:  # noqa: BLE001
-            pass
-    try:
-        ray.shutdown()
-    except Exception:  # noqa: BLE001
-        pass
+            return
+        running = busy.get(name)
+        if running is not None and running.is_alive():
+            reply(req_id, ("error", f"{name}: the previous read has not returned yet"))
+            continue
+        busy[name] = threading.Thread(target=serve, args=(req_id, name), daemon=True)
+        busy[name].start()
 
 
 def _silence_output() -> None:

@@ -10,7 +10,7 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from raytop.attach.levels import classify
-from raytop.model import DriverInfo
+from raytop.model import DriverInfo, clean_text
 from raytop.redact import redact_argv
 from raytop.sources.base import Part
 
@@ -46,7 +46,7 @@ def entrypoint_text(entry: Optional[str]) -> Optional[str]:
         words = shlex.split(entry)
     except ValueError:
         words = entry.split()
-    text = " ".join(redact_argv(words))
+    text = clean_text(" ".join(redact_argv(words)))
     return text if len(text) <= MAX_ENTRYPOINT_CHARS else text[:MAX_ENTRYPOINT_CHARS - 1] + "…"
 
 

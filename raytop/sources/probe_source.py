@@ -9,7 +9,9 @@ queues only ``net.unix.max_dgram_qlen`` (often 10) datagrams per socket: waiting
 from __future__ import annotations
 
 import json
+import os
 import select
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -17,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from raytop.channel import Listener, pid_alive
+from raytop.channel import ENV_DIR, ChannelError, Listener, pid_alive, private_dir
 from raytop.model import DatasetStats, Event, from_dict
 from raytop.sources.base import Part, SourceAbsent
 
@@ -40,7 +42,10 @@ class ProbeSource:
                  directory: Optional[Path] = None):
         self._pids = None if pids is None else {int(p) for p in pids}
         self._dataset_id = dataset_id
-        self._listener = Listener(directory)
+        self.fallback_note: Optional[str] = None  # why raytop listens somewhere unusual
+        self._listener = self._main_listener(directory)
+        self._listeners: List[Listener] = [self._listener]
+        self._by_owner: Dict[int, Listener] = {os.geteuid(): self._listener}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._datasets: "OrderedDict[str, DatasetStats]" = OrderedDict()
@@ -72,6 +77,33 @@ class ProbeSource:
     @property
     def socket_path(self) -> Path:
         return self._listener.path
+
+    def _main_listener(self, directory: Optional[Path]) -> Listener:
+        try:
+            return Listener(directory)
+        except ChannelError as e:
+            if directory is not None or os.environ.get(ENV_DIR):
+                raise  # a directory the user chose: their call to fix
+            reason = str(e)
+        # The usual directory is unusable (another user made it first, say): listen privately.
+        fallback = Listener(private_dir())
+        self.fallback_note = (f"{reason}; listening in {fallback.directory} instead: jobs started with "
+                              "the probe elsewhere cannot reach this raytop (set XDG_RUNTIME_DIR "
+                              f"or {ENV_DIR})")
+        return fallback
+
+    def channel_for(self, uid: int) -> Path:
+        """The channel a probe running as ``uid`` reports to: this raytop's own, or (a root
+        raytop loading the probe into another user's driver) one owned by that user."""
+        with self._lock:
+            listener = self._by_owner.get(uid)
+            if listener is None:
+                directory = private_dir()
+                os.chown(directory, uid, -1)
+                listener = Listener(directory, owner=uid)
+                self._by_owner[uid] = listener
+                self._listeners.append(listener)
+            return listener.directory
 
     def read(self) -> Part:
         with self._lock:
@@ -125,13 +157,16 @@ class ProbeSource:
             self._changed.notify_all()
         if self._pump.is_alive() and self._pump is not threading.current_thread():
             self._pump.join(5)
-        self._listener.close()
+        for listener in self._listeners:
+            listener.close()
+            if listener is not self._listener:
+                _remove_quietly(listener.directory)
 
     def _pump_loop(self) -> None:
-        fd = self._listener.fileno()
         while not self._closed.is_set():
+            fds = [listener.fileno() for listener in list(self._listeners)]
             try:
-                ready, _, _ = select.select([fd], [], [], 0.25)
+                ready, _, _ = select.select(fds, [], [], 0.25)
             except (OSError, ValueError):
                 return
             if ready and not self._closed.is_set():
@@ -141,7 +176,7 @@ class ProbeSource:
     # ---- internals (called with the lock held) ----
 
     def _drain(self) -> None:
-        for raw in self._listener.drain():
+        for raw in [m for listener in self._listeners for m in listener.drain()]:
             try:
                 self._accept(json.loads(raw))
             except Exception:
@@ -212,6 +247,10 @@ class ProbeSource:
             self._datasets[key] = ended
             self._events.append(_event("dataset_failed", ended, None, pid))
         self._trim()
+
+
+def _remove_quietly(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _valid_dataset(msg: dict) -> Optional[DatasetStats]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
+from raytop.model import clean_text
+
 # Kinds of Ray processes.
 ACTOR = "actor"  # a Ray Data actor-pool worker of ``operator``
 TASK = "task"  # a worker running a task named ``operator``
@@ -85,7 +87,7 @@ def parse_title(title: Union[str, Sequence[str], None]) -> Optional[ProcTitle]:
     title = title.strip()
     if not title.startswith("ray::"):
         return None
-    name = title[len("ray::"):].strip()
+    name = clean_text(title[len("ray::"):].strip())  # titles are other processes' words
     if not name:
         return None
     if name == "IDLE":

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from raytop.model import DatasetStats, Event, OperatorStats
+from raytop.model import DatasetStats, Event, OperatorStats, clean_text
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
 from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, OpSeries,
@@ -152,9 +152,9 @@ class StatsSource:
             # exported series may still be a refresh behind.
             figures["rows_out"] = max(int(rows_total), figures["rows_out"] or 0)
         return OperatorStats(
-            name=str(o.get("name") or _OP_INDEX.sub("", key)),
-            op_id=key,
-            state=o.get("state"),
+            name=clean_text(str(o.get("name") or _OP_INDEX.sub("", key))),
+            op_id=clean_text(key),
+            state=clean_text(o.get("state")),
             compute=compute,
             rows_total=int(rows_total) if rows_total is not None else None,
             rows_per_s=0.0 if finished else tracker.rate(key, now),
@@ -173,13 +173,13 @@ class StatsSource:
         rows_op = rows_operator(ops)
         notes = (NOTE_NO_PROBE,) if have_series else (NOTE_NO_PROBE, NOTE_NO_SERIES)
         return DatasetStats(
-            dataset_id=tag,
-            state=d.get("state"),
+            dataset_id=clean_text(tag),
+            state=clean_text(d.get("state")),
             rows_out=rows_op.rows_out if rows_op else None,
             rows_per_s=rows_op.rows_per_s if rows_op else None,
             rows_total=rows_op.rows_total if rows_op else None,
             operators=ops,
-            job_id=d.get("job_id"),
+            job_id=clean_text(d.get("job_id")),
             start_time=d.get("start_time"),
             end_time=d.get("end_time"),
             source="stats",
