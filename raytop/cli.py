@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import signal
+import os
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -171,7 +169,9 @@ def export(path, fmt, out, force) -> None:
         else:
             if out.exists() and not force:
                 raise BadInput(f"{out} exists; pass --force to overwrite it")
-            with open(out, "w", encoding="utf-8") as fh:
+            # Private like the recording it comes from; never written through a symlink.
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 export_jsonl(reader, fh)
     finally:
         reader.close()

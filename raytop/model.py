@@ -6,6 +6,7 @@ Pure: imports neither Ray nor Textual (checked by a test). A value that could no
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import re
 import typing
@@ -284,24 +285,68 @@ def _clean_any(v: Any) -> Any:
     return v
 
 
+def _wrong(v: Any, what: str) -> TypeError:
+    return TypeError(f"expected {what}, got {type(v).__name__}")
+
+
+def _to_float(v: Any) -> Any:
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return None if v is None else float(v)
+    raise _wrong(v, "a number")
+
+
+def _to_int(v: Any) -> Any:
+    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    raise _wrong(v, "an integer")
+
+
+def _to_bool(v: Any) -> Any:
+    if v is None or isinstance(v, bool):
+        return v
+    raise _wrong(v, "true or false")
+
+
+def _to_str(v: Any) -> Any:
+    if v is None or isinstance(v, str):
+        return clean_text(v)
+    raise _wrong(v, "a string")
+
+
+def _to_mapping(v: Any) -> Any:
+    if v is None or isinstance(v, dict):
+        return _clean_any(v)
+    raise _wrong(v, "an object")
+
+
+_SCALAR_CONVERTERS = {float: _to_float, int: _to_int, bool: _to_bool, str: _to_str}
+
+
 def _converter(tp: Any):
-    """A function turning a JSON value into ``tp``; None stays None at every level."""
+    """A function turning a JSON value into ``tp``; None stays None at every level. A value of
+    the wrong JSON type raises TypeError (readers of recordings and datagrams treat the record
+    as unreadable), so nothing downstream meets a string where a number belongs."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union:  # Optional[X]
         inner = [a for a in args if a is not type(None)]
-        return _converter(inner[0]) if len(inner) == 1 else _identity
+        return _converter(inner[0]) if len(inner) == 1 else _clean_any
     if dataclasses.is_dataclass(tp):
         return lambda v: None if v is None else from_dict(tp, v)
     if origin in (tuple, Tuple):
-        item = _converter(args[0]) if args else _identity
-        if item is _identity:
-            return lambda v: None if v is None else tuple(v)
-        return lambda v: None if v is None else tuple(item(x) for x in v)
-    if tp is float:
-        return lambda v: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
-    if tp is str:
-        return clean_text
+        item = _converter(args[0]) if args else _clean_any
+
+        def to_tuple(v: Any) -> Any:
+            if v is None:
+                return None
+            if not isinstance(v, (list, tuple)):
+                raise _wrong(v, "a list")
+            return tuple(item(x) for x in v)
+        return to_tuple
+    if tp in _SCALAR_CONVERTERS:
+        return _SCALAR_CONVERTERS[tp]
+    if origin in (dict, collections.abc.Mapping) or tp in (dict, Mapping):
+        return _to_mapping
     return _clean_any
 
 
@@ -315,7 +360,10 @@ def _plan(cls: type) -> list:
 
 def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     """Build ``cls`` from a dict made by ``to_dict``; unknown keys are ignored (newer writers
-    may add fields), missing keys take the field default."""
+    may add fields), missing keys take the field default; values of the wrong type raise
+    TypeError."""
+    if not isinstance(data, Mapping):
+        raise _wrong(data, "an object")
     return cls(**{name: conv(data[name]) for name, conv in _plan(cls) if name in data})
 
 

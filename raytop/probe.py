@@ -270,10 +270,13 @@ def _deliver(header: dict, stats: Any, extra: dict, plan: Optional[dict]) -> Non
 class _Reporter:
     """One daemon thread per driver process that serialises and sends reports. Step reports
     are dropped when it falls behind (the next one is a second away); the first and final
-    reports wait for delivery, at most WAIT_S each."""
+    reports wait for delivery, at most WAIT_S each. With nothing to send for IDLE_EXIT_S the
+    thread ends (a silenced or dormant probe leaves no thread of raytop's behind); the next
+    report starts a new one."""
 
     WAIT_S = 1.0
     QUEUE = 8
+    IDLE_EXIT_S = 30.0
 
     def __init__(self) -> None:
         self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
@@ -295,8 +298,6 @@ class _Reporter:
             done.wait(self.WAIT_S)
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="raytop-probe-reporter",
@@ -305,7 +306,14 @@ class _Reporter:
 
     def _loop(self) -> None:
         while True:
-            job, done = self._queue.get()
+            try:
+                job, done = self._queue.get(timeout=self.IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:  # a submit in between sees either this thread or none
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             _run_quietly(job)
             if done is not None:
                 done.set()

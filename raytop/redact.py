@@ -254,3 +254,14 @@ def redact_remote_args(args: Mapping[str, Any]) -> dict:
         else:
             out[key] = _marker(value)
     return out
+
+
+def redact_plan(plan):
+    """``plan`` (a ``model.Plan``) with every logical operator's ray_remote_args redacted: a
+    plan from an older probe or another source must not bring secrets to screen or disk."""
+    import dataclasses
+
+    logical = tuple(
+        dataclasses.replace(op, ray_remote_args=redact_remote_args(op.ray_remote_args))
+        if op.ray_remote_args else op for op in plan.logical)
+    return dataclasses.replace(plan, logical=logical)

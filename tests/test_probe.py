@@ -381,3 +381,17 @@ def test_interval_from_env(monkeypatch):
     assert probe_mod.interval_from_env() == probe_mod.DEFAULT_INTERVAL_S
     monkeypatch.delenv("RAYTOP_INTERVAL")
     assert probe_mod.interval_from_env() == probe_mod.DEFAULT_INTERVAL_S
+
+
+def test_reporter_thread_ends_when_idle_and_comes_back(monkeypatch):
+    """A silenced or dormant probe leaves no raytop thread running in the driver."""
+    monkeypatch.setattr(probe_mod._Reporter, "IDLE_EXIT_S", 0.2)
+    reporter = probe_mod._Reporter()
+    ran = []
+    reporter.submit(lambda: ran.append(1), wait=True)
+    first = reporter._thread
+    assert ran == [1] and first is not None
+    first.join(5)  # ends by itself once idle
+    assert not first.is_alive() and reporter._thread is None
+    reporter.submit(lambda: ran.append(2), wait=True)
+    assert ran == [1, 2] and reporter._thread is not first

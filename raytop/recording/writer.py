@@ -22,7 +22,7 @@ from raytop.recording import codec
 from raytop.recording.errors import RecordingError
 from raytop.recording.lock import create_locked, refuse_if_recording
 from raytop.recording.schema import APPLICATION_ID, DDL, SCHEMA_VERSION, to_ns
-from raytop.redact import redact_argv, redact_env, redact_remote_args, redact_text
+from raytop.redact import redact_argv, redact_env, redact_plan, redact_text
 
 # A new compression dictionary is seeded from the current snapshot when rows grow past
 # 2x (+256 B) the best size seen with the current one, i.e. when the pipeline's shape changed.
@@ -52,15 +52,6 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_redact_value(v) for v in value]
     return value
-
-
-def _redact_plan(plan: Plan) -> Plan:
-    """The plan with its ray_remote_args redacted again: a plan from an older probe or another
-    source must not bring secrets (runtime_env) into the file either."""
-    logical = tuple(
-        dataclasses.replace(op, ray_remote_args=redact_remote_args(op.ray_remote_args))
-        if op.ray_remote_args else op for op in plan.logical)
-    return dataclasses.replace(plan, logical=logical)
 
 
 def _redact_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
@@ -262,7 +253,7 @@ class RecordingWriter:
         hit = self._plan_ids.get(id(plan))
         if hit is not None and hit[0] is plan:
             return hit[1]
-        digest, raw = codec.plan_bytes(_redact_plan(plan))
+        digest, raw = codec.plan_bytes(redact_plan(plan))
         plan_id = self._plan_digests.get(digest)
         if plan_id is None:
             cur = self._conn.execute("INSERT INTO plans (digest, data) VALUES (?, ?)",

@@ -21,6 +21,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from raytop.channel import ENV_DIR, ChannelError, Listener, pid_alive, private_dir
 from raytop.model import DatasetStats, Event, from_dict
+from raytop.redact import redact_plan
 from raytop.sources.base import Part, SourceAbsent
 
 NO_PROBE = ("no probe has reported: start the job under `raytop run` or with "
@@ -267,9 +268,10 @@ def _valid_dataset(msg: dict) -> Optional[DatasetStats]:
                for o in raw.get("operators", [])):
         return None
     try:
-        return from_dict(DatasetStats, raw)
+        ds = from_dict(DatasetStats, raw)
     except (TypeError, ValueError):
         return None
+    return replace(ds, plan=redact_plan(ds.plan)) if ds.plan is not None else ds
 
 
 def _float(v) -> Optional[float]:
