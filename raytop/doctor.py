@@ -85,10 +85,14 @@ def check_probe() -> Tuple[bool, str]:
     except Exception as e:  # noqa: BLE001
         return False, f"probe channel directory unusable: {e}"
     from raytop.attach.always_on import PTH_NAME
-    from raytop.attach.levels import injection_tool
+    from raytop.attach.levels import gdb_binary, injection_tool
 
     tool = injection_tool()
-    inject = f"injection with {tool}" if tool else "no gdb: injection impossible (apt install gdb)"
+    if tool == "gdb":
+        inject = f"injection with {Path(gdb_binary() or 'gdb').name}"
+    else:
+        inject = "injection with sys.remote_exec" if tool else \
+            "no gdb: injection impossible (apt install gdb)"
     always = (Path(sysconfig.get_paths()["purelib"]) / PTH_NAME).exists()
     on = "always on in this environment" if always else \
         "RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe (or `raytop probe enable`)"

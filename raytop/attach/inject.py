@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import raytop
-from raytop.attach.levels import injection_tool, process_uid, trace_refusal
+from raytop.attach.levels import gdb_binary, injection_tool, process_uid, trace_refusal
 
 GDB_TIMEOUT_S = 30.0
 HELLO_TIMEOUT_S = 10.0
@@ -152,7 +151,7 @@ def _gdb_failure(pid: int, output: str) -> str:
 
 
 def _run_gdb(pid: int, script: Path, timeout: float) -> str:
-    gdb = shutil.which("gdb")
+    gdb = gdb_binary()
     if gdb is None:
         raise InjectError("no gdb on this machine (apt install gdb) to load the probe with")
     cmd = [gdb, "-batch", "-nx", "-iex", "set auto-solib-add off", "-p", str(pid), "-x", str(script)]

@@ -52,9 +52,21 @@ def has_cap_sys_ptrace() -> bool:
     return os.geteuid() == 0
 
 
+GDB_ENV = "RAYTOP_GDB"
+
+
+def gdb_binary() -> Optional[str]:
+    """The debugger to inject with: ``RAYTOP_GDB``, else gdb, else cuda-gdb (a full gdb that
+    CUDA toolkits install on GPU machines that often lack plain gdb)."""
+    chosen = os.environ.get(GDB_ENV)
+    if chosen:
+        return shutil.which(chosen)
+    return shutil.which("gdb") or shutil.which("cuda-gdb")
+
+
 def injection_tool() -> Optional[str]:
     """"gdb" or "remote_exec" (PEP 768, Python >= 3.14), or None when neither is here."""
-    if shutil.which("gdb"):
+    if gdb_binary():
         return "gdb"
     if hasattr(sys, "remote_exec"):
         return "remote_exec"

@@ -47,7 +47,7 @@ def _op_order(key: str) -> int:
 class StatsSource:
     name = "stats"
 
-    def __init__(self, *, timeout: float = 0.5, metrics: Optional[MetricsCache] = None,
+    def __init__(self, *, timeout: float = 0.3, metrics: Optional[MetricsCache] = None,
                  nodes_max_age: float = 5.0, clock=time.time) -> None:
         self._timeout = timeout  # the first read waits this long for the actor's first answer
         self._metrics = metrics if metrics is not None else shared_cache()
@@ -73,6 +73,8 @@ class StatsSource:
             try:
                 self._actor = ray.get_actor(STATS_ACTOR_NAME, namespace=STATS_ACTOR_NAMESPACE)
             except ValueError:
+                if self._states is None:
+                    self._states = {}  # raytop looked and saw none: the first one is news
                 raise SourceAbsent(ABSENT_REASON) from None
         return self._actor
 
