@@ -27,6 +27,7 @@ class GraphNode:
     logical: Tuple[str, ...] = ()  # logical names fused into it
     inputs: Tuple[str, ...] = ()  # keys of its upstream operators, in input order
     source: bool = False  # Ray's input buffer, not a real operator
+    logical_ids: Tuple[str, ...] = ()  # LogicalOp ids, when the plan has them
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ def _from_plan(ds: DatasetStats, plan: Plan) -> PlanGraph:
     nodes = tuple(
         GraphNode(key=keys[i], name=p.name, label=labels[i], physical_class=p.physical_class,
                   logical=tuple(logical_names.get(x, x) for x in p.logical), inputs=inputs[i],
-                  source=p.physical_class == "InputDataBuffer" or p.name == "Input")
+                  source=p.physical_class == "InputDataBuffer" or p.name == "Input",
+                  logical_ids=tuple(x for x in p.logical if x in logical_names))
         for i, p in enumerate(plan.physical))
     known = plan.source != "names" or any(n.inputs for n in nodes) or len(nodes) <= 1
     return PlanGraph(nodes, edges_known=known)

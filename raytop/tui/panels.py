@@ -12,7 +12,7 @@ from typing import Optional
 from rich.text import Text
 from textual.widget import Widget
 
-from raytop.model import DatasetStats, GpuStats, NodeStats
+from raytop.model import DatasetStats, GpuStats, NodeStats, op_key, op_labels
 from raytop.tui import derive
 from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
                                fraction, sparkline, truncate)
@@ -77,6 +77,9 @@ class HeaderBar(FramePanel):
         text.append(f"  elapsed {fmt_duration(derive.elapsed_s(ds, snap.t))}")
         text.append(f"  {fmt_count(rate) if rate is not None else NA} rows/s")
         text.append(f"  rows {fmt_count(ds.rows_out)}")
+        hint = derive.rows_hint(ds)
+        if hint:
+            text.append(f" {hint}", style="dim")
         prog = derive.progress(ds)
         if prog is not None:
             text.append(f"/{fmt_count(ds.rows_total)} {prog * 100:.0f}%")
@@ -320,9 +323,10 @@ class MemoryPanel(FramePanel):
         totals: dict[str, int] = defaultdict(int)
         assert self.frame is not None
         if self.dataset is not None and any(op.heap_bytes is not None for op in self.dataset.operators):
+            labels = op_labels(self.dataset.operators)
             for op in self.dataset.operators:
                 if op.heap_bytes is not None:
-                    totals[op.name] += op.heap_bytes
+                    totals[labels[op_key(op)]] += op.heap_bytes
         else:
             for node in self.frame.snapshot.nodes:
                 for op, size in node.heap_by_operator.items():
