@@ -141,6 +141,30 @@ def build_graph(ds: DatasetStats, plan: Optional[Plan] = None) -> PlanGraph:
     return _from_operators(ds.operators)
 
 
+# ---- edges ------------------------------------------------------------------------------
+
+
+def _sum(*values: Optional[int]) -> Optional[int]:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def edge_queue(up: Optional[OperatorStats], down: Optional[OperatorStats], index: int
+               ) -> Tuple[Optional[int], Optional[int]]:
+    """(blocks, bytes) between ``up`` and input ``index`` of ``down``: what ``up`` produced and
+    nobody took yet, plus what waits at that input of ``down`` (its whole input queue when it
+    has one input; per input only where the probe read them)."""
+    blocks = [up.output_queue_blocks if up else None]
+    nbytes = [up.output_queue_bytes if up else None]
+    if down is not None and index < len(down.inputs_queue_blocks):
+        blocks.append(down.inputs_queue_blocks[index])
+        nbytes.append(down.inputs_queue_bytes[index] if index < len(down.inputs_queue_bytes) else None)
+    elif down is not None and not down.inputs_queue_blocks and index == 0:
+        blocks.append(down.input_queue_blocks)
+        nbytes.append(down.input_queue_bytes)
+    return _sum(*blocks), _sum(*nbytes)
+
+
 # ---- lanes ---------------------------------------------------------------------------------
 
 

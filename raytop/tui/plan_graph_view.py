@@ -15,7 +15,7 @@ from rich.text import Text
 
 from raytop.format import NA, fmt_bytes, fmt_count
 from raytop.model import DatasetStats, LogicalOp, OperatorStats, Snapshot, op_key
-from raytop.plan_graph import GraphNode, Placed, PlanGraph, build_graph, lanes
+from raytop.plan_graph import GraphNode, Placed, PlanGraph, build_graph, edge_queue, lanes
 from raytop.tui import derive
 
 MERGE_STYLE = "bold magenta"
@@ -35,27 +35,6 @@ def logical_line(op: LogicalOp) -> str:
     if op.target_max_block_size is not None:
         bits.append(f"target_max_block_size {op.target_max_block_size}")
     return "  ".join(bits)
-
-
-def _sum(*values: Optional[int]) -> Optional[int]:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
-def edge_queue(up: Optional[OperatorStats], down: Optional[OperatorStats], index: int
-               ) -> Tuple[Optional[int], Optional[int]]:
-    """(blocks, bytes) between ``up`` and input ``index`` of ``down``: what ``up`` produced and
-    nobody took yet, plus what waits at that input of ``down`` (its whole input queue when it
-    has one input; per input only where the probe read them)."""
-    blocks = [up.output_queue_blocks if up else None]
-    nbytes = [up.output_queue_bytes if up else None]
-    if down is not None and index < len(down.inputs_queue_blocks):
-        blocks.append(down.inputs_queue_blocks[index])
-        nbytes.append(down.inputs_queue_bytes[index] if index < len(down.inputs_queue_bytes) else None)
-    elif down is not None and not down.inputs_queue_blocks and index == 0:
-        blocks.append(down.input_queue_blocks)
-        nbytes.append(down.input_queue_bytes)
-    return _sum(*blocks), _sum(*nbytes)
 
 
 class _Gutter:
