@@ -4,17 +4,20 @@ In a streaming pipeline a slow operator shows up as work piling up *in front of 
 fully busy: its input queue (external + internal) holds blocks, all of its actors are busy (or its
 tasks are running), and it is not itself held back by output backpressure (that would mean the
 slowness is further downstream). The first operator after the input buffer always has its read
-tasks queued, so for it a backlog only counts while it is not backpressured at all.
+tasks queued, so for it a backlog only counts while it is not backpressured at all, or while it is
+the only operator at work (then the budget or cap holding it back is its own use of it).
 
 An operator's score is the share of samples (dataset running, past start-up) in which all of this
 holds; the highest score wins, ties go to the longer average backlog. Below
 ``BOTTLENECK_MIN_SCORE`` there is no clear bottleneck and the answer is None.
 
 Graphs: operators are told apart by op id, and "first" means first on its branch (reading an input
-buffer). A zip or join waits for its slowest input: while one of its inputs is still produced by a
-busy operator that is not held back by its own output, the merge is waiting, not limiting, and
-the slowest such input branch (the least of its rows done) is credited instead, unless an
-operator further up that branch already limits in that sample.
+buffer). A zip or join (not a union, which passes blocks on as they come) waits for its slowest input: while its input branches are still being
+produced, the merge is waiting, not limiting; unless an operator of those branches or after the
+merge already limits by the rule above in that sample, the branch operator that is busy, not held
+by its output, and furthest behind (least of its rows done) is credited. Operators held back by
+Ray's budget (``tasks:*``) wait for resources the others hold, so the others go first; a tie
+credits nobody.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ def _busy(op: OperatorStats) -> bool:
     return (op.tasks_running or 0) >= 1
 
 
-def _limiting(op: OperatorStats, first: bool) -> Optional[bool]:
+def _limiting(op: OperatorStats, first: bool, alone: bool = False) -> Optional[bool]:
+    """``alone``: no other operator of the dataset is busy, so whatever budget or cap holds
+    ``op`` back, it is ``op``'s own work that the pipeline waits for."""
     q = queued_blocks(op)
     if q is None:
         return None
@@ -45,7 +50,7 @@ def _limiting(op: OperatorStats, first: bool) -> Optional[bool]:
         return False
     if _out_held(op):
         return False
-    if first and op.backpressure:
+    if first and op.backpressure and not alone:
         return False
     if op.actors is not None:
         busy = busy_actors(op)
@@ -72,21 +77,40 @@ def _branch(win: Window, ds_id: str, key: str) -> List[str]:
     return out
 
 
+def _downstream(graph: PlanGraph, key: str) -> List[str]:
+    out, todo = [], [key]
+    while todo:
+        for c in graph.consumers(todo.pop()):
+            if c.key not in out:
+                out.append(c.key)
+                todo.append(c.key)
+    return out
+
+
 def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: Dict[str, OperatorStats],
                       flags: Dict[str, Optional[bool]]) -> None:
-    """A merge with inputs still being produced waits for them: it is not the bottleneck; its
-    slowest still-working input branch is (see the module docstring)."""
+    """A merge whose input branches are still being produced waits for them: it is not the
+    bottleneck; the busiest-behind operator of those branches is (see the module docstring)."""
     for key in list(flags):
-        if not graph.is_merge(key) or not (queued_blocks(ops[key]) or 0):
+        merge = ops.get(key)
+        # a union passes each block on as it comes: it waits for no branch in particular
+        if not graph.is_merge(key) or merge is None or merge.state == "FINISHED" \
+                or merge.physical_class == "UnionOperator":
             continue
-        feeding = [ops[k] for k in win.upstreams_of(ds_id, key) if k in ops]
-        waited = [f for f in feeding if f.state != "FINISHED" and _busy(f) and not _out_held(f)]
-        if not waited:
+        branches = [k for up in win.upstreams_of(ds_id, key) for k in _branch(win, ds_id, up)]
+        if any(flags.get(k) for k in branches + _downstream(graph, key)):
+            continue  # an operator already limits by its own queue: it stands
+        working = [ops[k] for k in branches if k in ops and ops[k].state != "FINISHED"
+                   and _busy(ops[k]) and not _out_held(ops[k])]
+        # Held back by Ray's budget (tasks:...) it waits for resources other branches hold.
+        free = [o for o in working if not any(b.startswith("tasks:") for b in o.backpressure)]
+        candidates = free or working
+        if not candidates:
             continue
         flags[key] = False
-        slowest = min(waited, key=_done_fraction)
-        chain = _branch(win, ds_id, op_key(slowest))
-        if not any(flags.get(k) for k in chain):
+        slowest = min(candidates, key=_done_fraction)
+        ties = [o for o in candidates if _done_fraction(o) == _done_fraction(slowest)]
+        if len(ties) == 1:  # several equally behind: which one limits is not told
             flags[op_key(slowest)] = True
 
 
@@ -95,13 +119,14 @@ def _sample_flags(win: Window, ds_id: str, d: DatasetStats) -> Dict[str, Optiona
     ops = [o for o in d.operators if not is_source_op(o)]
     by_key = {op_key(o): o for o in ops}
     flags: Dict[str, Optional[bool]] = {}
+    busy = [op_key(o) for o in ops if _busy(o)]
     for i, op in enumerate(ops):
         key = op_key(op)
         if graph is not None and graph.edges_known:
             first = not graph.upstream(key)
         else:
             first = i == 0
-        flags[key] = _limiting(op, first)
+        flags[key] = _limiting(op, first, alone=busy == [key])
     if graph is not None and graph.edges_known:
         _credit_waited_on(win, ds_id, graph, by_key, flags)
     return flags

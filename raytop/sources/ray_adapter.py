@@ -282,6 +282,28 @@ def _per_queue(queues: Any, attr: str) -> Tuple[Optional[int], ...]:
         return ()
 
 
+def _per_input(op: Any, in_queues: Any) -> Tuple[Tuple[Optional[int], ...], Tuple[Optional[int], ...]]:
+    """(blocks, bytes) waiting at each input of ``op``: its external input queue for that input,
+    plus, for a multi-input operator (zip, union) whose internal buffers are one per input, that
+    buffer: a zip holds its inputs there until every branch is done."""
+    if in_queues is None:
+        return (), ()
+    blocks, nbytes = _per_queue(in_queues, "num_blocks"), _per_queue(in_queues, "memory_usage")
+    internal = _safe(lambda: op._input_queues)  # a property on Ray's operators
+    if callable(internal):
+        internal = _safe(internal)
+    if len(blocks) > 1 and isinstance(internal, (list, tuple)) and len(internal) == len(blocks):
+        inner_blocks = tuple(_int(_call(q, "num_blocks")) for q in internal)
+        inner_bytes = tuple(_int(_call(q, "estimate_size_bytes")) for q in internal)
+        blocks = tuple(_add(a, b) for a, b in zip(blocks, inner_blocks, strict=True))
+        nbytes = tuple(_add(a, b) for a, b in zip(nbytes, inner_bytes, strict=True))
+    return blocks, nbytes
+
+
+def _add(a: Optional[int], b: Optional[int]) -> Optional[int]:
+    return a if b is None else b if a is None else a + b
+
+
 def _call(obj: Any, name: str) -> Any:
     fn = getattr(obj, name, None)
     return _safe(fn) if callable(fn) else None
@@ -338,6 +360,7 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
         out_queue = getattr(state, "outqueue", None)
     finished = _call(op, "has_execution_finished")
     gen_blocks = getattr(metrics, "num_task_outputs_generated", None)
+    per_input_blocks, per_input_bytes = _per_input(op, in_queues)
     return OperatorStats(
         name=name,
         physical_class=type(op).__name__,
@@ -377,8 +400,8 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
         output_backpressure_s=_backpressure_s(
             metrics, "task_output_backpressure_time",
             "_task_output_backpressure_start_time", now_perf),
-        inputs_queue_blocks=_per_queue(in_queues, "num_blocks") if in_queues is not None else (),
-        inputs_queue_bytes=_per_queue(in_queues, "memory_usage") if in_queues is not None else (),
+        inputs_queue_blocks=per_input_blocks,
+        inputs_queue_bytes=per_input_bytes,
     )
 
 

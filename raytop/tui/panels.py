@@ -17,6 +17,7 @@ from raytop.tui import derive
 from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
                                fraction, sparkline, truncate)
 from raytop.tui.frame import Frame
+from raytop.tui.operators_table import truncate_label
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -288,7 +289,7 @@ class MemoryPanel(FramePanel):
         for i, (op, size) in enumerate(heap):
             if i:
                 text.append(" · ", style="dim")
-            text.append(f"{truncate(op, 24)} ", style="cyan")
+            text.append(f"{truncate_label(op, 24)} ", style="cyan")
             text.append(fmt_bytes(size))
         return text
 
