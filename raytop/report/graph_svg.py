@@ -29,7 +29,7 @@ def _box(node: dict, x: float, y: float) -> str:
         line3 += " · bottleneck"
     return (f'<g class="{cls}"><title>{escape(node["label"])}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6"/>'
-            f'<text x="{x + 8}" y="{y + 17}" class="t1">{escape(_short(node["label"], 44))}</text>'
+            f'<text x="{x + 8}" y="{y + 17}" class="t1">{escape(_short(node["label"], 40))}</text>'
             f'<text x="{x + 8}" y="{y + 34}" class="t2">{escape(_short(line2, 50))}</text>'
             f'<text x="{x + 8}" y="{y + 50}" class="t3">{escape(line3)}</text></g>')
 

@@ -108,14 +108,14 @@ def _plan(doc: dict) -> str:
         out.append(f"<h3>Dataset <code>{escape(dsid)}</code></h3>")
         out.append(_graph(doc, dsid))
         groups = "".join(f"<li><code>{escape(p)}</code> runs {escape(names)}</li>"
-                         for p, names in tables.group_lines(plan))
+                         for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid)))
         out.append(f"<p>Physical operators and the logical operators fused into each:</p>"
                    f"<ul>{groups}</ul>")
         if not plan["reasons_known"]:
             out.append("<p class=note>Only operator names were captured (no probe): the reasons "
                        "for unfused boundaries are unknown.</p>")
         rows = []
-        for cells, reasons in tables.boundary_rows(plan):
+        for cells, reasons in tables.boundary_rows(plan, tables.graph_labels(doc, dsid)):
             why = "<br>".join(
                 f'<span class="badge {"fix" if r["fixable"] else "nofix"}">'
                 f'{"fixable" if r["fixable"] else "by design"}</span>{escape(r["text"])}'

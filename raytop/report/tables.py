@@ -148,18 +148,35 @@ def dataset_rows(doc: dict) -> List[Row]:
 BOUNDARY_HEADERS = ("Upstream", "Downstream", "Fused", "Why not fused")
 
 
-def boundary_rows(analysis: dict) -> List[Tuple[Row, List[dict]]]:
+def graph_labels(doc: dict, dsid: str) -> dict:
+    """op id -> display label ("name #index" where names repeat) from the report's graph."""
+    graph = doc.get("graphs", {}).get(dsid) or {}
+    return {n["key"]: n["label"] for n in graph.get("nodes", ())}
+
+
+def _where(name: str, op: Optional[str], labels: dict) -> str:
+    """A logical name, with the physical operator it runs in when that one's name repeats."""
+    label = labels.get(op or "")
+    return f"{name} (in {label})" if label and " #" in label else name
+
+
+def boundary_rows(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[Row, List[dict]]]:
     """(cells, reasons) per boundary between adjacent logical operators."""
+    labels = labels or {}
     out = []
     for b in analysis["boundaries"]:
-        out.append(((b["upstream_name"], b["downstream_name"], "yes" if b["fused"] else "no", ""),
+        up = _where(b["upstream_name"], b.get("upstream_op"), labels)
+        down = _where(b["downstream_name"], b.get("downstream_op"), labels)
+        out.append(((up, down, "yes" if b["fused"] else "no", ""),
                     [] if b["fused"] else b["reasons"]))
     return out
 
 
-def group_lines(analysis: dict) -> List[Tuple[str, str]]:
+def group_lines(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[str, str]]:
     """(physical operator, "logical → logical") per fused group."""
-    return [(g["physical"] + (f" [{g['physical_class']}]" if g["physical_class"] else ""),
+    labels = labels or {}
+    return [(labels.get(g.get("op_id") or "", g["physical"])
+             + (f" [{g['physical_class']}]" if g["physical_class"] else ""),
              " → ".join(g["names"])) for g in analysis["groups"]]
 
 

@@ -289,7 +289,9 @@ class MemoryPanel(FramePanel):
         for i, (op, size) in enumerate(heap):
             if i:
                 text.append(" · ", style="dim")
-            text.append(f"{truncate_label(op, 24)} ", style="cyan")
+            # keep a "#index" (same-named operators): it is what tells them apart
+            short = truncate_label(op, 24) if " #" in op else truncate(op, 24)
+            text.append(f"{short} ", style="cyan")
             text.append(fmt_bytes(size))
         return text
 

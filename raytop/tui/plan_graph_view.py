@@ -134,9 +134,8 @@ class GraphView:
         text.append("╭─ ", style="cyan")
         text.append(node.physical_class or "operator", style="dim")
         hot = node.key == self.bottleneck
-        text.append(f" · {node.label}", style="bold reverse red" if hot else "bold")
-        if hot:
-            text.append(" ◀ bottleneck", style="bold red")
+        text.append(" · ", style="dim")
+        text.append(node.label, style="bold reverse red" if hot else "bold")
         if len(node.logical) > 1:
             text.append(f"  ({len(node.logical)} fused)", style="green")
         if merge:
@@ -152,7 +151,10 @@ class GraphView:
         text.append_text(self.gutter.line(placed))
         text.append("╰─ ", style="cyan")
         rate = derive.op_rate(self.history, self.ds.dataset_id, node.key) if self.history else None
-        text.append(_figures(self.ops.get(node.key), rate) + "\n", style="dim")
+        text.append(_figures(self.ops.get(node.key), rate), style="dim")
+        if hot:
+            text.append(" · ◀ bottleneck", style="bold red")
+        text.append("\n")
 
     def _logical_rows(self, node: GraphNode) -> List[Tuple[str, str]]:
         if node.logical_ids:

@@ -60,7 +60,7 @@ class PlanScreen(Screen):
         history = frame.history if frame is not None else ()
         body_text = None if ds is None else render_plan(
             ds, analysis, bool(frame and frame.plan_analysis_available), history,
-            bneck.key if bneck else None, (self.size.width or self.app.size.width) - 2)
+            bneck.key if bneck else None, (self.size.width or self.app.size.width) - 4)  # padding, scrollbar
         if body_text is not None and body_text == self._shown:
             return  # nothing moved: leave the widget (and its scroll position) alone
         self._shown = body_text
