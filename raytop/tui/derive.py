@@ -172,6 +172,9 @@ def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
 
 
 def _why(op: OperatorStats, queued: int) -> str:
+    if not queued:  # credited as the branch a zip/join waits for (analysis.bottleneck)
+        running = "" if op.tasks_running is None else f"{op.tasks_running} tasks running, "
+        return running + "the operators after it wait for it"
     why = f"{queued} block{'s' if queued != 1 else ''} waiting at its input"
     if op.actors is not None and op.actors.idle == 0 and op.actors.running:
         why += ", every actor busy"
