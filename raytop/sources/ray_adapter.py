@@ -186,7 +186,8 @@ def _target_max_block_size(lop: Any, op: Any) -> Optional[int]:
     return None
 
 
-def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any, op_id: str) -> LogicalOp:
+def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any,
+                op_id: Optional[str] = None) -> LogicalOp:
     compute, lo, hi = _safe(lambda: _compute_of(lop)) or ("other", None, None)
     batch = getattr(lop, "batch_size", None)
     can_modify = getattr(lop, "can_modify_num_rows", None)
