@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ...model import Snapshot, Suggestion, op_key
+from ...model import OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
 from ..history import Window, fmt_bytes
 from .common import call, first_logical, model_logical, pct, running_dataset, suggest
@@ -24,6 +24,16 @@ def _node_pressure(snap: Snapshot) -> Optional[Tuple[str, float, Optional[int]]]
     return worst
 
 
+def _heaviest(win: Window) -> Optional[Tuple[str, OperatorStats, str]]:
+    """(dataset, operator, its label) holding the most worker heap in the latest snapshot."""
+    top = None
+    for d in win.latest.datasets:
+        for op in d.operators:
+            if op.heap_bytes is not None and (top is None or op.heap_bytes > top[1].heap_bytes):
+                top = (d.dataset_id, op)
+    return (top[0], top[1], win.label(top[0], op_key(top[1]))) if top else None
+
+
 def _workers(op) -> Optional[int]:
     if op.actors is not None and op.actors.running:
         return op.actors.running
@@ -40,17 +50,12 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
         if share >= th.HOLD_FRACTION:
             crit = sum(1 for _, p in known if p[1] >= th.NODE_MEM_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(known)
             ds_id = running_dataset(win)
-            top = None
-            for d in win.latest.datasets:
-                for op in d.operators:
-                    if op.heap_bytes is not None and (top is None or op.heap_bytes > top[1].heap_bytes):
-                        top = (d.dataset_id, op)
+            top = _heaviest(win)
             node, frac, heap = hot[-1][1]
             evidence = (f"node {node} memory {pct(frac)} used (>= {pct(th.NODE_MEM_FRACTION)} in "
                         f"{len(hot)}/{len(known)} samples {win.describe()})"
                         + (f", Ray workers hold {fmt_bytes(heap)}" if heap is not None else "")
-                        + (f"; {win.label(top[0], op_key(top[1]))} holds the most, "
-                           f"{fmt_bytes(top[1].heap_bytes)}" if top else "")
+                        + (f"; {top[2]} holds the most, {fmt_bytes(top[1].heap_bytes)}" if top else "")
                         + "; Ray's OOM killer starts killing workers at 95 %")
             if top:
                 ds_id = top[0]
@@ -63,8 +68,8 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
                 fix = "lower the concurrency or batch_size of the heaviest operator, and set memory= on it"
             out.append(suggest("heap-pressure", "critical" if crit else "warning",
                                f"Node {node} is running out of memory", evidence, fix,
-                               operator=win.label(ds_id, op_key(top[1])) if top else None,
-                               op_id=op_key(top[1]) if top else None, dataset_id=ds_id, window=win,
+                               operator=top[2] if top else None, op_id=op_key(top[1]) if top else None,
+                               dataset_id=ds_id, window=win,
                                share=share, figures={"mem_fraction": frac, "ray_heap_bytes": heap}))
     for ds_id in win.dataset_ids():
         for key in win.operator_keys(ds_id):
