@@ -114,17 +114,56 @@ def _attribute(ds: DatasetStats, nodes: Sequence[NodeStats]) -> DatasetStats:
                     gpu_mem[proc.operator] = gpu_mem.get(proc.operator, 0) + proc.gpu_mem_bytes
     if not heap_seen and not gpu_seen:
         return ds
-    ops = tuple(_attribute_op(op, heap if heap_seen else None, gpu_mem if gpu_seen else None)
+    owners = _name_owners(ds.operators)
+    ops = tuple(_attribute_op(op, owners, heap if heap_seen else None, gpu_mem if gpu_seen else None)
                 for op in ds.operators)
-    return replace(ds, operators=ops)
+    shared = sorted({op.name for op in ds.operators if owners.get(op.name) is _AMBIGUOUS
+                     and (heap.get(op.name) or gpu_mem.get(op.name))})
+    notes = ds.notes + tuple(
+        f"heap and GPU memory of the {sum(1 for o in ds.operators if o.name == n)} operators named "
+        f"{n} are not split: their worker processes carry only that name"
+        for n in shared if not any(n in note for note in ds.notes))
+    return replace(ds, operators=ops, notes=notes)
 
 
-def _attribute_op(op: OperatorStats, heap: Optional[Dict[str, int]],
+_AMBIGUOUS = object()
+
+
+def _live(op: OperatorStats) -> bool:
+    return bool(op.tasks_running) or bool(op.actors is not None and op.actors.running)
+
+
+def _name_owners(ops: Sequence[OperatorStats]) -> Dict[str, object]:
+    """Process titles carry only an operator's name (``ray::MapWorker(<name>)``). For each name,
+    the one operator its processes belong to: the only operator of that name, or the only one of
+    them with live tasks or actors; ``_AMBIGUOUS`` when several of that name have live work."""
+    by_name: Dict[str, List[OperatorStats]] = {}
+    for op in ops:
+        by_name.setdefault(op.name, []).append(op)
+    owners: Dict[str, object] = {}
+    for name, same in by_name.items():
+        if len(same) == 1:
+            owners[name] = same[0]
+            continue
+        live = [o for o in same if _live(o)]
+        owners[name] = live[0] if len(live) == 1 else _AMBIGUOUS if live else None
+    return owners
+
+
+def _attribute_op(op: OperatorStats, owners: Mapping[str, object], heap: Optional[Dict[str, int]],
                   gpu_mem: Optional[Dict[str, int]]) -> OperatorStats:
+    owner = owners.get(op.name)
+    if owner is _AMBIGUOUS and _live(op):
+        return op  # one of several same-named operators at work: whose memory it is is unknown
+    mine = owner is op
     updates = {}
     if heap is not None and op.heap_bytes is None:
         # An operator with no live worker right now holds no heap: 0 is a reading, not a guess.
-        updates["heap_bytes"] = heap.get(op.name, 0) if op.compute in ("task", "actor") else heap.get(op.name)
-    if gpu_mem is not None and op.gpu_mem_bytes is None and op.name in gpu_mem:
+        # Same-named operators none of which is at work share whatever the name holds: unknown.
+        held = heap.get(op.name, 0) if mine else (0 if owner is not None or not heap.get(op.name)
+                                                  else None)
+        updates["heap_bytes"] = held if op.compute in ("task", "actor") else (
+            heap.get(op.name) if mine else None)
+    if gpu_mem is not None and op.gpu_mem_bytes is None and mine and op.name in gpu_mem:
         updates["gpu_mem_bytes"] = gpu_mem[op.name]
     return replace(op, **updates) if updates else op

@@ -130,6 +130,10 @@ class OperatorStats:
     # Rows out per second as the source measured it. Set by sources whose counters move in steps
     # (Ray's exported series refresh every ~10 s); None: derive it from ``rows_out`` over time.
     rows_per_s: Optional[float] = None
+    # One entry per input dependency (zip, union and join have several), in the plan's input
+    # order: the external input queue fed by that upstream. Empty when the source cannot tell.
+    inputs_queue_blocks: Tuple[Optional[int], ...] = ()
+    inputs_queue_bytes: Tuple[Optional[int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class LogicalOp:
     target_max_block_size: Optional[int] = None
     is_map: bool = False  # a map-like op that Ray's fusion rule considers
     physical: Optional[str] = None  # name of the physical operator that runs it
+    physical_id: Optional[str] = None  # op id of that physical operator
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,9 @@ class PhysicalOp:
     name: str
     physical_class: Optional[str] = None
     logical: Tuple[str, ...] = ()  # LogicalOp ids, in order
-    inputs: Tuple[str, ...] = ()  # names of upstream physical operators
+    inputs: Tuple[str, ...] = ()  # names of upstream physical operators (for display)
+    op_id: Optional[str] = None  # Ray's operator id f"{name}_{index}", as in OperatorStats.op_id
+    input_ids: Tuple[str, ...] = ()  # op ids of the upstream operators, in input order
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,10 @@ class DatasetStats:
     driver_pid: Optional[int] = None  # the driver process running the execution, when known
     probe: Optional[str] = None  # how the probe got there: "env" | "injected"; None: no probe
     notes: Tuple[str, ...] = ()  # what this level of access cannot show, and why, in words
+    # Which operator's output rows ``rows_out`` counts, and what those rows are, in words
+    # (e.g. "rows into count()"): see docs/snapshot.md, "Dataset rows".
+    rows_op_id: Optional[str] = None
+    rows_meaning: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -226,10 +237,11 @@ class Suggestion:
     title: str
     evidence: str  # the figures and window that triggered it, in words
     fix: str  # a concrete code change with the user's names and values
-    operator: Optional[str] = None
+    operator: Optional[str] = None  # display label of the operator (name, "#index" when shared)
     dataset_id: Optional[str] = None
     window: Optional[Tuple[float, float]] = None  # unix seconds, first and last evidence
     figures: Mapping[str, Any] = field(default_factory=dict)  # the evidence as numbers
+    op_id: Optional[str] = None  # the operator's id (``OperatorStats.op_id``); None: no operator
 
 
 @dataclass(frozen=True)
@@ -241,6 +253,39 @@ class Event:
     message: str = ""
     dataset_id: Optional[str] = None
     data: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"exit_code": 1}
+
+
+# ---- operator identity -------------------------------------------------------------------
+
+_INDEX_SUFFIX = re.compile(r"_(\d+)$")
+
+
+def op_key(op: OperatorStats) -> str:
+    """What identifies an operator within its dataset: Ray's op id; the name only for records
+    written before op ids existed (those pipelines had one operator per name)."""
+    return op.op_id or op.name
+
+
+def op_index(op_id: Optional[str]) -> Optional[int]:
+    """The topology index at the end of an op id (``Map_3`` -> 3), None when there is none."""
+    m = _INDEX_SUFFIX.search(op_id or "")
+    return int(m.group(1)) if m else None
+
+
+def op_labels(ops) -> dict:
+    """op key -> display label: the name, with ``#index`` added when several operators of the
+    dataset share that name (``ReadRange->MapBatches(<lambda>) #3``)."""
+    ops = list(ops)
+    counts: dict = {}
+    for op in ops:
+        counts[op.name] = counts.get(op.name, 0) + 1
+    out = {}
+    for i, op in enumerate(ops):
+        key = op_key(op)
+        index = op_index(op.op_id)
+        shared = counts[op.name] > 1
+        out[key] = f"{op.name} #{index if index is not None else i}" if shared else op.name
+    return out
 
 
 # ---- dict <-> dataclass -----------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from ..model import DatasetStats, Plan, Snapshot
+from ..model import DatasetStats, Plan, Snapshot, op_key, op_labels
 
 
 def report_data(history: Sequence[Snapshot]) -> dict:
@@ -26,12 +26,17 @@ def report_data(history: Sequence[Snapshot]) -> dict:
                 plans[d.dataset_id] = d.plan
     datasets: List[dict] = []
     for ds_id, d in last.items():
+        labels = op_labels(d.operators)
+        neck = find_bottleneck(snaps, ds_id, plans)
         datasets.append({
             "dataset_id": ds_id, "state": d.state, "job_id": d.job_id,
             "rows_out": d.rows_out, "rows_total": d.rows_total,
+            "rows_meaning": d.rows_meaning, "rows_op_id": d.rows_op_id,
             "start_time": d.start_time, "end_time": d.end_time, "error": d.error,
-            "operators": [o.name for o in d.operators],
-            "bottleneck": find_bottleneck(snaps, ds_id),
+            "operators": [labels[op_key(o)] for o in d.operators],
+            "operator_ids": [op_key(o) for o in d.operators],
+            "bottleneck": labels.get(neck, neck) if neck else None,
+            "bottleneck_id": neck,
             "plan_source": plans[ds_id].source if ds_id in plans else None,
         })
     return {

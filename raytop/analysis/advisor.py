@@ -1,6 +1,6 @@
 """The tuning advisor: runs every rule over a sliding window, with hysteresis.
 
-A suggestion is keyed by (rule, dataset, operator). It is raised after the rule held for
+A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys. It is raised after the rule held for
 ``RAISE_AFTER[rule]`` consecutive evaluations and cleared after ``CLEAR_AFTER`` consecutive
 evaluations without it, so a signal that flickers on and off does not make it flap.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
@@ -56,7 +56,7 @@ class Advisor:
         for rid, fn in RULES.items():
             try:
                 for s in fn(win):
-                    found[(s.rule, s.dataset_id, s.operator)] = s
+                    found[(s.rule, s.dataset_id, s.op_id or s.operator)] = s
             except Exception as e:  # noqa: BLE001 - a rule bug must not take the live view down
                 self.errors[rid] = f"{type(e).__name__}: {e}"
         for key in set(self._tracks) | set(found):
@@ -96,7 +96,8 @@ def advise(history: Sequence[Snapshot]) -> Tuple[Suggestion, ...]:
 
 
 def suggestion_to_dict(s: Suggestion) -> dict:
-    return {"rule": s.rule, "severity": s.severity, "operator": s.operator, "title": s.title,
+    return {"rule": s.rule, "severity": s.severity, "operator": s.operator, "op_id": s.op_id,
+            "title": s.title,
             "evidence": s.evidence, "fix": s.fix, "dataset_id": s.dataset_id,
             "window": list(s.window) if s.window else None, "figures": dict(s.figures)}
 

@@ -4,31 +4,53 @@ In a streaming pipeline a slow operator shows up as work piling up *in front of 
 fully busy: its input queue (external + internal) holds blocks, all of its actors are busy (or its
 tasks are running), and it is not itself held back by output backpressure (that would mean the
 slowness is further downstream). The first operator after the input buffer always has its read
-tasks queued, so for it a backlog only counts while it is not backpressured at all.
+tasks queued, so for it a backlog only counts while it is not backpressured at all, or while it is
+the only operator at work (then the budget or cap holding it back is its own use of it).
 
 An operator's score is the share of samples (dataset running, past start-up) in which all of this
 holds; the highest score wins, ties go to the longer average backlog. Below
 ``BOTTLENECK_MIN_SCORE`` there is no clear bottleneck and the answer is None.
+
+Graphs: operators are told apart by op id, and "first" means first on its branch (reading an input
+buffer). A zip or join (not a union, which passes blocks on as they come) waits for its slowest input: while its input branches are still being
+produced, the merge is waiting, not limiting; unless an operator of those branches or after the
+merge already limits by the rule above in that sample, the branch operator that is busy, not held
+by its output, and furthest behind (least of its rows done) is credited. Operators held back by
+Ray's budget (``tasks:*``) wait for resources the others hold, so the others go first; a tie
+credits nobody.
 """
 
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..model import OperatorStats, Snapshot
+from ..model import DatasetStats, OperatorStats, Snapshot, op_key
+from ..plan_graph import PlanGraph
 from . import thresholds as th
 from .history import Window, busy_actors, is_source_op, queued_blocks
 
 
-def _limiting(op: OperatorStats, first: bool) -> Optional[bool]:
+def _out_held(op: OperatorStats) -> bool:
+    return any(b.startswith("outputs:") for b in op.backpressure)
+
+
+def _busy(op: OperatorStats) -> bool:
+    if op.actors is not None:
+        return (busy_actors(op) or 0) >= 1
+    return (op.tasks_running or 0) >= 1
+
+
+def _limiting(op: OperatorStats, first: bool, alone: bool = False) -> Optional[bool]:
+    """``alone``: no other operator of the dataset is busy, so whatever budget or cap holds
+    ``op`` back, it is ``op``'s own work that the pipeline waits for."""
     q = queued_blocks(op)
     if q is None:
         return None
     if q < 1:
         return False
-    if any(b.startswith("outputs:") for b in op.backpressure):
+    if _out_held(op):
         return False
-    if first and op.backpressure:
+    if first and op.backpressure and not alone:
         return False
     if op.actors is not None:
         busy = busy_actors(op)
@@ -38,33 +60,106 @@ def _limiting(op: OperatorStats, first: bool) -> Optional[bool]:
     return (op.tasks_running or 0) >= 1
 
 
-def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id) -> Dict[str, Tuple[float, float]]:
-    """operator name -> (share of samples it limits throughput, mean queued blocks)."""
-    win = Window(tuple(snaps))
-    flags: Dict[str, List[Optional[bool]]] = {}
-    queues: Dict[str, List[int]] = {}
-    for _, d in win.running(dataset_id):
-        ops = [o for o in d.operators if not is_source_op(o)]
-        for i, op in enumerate(ops):
-            flags.setdefault(op.name, []).append(_limiting(op, i == 0))
-            q = queued_blocks(op)
-            if q is not None:
-                queues.setdefault(op.name, []).append(q)
-    out = {}
-    for name, fl in flags.items():
-        known = [f for f in fl if f is not None]
-        score = sum(1 for f in known if f) / len(fl) if fl else 0.0
-        qs = queues.get(name, [])
-        out[name] = (score, sum(qs) / len(qs) if qs else 0.0)
+def _done_fraction(op: OperatorStats) -> float:
+    if op.rows_out is not None and op.rows_total:
+        return op.rows_out / op.rows_total
+    return float(op.rows_out or 0)
+
+
+def _branch(win: Window, ds_id: str, key: str) -> List[str]:
+    """``key`` and every real operator above it."""
+    out, todo = [], [key]
+    while todo:
+        k = todo.pop()
+        if k not in out:
+            out.append(k)
+            todo.extend(win.upstreams_of(ds_id, k))
     return out
 
 
-def find_bottleneck(snaps: Sequence[Snapshot], dataset_id) -> Optional[str]:
-    """The operator name that limits ``dataset_id``'s throughput over ``snaps``, or None."""
+def _downstream(graph: PlanGraph, key: str) -> List[str]:
+    out, todo = [], [key]
+    while todo:
+        for c in graph.consumers(todo.pop()):
+            if c.key not in out:
+                out.append(c.key)
+                todo.append(c.key)
+    return out
+
+
+def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: Dict[str, OperatorStats],
+                      flags: Dict[str, Optional[bool]]) -> None:
+    """A merge whose input branches are still being produced waits for them: it is not the
+    bottleneck; the busiest-behind operator of those branches is (see the module docstring)."""
+    for key in list(flags):
+        merge = ops.get(key)
+        # a union passes each block on as it comes: it waits for no branch in particular
+        if not graph.is_merge(key) or merge is None or merge.state == "FINISHED" \
+                or merge.physical_class == "UnionOperator":
+            continue
+        branches = [k for up in win.upstreams_of(ds_id, key) for k in _branch(win, ds_id, up)]
+        if any(flags.get(k) for k in branches + _downstream(graph, key)):
+            continue  # an operator already limits by its own queue: it stands
+        working = [ops[k] for k in branches if k in ops and ops[k].state != "FINISHED"
+                   and _busy(ops[k]) and not _out_held(ops[k])]
+        # Held back by Ray's budget (tasks:...) it waits for resources other branches hold.
+        free = [o for o in working if not any(b.startswith("tasks:") for b in o.backpressure)]
+        candidates = free or working
+        if not candidates:
+            continue
+        flags[key] = False
+        slowest = min(candidates, key=_done_fraction)
+        ties = [o for o in candidates if _done_fraction(o) == _done_fraction(slowest)]
+        if len(ties) == 1:  # several equally behind: which one limits is not told
+            flags[op_key(slowest)] = True
+
+
+def _sample_flags(win: Window, ds_id: str, d: DatasetStats) -> Dict[str, Optional[bool]]:
+    graph = win.graph(ds_id)
+    ops = [o for o in d.operators if not is_source_op(o)]
+    by_key = {op_key(o): o for o in ops}
+    flags: Dict[str, Optional[bool]] = {}
+    busy = [op_key(o) for o in ops if _busy(o)]
+    for i, op in enumerate(ops):
+        key = op_key(op)
+        if graph is not None and graph.edges_known:
+            first = not graph.upstream(key)
+        else:
+            first = i == 0
+        flags[key] = _limiting(op, first, alone=busy == [key])
+    if graph is not None and graph.edges_known:
+        _credit_waited_on(win, ds_id, graph, by_key, flags)
+    return flags
+
+
+def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id, plans=None
+                      ) -> Dict[str, Tuple[float, float]]:
+    """op key -> (share of samples it limits throughput, mean queued blocks)."""
+    win = Window(tuple(snaps), dict(plans or {}))
+    flags: Dict[str, List[Optional[bool]]] = {}
+    queues: Dict[str, List[int]] = {}
+    for _, d in win.running(dataset_id):
+        for key, flag in _sample_flags(win, dataset_id, d).items():
+            flags.setdefault(key, []).append(flag)
+        for op in d.operators:
+            q = queued_blocks(op)
+            if q is not None and not is_source_op(op):
+                queues.setdefault(op_key(op), []).append(q)
+    out = {}
+    for key, fl in flags.items():
+        score = sum(1 for f in fl if f) / len(fl) if fl else 0.0
+        qs = queues.get(key, [])
+        out[key] = (score, sum(qs) / len(qs) if qs else 0.0)
+    return out
+
+
+def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> Optional[str]:
+    """The op key (``OperatorStats.op_id``) that limits ``dataset_id``'s throughput over
+    ``snaps``, or None. ``plans`` (dataset id -> Plan) adds a plan seen earlier than ``snaps``."""
     if not snaps:
         return None
-    scores = bottleneck_scores(snaps, dataset_id)
+    scores = bottleneck_scores(snaps, dataset_id, plans)
     if not scores:
         return None
-    name, (score, _) = max(scores.items(), key=lambda kv: kv[1])
-    return name if score >= th.BOTTLENECK_MIN_SCORE else None
+    key, (score, _) = max(scores.items(), key=lambda kv: kv[1])
+    return key if score >= th.BOTTLENECK_MIN_SCORE else None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..model import DatasetStats, LogicalOp, OperatorStats, Plan, Snapshot
+from ..model import DatasetStats, LogicalOp, OperatorStats, Plan, Snapshot, op_key, op_labels
+from ..plan_graph import PlanGraph, build_graph
 from . import thresholds as th
 
 
@@ -74,6 +75,7 @@ class Window:
 
     snaps: Tuple[Snapshot, ...]
     plans: Dict[str, Plan] = field(default_factory=dict)
+    _graphs: Dict[Tuple[str, int], PlanGraph] = field(default_factory=dict, repr=False)
 
     @property
     def t0(self) -> float:
@@ -127,44 +129,91 @@ class Window:
     def plan(self, dataset_id: str) -> Optional[Plan]:
         return self.plans.get(dataset_id)
 
-    def logical_ops(self, dataset_id: str, op_name: str) -> List[LogicalOp]:
-        """The logical operators a physical operator runs, from the probe's plan."""
+    def latest_dataset(self, dataset_id: str) -> Optional[DatasetStats]:
+        for s in reversed(self.snaps):
+            d = s.dataset(dataset_id)
+            if d is not None:
+                return d
+        return None
+
+    def graph(self, dataset_id: str) -> Optional[PlanGraph]:
+        """Who feeds whom, by op id (``plan_graph``), from the plan seen and the latest operators."""
+        d = self.latest_dataset(dataset_id)
+        if d is None:
+            return None
+        key = (dataset_id, id(d))
+        if key not in self._graphs:
+            self._graphs[key] = build_graph(d, self.plan(dataset_id) or d.plan)
+        return self._graphs[key]
+
+    def label(self, dataset_id: str, key: str) -> str:
+        """An operator's display label: its name, "#index" added when the name is shared."""
+        d = self.latest_dataset(dataset_id)
+        return op_labels(d.operators).get(key, key) if d is not None else key
+
+    def name_of(self, dataset_id: str, key: str) -> str:
+        d = self.latest_dataset(dataset_id)
+        op = next((o for o in d.operators if op_key(o) == key), None) if d is not None else None
+        return op.name if op is not None else key
+
+    def logical_ops(self, dataset_id: str, key: str) -> List[LogicalOp]:
+        """The logical operators a physical operator (by op key) runs, from the probe's plan."""
         plan = self.plan(dataset_id)
         if plan is None:
             return []
-        phys = next((p for p in plan.physical if p.name == op_name), None)
-        by_id = {l.id: l for l in plan.logical}
+        name = self.name_of(dataset_id, key)
+        phys = next((p for i, p in enumerate(plan.physical)
+                     if p.op_id == key or (p.op_id is None and key in (p.name, f"{p.name}_{i}"))),
+                    None)
+        by_id = {lop.id: lop for lop in plan.logical}
         if phys is not None and phys.logical:
             return [by_id[i] for i in phys.logical if i in by_id]
-        return [l for l in plan.logical if l.physical == op_name]
+        if phys is None and any(p.op_id for p in plan.physical):
+            return []
+        return [lop for lop in plan.logical if lop.physical_id == key
+                or (lop.physical_id is None and lop.physical == name)]
 
-    def op_samples(self, dataset_id: str, op_name: str) -> List[Tuple[Snapshot, OperatorStats]]:
+    def op_samples(self, dataset_id: str, key: str) -> List[Tuple[Snapshot, OperatorStats]]:
         out = []
         for s, d in self.running(dataset_id):
-            op = next((o for o in d.operators if o.name == op_name), None)
+            op = next((o for o in d.operators if op_key(o) == key), None)
             if op is not None:
                 out.append((s, op))
         return out
 
-    def operator_names(self, dataset_id: str) -> List[str]:
-        names: Dict[str, None] = {}
+    def operator_keys(self, dataset_id: str) -> List[str]:
+        keys: Dict[str, None] = {}
         for _, d in self.running(dataset_id):
             for o in d.operators:
-                names.setdefault(o.name, None)
-        return list(names)
+                keys.setdefault(op_key(o), None)
+        return list(keys)
 
-    def upstream_of(self, dataset_id: str, op_name: str) -> Optional[str]:
-        """The physical operator feeding ``op_name`` (plan inputs, else snapshot order)."""
-        plan = self.plan(dataset_id)
-        if plan is not None:
-            phys = next((p for p in plan.physical if p.name == op_name), None)
-            if phys is not None and phys.inputs:
-                return phys.inputs[0]
-        names = self.operator_names(dataset_id)
-        if op_name in names:
-            i = names.index(op_name)
-            return names[i - 1] if i > 0 else None
-        return None
+    def upstreams_of(self, dataset_id: str, key: str) -> List[str]:
+        """The real operators feeding ``key``: input buffers left out, and a union (which only
+        passes blocks on) replaced by the operators feeding it. Empty when the graph's edges
+        are not known."""
+        graph = self.graph(dataset_id)
+        if graph is None or not graph.edges_known:
+            return []
+        out: List[str] = []
+        for k in graph.upstream(key):
+            node = graph.node(k)
+            if node is not None and node.physical_class == "UnionOperator":
+                out.extend(self.upstreams_of(dataset_id, k))
+            else:
+                out.append(k)
+        return out
+
+    def upstream_of(self, dataset_id: str, key: str) -> Optional[str]:
+        """The physical operator feeding ``key``: of several (after a union, zip or join), the
+        first one still at work in the latest sample, else the first."""
+        ups = self.upstreams_of(dataset_id, key)
+        d = self.latest_dataset(dataset_id)
+        if len(ups) > 1 and d is not None:
+            state = {op_key(o): o.state for o in d.operators}
+            busy = [k for k in ups if state.get(k) != "FINISHED"]
+            return (busy or ups)[0]
+        return ups[0] if ups else None
 
     def share(self, samples, pred: Callable) -> float:
         return fraction([pred(*x) if isinstance(x, tuple) else pred(x) for x in samples])

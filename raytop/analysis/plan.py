@@ -35,10 +35,11 @@ class FusionReason:
 
 @dataclass(frozen=True)
 class FusedGroup:
-    physical: str
+    physical: str  # name of the physical operator (display)
     physical_class: Optional[str]
     logical: Tuple[str, ...]  # LogicalOp ids
     names: Tuple[str, ...]
+    op_id: Optional[str] = None  # the physical operator's key: names repeat across branches
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Boundary:
     downstream_name: str
     fused: bool
     reasons: Tuple[FusionReason, ...] = ()
+    upstream_op: Optional[str] = None  # op keys of the physical operators on either side
+    downstream_op: Optional[str] = None
 
     @property
     def fixable(self) -> bool:
@@ -65,7 +68,7 @@ class PlanAnalysis:
 
 def plan_analysis_to_dict(pa: PlanAnalysis) -> dict:
     d = to_dict(pa)
-    for b, bd in zip(pa.boundaries, d["boundaries"]):
+    for b, bd in zip(pa.boundaries, d["boundaries"], strict=True):
         bd["fixable"] = b.fixable
     return d
 
@@ -79,31 +82,45 @@ def analyze_plan(plan: Plan) -> PlanAnalysis:
 # ---- names only ---------------------------------------------------------------------------
 
 
+def _phys_key(p) -> str:
+    return p.op_id or p.name
+
+
+def _names_boundary(up, down_names: Tuple[str, ...], up_key: str, down_key: str) -> Boundary:
+    up_names = tuple(n.strip() for n in up.name.split("->"))
+    if up.physical_class == "ActorPoolMapOperator":
+        reason = FusionReason(
+            "actor-upstream", f"{up_names[-1]} runs on an actor pool; Ray never fuses an "
+            "actor-pool operator with the one after it", False)
+    else:
+        reason = FusionReason(
+            "unknown", "no plan capture (raytop did not start this job): only the "
+            "physical names are known, not why Ray kept these apart", False)
+    return Boundary(up_names[-1], down_names[0], up_names[-1], down_names[0], False, (reason,),
+                    up_key, down_key)
+
+
 def _analyze_names(plan: Plan) -> PlanAnalysis:
     groups: List[FusedGroup] = []
     boundaries: List[Boundary] = []
+    keyed = {_phys_key(p): p for p in plan.physical}
     by_name = {p.name: p for p in plan.physical}
     prev = None
     for p in plan.physical:
         if p.physical_class == "InputDataBuffer" or p.name == "Input":
             continue
+        key = _phys_key(p)
         names = tuple(n.strip() for n in p.name.split("->"))
-        groups.append(FusedGroup(p.name, p.physical_class, tuple(p.logical), names))
-        for a, b in zip(names, names[1:]):
-            boundaries.append(Boundary(a, b, a, b, True))
-        up = by_name.get(p.inputs[0]) if p.inputs else prev
-        if up is not None:
-            up_names = tuple(n.strip() for n in up.name.split("->"))
-            if up.physical_class == "ActorPoolMapOperator":
-                reason = FusionReason(
-                    "actor-upstream", f"{up_names[-1]} runs on an actor pool; Ray never fuses an "
-                    "actor-pool operator with the one after it", False)
-            else:
-                reason = FusionReason(
-                    "unknown", "no plan capture (raytop did not start this job): only the "
-                    "physical names are known, not why Ray kept these apart", False)
-            boundaries.append(Boundary(up_names[-1], names[0], up_names[-1], names[0], False,
-                                       (reason,)))
+        groups.append(FusedGroup(p.name, p.physical_class, tuple(p.logical), names, key))
+        for a, b in zip(names, names[1:], strict=False):
+            boundaries.append(Boundary(a, b, a, b, True, (), key, key))
+        if p.input_ids:
+            ups = [keyed[k] for k in p.input_ids if k in keyed]
+        else:
+            ups = [by_name[p.inputs[0]]] if p.inputs and p.inputs[0] in by_name else [prev] if prev else []
+        for up in ups:
+            if up is not None and not (up.physical_class == "InputDataBuffer" or up.name == "Input"):
+                boundaries.append(_names_boundary(up, names, up.op_id or up.name, key))
         prev = p
     return PlanAnalysis(tuple(groups), tuple(boundaries), reasons_known=False)
 
@@ -112,22 +129,25 @@ def _analyze_names(plan: Plan) -> PlanAnalysis:
 
 
 def _analyze_probe(plan: Plan) -> PlanAnalysis:
-    by_id = {l.id: l for l in plan.logical}
-    member_of: Dict[str, str] = {}
+    by_id = {lop.id: lop for lop in plan.logical}
+    member_of: Dict[str, str] = {}  # logical id -> physical op key
     groups: List[FusedGroup] = []
     members: Dict[str, List[LogicalOp]] = {}
     for p in plan.physical:
         ids = tuple(i for i in p.logical if i in by_id)
         if not ids:
             continue
-        groups.append(FusedGroup(p.name, p.physical_class, ids, tuple(by_id[i].name for i in ids)))
-        members[p.name] = [by_id[i] for i in ids]
-        for i in ids:
-            member_of[i] = p.name
-    for l in plan.logical:  # ops the physical list missed, placed by their own record
-        if l.id not in member_of and l.physical:
-            member_of[l.id] = l.physical
-            members.setdefault(l.physical, []).append(l)
+        key = _phys_key(p)
+        groups.append(FusedGroup(p.name, p.physical_class, ids, tuple(by_id[i].name for i in ids),
+                                 key))
+        members[key] = [by_id[i] for i in ids]
+        for lid in ids:
+            member_of[lid] = key
+    for lop in plan.logical:  # ops the physical list missed, placed by their own record
+        owner = lop.physical_id or lop.physical
+        if lop.id not in member_of and owner:
+            member_of[lop.id] = owner
+            members.setdefault(owner, []).append(lop)
 
     boundaries: List[Boundary] = []
     for down in plan.logical:
@@ -143,7 +163,8 @@ def _analyze_probe(plan: Plan) -> PlanAnalysis:
                 start = group.index(down) if down in group else 0
                 multi_input = len(down.inputs) > 1
                 reasons = tuple(explain_unfused(up, group[start:] or [down], multi_input))
-            boundaries.append(Boundary(up.id, down.id, up.name, down.name, fused, reasons))
+            boundaries.append(Boundary(up.id, down.id, up.name, down.name, fused, reasons,
+                                       g_up, g_down))
     return PlanAnalysis(tuple(groups), tuple(boundaries), reasons_known=True)
 
 

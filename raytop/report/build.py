@@ -32,6 +32,19 @@ def json_safe(v: Any) -> Any:
     return v
 
 
+def _graphs(history: History, advice: dict, operators: List[dict]) -> dict:
+    """dataset id -> its plan graph (``report.graph``), for every dataset with operators."""
+    from raytop.report.graph import graph_doc
+
+    out = {}
+    for d in advice["datasets"]:
+        one = graph_doc(history.snapshots, d["dataset_id"], operators,
+                        advice["plan"].get(d["dataset_id"]), d.get("bottleneck_id"))
+        if one is not None and one["nodes"]:
+            out[d["dataset_id"]] = one
+    return out
+
+
 def build_report(history: History, baseline: Optional[History] = None) -> Report:
     """The advisor's report data (suggestions, plan analysis, datasets) extended with the
     summary, per-dataset windows and per-operator aggregates, events and the comparison."""
@@ -56,6 +69,7 @@ def build_report(history: History, baseline: Optional[History] = None) -> Report
         "operators": agg.operators,
         "events": events,
         "events_total": len(history.events),
+        "graphs": _graphs(history, advice, agg.operators),
     }
     if baseline is not None:
         from raytop.report.compare import compare

@@ -9,6 +9,7 @@ from typing import Iterable, List, Optional, Sequence
 from raytop.report import fmt, tables
 from raytop.report.build import Report
 from raytop.report.charts import render_svg
+from raytop.report.graph_svg import render_graph_svg
 from raytop.report.series import build_charts
 
 _CSS = Path(__file__).with_name("report.css")
@@ -17,9 +18,9 @@ _CSS = Path(__file__).with_name("report.css")
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric=None,
            cls: str = "") -> str:
     numeric = numeric or [False] * len(headers)
-    head = "".join(f'<th{" class=n" if n else ""}>{escape(h)}</th>' for h, n in zip(headers, numeric))
+    head = "".join(f'<th{" class=n" if n else ""}>{escape(h)}</th>' for h, n in zip(headers, numeric, strict=True))
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=n" if n else ""}>{escape(c)}</td>' for c, n in zip(row, numeric))
+        "<tr>" + "".join(f'<td{" class=n" if n else ""}>{escape(c)}</td>' for c, n in zip(row, numeric, strict=True))
         + "</tr>" for row in rows)
     return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
@@ -82,21 +83,39 @@ def _timelines(report: Report) -> str:
     return "".join(out)
 
 
+def _graph(doc: dict, dsid: str) -> str:
+    graph = doc.get("graphs", {}).get(dsid)
+    if not graph:
+        return ""
+    if not graph["edges_known"]:
+        note = ("<p class=note>Which operator feeds which is not known without the probe "
+                "(several input buffers): operators in Ray's topology order.</p>")
+    else:
+        note = ("<p class=note>Physical operators top to bottom in topology order, branches side "
+                "by side; edges carry the blocks queued on them while the dataset ran (mean / "
+                "peak, peak bytes); orange edges were not fused (hover for why); dashed boxes join "
+                "branches (zip, union, join); red is the bottleneck.</p>")
+    return note + f'<div class="scroll">{render_graph_svg(graph)}</div>'
+
+
 def _plan(doc: dict) -> str:
     if not doc["plan"]:
-        return "<p class=note>No plan was captured (the probe was not attached).</p>"
+        graphs = "".join(f"<h3>Dataset <code>{escape(dsid)}</code></h3>{_graph(doc, dsid)}"
+                         for dsid in doc.get("graphs", {}))
+        return graphs + "<p class=note>No plan was captured (the probe was not attached).</p>"
     out = []
     for dsid, plan in doc["plan"].items():
         out.append(f"<h3>Dataset <code>{escape(dsid)}</code></h3>")
+        out.append(_graph(doc, dsid))
         groups = "".join(f"<li><code>{escape(p)}</code> runs {escape(names)}</li>"
-                         for p, names in tables.group_lines(plan))
+                         for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid)))
         out.append(f"<p>Physical operators and the logical operators fused into each:</p>"
                    f"<ul>{groups}</ul>")
         if not plan["reasons_known"]:
             out.append("<p class=note>Only operator names were captured (no probe): the reasons "
                        "for unfused boundaries are unknown.</p>")
         rows = []
-        for cells, reasons in tables.boundary_rows(plan):
+        for cells, reasons in tables.boundary_rows(plan, tables.graph_labels(doc, dsid)):
             why = "<br>".join(
                 f'<span class="badge {"fix" if r["fixable"] else "nofix"}">'
                 f'{"fixable" if r["fixable"] else "by design"}</span>{escape(r["text"])}'

@@ -143,8 +143,13 @@ def _plan_section(doc: dict) -> List[str]:
         out += ["No plan was captured (the probe was not attached).", ""]
     for dsid, plan in doc["plan"].items():
         out += [f"**Dataset {_code(dsid)}**", ""]
-        out += [f"- {_code(p)} runs {_text(names)}" for p, names in tables.group_lines(plan)] + [""]
-        unfused = [(c, r) for c, r in tables.boundary_rows(plan) if c[2] == "no"]
+        out += [f"- {_code(p)} runs {_text(names)}" for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid))] + [""]
+        edges = tables.graph_edge_lines(doc.get("graphs", {}).get(dsid))
+        if edges:
+            out += ["Edges (a graph: branches meet at a zip, union or join):", ""]
+            out += [f"- {_text(line)}" for line in edges] + [""]
+        unfused = [(c, r) for c, r in tables.boundary_rows(plan, tables.graph_labels(doc, dsid))
+                   if c[2] == "no"]
         if unfused:
             rows = [(c[0], c[1], c[2], "; ".join(tables.reason_text(x) for x in r) or fmt.NA)
                     for c, r in unfused]

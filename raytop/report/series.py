@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from raytop.model import op_key, op_labels
 from raytop.report.history import History
 
 GIB = float(1 << 30)
@@ -66,7 +67,7 @@ def minmax_downsample(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS
     buckets = max(1, max_points // 2)
     edges = np.linspace(0, n, buckets + 1).astype(int)
     keep: List[int] = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if hi <= lo:
             continue
         chunk = y[lo:hi]
@@ -166,8 +167,10 @@ def build_charts(history: History) -> List[Chart]:
             store.add("capacity", i, _gib(node.object_store.capacity_bytes))
             heap.add("all Ray workers", i, _gib(node.heap_bytes))
         for ds in snap.datasets:
+            labels = op_labels(ds.operators)  # one series per operator: "#index" on shared names
             for op in ds.operators:
-                label = f"{ds.dataset_id}: {op.name}" if multi_ds else op.name
+                name = labels[op_key(op)]
+                label = f"{ds.dataset_id}: {name}" if multi_ds else name
                 heap.set(label, i, _gib(op.heap_bytes))
                 rows.set(label, i, op.rows_out)
                 queues.set(label, i, op.input_queue_blocks)

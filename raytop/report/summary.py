@@ -1,8 +1,11 @@
 """The report's figures: run summary, per-dataset and per-operator aggregates over a recording.
 
 Pure (no Ray, no matplotlib). Definitions, also documented in docs/report.md:
-- a dataset's rows are the largest ``DatasetStats.rows_out`` seen (the sources count the rows fed
-  into a final Write, not its one-row-per-file output);
+- a dataset's rows are the largest ``DatasetStats.rows_out`` seen: the rows that flowed through
+  its last real operator (into a write, ``count()`` or an aggregation, not their one-row output;
+  ``rows_meaning`` says which);
+- operators are told apart by op id (``op_key``): two of one name are two rows, labelled
+  "name #index";
 - a dataset's window runs from its ``start_time`` (else the first snapshot showing it) to its
   ``end_time`` (else the last snapshot showing it); the run's ``active_s`` is the union of those
   windows, and ``rows_per_s`` = rows of all datasets / ``active_s``;
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from raytop import __version__ as RAYTOP_VERSION
-from raytop.model import OK, DatasetStats, OperatorStats, Snapshot
+from raytop.model import OK, DatasetStats, OperatorStats, Snapshot, op_key, op_labels
 from raytop.report.history import History
 
 
@@ -62,7 +65,9 @@ class _DatasetAcc:
     job_id: Optional[str] = None
     error: Optional[str] = None
     source: Optional[str] = None
-    operators: List[str] = field(default_factory=list)
+    rows_meaning: Optional[str] = None
+    operators: List[str] = field(default_factory=list)  # op keys, in order of appearance
+    labels: Dict[str, str] = field(default_factory=dict)  # op key -> display label
 
     def window(self) -> Tuple[float, float]:
         start = self.start_time if self.start_time is not None else self.first_t
@@ -74,6 +79,7 @@ class _DatasetAcc:
 class _OperatorAcc:
     dataset_id: str
     name: str
+    op_id: str = ""
     physical_class: Optional[str] = None
     logical: Tuple[str, ...] = ()
     compute: str = "other"
@@ -147,7 +153,7 @@ class _OperatorAcc:
             elif span > 0:
                 rows_per_s = self.rows_out / span
         return {
-            "dataset_id": self.dataset_id, "name": self.name,
+            "dataset_id": self.dataset_id, "name": self.name, "op_id": self.op_id,
             "physical_class": self.physical_class, "logical": list(self.logical),
             "compute": self.compute, "state": self.state,
             "rows_out": self.rows_out, "bytes_out": self.bytes_out, "blocks_out": self.blocks_out,
@@ -315,10 +321,16 @@ def aggregate(history: History) -> Aggregates:
             "window_start": start, "window_end": end, "duration_s": span,
             "rows_out_max": n,
             "rows_per_s": (n / span) if n is not None and span > 0 else None,
-            "operators": list(acc.operators),
+            "rows_meaning": acc.rows_meaning,
+            "operators": [acc.labels.get(k, k) for k in acc.operators],
+            "operator_ids": list(acc.operators),
         })
-    op_list = [operators[(dsid, name)].to_dict(windows[dsid])
-               for dsid, acc in datasets.items() for name in acc.operators]
+    op_list = []
+    for dsid, acc in datasets.items():
+        for key in acc.operators:
+            one = operators[(dsid, key)].to_dict(windows[dsid])
+            one["name"] = acc.labels.get(key, one["name"])  # "#index" when names repeat
+            op_list.append(one)
     return Aggregates(summary=summary, datasets=ds_list, operators=op_list)
 
 
@@ -327,15 +339,17 @@ def _add_dataset(datasets, operators, t: float, ds: DatasetStats) -> None:
     if acc is None:
         acc = datasets[ds.dataset_id] = _DatasetAcc(ds.dataset_id, first_t=t, last_t=t)
     acc.last_t = t
-    for attr in ("start_time", "end_time", "state", "rows_total", "job_id", "error", "source"):
+    for attr in ("start_time", "end_time", "state", "rows_total", "job_id", "error", "source",
+                 "rows_meaning"):
         v = getattr(ds, attr)
         if v is not None:
             setattr(acc, attr, v)
     acc.rows_out = _max(acc.rows_out, ds.rows_out)
+    acc.labels.update(op_labels(ds.operators))
     for op in ds.operators:
-        key = (ds.dataset_id, op.name)
+        key = (ds.dataset_id, op_key(op))
         op_acc = operators.get(key)
         if op_acc is None:
-            op_acc = operators[key] = _OperatorAcc(ds.dataset_id, op.name)
-            acc.operators.append(op.name)
+            op_acc = operators[key] = _OperatorAcc(ds.dataset_id, op.name, op_key(op))
+            acc.operators.append(op_key(op))
         op_acc.add(t, op)

@@ -129,9 +129,9 @@ def operator_rows(doc: dict) -> List[Row]:
     return rows
 
 
-DATASET_HEADERS = ("Dataset", "State", "Started", "Duration", "Rows", "Rows/s", "Bottleneck",
-                   "Error")
-DATASET_NUMERIC = (False, False, False, True, True, True, False, False)
+DATASET_HEADERS = ("Dataset", "State", "Started", "Duration", "Rows", "Rows/s", "Rows are",
+                   "Bottleneck", "Error")
+DATASET_NUMERIC = (False, False, False, True, True, True, False, False, False)
 
 
 def dataset_rows(doc: dict) -> List[Row]:
@@ -140,26 +140,58 @@ def dataset_rows(doc: dict) -> List[Row]:
         n = d.get("rows_out_max") if d.get("rows_out_max") is not None else d.get("rows_out")
         rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.utc(d.get("window_start")),
                      fmt.duration(d.get("duration_s")), fmt.count(n), fmt.rate(d.get("rows_per_s")),
-                     d.get("bottleneck") or fmt.NA, d.get("error") or ""))
+                     d.get("rows_meaning") or fmt.NA, d.get("bottleneck") or fmt.NA,
+                     d.get("error") or ""))
     return rows
 
 
 BOUNDARY_HEADERS = ("Upstream", "Downstream", "Fused", "Why not fused")
 
 
-def boundary_rows(analysis: dict) -> List[Tuple[Row, List[dict]]]:
+def graph_labels(doc: dict, dsid: str) -> dict:
+    """op id -> display label ("name #index" where names repeat) from the report's graph."""
+    graph = doc.get("graphs", {}).get(dsid) or {}
+    return {n["key"]: n["label"] for n in graph.get("nodes", ())}
+
+
+def _where(name: str, op: Optional[str], labels: dict) -> str:
+    """A logical name, with the physical operator it runs in when that one's name repeats."""
+    label = labels.get(op or "")
+    return f"{name} (in {label})" if label and " #" in label else name
+
+
+def boundary_rows(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[Row, List[dict]]]:
     """(cells, reasons) per boundary between adjacent logical operators."""
+    labels = labels or {}
     out = []
     for b in analysis["boundaries"]:
-        out.append(((b["upstream_name"], b["downstream_name"], "yes" if b["fused"] else "no", ""),
+        up = _where(b["upstream_name"], b.get("upstream_op"), labels)
+        down = _where(b["downstream_name"], b.get("downstream_op"), labels)
+        out.append(((up, down, "yes" if b["fused"] else "no", ""),
                     [] if b["fused"] else b["reasons"]))
     return out
 
 
-def group_lines(analysis: dict) -> List[Tuple[str, str]]:
+def group_lines(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[str, str]]:
     """(physical operator, "logical → logical") per fused group."""
-    return [(g["physical"] + (f" [{g['physical_class']}]" if g["physical_class"] else ""),
+    labels = labels or {}
+    return [(labels.get(g.get("op_id") or "", g["physical"])
+             + (f" [{g['physical_class']}]" if g["physical_class"] else ""),
              " → ".join(g["names"])) for g in analysis["groups"]]
+
+
+def graph_edge_lines(graph: Optional[dict]) -> List[str]:
+    """"A → B (input 1 of 2), 3.2 / 8 blocks queued" per edge of a plan that is not a chain."""
+    if not graph or graph["linear"] or not graph["edges_known"]:
+        return []
+    labels = {n["key"]: n["label"] for n in graph["nodes"]}
+    out = []
+    for e in graph["edges"]:
+        which = f" (input {e['input'] + 1} of {e['inputs']})" if e["inputs"] > 1 else ""
+        queued = (f", {fmt.num(e['queued_blocks_mean'])} / {fmt.count(e['queued_blocks_max'])} "
+                  "blocks queued (mean / peak)" if e["queued_blocks_mean"] is not None else "")
+        out.append(f"{labels.get(e['from'], e['from'])} → {labels.get(e['to'], e['to'])}{which}{queued}")
+    return out
 
 
 def reason_text(r: dict) -> str:

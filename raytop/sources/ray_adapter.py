@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from raytop import dataset_rows
 from raytop.model import (ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan,
                           Resources)
 from raytop.redact import redact_remote_args
@@ -184,7 +186,8 @@ def _target_max_block_size(lop: Any, op: Any) -> Optional[int]:
     return None
 
 
-def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any) -> LogicalOp:
+def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any,
+                op_id: Optional[str] = None) -> LogicalOp:
     compute, lo, hi = _safe(lambda: _compute_of(lop)) or ("other", None, None)
     batch = getattr(lop, "batch_size", None)
     can_modify = getattr(lop, "can_modify_num_rows", None)
@@ -206,6 +209,39 @@ def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any) -> LogicalOp:
         target_max_block_size=_safe(lambda: _target_max_block_size(lop, op)),
         is_map=bool(_ABSTRACT_MAP is not None and isinstance(lop, _ABSTRACT_MAP)),
         physical=_safe(lambda: op.name),
+        physical_id=op_id,
+    )
+
+
+def _name_of(obj: Any) -> Optional[str]:
+    try:
+        return obj.name
+    except Exception:
+        return None
+
+
+def _op_id(op: Any, index: int) -> str:
+    """Ray's own operator id (the metrics tag and the stats actor's key)."""
+    return f"{_name_of(op)}_{index}"
+
+
+def _input_indexes(op: Any, ops: List[Any]) -> List[int]:
+    """Topology indexes of ``op``'s inputs, in input order (identity, not names: branches of a
+    zip or union often carry the same name)."""
+    position = {id(o): i for i, o in enumerate(ops)}
+    deps = _safe(lambda: list(op.input_dependencies)) or []
+    return [position[id(d)] for d in deps if id(d) in position]
+
+
+def _physical_op(op: Any, i: int, ops: List[Any], logical_ids: Tuple[str, ...]) -> PhysicalOp:
+    inputs = _input_indexes(op, ops)
+    return PhysicalOp(
+        name=str(_safe(lambda: op.name)),
+        physical_class=type(op).__name__,
+        logical=logical_ids,
+        inputs=tuple(str(_name_of(ops[k])) for k in inputs),
+        op_id=_op_id(op, i),
+        input_ids=tuple(_op_id(ops[k], k) for k in inputs),
     )
 
 
@@ -214,23 +250,17 @@ def capture_plan(executor: Any) -> Plan:
     try:
         ops = list(_topology(executor).keys())
         order, owner = _owners(ops)
-        ids = {id(lop): f"{k}:{_safe(lambda: lop.name) or type(lop).__name__}"
+        ids = {id(lop): f"{k}:{_name_of(lop) or type(lop).__name__}"
                for k, lop in enumerate(order)}
         logical = []
         for lop in order:
-            op = ops[owner[id(lop)]]
-            one = _safe(lambda: _logical_op(lop, ids[id(lop)], ids, op))
+            i = owner[id(lop)]
+            one = _safe(partial(_logical_op, lop, ids[id(lop)], ids, ops[i], _op_id(ops[i], i)))
             logical.append(one or LogicalOp(id=ids[id(lop)], name=ids[id(lop)],
                                             op_class=type(lop).__name__))
-        physical = []
-        for i, op in enumerate(ops):
-            physical.append(PhysicalOp(
-                name=str(_safe(lambda: op.name)),
-                physical_class=type(op).__name__,
-                logical=tuple(ids[id(lop)] for lop in order if owner[id(lop)] == i),
-                inputs=tuple(str(_safe(lambda: d.name))
-                             for d in (_safe(lambda: list(op.input_dependencies)) or [])),
-            ))
+        physical = [_physical_op(op, i, ops, tuple(ids[id(lop)] for lop in order
+                                                   if owner[id(lop)] == i))
+                    for i, op in enumerate(ops)]
         return Plan(logical=tuple(logical), physical=tuple(physical), ray_version=RAY_VERSION,
                     source="probe")
     except Exception:
@@ -244,6 +274,35 @@ def _queues_sum(queues: Any, attr: str) -> Optional[int]:
         return int(sum(getattr(q, attr) for q in queues))
     except Exception:
         return None
+
+
+def _per_queue(queues: Any, attr: str) -> Tuple[Optional[int], ...]:
+    try:
+        return tuple(_int(getattr(q, attr, None)) for q in queues)
+    except Exception:
+        return ()
+
+
+def _per_input(op: Any, in_queues: Any) -> Tuple[Tuple[Optional[int], ...], Tuple[Optional[int], ...]]:
+    """(blocks, bytes) waiting at each input of ``op``: its external input queue for that input,
+    plus, for a multi-input operator (zip, union) whose internal buffers are one per input, that
+    buffer: a zip holds its inputs there until every branch is done."""
+    if in_queues is None:
+        return (), ()
+    blocks, nbytes = _per_queue(in_queues, "num_blocks"), _per_queue(in_queues, "memory_usage")
+    internal = _safe(lambda: op._input_queues)  # a property on Ray's operators
+    if callable(internal):
+        internal = _safe(internal)
+    if len(blocks) > 1 and isinstance(internal, (list, tuple)) and len(internal) == len(blocks):
+        inner_blocks = tuple(_int(_call(q, "num_blocks")) for q in internal)
+        inner_bytes = tuple(_int(_call(q, "estimate_size_bytes")) for q in internal)
+        blocks = tuple(_add(a, b) for a, b in zip(blocks, inner_blocks, strict=True))
+        nbytes = tuple(_add(a, b) for a, b in zip(nbytes, inner_bytes, strict=True))
+    return blocks, nbytes
+
+
+def _add(a: Optional[int], b: Optional[int]) -> Optional[int]:
+    return a if b is None else b if a is None else a + b
 
 
 def _call(obj: Any, name: str) -> Any:
@@ -302,12 +361,13 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
         out_queue = getattr(state, "outqueue", None)
     finished = _call(op, "has_execution_finished")
     gen_blocks = getattr(metrics, "num_task_outputs_generated", None)
+    per_input_blocks, per_input_bytes = _per_input(op, in_queues)
     return OperatorStats(
         name=name,
         physical_class=type(op).__name__,
         logical=logical_names,
         compute=compute,
-        op_id=f"{name}_{index}",
+        op_id=_op_id(op, index),
         state="FINISHED" if finished else dataset_state,
         input_queue_blocks=_queues_sum(in_queues, "num_blocks") if in_queues is not None else None,
         input_queue_bytes=_queues_sum(in_queues, "memory_usage") if in_queues is not None else None,
@@ -341,22 +401,9 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
         output_backpressure_s=_backpressure_s(
             metrics, "task_output_backpressure_time",
             "_task_output_backpressure_start_time", now_perf),
+        inputs_queue_blocks=per_input_blocks,
+        inputs_queue_bytes=per_input_bytes,
     )
-
-
-def _is_write(op: Any) -> bool:
-    logical = _safe(lambda: list(op._logical_operators)) or []
-    return bool(logical) and type(logical[-1]).__name__ == "Write"
-
-
-def _rows_operator(ops: List[Any], operators: List[OperatorStats]) -> Optional[OperatorStats]:
-    """The operator whose output rows are the dataset's rows. A Write emits one result row per
-    written block, not the data: for a pipeline ending in a write, count the rows fed into it."""
-    if not operators:
-        return None
-    if len(operators) > 1 and _is_write(ops[-1]):
-        return operators[-2]
-    return operators[-1]
 
 
 def read_dataset(executor: Any, dataset_id: str, state: Optional[str]) -> DatasetStats:
@@ -367,23 +414,28 @@ def read_dataset(executor: Any, dataset_id: str, state: Optional[str]) -> Datase
         order, owner = _owners(ops)
         names: List[List[str]] = [[] for _ in ops]
         for lop in order:
-            names[owner[id(lop)]].append(str(_safe(lambda: lop.name) or type(lop).__name__))
+            names[owner[id(lop)]].append(str(_name_of(lop) or type(lop).__name__))
         rm = getattr(executor, "_resource_manager", None)
         now_perf = time.perf_counter()
         operators = []
         for i, op in enumerate(ops):
-            one = _safe(lambda: _read_operator(op, topology[op], i, tuple(names[i]), rm, state,
-                                               now_perf))
-            operators.append(one or OperatorStats(name=str(_safe(lambda: op.name)),
-                                                  physical_class=type(op).__name__))
-        last = _rows_operator(ops, operators)
+            one = _safe(partial(_read_operator, op, topology[op], i, tuple(names[i]), rm, state,
+                                now_perf))
+            operators.append(one or OperatorStats(name=str(_name_of(op)),
+                                                  physical_class=type(op).__name__,
+                                                  op_id=_op_id(op, i)))
+        first_input = {operators[i].op_id: operators[ins[0]].op_id
+                       for i, ins in ((i, _input_indexes(op, ops)) for i, op in enumerate(ops)) if ins}
+        rows_op, meaning = dataset_rows.pick(operators, first_input.get)
         return DatasetStats(
             dataset_id=dataset_id,
             state=state,
-            rows_out=last.rows_out if last else None,
+            rows_out=rows_op.rows_out if rows_op else None,
             operators=tuple(operators),
-            rows_total=last.rows_total if last else None,
+            rows_total=rows_op.rows_total if rows_op else None,
             source="probe",
+            rows_op_id=rows_op.op_id if rows_op else None,
+            rows_meaning=meaning,
         )
     except Exception:
         return DatasetStats(dataset_id=dataset_id, state=state, source="probe")

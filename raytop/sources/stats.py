@@ -18,7 +18,8 @@ import re
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from raytop.model import DatasetStats, Event, OperatorStats, clean_text
+from raytop import dataset_rows
+from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
 from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, OpSeries,
@@ -172,7 +173,8 @@ class StatsSource:
         tracker.observe(now, _fingerprint(mine),
                         {k: s.get("ray_data_row_outputs_taken") for k, s in mine.items()})
         ops = tuple(self._operator(tag, k, o, series, tracker, now) for k, o in ops_raw)
-        rows_op = rows_operator(ops)
+        plan = names_plan(ops)
+        rows_op, meaning = rows_operator(ops, plan)
         notes = (NOTE_NO_PROBE,) if have_series else (NOTE_NO_PROBE, NOTE_NO_SERIES)
         return DatasetStats(
             dataset_id=clean_text(tag),
@@ -185,9 +187,11 @@ class StatsSource:
             start_time=d.get("start_time"),
             end_time=d.get("end_time"),
             source="stats",
-            plan=names_plan(ops),
+            plan=plan,
             figures_t=tracker.figures_t,
             notes=notes,
+            rows_op_id=rows_op.op_id if rows_op else None,
+            rows_meaning=meaning,
         )
 
     def _events(self, datasets: Tuple[DatasetStats, ...]) -> Tuple[Event, ...]:
@@ -221,23 +225,26 @@ def _fingerprint(per_op: Mapping[str, Mapping[str, float]]) -> Tuple:
                         for k, s in per_op.items()))
 
 
-def rows_operator(ops: Tuple[OperatorStats, ...]) -> Optional[OperatorStats]:
-    """The operator whose output rows are the dataset's rows. A Write emits one result row per
-    written block, not the data: for a pipeline ending in a write, the rows fed into it."""
-    if not ops:
-        return None
-    if len(ops) > 1 and ops[-1].name == "Write":
-        return ops[-2]
-    return ops[-1]
+def rows_operator(ops: Tuple[OperatorStats, ...], plan: Optional[Plan]
+                  ) -> Tuple[Optional[OperatorStats], Optional[str]]:
+    """The operator whose output rows are the dataset's rows, and what they mean
+    (``raytop.dataset_rows``): through the plan's edges where the names tell them, else the
+    operator before."""
+    ups = {p.op_id: p.input_ids[0] for p in (plan.physical if plan else ()) if p.input_ids}
+    if ups:
+        return dataset_rows.pick(ops, ups.get)
+    return dataset_rows.pick(ops, dataset_rows.linear_upstream(ops))
 
 
-def names_plan(ops: Tuple[OperatorStats, ...]):
-    """What the operator names alone say about the plan (fused operators read ``A->B``)."""
-    from raytop.model import PhysicalOp, Plan
-
-    linear = sum(1 for o in ops if o.name == "Input") <= 1
+def names_plan(ops: Tuple[OperatorStats, ...]) -> Optional[Plan]:
+    """What the operator names alone say about the plan (fused operators read ``A->B``). Edges
+    only for a pipeline with one input buffer, where Ray's topology order is the chain; with
+    several (zip, union, join) the names cannot tell which operator feeds which, so none."""
+    linear = sum(1 for o in ops if dataset_rows.is_source(o)) <= 1
     physical = tuple(
         PhysicalOp(name=o.name, logical=tuple(o.name.split("->")),
-                   inputs=(ops[i - 1].name,) if linear and i > 0 else ())
+                   inputs=(ops[i - 1].name,) if linear and i > 0 else (),
+                   op_id=o.op_id,
+                   input_ids=(ops[i - 1].op_id,) if linear and i > 0 and ops[i - 1].op_id else ())
         for i, o in enumerate(ops))
     return Plan(physical=physical, source="names") if physical else None

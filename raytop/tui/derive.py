@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from raytop.model import DatasetStats, DriverInfo, OperatorStats, Snapshot
+from raytop.model import DatasetStats, DriverInfo, OperatorStats, Snapshot, op_key, op_labels
 
 RATE_WINDOW_S = 5.0
 _ACTIVE_STATES = ("RUNNING", "PENDING", None)
@@ -35,10 +35,16 @@ def driver_of(snap: Optional[Snapshot], ds: Optional[DatasetStats]) -> Optional[
                  if d.pid == ds.driver_pid or ds.dataset_id in d.datasets), None)
 
 
-def find_operator(ds: Optional[DatasetStats], name: str) -> Optional[OperatorStats]:
+def find_operator(ds: Optional[DatasetStats], key: str) -> Optional[OperatorStats]:
+    """The operator with op key ``key`` (``model.op_key``: its op id; the name in old records)."""
     if ds is None:
         return None
-    return next((op for op in ds.operators if op.name == name), None)
+    return next((op for op in ds.operators if op_key(op) == key), None)
+
+
+def label_of(ds: Optional[DatasetStats], key: str) -> str:
+    """The operator's display label: the name, "#index" added when several share it."""
+    return key if ds is None else op_labels(ds.operators).get(key, key)
 
 
 def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[float]],
@@ -65,15 +71,15 @@ def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[floa
     return (end - start) / (newest.t - start_snap.t)
 
 
-def op_rate(history: Sequence[Snapshot], dataset_id: str, op_name: str, attr: str = "rows_out",
+def op_rate(history: Sequence[Snapshot], dataset_id: str, key: str, attr: str = "rows_out",
             window_s: float = RATE_WINDOW_S) -> Optional[float]:
     if attr == "rows_out" and history:
-        op = find_operator(history[-1].dataset(dataset_id), op_name)
+        op = find_operator(history[-1].dataset(dataset_id), key)
         if op is not None and op.rows_per_s is not None:
             return op.rows_per_s  # a source whose counters move in steps measured it
 
     def value(snap: Snapshot) -> Optional[float]:
-        op = find_operator(snap.dataset(dataset_id), op_name)
+        op = find_operator(snap.dataset(dataset_id), key)
         return None if op is None else getattr(op, attr)
 
     return _rate(history, value, window_s)
@@ -90,6 +96,15 @@ def dataset_rate(history: Sequence[Snapshot], dataset_id: str,
         return None if ds is None else ds.rows_out
 
     return _rate(history, value, window_s)
+
+
+def rows_hint(ds: DatasetStats) -> str:
+    """What the dataset's rows are, in a few words, when they are not simply the rows the
+    consumer took: "(into count())", "(into the write)"; "" otherwise."""
+    meaning = ds.rows_meaning or ""
+    if not meaning.startswith("rows into") and not meaning.startswith("result rows"):
+        return ""
+    return "(" + meaning.split(" (out of")[0].removeprefix("rows ") + ")"
 
 
 def progress(ds: DatasetStats) -> Optional[float]:
@@ -115,8 +130,9 @@ def elapsed_s(ds: DatasetStats, now: float) -> Optional[float]:
 
 @dataclass(frozen=True)
 class Bottleneck:
-    operator: str
+    operator: str  # display label
     why: str
+    key: str = ""  # op key (``model.op_key``)
 
 
 def _queued_blocks(op: OperatorStats) -> Optional[int]:
@@ -133,9 +149,10 @@ def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
     if ds is None or ds.state in ("FINISHED", "FAILED"):
         return None
     if frame is not None and getattr(frame, "bottleneck_available", False):
-        name = frame.bottlenecks.get(ds.dataset_id)
-        op = find_operator(ds, name) if name else None
-        return None if op is None else Bottleneck(op.name, _why(op, _queued_blocks(op) or 0))
+        key = frame.bottlenecks.get(ds.dataset_id)
+        op = find_operator(ds, key) if key else None
+        return None if op is None else Bottleneck(label_of(ds, key), _why(op, _queued_blocks(op) or 0),
+                                                  key)
     best: Optional[tuple[int, int, OperatorStats]] = None
     for index, op in enumerate(ds.operators):
         if op.state not in _ACTIVE_STATES:
@@ -151,30 +168,33 @@ def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
     if best is None:
         return None
     queued, _, op = best
-    return Bottleneck(op.name, _why(op, queued))
+    return Bottleneck(label_of(ds, op_key(op)), _why(op, queued), op_key(op))
 
 
 def _why(op: OperatorStats, queued: int) -> str:
+    if not queued:  # credited as the branch a zip/join waits for (analysis.bottleneck)
+        running = "" if op.tasks_running is None else f"{op.tasks_running} tasks running, "
+        return running + "the operators after it wait for it"
     why = f"{queued} block{'s' if queued != 1 else ''} waiting at its input"
     if op.actors is not None and op.actors.idle == 0 and op.actors.running:
         why += ", every actor busy"
     return why
 
 
-def series(history: Sequence[Snapshot], dataset_id: str, op_name: str,
+def series(history: Sequence[Snapshot], dataset_id: str, key: str,
            getter: Callable[[OperatorStats], Optional[float]]) -> list[Optional[float]]:
     """One value per snapshot (None where the operator or the value is missing)."""
     out: list[Optional[float]] = []
     for snap in history:
-        op = find_operator(snap.dataset(dataset_id), op_name)
+        op = find_operator(snap.dataset(dataset_id), key)
         out.append(None if op is None else getter(op))
     return out
 
 
-def rate_series(history: Sequence[Snapshot], dataset_id: str, op_name: str,
+def rate_series(history: Sequence[Snapshot], dataset_id: str, key: str,
                 attr: str = "rows_out") -> list[Optional[float]]:
     """Per-interval rate of a cumulative operator counter, one value per snapshot."""
-    raw = series(history, dataset_id, op_name, lambda op: getattr(op, attr))
+    raw = series(history, dataset_id, key, lambda op: getattr(op, attr))
     out: list[Optional[float]] = [None]
     for i in range(1, len(history)):
         a, b = raw[i - 1], raw[i]

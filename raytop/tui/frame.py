@@ -42,7 +42,7 @@ class Frame:
     plan_analysis_available: bool = False
     events: tuple[Event, ...] = ()
     replay: Optional[ReplayPosition] = None
-    # dataset_id -> the operator limiting throughput, by the advisor's own rule
+    # dataset_id -> op key of the operator limiting throughput, by the advisor's own rule
     # (analysis.bottleneck.find_bottleneck over the last BOTTLENECK_WINDOW snapshots)
     bottlenecks: Mapping[str, Optional[str]] = field(default_factory=dict)
     bottleneck_available: bool = False

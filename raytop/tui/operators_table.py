@@ -8,7 +8,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-from raytop.model import DatasetStats, OperatorStats, Resources
+from raytop.model import DatasetStats, OperatorStats, Resources, op_key, op_labels
 from raytop.tui import derive
 from raytop.format import NA, fmt_bytes, fmt_count
 from raytop.tui.frame import Frame
@@ -77,12 +77,23 @@ def truncate_middle(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
+def truncate_label(label: str, width: int) -> str:
+    """Cut in the middle but keep a trailing "#index": it tells same-named operators apart."""
+    head, sep, index = label.rpartition(" #")
+    if sep and index.isdigit() and len(label) > width:
+        return truncate_middle(head, max(1, width - len(sep + index))) + sep + index
+    return truncate_middle(label, width)
+
+
 def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck: Optional[str],
-                   columns: Sequence[str], name_width: int = 34) -> list:
-    rate = derive.op_rate(frame.history, dataset_id, op.name)
-    name = Text(truncate_middle(op.name, name_width))
-    if op.name == bottleneck:
-        name = Text("▶ " + truncate_middle(op.name, name_width - 2), style="bold reverse red")
+                   columns: Sequence[str], name_width: int = 34, label: Optional[str] = None) -> list:
+    """``bottleneck`` is an op key; ``label`` the display name ("#index" when names repeat)."""
+    key = op_key(op)
+    label = label or op.name
+    rate = derive.op_rate(frame.history, dataset_id, key)
+    name = Text(truncate_label(label, name_width))
+    if key == bottleneck:
+        name = Text("▶ " + truncate_label(label, name_width - 2), style="bold reverse red")
     elif op.state == "FINISHED":
         name.stylize("dim")
     actors = NA if op.actors is None else "/".join(
@@ -107,7 +118,8 @@ def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck:
 
 
 class OperatorsTable(DataTable):
-    """Rows keyed by operator name; cells updated in place so the cursor stays put."""
+    """Rows keyed by op key (two operators of one name are two rows); cells updated in place so
+    the cursor stays put."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, cursor_type="row", zebra_stripes=False, **kwargs)
@@ -131,22 +143,23 @@ class OperatorsTable(DataTable):
         self._shown = (frame, ds)
         width = self.size.width or self.app.size.width
         columns = WIDE if width >= WIDE_FROM else NARROW if width >= COMPACT_BELOW else COMPACT
+        labels = op_labels(ds.operators) if ds is not None else {}
         ops = [] if ds is None or frame is None else [
-            op for op in ds.operators if self.filter_text.lower() in op.name.lower()]
-        keys = tuple(op.name for op in ops)
+            op for op in ds.operators if self.filter_text.lower() in labels[op_key(op)].lower()]
+        keys = tuple(op_key(op) for op in ops)
         if columns != self._columns:
             self.clear(columns=True)
             self.add_columns(*columns)
             self._columns, self._keys = columns, ()
         bneck = derive.bottleneck(ds, frame)
         name_width = self._name_width()
-        rows = [operator_cells(op, frame, ds.dataset_id, bneck.operator if bneck else None, columns,
-                               name_width) for op in ops] if ops else []
+        rows = [operator_cells(op, frame, ds.dataset_id, bneck.key if bneck else None, columns,
+                               name_width, labels[op_key(op)]) for op in ops] if ops else []
         if keys == self._keys:
             # Only changed cells, and a column re-measure only when a value outgrows it: a
             # re-measure walks every row, so doing it per cell made a 40-row update quadratic.
-            for key, cells, before in zip(keys, rows, self._rows):
-                for column, value, old in zip(columns, cells, before):
+            for key, cells, before in zip(keys, rows, self._rows, strict=True):
+                for column, value, old in zip(columns, cells, before, strict=True):
                     if value == old:
                         continue
                     col = self.columns.get(column)
@@ -159,7 +172,7 @@ class OperatorsTable(DataTable):
         # operator list must be measured afresh (else the layout depends on what came before).
         self.clear(columns=True)
         self.add_columns(*columns)
-        for key, cells in zip(keys, rows):
+        for key, cells in zip(keys, rows, strict=True):
             self.add_row(*cells, key=key)
         self._keys, self._rows = keys, rows
         if selected in keys:

@@ -12,11 +12,12 @@ from typing import Optional
 from rich.text import Text
 from textual.widget import Widget
 
-from raytop.model import DatasetStats, GpuStats, NodeStats
+from raytop.model import DatasetStats, GpuStats, NodeStats, op_key, op_labels
 from raytop.tui import derive
 from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
                                fraction, sparkline, truncate)
 from raytop.tui.frame import Frame
+from raytop.tui.operators_table import truncate_label
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -77,6 +78,9 @@ class HeaderBar(FramePanel):
         text.append(f"  elapsed {fmt_duration(derive.elapsed_s(ds, snap.t))}")
         text.append(f"  {fmt_count(rate) if rate is not None else NA} rows/s")
         text.append(f"  rows {fmt_count(ds.rows_out)}")
+        hint = derive.rows_hint(ds)
+        if hint:
+            text.append(f" {hint}", style="dim")
         prog = derive.progress(ds)
         if prog is not None:
             text.append(f"/{fmt_count(ds.rows_total)} {prog * 100:.0f}%")
@@ -285,7 +289,9 @@ class MemoryPanel(FramePanel):
         for i, (op, size) in enumerate(heap):
             if i:
                 text.append(" · ", style="dim")
-            text.append(f"{truncate(op, 24)} ", style="cyan")
+            # keep a "#index" (same-named operators): it is what tells them apart
+            short = truncate_label(op, 24) if " #" in op else truncate(op, 24)
+            text.append(f"{short} ", style="cyan")
             text.append(fmt_bytes(size))
         return text
 
@@ -320,9 +326,10 @@ class MemoryPanel(FramePanel):
         totals: dict[str, int] = defaultdict(int)
         assert self.frame is not None
         if self.dataset is not None and any(op.heap_bytes is not None for op in self.dataset.operators):
+            labels = op_labels(self.dataset.operators)
             for op in self.dataset.operators:
                 if op.heap_bytes is not None:
-                    totals[op.name] += op.heap_bytes
+                    totals[labels[op_key(op)]] += op.heap_bytes
         else:
             for node in self.frame.snapshot.nodes:
                 for op, size in node.heap_by_operator.items():

@@ -45,8 +45,10 @@ def test_html_is_self_contained(html_report):
     assert all(u.startswith("#") for u in p.urls), [u for u in p.urls if not u.startswith("#")]
     assert not re.search(r"https?://|//cdn|@import|url\((?!#)", text)
     assert p.tags.get("script", 0) == 0 and p.tags.get("link", 0) == 0
-    # every timeline of the "after" run has data except backpressure (none): 6 charts drawn
-    assert p.tags.get("svg", 0) == 6
+    # every timeline of the "after" run has data except backpressure (none): 6 charts drawn,
+    # plus the plan graph of its one dataset
+    assert p.tags.get("svg", 0) == 7
+    assert text.count('class="plangraph"') == 1
     assert "No operator was backpressured." in text
     for section in ("summary", "comparison", "suggestions", "timelines", "plan", "operators",
                     "datasets"):

@@ -66,7 +66,7 @@ async def test_live_view_renders_and_pauses():
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: app.frame is not None and len(app.frame.history) >= 3)
             table = app.screen.query_one(OperatorsTable)
-            assert "MapBatches(Model)" in table._keys
+            assert "MapBatches(Model)_2" in table._keys  # op ids
             assert app.mode[0] == "LIVE"
             assert "absent: NVML library not found" in app.screen.query_one("#sources").render().plain
             await pilot.press("p")

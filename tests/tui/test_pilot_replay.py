@@ -83,8 +83,8 @@ async def test_overview_shows_operators_gpu_and_memory_panels():
         await pilot.press("2", "5", "enter")
         await wait_index(pilot, app, 25)
         table = app.screen.query_one(OperatorsTable)
-        assert table._keys == ("ReadRange->MapBatches(preprocess)", "MapBatches(Model)",
-                               "MapBatches(postprocess)", "Write")
+        assert table._keys == ("ReadRange->MapBatches(preprocess)_1", "MapBatches(Model)_2",
+                               "MapBatches(postprocess)_3", "Write_4")  # op ids
         assert "NVML library not found" in _text(app.screen.query_one("#gpu"))
         assert "store" in _text(app.screen.query_one("#memory"))
         assert "MapBatches(Model)" in table.border_subtitle  # the bottleneck
@@ -100,7 +100,7 @@ async def test_enter_opens_detail_esc_returns_and_plan_and_help():
         await wait_index(pilot, app, 2)
         await pilot.press("j", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, OperatorDetailScreen))
-        assert app.screen.op_name == "MapBatches(Model)"
+        assert app.screen.op_key == "MapBatches(Model)_2"
         assert "actors running" in _text(app.screen.query_one("#timelines"))
         await pilot.press("right")  # stepping works on the detail screen too
         await wait_index(pilot, app, 3)
@@ -108,7 +108,7 @@ async def test_enter_opens_detail_esc_returns_and_plan_and_help():
         await wait_for(pilot, lambda: app.screen is app.overview)
         await pilot.press("k")
         assert app.screen.query_one(OperatorsTable).selected_operator() == \
-            "ReadRange->MapBatches(preprocess)"
+            "ReadRange->MapBatches(preprocess)_1"
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen))
         plan_text = str(app.screen.query_one("#plan-text").render())
@@ -128,7 +128,7 @@ async def test_filter_and_tab_between_panels():
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press("m", "o", "d")  # letters go to the input, not to the app bindings
-        await wait_for(pilot, lambda: table._keys == ("MapBatches(Model)",))
+        await wait_for(pilot, lambda: table._keys == ("MapBatches(Model)_2",))
         await pilot.press("enter")
         assert app.focused is table
         await pilot.press("escape")
@@ -166,4 +166,4 @@ async def test_mouse_click_on_scrubber_seeks_and_click_selects_row():
         await wait_index(pilot, app, 59)
         table = app.screen.query_one(OperatorsTable)
         await pilot.click(OperatorsTable, offset=(4, 3))  # header row 1 + border: the 2nd row
-        assert table.selected_operator() == "MapBatches(Model)"
+        assert table.selected_operator() == "MapBatches(Model)_2"

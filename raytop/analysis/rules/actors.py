@@ -3,10 +3,9 @@ gpu-oversubscribed, stateless-model."""
 
 from __future__ import annotations
 
-import math
 from typing import List, Optional
 
-from ...model import OperatorStats, Suggestion
+from ...model import OperatorStats, Suggestion, op_key
 from .. import thresholds as th
 from ..bottleneck import find_bottleneck
 from ..history import (Window, busy_actors, cluster_gpus, fmt_bytes, fmt_num,
@@ -16,32 +15,33 @@ from .common import (actor_strategy, call, first_logical, is_read, mean,
 
 
 def _actor_ops(win: Window, ds_id: str) -> List[str]:
-    return [n for n in win.operator_names(ds_id)
-            if any(o.actors is not None for _, o in win.op_samples(ds_id, n))]
+    """Op keys of the actor-pool operators."""
+    return [k for k in win.operator_keys(ds_id)
+            if any(o.actors is not None for _, o in win.op_samples(ds_id, k))]
 
 
-def _upstream_in(d, name: str, upstream: Optional[str]) -> Optional[OperatorStats]:
-    if upstream is None:
+def _op_in(d, key: Optional[str]) -> Optional[OperatorStats]:
+    if key is None:
         return None
-    return next((o for o in d.operators if o.name == upstream and not is_source_op(o)), None)
+    return next((o for o in d.operators if op_key(o) == key and not is_source_op(o)), None)
 
 
 def check_input_starved(win: Window) -> List[Suggestion]:
     out = []
     for ds_id in win.dataset_ids():
-        for name in _actor_ops(win, ds_id):
-            up_name = win.upstream_of(ds_id, name)
+        for key in _actor_ops(win, ds_id):
+            up_key = win.upstream_of(ds_id, key)
             samples = win.running(ds_id)
-            if not win.enough(samples) or up_name is None:
+            if not win.enough(samples) or up_key is None:
                 continue
-            model = model_logical(win, ds_id, name)
-            up_logical = win.logical_ops(ds_id, up_name)
+            name, up_name = win.label(ds_id, key), win.label(ds_id, up_key)
+            model = model_logical(win, ds_id, key)
+            up_logical = win.logical_ops(ds_id, up_key)
             up_cpus = op_num_cpus(up_logical[-1] if up_logical else None)
             actor_cpus = op_num_cpus(model)
             starved, capped, idle_counts, up_running, free = [], 0, [], [], []
             for s, d in samples:
-                op = next((o for o in d.operators if o.name == name), None)
-                up = _upstream_in(d, name, up_name)
+                op, up = _op_in(d, key), _op_in(d, up_key)
                 if op is None or op.actors is None or up is None or op.actors.running is None:
                     continue
                 running, idle = op.actors.running, op.actors.idle or 0
@@ -68,7 +68,7 @@ def check_input_starved(win: Window) -> List[Suggestion]:
             n_hit = sum(starved)
             if share < th.HOLD_FRACTION or capped < n_hit / 2:
                 continue
-            up_target = up_logical[-1].name if up_logical else up_name.split("->")[-1]
+            up_target = up_logical[-1].name if up_logical else win.name_of(ds_id, up_key).split("->")[-1]
             size = (up_logical[-1].max_size or up_logical[-1].min_size) if up_logical else None
             mean_free = mean(free)
             if size is not None:
@@ -88,9 +88,10 @@ def check_input_starved(win: Window) -> List[Suggestion]:
                         f"{up_name} ran {fmt_num(round(mean(up_running) or 0, 1))} tasks on average"
                         + (f" with {fmt_num(round(mean_free, 1))} CPUs free" if mean_free is not None else ""))
             out.append(suggest("input-starved", "warning", f"{name} waits for input", evidence, fix,
-                               operator=name, dataset_id=ds_id, window=win, share=share,
+                               operator=name, op_id=key, dataset_id=ds_id, window=win, share=share,
                                figures={"starved_samples": n_hit, "samples": len(starved),
-                                        "upstream": up_name, "mean_free_cpus": mean_free}))
+                                        "upstream": up_name, "upstream_id": up_key,
+                                        "mean_free_cpus": mean_free}))
     return out
 
 
@@ -100,12 +101,13 @@ def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
         samples = win.running(ds_id)
         if not win.enough(samples):
             continue
-        neck = find_bottleneck(win.snaps, ds_id)
-        if neck is None or neck not in _actor_ops(win, ds_id):
+        neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
+        if neck_key is None or neck_key not in _actor_ops(win, ds_id):
             continue
-        model = model_logical(win, ds_id, neck)
+        neck = win.label(ds_id, neck_key)
+        model = model_logical(win, ds_id, neck_key)
         cpu_each, gpu_each = op_num_cpus(model), op_num_gpus(model)
-        ops = win.op_samples(ds_id, neck)
+        ops = win.op_samples(ds_id, neck_key)
         hits, free_list, sizes = [], [], []
         for s, op in ops:
             a = op.actors
@@ -135,12 +137,12 @@ def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
             continue
         cur_max = model.max_size if model is not None and model.max_size else max(sizes)
         cur_min = model.min_size if model is not None else None
-        free_c = min(f for f, h in zip(free_list, hits) if h and f is not None)
+        free_c = min(f for f, h in zip(free_list, hits, strict=True) if h and f is not None)
         extra = max(1, int(free_c // cpu_each)) if cpu_each > 0 else 1
         if gpu_each > 0:
             extra = 1
         new_max = cur_max + extra
-        target = model.name if model is not None else first_logical(win, ds_id, neck)
+        target = model.name if model is not None else first_logical(win, ds_id, neck_key)
         fix = (call(target, actor_strategy(cur_min, new_max))
                + f"  # now {actor_strategy(cur_min, cur_max).split('=', 1)[1]}")
         queues = [queued_blocks(o) or 0 for _, o in ops]
@@ -149,8 +151,8 @@ def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
                     f"in {sum(hits)}/{len(hits)} samples {win.describe()}, while {fmt_num(free_c)}+ "
                     f"CPUs stayed free (each actor needs {fmt_num(cpu_each)})")
         out.append(suggest("actor-pool-undersized", "warning", f"Actor pool of {neck} is too small",
-                           evidence, fix, operator=neck, dataset_id=ds_id, window=win, share=share,
-                           figures={"max_size": cur_max, "suggested_max_size": new_max,
+                           evidence, fix, operator=neck, op_id=neck_key, dataset_id=ds_id,
+                           window=win, share=share, figures={"max_size": cur_max, "suggested_max_size": new_max,
                                     "free_cpus": free_c, "queued_max": max(queues)}))
     return out
 
@@ -158,9 +160,10 @@ def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
 def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
     out = []
     for ds_id in win.dataset_ids():
-        for name in _actor_ops(win, ds_id):
-            ops = win.op_samples(ds_id, name)
-            model = model_logical(win, ds_id, name)
+        for key in _actor_ops(win, ds_id):
+            name = win.label(ds_id, key)
+            ops = win.op_samples(ds_id, key)
+            model = model_logical(win, ds_id, key)
             gpu_each = op_num_gpus(model)
             if gpu_each <= 0:  # without the plan, use what running actors actually hold
                 per = [o.usage.gpu / o.actors.running for _, o in ops if o.usage and o.usage.gpu
@@ -181,7 +184,7 @@ def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
             none_running = (ops[-1][0].t - ops[0][0].t >= th.ACTOR_START_S and all(
                 not (o.actors.running or 0) for _, o in ops if o.actors is not None))
             fits = max(1, int(total_g // gpu_each))
-            target = model.name if model is not None else first_logical(win, ds_id, name)
+            target = model.name if model is not None else first_logical(win, ds_id, key)
             frac = total_g / wanted
             fix = (call(target, actor_strategy(min(model.min_size or 1, fits) if model else 1, fits))
                    + f"  # {fmt_num(total_g)} GPU(s) fit {fits} actors of num_gpus={fmt_num(gpu_each)}"
@@ -191,7 +194,7 @@ def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
                         f"samples {win.describe()}")
             out.append(suggest("gpu-oversubscribed", "critical" if none_running else "warning",
                                f"{name} asks for more GPUs than exist", evidence, fix,
-                               operator=name, dataset_id=ds_id, window=win, share=share,
+                               operator=name, op_id=key, dataset_id=ds_id, window=win, share=share,
                                figures={"actors_wanted": wanted, "gpus_each": gpu_each,
                                         "cluster_gpus": total_g}))
     return out
@@ -203,22 +206,24 @@ def check_stateless_model(win: Window) -> List[Suggestion]:
         plan = win.plan(ds_id)
         done = set()
         if plan is not None:
-            for l in plan.logical:
-                if l.compute == "task" and op_num_gpus(l) > 0 and l.is_map and not is_read(l.name):
-                    evidence = (f"{l.name} is a function run as Ray tasks with "
-                                f"num_gpus={fmt_num(op_num_gpus(l))}: every task loads the model "
+            for lop in plan.logical:
+                if lop.compute == "task" and op_num_gpus(lop) > 0 and lop.is_map and not is_read(lop.name):
+                    evidence = (f"{lop.name} is a function run as Ray tasks with "
+                                f"num_gpus={fmt_num(op_num_gpus(lop))}: every task loads the model "
                                 "again onto the GPU and frees it afterwards")
-                    fix = (f"turn it into a callable class that loads the model once in __init__, then "
-                           + call(l.name, f"{actor_strategy(1, 1)}, num_gpus={fmt_num(op_num_gpus(l))}"))
-                    op_name = l.physical or l.name
-                    done.add(op_name)
-                    out.append(suggest("stateless-model", "warning", f"{l.name} reloads its model per task",
-                                       evidence, fix, operator=op_name, dataset_id=ds_id,
-                                       window=win, figures={"num_gpus": op_num_gpus(l)}))
-        for name in win.operator_names(ds_id):
-            if name in done:
+                    fix = ("turn it into a callable class that loads the model once in __init__, then "
+                           + call(lop.name, f"{actor_strategy(1, 1)}, num_gpus={fmt_num(op_num_gpus(lop))}"))
+                    op_key_ = lop.physical_id or lop.physical or lop.name
+                    done.add(op_key_)
+                    out.append(suggest("stateless-model", "warning", f"{lop.name} reloads its model per task",
+                                       evidence, fix, operator=win.label(ds_id, op_key_),
+                                       op_id=op_key_, dataset_id=ds_id,
+                                       window=win, figures={"num_gpus": op_num_gpus(lop)}))
+        for key in win.operator_keys(ds_id):
+            if key in done:
                 continue
-            ops = win.op_samples(ds_id, name)
+            name = win.label(ds_id, key)
+            ops = win.op_samples(ds_id, key)
             if not ops or ops[-1][1].compute != "task":
                 continue
             op = ops[-1][1]
@@ -228,7 +233,7 @@ def check_stateless_model(win: Window) -> List[Suggestion]:
                      and (op.avg_task_s or 0) >= th.STATELESS_MIN_TASK_S)
             if not (gpu and gpu > 0) and not heavy:
                 continue
-            target = first_logical(win, ds_id, name)
+            target = first_logical(win, ds_id, key)
             if gpu and gpu > 0:
                 evidence, sev = f"{name} runs as tasks holding {fmt_num(gpu)} GPU(s): the model loads per task", "warning"
             else:
@@ -238,7 +243,7 @@ def check_stateless_model(win: Window) -> List[Suggestion]:
             fix = ("a callable class that loads the model once in __init__, then "
                    + call(target, actor_strategy(1, 2)))
             out.append(suggest("stateless-model", sev, f"{name} pays its setup cost per task",
-                               evidence + f" {win.describe()}", fix, operator=name,
+                               evidence + f" {win.describe()}", fix, operator=name, op_id=key,
                                dataset_id=ds_id, window=win, share=0.6 if sev == "info" else 1.0,
                                figures={"gpu": gpu, "heap_per_task_bytes": per_task,
                                         "avg_task_s": op.avg_task_s}))

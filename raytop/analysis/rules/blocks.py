@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-from ...model import OperatorStats, Suggestion
+from ...model import OperatorStats, Suggestion, op_key
 from .. import thresholds as th
 from ..history import Window, cluster_cpus, fmt_bytes, is_source_op
 from .common import call, first_logical, is_read, suggest
@@ -26,11 +26,19 @@ def _total_blocks(op: OperatorStats) -> Optional[float]:
     return max(vals) if vals else None
 
 
-def _source_logical(win: Window, ds_id: str, op_name: str) -> Optional[str]:
-    ops = win.logical_ops(ds_id, op_name)
+def _reads_input(win: Window, ds_id: str, key: str, index: int) -> bool:
+    """The operator is first on its branch (it reads an input buffer)."""
+    graph = win.graph(ds_id)
+    if graph is not None and graph.edges_known:
+        return not graph.upstream(key)
+    return index == 0
+
+
+def _source_logical(win: Window, ds_id: str, key: str) -> Optional[str]:
+    ops = win.logical_ops(ds_id, key)
     if ops and is_read(ops[0].name):
         return ops[0].name
-    head = op_name.split("->")[0]
+    head = win.name_of(ds_id, key).split("->")[0]
     return head if is_read(head) else None
 
 
@@ -49,13 +57,14 @@ def check_small_blocks(win: Window) -> List[Suggestion]:
             total = op.avg_block_bytes * blocks if blocks else None
             cpus = cluster_cpus(win.latest) or 1
             want = max(int(2 * cpus), math.ceil(total / th.TARGET_BLOCK_BYTES)) if total else int(4 * cpus)
-            evidence = (f"{op.name}: {op.tasks_finished} tasks so far averaging "
+            key, label = op_key(op), win.label(ds_id, op_key(op))
+            evidence = (f"{label}: {op.tasks_finished} tasks so far averaging "
                         f"{1000 * op.avg_task_s:.1f} ms on blocks of {fmt_bytes(op.avg_block_bytes)}"
                         + (f" (~{int(blocks)} blocks, {fmt_bytes(total)} in all)" if blocks else "")
                         + f"; per-task overhead dominates {win.describe()}")
-            read = _source_logical(win, ds_id, op.name)
-            logical = win.logical_ops(ds_id, op.name)
-            batch = next((l for l in reversed(logical) if l.batch_size is not None), None)
+            read = _source_logical(win, ds_id, key)
+            logical = win.logical_ops(ds_id, key)
+            batch = next((lop for lop in reversed(logical) if lop.batch_size is not None), None)
             now = f"  # now ~{int(blocks)} blocks" if blocks else ""
             if read is not None:
                 fix = call(read, f"override_num_blocks={want}") + now
@@ -64,10 +73,10 @@ def check_small_blocks(win: Window) -> List[Suggestion]:
                 fix = (call(batch.name, f"batch_size={batch.batch_size * min(factor, 64)}")
                        + f"  # now batch_size={batch.batch_size}")
             else:
-                fix = (f"ds = ds.repartition({want}) before {first_logical(win, ds_id, op.name)}, or "
+                fix = (f"ds = ds.repartition({want}) before {first_logical(win, ds_id, key)}, or "
                        f"fewer blocks at the source (override_num_blocks={want})" + now)
-            out.append(suggest("small-blocks", "warning", f"Tiny blocks in {op.name}", evidence,
-                               fix, operator=op.name, dataset_id=ds_id, window=win,
+            out.append(suggest("small-blocks", "warning", f"Tiny blocks in {label}", evidence,
+                               fix, operator=label, op_id=key, dataset_id=ds_id, window=win,
                                share=min(1.0, op.tasks_finished / (4 * th.SMALL_BLOCKS_MIN_TASKS)),
                                figures={"avg_block_bytes": op.avg_block_bytes,
                                         "avg_task_s": op.avg_task_s,
@@ -90,7 +99,7 @@ def check_large_blocks(win: Window) -> List[Suggestion]:
                 continue
             blocks = _total_blocks(op)
             huge = size >= th.LARGE_BLOCK_BYTES
-            few = (i == 0 and cpus is not None and blocks is not None and blocks < cpus
+            few = (_reads_input(win, ds_id, op_key(op), i) and cpus is not None and blocks is not None and blocks < cpus
                    and size >= th.FEW_BLOCKS_MIN_BYTES)
             if not (huge or few):
                 continue
@@ -102,10 +111,11 @@ def check_large_blocks(win: Window) -> List[Suggestion]:
                            "(1.5x Ray's 128 MiB target): each one occupies the store and a worker's heap at once")
             if few:
                 why.append(f"only ~{int(blocks)} blocks for {cpus:g} CPU slots, so slots sit idle")
-            evidence = f"{op.name}: " + "; ".join(why) + f" {win.describe()}"
-            read = _source_logical(win, ds_id, op.name)
-            logical = win.logical_ops(ds_id, op.name)
-            batch = next((l for l in reversed(logical) if l.batch_size is not None), None)
+            key, label = op_key(op), win.label(ds_id, op_key(op))
+            evidence = f"{label}: " + "; ".join(why) + f" {win.describe()}"
+            read = _source_logical(win, ds_id, key)
+            logical = win.logical_ops(ds_id, key)
+            batch = next((lop for lop in reversed(logical) if lop.batch_size is not None), None)
             if read is not None:
                 fix = call(read, f"override_num_blocks={want}") + (
                     f"  # now ~{int(blocks)} blocks" if blocks else "")
@@ -114,10 +124,10 @@ def check_large_blocks(win: Window) -> List[Suggestion]:
                 fix = (call(batch.name, f"batch_size={max(1, batch.batch_size // factor)}")
                        + f"  # now batch_size={batch.batch_size}")
             else:
-                fix = (f"ds = ds.repartition({want}) before {first_logical(win, ds_id, op.name)}; "
+                fix = (f"ds = ds.repartition({want}) before {first_logical(win, ds_id, key)}; "
                        "or DataContext.get_current().target_max_block_size = 64 * 1024**2")
-            out.append(suggest("large-blocks", "warning", f"Oversized blocks in {op.name}",
-                               evidence, fix, operator=op.name, dataset_id=ds_id, window=win,
+            out.append(suggest("large-blocks", "warning", f"Oversized blocks in {label}",
+                               evidence, fix, operator=label, op_id=key, dataset_id=ds_id, window=win,
                                share=1.0 if huge else 0.6,
                                figures={"avg_block_bytes": size, "blocks": blocks,
                                         "cpus": cpus, "suggested_blocks": want}))

@@ -33,12 +33,15 @@ _CALL_RE = re.compile(r"^(\w+)\((.*)\)$")
 
 def suggest(rule: str, severity: str, title: str, evidence: str, fix: str, *,
             operator: Optional[str], dataset_id: Optional[str], window: Window,
-            share: float = 1.0, figures: Optional[Dict[str, Any]] = None) -> Suggestion:
+            share: float = 1.0, figures: Optional[Dict[str, Any]] = None,
+            op_id: Optional[str] = None) -> Suggestion:
+    """``operator`` is the display label, ``op_id`` the operator's key (``op_key``)."""
     figs = dict(figures or {})
     figs["impact"] = round(BASE_IMPACT[rule] * (0.5 + 0.5 * max(0.0, min(1.0, share))), 4)
     figs["share"] = round(share, 3)
     return Suggestion(rule=rule, severity=severity, title=title, evidence=evidence, fix=fix,
-                      operator=operator, dataset_id=dataset_id, window=window.span, figures=figs)
+                      operator=operator, dataset_id=dataset_id, window=window.span, figures=figs,
+                      op_id=op_id)
 
 
 def _snake(name: str) -> str:
@@ -67,17 +70,18 @@ def call(logical_name: str, args: str) -> str:
     return f"ds.{method}({target}{args}, ...)"
 
 
-def first_logical(win: Window, dataset_id: str, op_name: str) -> str:
-    """The logical name a fix should address for a physical op: its last UDF map, else its name."""
-    ops = win.logical_ops(dataset_id, op_name)
+def first_logical(win: Window, dataset_id: str, key: str) -> str:
+    """The logical name a fix should address for a physical op (by op key): its last UDF map,
+    else the last part of its name."""
+    ops = win.logical_ops(dataset_id, key)
     if ops:
         return ops[-1].name
-    return op_name.split("->")[-1]
+    return win.name_of(dataset_id, key).split("->")[-1]
 
 
-def model_logical(win: Window, dataset_id: str, op_name: str) -> Optional[LogicalOp]:
-    """The actor-pool or GPU logical op inside a physical op, if the plan is known."""
-    ops = win.logical_ops(dataset_id, op_name)
+def model_logical(win: Window, dataset_id: str, key: str) -> Optional[LogicalOp]:
+    """The actor-pool or GPU logical op inside a physical op (by op key), if the plan is known."""
+    ops = win.logical_ops(dataset_id, key)
     for op in reversed(ops):
         if op.compute == "actor" or (canonical_remote_args(op.ray_remote_args)["num_gpus"] or 0) > 0:
             return op

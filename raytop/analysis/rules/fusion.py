@@ -41,13 +41,14 @@ def check_fusion_break(win: Window) -> List[Suggestion]:
         plan = win.plan(ds_id)
         if plan is None or plan.source == "names":
             continue
-        by_id: Dict[str, LogicalOp] = {l.id: l for l in plan.logical}
+        by_id: Dict[str, LogicalOp] = {lop.id: lop for lop in plan.logical}
         pa = analyze_plan(plan)
         for b in pa.boundaries:
             if not b.fixable:
                 continue
             up, down = by_id[b.upstream], by_id[b.downstream]
-            op_name = down.physical or b.downstream_name
+            op_key = b.downstream_op or down.physical_id or down.physical
+            op_name = win.label(ds_id, op_key) if op_key else b.downstream_name
             why = "; ".join(r.text for r in b.reasons)
             evidence = (f"{b.upstream_name} and {b.downstream_name} run as separate operators "
                         f"({up.physical or '?'} -> {down.physical or '?'}), so every block crosses "
@@ -64,7 +65,7 @@ def check_fusion_break(win: Window) -> List[Suggestion]:
             values = next((list(r.values) for r in b.reasons if r.values), [])
             out.append(suggest("fusion-break", severity,
                                f"{b.upstream_name} and {b.downstream_name} are not fused", evidence,
-                               fix, operator=op_name, dataset_id=ds_id, window=win,
+                               fix, operator=op_name, op_id=op_key, dataset_id=ds_id, window=win,
                                figures={"upstream": b.upstream_name, "downstream": b.downstream_name,
                                         "codes": [r.code for r in b.reasons], "key": key,
                                         "values": values}))

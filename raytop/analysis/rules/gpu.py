@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Tuple
 
-from ...model import GpuStats, Snapshot, Suggestion
+from ...model import GpuStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
 from ..bottleneck import find_bottleneck
-from ..history import Window, fmt_bytes, fmt_num
+from ..history import Window, fmt_bytes
 from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
 GpuKey = Tuple[str, int]
@@ -32,8 +32,17 @@ def _owner(g: GpuStats) -> Optional[str]:
     return max(procs, key=lambda p: p.gpu_mem_bytes or 0).operator
 
 
-def _batch_fix(win: Window, ds_id: Optional[str], op_name: Optional[str], factor: float) -> str:
-    model = model_logical(win, ds_id, op_name) if ds_id and op_name else None
+def _key_of_name(win: Window, ds_id: Optional[str], name: Optional[str]) -> Optional[str]:
+    """The op key of the one operator called ``name`` (GPU processes carry only names); None
+    when no operator or several share it."""
+    d = win.latest_dataset(ds_id) if ds_id and name else None
+    keys = [op_key(o) for o in d.operators if o.name == name] if d is not None else []
+    return keys[0] if len(keys) == 1 else None
+
+
+def _batch_fix(win: Window, ds_id: Optional[str], op_name: Optional[str], factor: float,
+               key: Optional[str] = None) -> str:
+    model = model_logical(win, ds_id, key) if ds_id and key else None
     if model is None:
         what = "smaller" if factor < 1 else "larger"
         return f"a {what} batch_size on the model's map_batches call" + (f" ({op_name})" if op_name else "")
@@ -63,26 +72,28 @@ def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
         g = risky[-1][1]
         op_name = _owner(g)
         ds_id = running_dataset(win)
+        key = _key_of_name(win, ds_id, op_name)
         evidence = (f"GPU {index} ({g.name or node}) memory {fmt_bytes(g.mem_used_bytes)} of "
                     f"{fmt_bytes(g.mem_total_bytes)} ({pct(risky[-1][2])}), >= "
                     f"{pct(th.GPU_MEM_RISK_FRACTION)} in {len(risky)}/{len(fr)} samples {win.describe()}"
                     + (f"; held by {op_name}" if op_name else ""))
         out.append(suggest("gpu-memory-risk", "critical" if crit else "warning",
                            f"GPU {index} is about to run out of memory", evidence,
-                           _batch_fix(win, ds_id, op_name, 0.5), operator=op_name, dataset_id=ds_id,
+                           _batch_fix(win, ds_id, op_name, 0.5, key), operator=op_name, op_id=key,
+                           dataset_id=ds_id,
                            window=win, share=share,
                            figures={"gpu": index, "mem_fraction": risky[-1][2]}))
     return out
 
 
 def _gpu_ops(win: Window, ds_id: str) -> List[str]:
-    names = []
-    for name in win.operator_names(ds_id):
-        ops = win.op_samples(ds_id, name)
+    keys = []
+    for key in win.operator_keys(ds_id):
+        ops = win.op_samples(ds_id, key)
         uses = any(o.usage is not None and (o.usage.gpu or 0) > 0 for _, o in ops)
-        if uses or op_num_gpus(model_logical(win, ds_id, name)) > 0 or any(o.gpu_mem_bytes for _, o in ops):
-            names.append(name)
-    return names
+        if uses or op_num_gpus(model_logical(win, ds_id, key)) > 0 or any(o.gpu_mem_bytes for _, o in ops):
+            keys.append(key)
+    return keys
 
 
 def check_gpu_underutilized(win: Window) -> List[Suggestion]:
@@ -91,13 +102,15 @@ def check_gpu_underutilized(win: Window) -> List[Suggestion]:
         samples = win.running(ds_id)
         if not win.enough(samples):
             continue
-        neck = find_bottleneck(win.snaps, ds_id)
-        if neck is None or neck not in _gpu_ops(win, ds_id):
+        neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
+        if neck_key is None or neck_key not in _gpu_ops(win, ds_id):
             continue
+        neck, neck_name = win.label(ds_id, neck_key), win.name_of(ds_id, neck_key)
         utils, mems, low = [], [], []
         for s, _ in samples:
             readings = _readings(s)
-            mine = [g for g in readings.values() if _owner(g) == neck] or list(readings.values())
+            # GPU processes carry the operator's name only: same-named operators share them
+            mine = [g for g in readings.values() if _owner(g) == neck_name] or list(readings.values())
             u = [g.util_percent for g in mine if g.util_percent is not None]
             m = [_mem_fraction(g) for g in mine if _mem_fraction(g) is not None]
             if not u:
@@ -119,7 +132,8 @@ def check_gpu_underutilized(win: Window) -> List[Suggestion]:
                     + (f" with memory at most {pct(peak_mem)}" if peak_mem is not None else "")
                     + f"; low in {sum(low)}/{len(low)} samples {win.describe()}")
         out.append(suggest("gpu-underutilized", "warning", f"GPU under-used by {neck}", evidence,
-                           _batch_fix(win, ds_id, neck, factor), operator=neck, dataset_id=ds_id,
+                           _batch_fix(win, ds_id, neck, factor, neck_key), operator=neck,
+                           op_id=neck_key, dataset_id=ds_id,
                            window=win, share=share,
                            figures={"mean_util_percent": mean_util, "peak_mem_fraction": peak_mem,
                                     "batch_factor": factor}))

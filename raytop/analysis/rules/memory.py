@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ...model import Snapshot, Suggestion
+from ...model import OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
 from ..history import Window, fmt_bytes
 from .common import call, first_logical, model_logical, pct, running_dataset, suggest
@@ -24,6 +24,16 @@ def _node_pressure(snap: Snapshot) -> Optional[Tuple[str, float, Optional[int]]]
     return worst
 
 
+def _heaviest(win: Window) -> Optional[Tuple[str, OperatorStats, str]]:
+    """(dataset, operator, its label) holding the most worker heap in the latest snapshot."""
+    top = None
+    for d in win.latest.datasets:
+        for op in d.operators:
+            if op.heap_bytes is not None and (top is None or op.heap_bytes > top[1].heap_bytes):
+                top = (d.dataset_id, op)
+    return (top[0], top[1], win.label(top[0], op_key(top[1]))) if top else None
+
+
 def _workers(op) -> Optional[int]:
     if op.actors is not None and op.actors.running:
         return op.actors.running
@@ -40,37 +50,35 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
         if share >= th.HOLD_FRACTION:
             crit = sum(1 for _, p in known if p[1] >= th.NODE_MEM_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(known)
             ds_id = running_dataset(win)
-            top = None
-            for d in win.latest.datasets:
-                for op in d.operators:
-                    if op.heap_bytes is not None and (top is None or op.heap_bytes > top[1].heap_bytes):
-                        top = (d.dataset_id, op)
+            top = _heaviest(win)
             node, frac, heap = hot[-1][1]
             evidence = (f"node {node} memory {pct(frac)} used (>= {pct(th.NODE_MEM_FRACTION)} in "
                         f"{len(hot)}/{len(known)} samples {win.describe()})"
                         + (f", Ray workers hold {fmt_bytes(heap)}" if heap is not None else "")
-                        + (f"; {top[1].name} holds the most, {fmt_bytes(top[1].heap_bytes)}" if top else "")
+                        + (f"; {top[2]} holds the most, {fmt_bytes(top[1].heap_bytes)}" if top else "")
                         + "; Ray's OOM killer starts killing workers at 95 %")
             if top:
                 ds_id = top[0]
                 w = _workers(top[1])
                 per = top[1].heap_bytes / w if w else top[1].heap_bytes
-                target = first_logical(win, ds_id, top[1].name)
+                target = first_logical(win, ds_id, op_key(top[1]))
                 fix = (call(target, f"memory={int(per * 1.2)}") + f"  # ~{fmt_bytes(per)} per worker "
                        "now: Ray then schedules only as many as fit; or lower its concurrency/batch_size")
             else:
                 fix = "lower the concurrency or batch_size of the heaviest operator, and set memory= on it"
             out.append(suggest("heap-pressure", "critical" if crit else "warning",
                                f"Node {node} is running out of memory", evidence, fix,
-                               operator=top[1].name if top else None, dataset_id=ds_id, window=win,
+                               operator=top[2] if top else None, op_id=op_key(top[1]) if top else None,
+                               dataset_id=ds_id, window=win,
                                share=share, figures={"mem_fraction": frac, "ray_heap_bytes": heap}))
     for ds_id in win.dataset_ids():
-        for name in win.operator_names(ds_id):
-            model = model_logical(win, ds_id, name)
+        for key in win.operator_keys(ds_id):
+            name = win.label(ds_id, key)
+            model = model_logical(win, ds_id, key)
             limit = (model.ray_remote_args or {}).get("memory") if model is not None else None
-            if not limit or any(s.operator == name for s in out):
+            if not limit or any(s.op_id == key for s in out):
                 continue
-            ops = win.op_samples(ds_id, name)
+            ops = win.op_samples(ds_id, key)
             per = [(o.heap_bytes / _workers(o)) for _, o in ops if o.heap_bytes and _workers(o)]
             if len(per) < th.MIN_SAMPLES:
                 continue
@@ -85,6 +93,6 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
             fix = (call(model.name, f"memory={int(max(per) * 1.3)}") + f"  # now {int(limit)}; "
                    "or a smaller batch_size")
             out.append(suggest("heap-pressure", "warning", f"{name} outgrows its memory request",
-                               evidence, fix, operator=name, dataset_id=ds_id, window=win,
+                               evidence, fix, operator=name, op_id=key, dataset_id=ds_id, window=win,
                                share=share, figures={"memory_request": limit, "peak_per_worker": max(per)}))
     return out

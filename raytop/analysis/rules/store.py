@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ...model import OperatorStats, Snapshot, Suggestion
+from ...model import OperatorStats, Snapshot, Suggestion, op_key, op_labels
 from .. import thresholds as th
 from ..history import Window, fmt_bytes, is_source_op, queued_blocks
 from .common import (model_logical, op_num_cpus, op_num_gpus, pct,
@@ -30,8 +30,13 @@ def _biggest_store_user(snap: Snapshot) -> Tuple[Optional[str], Optional[str], O
             if held is None and op.usage is not None:
                 held = op.usage.object_store_bytes
             if held is not None and not is_source_op(op) and (best[2] is None or held > best[2]):
-                best = (d.dataset_id, op.name, held)
+                best = (d.dataset_id, op_key(op), held)
     return best
+
+
+def _label(snap: Snapshot, ds_id: Optional[str], key: Optional[str]) -> Optional[str]:
+    d = snap.dataset(ds_id) if ds_id else None
+    return op_labels(d.operators).get(key, key) if d is not None and key else key
 
 
 def check_spilling(win: Window) -> List[Suggestion]:
@@ -53,7 +58,8 @@ def check_spilling(win: Window) -> List[Suggestion]:
     delta = sum(b - a for _, a, b in rises)
     cap = _capacity(last)
     severity = "critical" if cap and delta >= th.SPILL_CRITICAL_FRACTION * cap else "warning"
-    ds_id, op_name, held = _biggest_store_user(last)
+    ds_id, op_id, held = _biggest_store_user(last)
+    op_name = _label(last, ds_id, op_id)
     ds_id = ds_id or running_dataset(win)
     where = "; ".join(f"node {ip}: {fmt_bytes(a)} -> {fmt_bytes(b)}" for ip, a, b in rises)
     rate = delta / (last.t - first.t)
@@ -67,7 +73,7 @@ def check_spilling(win: Window) -> List[Suggestion]:
            f"or give the store more room: {bigger}; and avoid materializing large "
            "intermediates (ds.materialize(), to_pandas()) while the pipeline runs")
     return [suggest("spilling", severity, "Object store is spilling to disk", evidence, fix,
-                    operator=op_name, dataset_id=ds_id, window=win, share=1.0,
+                    operator=op_name, op_id=op_id, dataset_id=ds_id, window=win, share=1.0,
                     figures={"spilled_delta_bytes": delta, "spill_rate_bytes_s": rate,
                              "capacity_bytes": cap})]
 
@@ -90,10 +96,22 @@ def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
     return consumer is None or (queued_blocks(consumer) or 0) == 0
 
 
-def _per_task(win: Window, ds_id: str, op_name: str) -> Tuple[float, float]:
+def _per_task(win: Window, ds_id: str, key: str) -> Tuple[float, float]:
     """CPUs and GPUs one task of the operator asks for (the plan's values, Ray's defaults)."""
-    model = model_logical(win, ds_id, op_name)
+    model = model_logical(win, ds_id, key)
     return op_num_cpus(model), op_num_gpus(model)
+
+
+def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorStats
+              ) -> Optional[OperatorStats]:
+    """The operator ``op`` feeds: from the graph, else the next one in topological order."""
+    graph = win.graph(ds_id)
+    key = op_key(op)
+    if graph is not None and graph.edges_known:
+        nxt = next((c.key for c in graph.consumers(key) if not c.source), None)
+        return next((o for o in ops if op_key(o) == nxt), None)
+    i = next(i for i, o in enumerate(ops) if o is op)
+    return ops[i + 1] if i + 1 < len(ops) else None
 
 
 def check_object_store_pressure(win: Window) -> List[Suggestion]:
@@ -110,27 +128,27 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
             full.append(f is not None and (f >= th.STORE_FULL_FRACTION
                                            or (budget_wait and f >= th.STORE_BUSY_FRACTION)))
             ops = [o for o in d.operators if not is_source_op(o)]
-            hit = [o.name for i, o in enumerate(ops)
-                   if _store_blocked(o, ops[i + 1] if i + 1 < len(ops) else None,
-                                     *_per_task(win, ds_id, o.name))]
+            hit = [op_key(o) for o in ops
+                   if _store_blocked(o, _consumer(win, ds_id, ops, o), *_per_task(win, ds_id, op_key(o)))]
             for n in hit:
                 names[n] = names.get(n, 0) + 1
             blocked.append(bool(hit))
-        either = [a or b for a, b in zip(full, blocked)]
+        either = [a or b for a, b in zip(full, blocked, strict=True)]
         share = sum(either) / len(either)
         if share < th.HOLD_FRACTION:
             continue
         known = [f for f in fracs if f is not None]
         peak = max(known) if known else None
         crit = sum(1 for f in known if f >= th.STORE_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(samples)
-        op_name = max(names, key=names.get) if names else _biggest_store_user(win.latest)[1]
+        op_id = max(names, key=names.get) if names else _biggest_store_user(win.latest)[1]
+        op_name = win.label(ds_id, op_id) if op_id else None
         cap = _capacity(win.latest)
         ev = [f"object store {pct(peak)} full at peak, >= {pct(th.STORE_FULL_FRACTION)} (or >= "
               f"{pct(th.STORE_BUSY_FRACTION)} with an operator waiting on its ResourceBudget) in "
               f"{sum(full)}/{len(samples)} samples" if known else "node object store fill unknown"]
         if names:
             ev.append(f"{op_name} held back by ResourceBudget with its object store budget spent "
-                      f"while its consumer had nothing queued in {names[op_name]}/{len(samples)} samples")
+                      f"while its consumer had nothing queued in {names[op_id]}/{len(samples)} samples")
         evidence = "; ".join(ev) + f" {win.describe()}"
         if sum(full) >= sum(blocked):
             fix = (f"ray.init(object_store_memory={int(2 * cap)})  # now {fmt_bytes(cap)}; or "
@@ -143,7 +161,7 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
                 f"{op_name or 'the producing operator'})")
         out.append(suggest("object-store-pressure", "critical" if crit else "warning",
                            "Object store is the limit", evidence, fix, operator=op_name,
-                           dataset_id=ds_id, window=win, share=share,
+                           op_id=op_id, dataset_id=ds_id, window=win, share=share,
                            figures={"peak_store_fraction": peak, "full_samples": sum(full),
                                     "budget_blocked_samples": sum(blocked),
                                     "samples": len(samples)}))

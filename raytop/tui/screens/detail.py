@@ -1,4 +1,5 @@
-"""Operator detail: timelines of one operator over the kept history, and its fused operators."""
+"""Operator detail: timelines of one operator over the kept history, its fused operators, and
+where it sits in the graph (what it reads, what it feeds). The operator is named by its op key."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from raytop.model import DatasetStats, OperatorStats
+from raytop.model import DatasetStats, OperatorStats, op_key
+from raytop.plan_graph import build_graph
 from raytop.tui import derive
 from raytop.format import NA, fmt_bytes, fmt_count, sparkline
 from raytop.tui.frame import Frame
@@ -45,9 +47,9 @@ ACTOR_SERIES = (
 )
 
 
-def backpressure_span(history: Sequence, dataset_id: str, op_name: str, width: int) -> Text:
+def backpressure_span(history: Sequence, dataset_id: str, key: str, width: int) -> Text:
     """One cell per snapshot: the first active policy's letter on its colour, '·' when none."""
-    flags = derive.series(history, dataset_id, op_name, lambda o: o.backpressure)  # type: ignore[arg-type]
+    flags = derive.series(history, dataset_id, key, lambda o: o.backpressure)  # type: ignore[arg-type]
     text = Text()
     for value in list(flags)[-width:]:
         if value is None:
@@ -68,7 +70,7 @@ class Timelines(Widget):
         super().__init__(*args, **kwargs)
         self.frame: Optional[Frame] = None
         self.dataset_id = ""
-        self.op_name = ""
+        self.op_key = ""
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -78,16 +80,16 @@ class Timelines(Widget):
         width = max(10, self.content_size.width - LABEL_W - STATS_W - 1)
         hist = frame.history
         rows: list[tuple[str, list, Callable]] = [
-            (label, derive.series(hist, self.dataset_id, self.op_name, get), fmt)
+            (label, derive.series(hist, self.dataset_id, self.op_key, get), fmt)
             for label, get, fmt in SERIES[:4]]
-        rows.append(("rows/s", derive.rate_series(hist, self.dataset_id, self.op_name), fmt_count))
-        rows.extend((label, derive.series(hist, self.dataset_id, self.op_name, get), fmt)
+        rows.append(("rows/s", derive.rate_series(hist, self.dataset_id, self.op_key), fmt_count))
+        rows.extend((label, derive.series(hist, self.dataset_id, self.op_key, get), fmt)
                     for label, get, fmt in SERIES[4:5])
-        op = derive.find_operator(frame.snapshot.dataset(self.dataset_id), self.op_name)
+        op = derive.find_operator(frame.snapshot.dataset(self.dataset_id), self.op_key)
         if op is not None and op.actors is not None:
-            rows.extend((label, derive.series(hist, self.dataset_id, self.op_name, get), fmt_count)
+            rows.extend((label, derive.series(hist, self.dataset_id, self.op_key, get), fmt_count)
                         for label, get in ACTOR_SERIES)
-        rows.extend((label, derive.series(hist, self.dataset_id, self.op_name, get), fmt)
+        rows.extend((label, derive.series(hist, self.dataset_id, self.op_key, get), fmt)
                     for label, get, fmt in SERIES[5:])
         for label, values, fmt in rows:
             known = [v for v in values if v is not None]
@@ -96,7 +98,7 @@ class Timelines(Widget):
             text.append(sparkline(values, width, lo=0, hi=None), style="cyan")
             text.append(f" now {fmt(now):>6} max {fmt(max(known)) if known else NA:>6}\n")
         text.append(f"{'backpressure':<{LABEL_W}}", style="bold")
-        text.append_text(backpressure_span(hist, self.dataset_id, self.op_name, width))
+        text.append_text(backpressure_span(hist, self.dataset_id, self.op_key, width))
         text.append("\n" + " " * LABEL_W)
         for policy, letter in POLICY_LETTER.items():
             text.append(letter, style=f"reverse {POLICY_STYLE[policy]}")
@@ -105,8 +107,32 @@ class Timelines(Widget):
         return text
 
 
+def _neighbours(op: OperatorStats, ds: DatasetStats) -> Optional[Text]:
+    """"reads A · feeds B (input 2 of 2)" from the plan graph; None when edges are unknown."""
+    graph = build_graph(ds)
+    key = op_key(op)
+    node = graph.node(key)
+    if node is None or not graph.edges_known:
+        return None
+    text = Text()
+    ups = [graph.node(k) for k in node.inputs]
+    text.append("reads ", style="dim")
+    text.append(", ".join(u.label for u in ups if u is not None) or NA)
+    text.append("  feeds ", style="dim")
+    feeds = []
+    for c in graph.consumers(key):
+        which = f" (input {c.inputs.index(key) + 1} of {len(c.inputs)})" if len(c.inputs) > 1 else ""
+        feeds.append(c.label + which)
+    text.append(", ".join(feeds) or "the consumer")
+    return text
+
+
 def describe(op: OperatorStats, ds: DatasetStats) -> Text:
     text = Text()
+    where = _neighbours(op, ds)
+    if where is not None:
+        text.append_text(where)
+        text.append("\n")
     text.append("class ", style="dim")
     text.append(f"{op.physical_class or NA}  ")
     text.append("compute ", style="dim")
@@ -138,9 +164,9 @@ def describe(op: OperatorStats, ds: DatasetStats) -> Text:
 class OperatorDetailScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
-    def __init__(self, dataset_id: str, op_name: str) -> None:
+    def __init__(self, dataset_id: str, key: str) -> None:
         super().__init__()
-        self.dataset_id, self.op_name = dataset_id, op_name
+        self.dataset_id, self.op_key = dataset_id, key
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -157,14 +183,14 @@ class OperatorDetailScreen(Screen):
         timelines = self.query_one(Timelines)
         info = self.query_one("#detail-info", Static)
         ds = frame.snapshot.dataset(self.dataset_id) if frame else None
-        op = derive.find_operator(ds, self.op_name)
-        head = Text(f" {self.op_name} ", style="bold reverse")
+        op = derive.find_operator(ds, self.op_key)
+        head = Text(f" {derive.label_of(ds, self.op_key)} ", style="bold reverse")
         head.append(f"  dataset {self.dataset_id}", style="dim")
         if frame is not None:
             head.append(f"  last {len(frame.history)} snapshots", style="dim")
         if op is None:
             head.append("  (not in the current snapshot)", style="yellow")
         title.update(head)
-        timelines.frame, timelines.dataset_id, timelines.op_name = frame, self.dataset_id, self.op_name
+        timelines.frame, timelines.dataset_id, timelines.op_key = frame, self.dataset_id, self.op_key
         timelines.refresh(layout=True)
         info.update(describe(op, ds) if op is not None and ds is not None else Text(""))
