@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from raytop import __version__
+from raytop.format import NA
 
 RAY_MIN = (2, 54)
 CALLBACKS_SINCE = (2, 45)
@@ -53,7 +54,7 @@ def check_nvml() -> Tuple[bool, str]:
         devs = nv.devices()
         if not devs:
             return False, "no GPU readings: NVML loaded but sees no GPU"
-        names = ", ".join(f"{g.index}: {g.name or 'n/a'}" for g, _ in devs)
+        names = ", ".join(f"{g.index}: {g.name or NA}" for g, _ in devs)
         return True, f"NVML sees {len(devs)} GPU(s): {names}"
     finally:
         nv.close()

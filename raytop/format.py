@@ -1,8 +1,9 @@
-"""Plain-text formatting of figures for the TUI and the status line: bytes, rates, durations,
-bars, sparklines.
+"""The one place figures become text: the TUI, the status line, the advisor's evidence and the
+reports all format through here.
 
 Every function takes ``None`` for "could not be read" and renders it as ``NA`` so a missing value
-never looks like a zero.
+never looks like a zero. Compact forms (``fmt_count``: 12.3k) are for the live view; the exact
+forms (``fmt_thousands``: 12,345) for reports, where there is room.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def fmt_count(n: Optional[float]) -> str:
         if abs(value) < 1000 or unit == "T":
             return f"{value:.1f}{unit}" if abs(value) < 100 else f"{value:.0f}{unit}"
     raise AssertionError("unreachable")
+
+
+def fmt_plain(v: object) -> str:
+    """A setting's value as it is written in code: 1.0 -> '1', 0.5 -> '0.5'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def fmt_rate(n: Optional[float], unit: str = "/s") -> str:
@@ -132,3 +140,80 @@ def truncate(text: str, width: int) -> str:
     if width <= 0:
         return ""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+# ---- exact figures (reports) ----------------------------------------------------------------
+
+def fmt_thousands(v: Optional[float]) -> str:
+    """12345 -> '12,345'."""
+    return NA if v is None else f"{int(v):,}"
+
+
+def fmt_number(v: Optional[float], digits: int = 1) -> str:
+    if v is None:
+        return NA
+    if isinstance(v, int):
+        return f"{v:,}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def fmt_rate_exact(v: Optional[float]) -> str:
+    """A rate with the digits that matter: '1,234', '12.3', '1.23'."""
+    if v is None:
+        return NA
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:,.1f}"
+    return f"{v:,.2f}"
+
+
+def fmt_percent_exact(v: Optional[float]) -> str:
+    return NA if v is None else f"{v:.1f} %"
+
+
+def fmt_seconds(v: Optional[float]) -> str:
+    """'12.3 s', '4m 05s', '1h 02m 03s'."""
+    if v is None:
+        return NA
+    if v < 60:
+        return f"{v:.1f} s"
+    s = int(round(v))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
+
+
+def fmt_clock(seconds: float) -> str:
+    """Elapsed seconds as m:ss or h:mm:ss, negative allowed (chart axes)."""
+    s = int(round(seconds))
+    sign = "-" if s < 0 else ""
+    h, rem = divmod(abs(s), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
+
+
+def fmt_utc(t: Optional[float]) -> str:
+    if t is None:
+        return NA
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_change(before: Optional[float], after: Optional[float]) -> str:
+    """Relative change as '+12.5 %'; NA when either side is unknown or the base is 0."""
+    if before is None or after is None:
+        return NA
+    if before == 0:
+        return "±0 %" if after == 0 else NA
+    return f"{(after - before) / abs(before) * 100.0:+.1f} %"
+
+
+def fmt_by_kind(kind: str, v: Optional[float]) -> str:
+    """``v`` formatted by the kind a comparison metric names."""
+    by_kind = {"rate": fmt_rate_exact, "duration": fmt_seconds, "percent": fmt_percent_exact,
+               "bytes": fmt_bytes, "count": fmt_thousands}
+    return by_kind.get(kind, fmt_number)(v)

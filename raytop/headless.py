@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Optional, TextIO
 
-from raytop.format import fmt_bytes, fmt_count
+from raytop.format import NA, fmt_bytes, fmt_count
 from raytop.model import Snapshot
 
 
@@ -24,16 +24,16 @@ def status_line(snap: Snapshot, prev: Optional[Snapshot] = None) -> str:
             pds = prev.dataset(ds.dataset_id)
             if pds and pds.rows_out is not None and ds.rows_out is not None and snap.t > prev.t:
                 rate = f" ({fmt_count((ds.rows_out - pds.rows_out) / (snap.t - prev.t))}/s)"
-        rows = "?" if ds.rows_out is None else fmt_count(ds.rows_out)
+        rows = fmt_count(ds.rows_out)
         total = f"/{fmt_count(ds.rows_total)}" if ds.rows_total else ""
-        parts.append(f"{ds.dataset_id} {ds.state or '?'} rows {rows}{total}{rate}")
+        parts.append(f"{ds.dataset_id} {ds.state or NA} rows {rows}{total}{rate}")
         bp = [op.name for op in ds.operators if op.backpressure]
         if bp:
             parts.append("backpressured: " + ",".join(bp[:3]))
     store_used = sum(n.object_store.used_bytes or 0 for n in snap.nodes)
     store_cap = sum(n.object_store.capacity_bytes or 0 for n in snap.nodes)
     if any(n.object_store.capacity_bytes for n in snap.nodes):
-        used = fmt_bytes(store_used) if any(n.object_store.used_bytes is not None for n in snap.nodes) else "?"
+        used = fmt_bytes(store_used) if any(n.object_store.used_bytes is not None for n in snap.nodes) else NA
         parts.append(f"store {used}/{fmt_bytes(store_cap)}")
     gpus = [g for n in snap.nodes for g in n.gpus if g.util_percent is not None]
     if gpus:

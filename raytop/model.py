@@ -11,7 +11,7 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Iterable, Mapping, Optional, Tuple
 
 SCHEMA_VERSION = 1
 
@@ -25,6 +25,12 @@ def stale(why: str) -> str:
 
 def absent(why: str) -> str:
     return f"absent: {why}"
+
+
+def sum_known(values: Iterable[Optional[float]]) -> Optional[Any]:
+    """The sum of the values that were read; None when none was (an unknown is never a 0)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,24 @@ class OperatorStats:
     # order: the external input queue fed by that upstream. Empty when the source cannot tell.
     inputs_queue_blocks: Tuple[Optional[int], ...] = ()
     inputs_queue_bytes: Tuple[Optional[int], ...] = ()
+
+    @property
+    def queued_blocks(self) -> Optional[int]:
+        """Blocks waiting to be processed: the external plus the internal input queue."""
+        return sum_known((self.input_queue_blocks, self.internal_input_queue_blocks))
+
+    @property
+    def queued_bytes(self) -> Optional[int]:
+        return sum_known((self.input_queue_bytes, self.internal_input_queue_bytes))
+
+    @property
+    def produced_blocks(self) -> Optional[int]:
+        """Blocks produced and not yet taken downstream: internal plus external output queue."""
+        return sum_known((self.output_queue_blocks, self.internal_output_queue_blocks))
+
+    @property
+    def produced_bytes(self) -> Optional[int]:
+        return sum_known((self.output_queue_bytes, self.internal_output_queue_bytes))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from raytop.dataset_rows import is_source
-from raytop.model import DatasetStats, OperatorStats, Plan, op_key
+from raytop.model import DatasetStats, OperatorStats, Plan, op_key, sum_known
 
 MERGE_CLASSES = ("ZipOperator", "UnionOperator", "JoinOperator")
 
@@ -144,11 +144,6 @@ def build_graph(ds: DatasetStats, plan: Optional[Plan] = None) -> PlanGraph:
 # ---- edges ------------------------------------------------------------------------------
 
 
-def _sum(*values: Optional[int]) -> Optional[int]:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
 def edge_queue(up: Optional[OperatorStats], down: Optional[OperatorStats], index: int
                ) -> Tuple[Optional[int], Optional[int]]:
     """(blocks, bytes) between ``up`` and input ``index`` of ``down``: what ``up`` produced and
@@ -162,7 +157,7 @@ def edge_queue(up: Optional[OperatorStats], down: Optional[OperatorStats], index
     elif down is not None and not down.inputs_queue_blocks and index == 0:
         blocks.append(down.input_queue_blocks)
         nbytes.append(down.input_queue_bytes)
-    return _sum(*blocks), _sum(*nbytes)
+    return sum_known(blocks), sum_known(nbytes)
 
 
 # ---- lanes ---------------------------------------------------------------------------------

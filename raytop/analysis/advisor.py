@@ -13,7 +13,7 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
-from .history import Window
+from .window import Window
 from .rules import RAISE_AFTER, RULES, SEVERITY_RANK, rank_key
 
 Key = Tuple[str, Optional[str], Optional[str]]

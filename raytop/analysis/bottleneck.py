@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..model import DatasetStats, OperatorStats, Snapshot, op_key
 from ..plan_graph import PlanGraph
 from . import thresholds as th
-from .history import Window, busy_actors, is_source_op, queued_blocks
+from .window import Window, busy_actors, is_source_op
 
 
 def _out_held(op: OperatorStats) -> bool:
@@ -43,7 +43,7 @@ def _busy(op: OperatorStats) -> bool:
 def _limiting(op: OperatorStats, first: bool, alone: bool = False) -> Optional[bool]:
     """``alone``: no other operator of the dataset is busy, so whatever budget or cap holds
     ``op`` back, it is ``op``'s own work that the pipeline waits for."""
-    q = queued_blocks(op)
+    q = op.queued_blocks
     if q is None:
         return None
     if q < 1:
@@ -142,7 +142,7 @@ def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id, plans=None
         for key, flag in _sample_flags(win, dataset_id, d).items():
             flags.setdefault(key, []).append(flag)
         for op in d.operators:
-            q = queued_blocks(op)
+            q = op.queued_blocks
             if q is not None and not is_source_op(op):
                 queues.setdefault(op_key(op), []).append(q)
     out = {}

@@ -16,7 +16,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from raytop.report import fmt
+from raytop import format as fmt
 from raytop.report.series import Chart
 
 matplotlib.use("Agg", force=False)  # never a GUI backend, even where a display exists
@@ -57,7 +57,7 @@ def _figure(chart: Chart) -> Figure:
     fig = Figure(figsize=(10, height), layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(chart.title)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.clock(v)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.fmt_clock(v)))
     ax.xaxis.set_major_locator(MultipleLocator(_time_step(chart.span_s)))
     ax.set_xlabel("elapsed since the recording started")
     if chart.spans is not None:

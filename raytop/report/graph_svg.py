@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from typing import Dict, List, Tuple
 
-from raytop.report import fmt
+from raytop import format as fmt
 
 BOX_W, BOX_H = 300, 58
 COL_GAP, ROW_GAP = 40, 46
@@ -23,8 +23,8 @@ def _box(node: dict, x: float, y: float) -> str:
     cls = "gnode" + (" merge" if node["merge"] else "") + (" neck" if node["bottleneck"] else "")
     fused = node["logical"] if len(node["logical"]) > 1 else []
     line2 = " → ".join(fused) if fused else (node["physical_class"] or "")
-    rate = fmt.rate(node["rows_per_s"])
-    line3 = f"{fmt.count(node['rows_out'])} rows · {rate} rows/s"
+    rate = fmt.fmt_rate_exact(node["rows_per_s"])
+    line3 = f"{fmt.fmt_thousands(node['rows_out'])} rows · {rate} rows/s"
     if node["bottleneck"]:
         line3 += " · bottleneck"
     return (f'<g class="{cls}"><title>{escape(node["label"])}</title>'
@@ -41,8 +41,8 @@ def _edge(edge: dict, start: Tuple[float, float], end: Tuple[float, float]) -> s
         f"M{x1},{y1} L{x2},{y2 - 4}"
     cls = "gedge" + (" unfused" if edge["not_fused"] else "")
     q = edge["queued_blocks_mean"]
-    label = (f"{fmt.num(q)} / {fmt.count(edge['queued_blocks_max'])} blk"
-             f" · ≤{fmt.nbytes(edge['queued_bytes_max'])}") if q is not None else ""
+    label = (f"{fmt.fmt_number(q)} / {fmt.fmt_thousands(edge['queued_blocks_max'])} blk"
+             f" · ≤{fmt.fmt_bytes(edge['queued_bytes_max'])}") if q is not None else ""
     why = "; ".join(r["text"] for r in edge["not_fused"])
     title = f"<title>not fused: {escape(why)}</title>" if why else ""
     return (f'<g class="{cls}">{title}<path d="{path}" marker-end="url(#arrow)"/>'

@@ -6,7 +6,8 @@ from html import escape
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-from raytop.report import fmt, tables
+from raytop import format as fmt
+from raytop.report import tables
 from raytop.report.build import Report
 from raytop.report.charts import render_svg
 from raytop.report.graph_svg import render_graph_svg
@@ -165,8 +166,8 @@ def render_html(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_CSS.read_text(encoding='utf-8')}</style></head>"
         f"<body><header><h1>{escape(title)}</h1>"
-        f'<p class="sub">Started {escape(fmt.utc(s["start_t"]))} · '
-        f"{escape(fmt.duration(s['duration_s']))} · Ray {escape(s['ray_version'] or fmt.NA)} · "
+        f'<p class="sub">Started {escape(fmt.fmt_utc(s["start_t"]))} · '
+        f"{escape(fmt.fmt_seconds(s['duration_s']))} · Ray {escape(s['ray_version'] or fmt.NA)} · "
         f"report generated {escape(doc['generated_utc'])}</p><nav>{nav}</nav></header>"
         f"<main>{body}</main><footer>Made by raytop {escape(s['report_raytop_version'])}. "
         "This file is self-contained: it loads nothing from the network. Charts: matplotlib."

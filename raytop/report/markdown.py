@@ -8,7 +8,8 @@ import urllib.parse
 from pathlib import Path
 from typing import List, Sequence
 
-from raytop.report import fmt, tables
+from raytop import format as fmt
+from raytop.report import tables
 from raytop.report.build import Report
 from raytop.report.charts import render_png
 from raytop.report.series import build_charts

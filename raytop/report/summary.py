@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from raytop import __version__ as RAYTOP_VERSION
-from raytop.model import OK, DatasetStats, OperatorStats, Snapshot, op_key, op_labels
+from raytop.model import OK, DatasetStats, OperatorStats, Snapshot, op_key, op_labels, sum_known
 from raytop.report.history import History
 
 
@@ -178,11 +178,6 @@ class _OperatorAcc:
         }
 
 
-def _sum_known(values) -> Optional[float]:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
 def _union_length(windows: List[Tuple[float, float]]) -> float:
     total, cur_start, cur_end = 0.0, None, None
     for start, end in sorted(windows):
@@ -256,12 +251,12 @@ def aggregate(history: History) -> Aggregates:
                 if running and gpu.util_percent is not None:
                     gpu_util_samples.setdefault(key, []).append(gpu.util_percent)
                 gpu_mem_max = _max(gpu_mem_max, gpu.mem_used_bytes)
-        cpus_max = _max(cpus_max, _sum_known(n.num_cpus for n in snap.nodes))
-        store_used.add(_sum_known(n.object_store.used_bytes for n in snap.nodes))
-        store_spilled.add(_sum_known(n.object_store.spilled_bytes for n in snap.nodes))
+        cpus_max = _max(cpus_max, sum_known(n.num_cpus for n in snap.nodes))
+        store_used.add(sum_known(n.object_store.used_bytes for n in snap.nodes))
+        store_spilled.add(sum_known(n.object_store.spilled_bytes for n in snap.nodes))
         store_capacity_max = _max(store_capacity_max,
-                                  _sum_known(n.object_store.capacity_bytes for n in snap.nodes))
-        heap_max = _max(heap_max, _sum_known(n.heap_bytes for n in snap.nodes))
+                                  sum_known(n.object_store.capacity_bytes for n in snap.nodes))
+        heap_max = _max(heap_max, sum_known(n.heap_bytes for n in snap.nodes))
         for ds in snap.datasets:
             _add_dataset(datasets, operators, snap.t, ds)
 
@@ -271,7 +266,7 @@ def aggregate(history: History) -> Aggregates:
         for value in gpu_util_samples[key]:
             gpu_util.add(value)
     windows = {dsid: acc.window() for dsid, acc in datasets.items()}
-    rows = _sum_known(acc.rows_out for acc in datasets.values())
+    rows = sum_known(acc.rows_out for acc in datasets.values())
     active_s = _union_length(list(windows.values())) if windows else None
     start_t, end_t = snaps[0].t, snaps[-1].t
     exit_code = None

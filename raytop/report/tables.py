@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from raytop.report import fmt
+from raytop import format as fmt
 
 Row = Tuple[str, ...]
 
@@ -20,11 +20,11 @@ def title(doc: dict) -> str:
 def summary_cards(doc: dict) -> List[Tuple[str, str]]:
     s = doc["summary"]
     return [
-        ("Duration", fmt.duration(s["duration_s"])),
-        ("Rows", fmt.count(s["rows"])),
-        ("Rows/s", fmt.rate(s["rows_per_s"])),
-        ("GPU util (mean)", fmt.percent(s["gpu_util_mean"])),
-        ("Spilled (max)", fmt.nbytes(s["spilled_bytes_max"])),
+        ("Duration", fmt.fmt_seconds(s["duration_s"])),
+        ("Rows", fmt.fmt_thousands(s["rows"])),
+        ("Rows/s", fmt.fmt_rate_exact(s["rows_per_s"])),
+        ("GPU util (mean)", fmt.fmt_percent_exact(s["gpu_util_mean"])),
+        ("Spilled (max)", fmt.fmt_bytes(s["spilled_bytes_max"])),
         ("Suggestions", str(len(doc["suggestions"]))),
     ]
 
@@ -36,30 +36,30 @@ def summary_rows(doc: dict) -> List[Tuple[str, str]]:
     versions = fmt.NA if s["raytop_version"] is None else s["raytop_version"]
     if s["report_raytop_version"] != s["raytop_version"]:
         versions += f" (report by {s['report_raytop_version']})"
-    store = fmt.nbytes(s["object_store_used_max_bytes"])
+    store = fmt.fmt_bytes(s["object_store_used_max_bytes"])
     if s["object_store_capacity_bytes"] is not None:
-        store += f" of {fmt.nbytes(s['object_store_capacity_bytes'])}"
+        store += f" of {fmt.fmt_bytes(s['object_store_capacity_bytes'])}"
     rows = [
         ("Recording", s["recording"] or fmt.NA),
         ("Command", " ".join(s["command"]) if s["command"] else fmt.NA),
         ("Host", s["host"] or fmt.NA),
-        ("Started", fmt.utc(s["start_t"])),
-        ("Duration", f"{fmt.duration(s['duration_s'])} ({s['snapshots']} snapshots"
+        ("Started", fmt.fmt_utc(s["start_t"])),
+        ("Duration", f"{fmt.fmt_seconds(s['duration_s'])} ({s['snapshots']} snapshots"
                      + (f", every {s['interval_s']:g} s)"
                         if isinstance(s["interval_s"], (int, float)) else ")")),
         ("Datasets", f"{s['datasets']}" + (f" ({states})" if states else "")),
-        ("Rows / rows per second", f"{fmt.count(s['rows'])} / {fmt.rate(s['rows_per_s'])}"
-                                   f" over {fmt.duration(s['active_s'])} of dataset time"),
+        ("Rows / rows per second", f"{fmt.fmt_thousands(s['rows'])} / {fmt.fmt_rate_exact(s['rows_per_s'])}"
+                                   f" over {fmt.fmt_seconds(s['active_s'])} of dataset time"),
         ("Ray version", s["ray_version"] or fmt.NA),
         ("raytop version", versions),
-        ("Nodes / CPUs", f"{s['nodes']} / {fmt.num(s['cpus'], 0)}"),
+        ("Nodes / CPUs", f"{s['nodes']} / {fmt.fmt_number(s['cpus'], 0)}"),
         ("GPUs", gpus),
-        ("GPU util mean / max", f"{fmt.percent(s['gpu_util_mean'])} / {fmt.percent(s['gpu_util_max'])}"),
-        ("GPU memory (max, one GPU)", fmt.nbytes(s["gpu_mem_max_bytes"])),
+        ("GPU util mean / max", f"{fmt.fmt_percent_exact(s['gpu_util_mean'])} / {fmt.fmt_percent_exact(s['gpu_util_max'])}"),
+        ("GPU memory (max, one GPU)", fmt.fmt_bytes(s["gpu_mem_max_bytes"])),
         ("Object store (max used)", store),
-        ("Spilled (max)", fmt.nbytes(s["spilled_bytes_max"])),
-        ("Ray worker heap (max)", fmt.nbytes(s["heap_max_bytes"])),
-        ("Node memory (max)", fmt.percent(s["node_mem_max_percent"])),
+        ("Spilled (max)", fmt.fmt_bytes(s["spilled_bytes_max"])),
+        ("Ray worker heap (max)", fmt.fmt_bytes(s["heap_max_bytes"])),
+        ("Node memory (max)", fmt.fmt_percent_exact(s["node_mem_max_percent"])),
         ("Exit code", fmt.NA if s["exit_code"] is None else str(s["exit_code"])),
     ]
     if s["gaps"]:
@@ -77,11 +77,11 @@ def comparison_rows(cmp: dict) -> List[Tuple[Row, Optional[str]]]:
     """(cells, verdict) per metric and per operator throughput."""
     out = []
     for m in cmp["metrics"]:
-        out.append(((m["label"], fmt.value(m["kind"], m["before"]), fmt.value(m["kind"], m["after"]),
-                     fmt.change(m["before"], m["after"])), m["verdict"]))
+        out.append(((m["label"], fmt.fmt_by_kind(m["kind"], m["before"]), fmt.fmt_by_kind(m["kind"], m["after"]),
+                     fmt.fmt_change(m["before"], m["after"])), m["verdict"]))
     for op in cmp["operators"]:
-        out.append(((f"{op['name']} rows/s", fmt.rate(op["before"]), fmt.rate(op["after"]),
-                     fmt.change(op["before"], op["after"])), op["verdict"]))
+        out.append(((f"{op['name']} rows/s", fmt.fmt_rate_exact(op["before"]), fmt.fmt_rate_exact(op["after"]),
+                     fmt.fmt_change(op["before"], op["after"])), op["verdict"]))
     return out
 
 
@@ -97,7 +97,7 @@ def suggestion_meta(s: dict, start_t: float) -> str:
         parts.append(f"dataset {s['dataset_id']}")
     if s.get("window"):
         a, b = s["window"]
-        parts.append(f"seen {fmt.clock(a - start_t)}–{fmt.clock(b - start_t)}")
+        parts.append(f"seen {fmt.fmt_clock(a - start_t)}–{fmt.fmt_clock(b - start_t)}")
     return " · ".join(parts)
 
 
@@ -114,17 +114,17 @@ def operator_rows(doc: dict) -> List[Row]:
         runs_as = op["physical_class"] or op["compute"]
         actors = fmt.NA
         if op["actors_running_max"] is not None or op["actors_pending_max"] is not None:
-            actors = f"{fmt.count(op['actors_running_max'])} / {fmt.count(op['actors_pending_max'])}"
-        bp = ", ".join(f"{flag} {fmt.duration(sec)}" for flag, sec in op["backpressure_s"].items()
+            actors = f"{fmt.fmt_thousands(op['actors_running_max'])} / {fmt.fmt_thousands(op['actors_pending_max'])}"
+        bp = ", ".join(f"{flag} {fmt.fmt_seconds(sec)}" for flag, sec in op["backpressure_s"].items()
                        if sec > 0) or "none"
         rows.append((
             (f"{op['dataset_id']}: " if multi else "") + op["name"], runs_as,
-            fmt.count(op["rows_out"]), fmt.rate(op["rows_per_s"]),
-            f"{fmt.num(op['tasks_running_mean'])} / {fmt.count(op['tasks_running_max'])}",
-            f"{fmt.num(op['input_queue_blocks_mean'])} / {fmt.count(op['input_queue_blocks_max'])}",
-            actors, bp, fmt.nbytes(op["heap_bytes_max"]), fmt.nbytes(op["gpu_mem_bytes_max"]),
-            fmt.NA if op["avg_task_s"] is None else fmt.duration(op["avg_task_s"]),
-            fmt.nbytes(op["avg_block_bytes"]),
+            fmt.fmt_thousands(op["rows_out"]), fmt.fmt_rate_exact(op["rows_per_s"]),
+            f"{fmt.fmt_number(op['tasks_running_mean'])} / {fmt.fmt_thousands(op['tasks_running_max'])}",
+            f"{fmt.fmt_number(op['input_queue_blocks_mean'])} / {fmt.fmt_thousands(op['input_queue_blocks_max'])}",
+            actors, bp, fmt.fmt_bytes(op["heap_bytes_max"]), fmt.fmt_bytes(op["gpu_mem_bytes_max"]),
+            fmt.NA if op["avg_task_s"] is None else fmt.fmt_seconds(op["avg_task_s"]),
+            fmt.fmt_bytes(op["avg_block_bytes"]),
         ))
     return rows
 
@@ -138,8 +138,8 @@ def dataset_rows(doc: dict) -> List[Row]:
     rows = []
     for d in doc["datasets"]:
         n = d.get("rows_out_max") if d.get("rows_out_max") is not None else d.get("rows_out")
-        rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.utc(d.get("window_start")),
-                     fmt.duration(d.get("duration_s")), fmt.count(n), fmt.rate(d.get("rows_per_s")),
+        rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.fmt_utc(d.get("window_start")),
+                     fmt.fmt_seconds(d.get("duration_s")), fmt.fmt_thousands(n), fmt.fmt_rate_exact(d.get("rows_per_s")),
                      d.get("rows_meaning") or fmt.NA, d.get("bottleneck") or fmt.NA,
                      d.get("error") or ""))
     return rows
@@ -188,7 +188,7 @@ def graph_edge_lines(graph: Optional[dict]) -> List[str]:
     out = []
     for e in graph["edges"]:
         which = f" (input {e['input'] + 1} of {e['inputs']})" if e["inputs"] > 1 else ""
-        queued = (f", {fmt.num(e['queued_blocks_mean'])} / {fmt.count(e['queued_blocks_max'])} "
+        queued = (f", {fmt.fmt_number(e['queued_blocks_mean'])} / {fmt.fmt_thousands(e['queued_blocks_max'])} "
                   "blocks queued (mean / peak)" if e["queued_blocks_mean"] is not None else "")
         out.append(f"{labels.get(e['from'], e['from'])} → {labels.get(e['to'], e['to'])}{which}{queued}")
     return out
@@ -200,4 +200,4 @@ def reason_text(r: dict) -> str:
 
 def event_line(ev: dict, start_t: float) -> str:
     where = f" [{ev['dataset_id']}]" if ev.get("dataset_id") else ""
-    return f"{fmt.clock(ev['t'] - start_t)} {ev['kind']}{where} {ev.get('message') or ''}".rstrip()
+    return f"{fmt.fmt_clock(ev['t'] - start_t)} {ev['kind']}{where} {ev.get('message') or ''}".rstrip()

@@ -135,12 +135,6 @@ class Bottleneck:
     key: str = ""  # op key (``model.op_key``)
 
 
-def _queued_blocks(op: OperatorStats) -> Optional[int]:
-    parts = [op.input_queue_blocks, op.internal_input_queue_blocks]
-    known = [p for p in parts if p is not None]
-    return sum(known) if known else None
-
-
 def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
     """The operator that holds the pipeline back. With the analysis package (the usual case) it is
     the advisor's, computed off the UI thread over recent history and carried by the frame; the
@@ -151,7 +145,7 @@ def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
     if frame is not None and getattr(frame, "bottleneck_available", False):
         key = frame.bottlenecks.get(ds.dataset_id)
         op = find_operator(ds, key) if key else None
-        return None if op is None else Bottleneck(label_of(ds, key), _why(op, _queued_blocks(op) or 0),
+        return None if op is None else Bottleneck(label_of(ds, key), _why(op, op.queued_blocks or 0),
                                                   key)
     best: Optional[tuple[int, int, OperatorStats]] = None
     for index, op in enumerate(ds.operators):
@@ -159,7 +153,7 @@ def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
             continue
         if any(b.startswith("outputs:") for b in op.backpressure):
             continue
-        queued = _queued_blocks(op)
+        queued = op.queued_blocks
         if not queued:
             continue
         key = (queued, index)

@@ -25,11 +25,6 @@ COMPACT = ("Operator", "Run", "Actors", "In q", "Out q", "Rows/s", "Backpressure
 COMPACT_BELOW = 90  # the kind shows anyway: only actor pools have an Actors value
 
 
-def _sum_known(*values: Optional[int]) -> Optional[int]:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
 def queue_text(blocks: Optional[int], size: Optional[int]) -> str:
     if blocks is None and size is None:
         return NA
@@ -104,10 +99,8 @@ def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck:
         "Fused": str(len(op.logical)) if op.logical else NA,
         "Run": NA if op.tasks_running is None else str(op.tasks_running),
         "Actors": "" if op.actors is None else actors,
-        "In q": queue_text(_sum_known(op.input_queue_blocks, op.internal_input_queue_blocks),
-                           _sum_known(op.input_queue_bytes, op.internal_input_queue_bytes)),
-        "Out q": queue_text(_sum_known(op.output_queue_blocks, op.internal_output_queue_blocks),
-                            _sum_known(op.output_queue_bytes, op.internal_output_queue_bytes)),
+        "In q": queue_text(op.queued_blocks, op.queued_bytes),
+        "Out q": queue_text(op.produced_blocks, op.produced_bytes),
         "Rows/s": NA if rate is None else fmt_count(rate),
         "Heap": fmt_bytes(op.heap_bytes),
         "GPU mem": fmt_bytes(op.gpu_mem_bytes),

@@ -4,7 +4,7 @@ hand-built snapshots (the real pipelines are in tests/test_graph_pipelines.py)."
 from __future__ import annotations
 
 from raytop.analysis.bottleneck import find_bottleneck
-from raytop.analysis.history import Window
+from raytop.analysis.window import Window
 from raytop.merge import _attribute
 from raytop.model import (ActorCounts, DatasetStats, NodeStats, OperatorStats, PhysicalOp, Plan,
                           Snapshot, op_labels)

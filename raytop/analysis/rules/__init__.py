@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Tuple
 
 from ...model import Suggestion
 from .. import thresholds as th
-from ..history import Window
+from ..window import Window
 from .actors import (check_actor_pool_undersized, check_gpu_oversubscribed,
                                           check_input_starved, check_stateless_model)
 from .blocks import check_large_blocks, check_small_blocks

@@ -8,8 +8,8 @@ from typing import List, Optional
 from ...model import OperatorStats, Suggestion, op_key
 from .. import thresholds as th
 from ..bottleneck import find_bottleneck
-from ..history import (Window, busy_actors, cluster_gpus, fmt_bytes, fmt_num,
-                                     free_cpus, is_source_op, queued_blocks)
+from ..window import Window, busy_actors, cluster_gpus, free_cpus, is_source_op
+from ...format import fmt_bytes, fmt_plain
 from .common import (actor_strategy, call, first_logical, is_read, mean,
                                           model_logical, op_num_cpus, op_num_gpus, suggest)
 
@@ -45,8 +45,8 @@ def check_input_starved(win: Window) -> List[Suggestion]:
                 if op is None or op.actors is None or up is None or op.actors.running is None:
                     continue
                 running, idle = op.actors.running, op.actors.idle or 0
-                q = queued_blocks(op)
-                up_busy = (up.state != "FINISHED") and ((queued_blocks(up) or 0) > 0 or (up.tasks_running or 0) > 0)
+                q = op.queued_blocks
+                up_busy = (up.state != "FINISHED") and ((up.queued_blocks or 0) > 0 or (up.tasks_running or 0) > 0)
                 hit = running >= 1 and idle / running >= th.IDLE_FRACTION and q == 0 and up_busy
                 starved.append(hit)
                 if not hit:
@@ -74,19 +74,19 @@ def check_input_starved(win: Window) -> List[Suggestion]:
             if size is not None:
                 fix = call(up_target, f"compute=TaskPoolStrategy(size={size * 2})") + f"  # now size={size}"
             elif mean_free is not None and mean_free < up_cpus and actor_cpus >= 1 and model is not None:
-                fix = (call(model.name, f"num_cpus={fmt_num(actor_cpus / 2)}")
-                       + f"  # now {fmt_num(actor_cpus)}: idle actors hold the CPUs {up_target} needs")
+                fix = (call(model.name, f"num_cpus={fmt_plain(actor_cpus / 2)}")
+                       + f"  # now {fmt_plain(actor_cpus)}: idle actors hold the CPUs {up_target} needs")
             elif is_read(up_target):
                 fix = call(up_target, "override_num_blocks=<more blocks>, concurrency=<more read tasks>")
             elif up_cpus > 0.5:
-                fix = (call(up_target, f"num_cpus={fmt_num(up_cpus / 2)}")
-                       + f"  # now {fmt_num(up_cpus)}: more {up_target} tasks fit at once")
+                fix = (call(up_target, f"num_cpus={fmt_plain(up_cpus / 2)}")
+                       + f"  # now {fmt_plain(up_cpus)}: more {up_target} tasks fit at once")
             else:
                 fix = f"more CPUs for {up_target}, or a cheaper {up_target}"
-            evidence = (f"{name}: {fmt_num(mean(idle_counts) or 0)} actors idle on average with an "
+            evidence = (f"{name}: {fmt_plain(mean(idle_counts) or 0)} actors idle on average with an "
                         f"empty input queue in {n_hit}/{len(starved)} samples {win.describe()}, while "
-                        f"{up_name} ran {fmt_num(round(mean(up_running) or 0, 1))} tasks on average"
-                        + (f" with {fmt_num(round(mean_free, 1))} CPUs free" if mean_free is not None else ""))
+                        f"{up_name} ran {fmt_plain(round(mean(up_running) or 0, 1))} tasks on average"
+                        + (f" with {fmt_plain(round(mean_free, 1))} CPUs free" if mean_free is not None else ""))
             out.append(suggest("input-starved", "warning", f"{name} waits for input", evidence, fix,
                                operator=name, op_id=key, dataset_id=ds_id, window=win, share=share,
                                figures={"starved_samples": n_hit, "samples": len(starved),
@@ -114,7 +114,7 @@ def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
             if a is None or a.running is None:
                 continue
             busy = busy_actors(op) or 0
-            q = queued_blocks(op) or 0
+            q = op.queued_blocks or 0
             at_max = (model is not None and model.max_size is not None
                       and a.running + (a.pending or 0) >= model.max_size)
             if model is None or model.max_size is None:
@@ -145,11 +145,11 @@ def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
         target = model.name if model is not None else first_logical(win, ds_id, neck_key)
         fix = (call(target, actor_strategy(cur_min, new_max))
                + f"  # now {actor_strategy(cur_min, cur_max).split('=', 1)[1]}")
-        queues = [queued_blocks(o) or 0 for _, o in ops]
-        evidence = (f"{neck} is the bottleneck: all {fmt_num(max(sizes))} actors busy, "
-                    f"{min(queues)}..{max(queues)} blocks queued, pool at max_size={fmt_num(cur_max)} "
-                    f"in {sum(hits)}/{len(hits)} samples {win.describe()}, while {fmt_num(free_c)}+ "
-                    f"CPUs stayed free (each actor needs {fmt_num(cpu_each)})")
+        queues = [o.queued_blocks or 0 for _, o in ops]
+        evidence = (f"{neck} is the bottleneck: all {fmt_plain(max(sizes))} actors busy, "
+                    f"{min(queues)}..{max(queues)} blocks queued, pool at max_size={fmt_plain(cur_max)} "
+                    f"in {sum(hits)}/{len(hits)} samples {win.describe()}, while {fmt_plain(free_c)}+ "
+                    f"CPUs stayed free (each actor needs {fmt_plain(cpu_each)})")
         out.append(suggest("actor-pool-undersized", "warning", f"Actor pool of {neck} is too small",
                            evidence, fix, operator=neck, op_id=neck_key, dataset_id=ds_id,
                            window=win, share=share, figures={"max_size": cur_max, "suggested_max_size": new_max,
@@ -187,10 +187,10 @@ def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
             target = model.name if model is not None else first_logical(win, ds_id, key)
             frac = total_g / wanted
             fix = (call(target, actor_strategy(min(model.min_size or 1, fits) if model else 1, fits))
-                   + f"  # {fmt_num(total_g)} GPU(s) fit {fits} actors of num_gpus={fmt_num(gpu_each)}"
+                   + f"  # {fmt_plain(total_g)} GPU(s) fit {fits} actors of num_gpus={fmt_plain(gpu_each)}"
                    + f"; or, if the model fits, num_gpus={frac:.2g} per actor to run {wanted}")
-            evidence = (f"{name} wants {wanted} actors x num_gpus={fmt_num(gpu_each)} but the cluster "
-                        f"has {fmt_num(total_g)} GPU(s): actors pending in {len(pend)}/{len(ops)} "
+            evidence = (f"{name} wants {wanted} actors x num_gpus={fmt_plain(gpu_each)} but the cluster "
+                        f"has {fmt_plain(total_g)} GPU(s): actors pending in {len(pend)}/{len(ops)} "
                         f"samples {win.describe()}")
             out.append(suggest("gpu-oversubscribed", "critical" if none_running else "warning",
                                f"{name} asks for more GPUs than exist", evidence, fix,
@@ -209,10 +209,10 @@ def check_stateless_model(win: Window) -> List[Suggestion]:
             for lop in plan.logical:
                 if lop.compute == "task" and op_num_gpus(lop) > 0 and lop.is_map and not is_read(lop.name):
                     evidence = (f"{lop.name} is a function run as Ray tasks with "
-                                f"num_gpus={fmt_num(op_num_gpus(lop))}: every task loads the model "
+                                f"num_gpus={fmt_plain(op_num_gpus(lop))}: every task loads the model "
                                 "again onto the GPU and frees it afterwards")
                     fix = ("turn it into a callable class that loads the model once in __init__, then "
-                           + call(lop.name, f"{actor_strategy(1, 1)}, num_gpus={fmt_num(op_num_gpus(lop))}"))
+                           + call(lop.name, f"{actor_strategy(1, 1)}, num_gpus={fmt_plain(op_num_gpus(lop))}"))
                     op_key_ = lop.physical_id or lop.physical or lop.name
                     done.add(op_key_)
                     out.append(suggest("stateless-model", "warning", f"{lop.name} reloads its model per task",
@@ -235,7 +235,7 @@ def check_stateless_model(win: Window) -> List[Suggestion]:
                 continue
             target = first_logical(win, ds_id, key)
             if gpu and gpu > 0:
-                evidence, sev = f"{name} runs as tasks holding {fmt_num(gpu)} GPU(s): the model loads per task", "warning"
+                evidence, sev = f"{name} runs as tasks holding {fmt_plain(gpu)} GPU(s): the model loads per task", "warning"
             else:
                 evidence = (f"{name} runs as tasks with {fmt_bytes(per_task)} of heap per task and "
                             f"{op.avg_task_s:.1f} s per task: a large fixed cost paid on every call")

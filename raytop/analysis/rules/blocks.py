@@ -7,7 +7,8 @@ from typing import List, Optional
 
 from ...model import OperatorStats, Suggestion, op_key
 from .. import thresholds as th
-from ..history import Window, cluster_cpus, fmt_bytes, is_source_op
+from ..window import Window, cluster_cpus, is_source_op
+from ...format import fmt_bytes
 from .common import call, first_logical, is_read, suggest
 
 

@@ -6,7 +6,8 @@ import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from ...model import LogicalOp, Suggestion
-from ..history import Window, fmt_num
+from ..window import Window
+from ...format import NA, fmt_plain
 from ..plan import canonical_remote_args
 
 # Base impact of each rule: how much throughput is usually at stake. Causes rank above the
@@ -101,8 +102,8 @@ def op_num_gpus(op: Optional[LogicalOp]) -> float:
 
 
 def actor_strategy(min_size, max_size) -> str:
-    lo = fmt_num(min_size) if min_size is not None else 1
-    return f"compute=ActorPoolStrategy(min_size={lo}, max_size={fmt_num(max_size)})"
+    lo = fmt_plain(min_size) if min_size is not None else 1
+    return f"compute=ActorPoolStrategy(min_size={lo}, max_size={fmt_plain(max_size)})"
 
 
 def mean(values: Sequence[Optional[float]]) -> Optional[float]:
@@ -116,7 +117,7 @@ def running_dataset(win: Window) -> Optional[str]:
 
 
 def pct(x: Optional[float]) -> str:
-    return "?" if x is None else f"{100 * x:.0f} %"
+    return NA if x is None else f"{100 * x:.0f} %"
 
 
 def listing(items: List[str]) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Dict, List
 
 from ...model import LogicalOp, Suggestion
-from ..history import Window, fmt_num
+from ..window import Window
+from ...format import NA, fmt_plain
 from ..plan import Boundary, FusionReason, analyze_plan
 from .common import call, suggest
 
 
 def _val(v) -> str:
-    return "unset" if v is None else fmt_num(v) if isinstance(v, (int, float)) else repr(v)
+    return "unset" if v is None else fmt_plain(v) if isinstance(v, (int, float)) else repr(v)
 
 
 def _fix(reason: FusionReason, up: LogicalOp, down: LogicalOp) -> str:
@@ -51,7 +52,7 @@ def check_fusion_break(win: Window) -> List[Suggestion]:
             op_name = win.label(ds_id, op_key) if op_key else b.downstream_name
             why = "; ".join(r.text for r in b.reasons)
             evidence = (f"{b.upstream_name} and {b.downstream_name} run as separate operators "
-                        f"({up.physical or '?'} -> {down.physical or '?'}), so every block crosses "
+                        f"({up.physical or NA} -> {down.physical or NA}), so every block crosses "
                         f"the object store between them: {why}")
             fix = "; and ".join(_fix(r, up, down) for r in b.reasons)
             severity = "warning"

@@ -8,7 +8,8 @@ from typing import Dict, List, Optional, Tuple
 from ...model import GpuStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
 from ..bottleneck import find_bottleneck
-from ..history import Window, fmt_bytes
+from ..window import Window
+from ...format import fmt_bytes
 from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
 GpuKey = Tuple[str, int]

@@ -6,7 +6,8 @@ from typing import List, Optional, Tuple
 
 from ...model import OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
-from ..history import Window, fmt_bytes
+from ..window import Window
+from ...format import fmt_bytes
 from .common import call, first_logical, model_logical, pct, running_dataset, suggest
 
 

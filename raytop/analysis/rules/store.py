@@ -6,7 +6,8 @@ from typing import List, Optional, Tuple
 
 from ...model import OperatorStats, Snapshot, Suggestion, op_key, op_labels
 from .. import thresholds as th
-from ..history import Window, fmt_bytes, is_source_op, queued_blocks
+from ..window import Window, is_source_op
+from ...format import fmt_bytes
 from .common import (model_logical, op_num_cpus, op_num_gpus, pct,
                                           running_dataset, suggest)
 
@@ -93,7 +94,7 @@ def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
         return False
     if gpus_per_task > 0 and op.budget.gpu is not None and op.budget.gpu < gpus_per_task:
         return False
-    return consumer is None or (queued_blocks(consumer) or 0) == 0
+    return consumer is None or (consumer.queued_blocks or 0) == 0
 
 
 def _per_task(win: Window, ds_id: str, key: str) -> Tuple[float, float]:

@@ -26,16 +26,11 @@ STATS_W = 22  # " now 123.4M max 123.4M"
 POLICY_LETTER = {"ResourceBudget": "R", "ConcurrencyCap": "C", "DownstreamCapacity": "D"}
 
 
-def _sum(*values):
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
-
-
 SERIES: tuple[tuple[str, Callable[[OperatorStats], Optional[float]], Callable], ...] = (
-    ("in q blocks", lambda o: _sum(o.input_queue_blocks, o.internal_input_queue_blocks), fmt_count),
-    ("in q bytes", lambda o: _sum(o.input_queue_bytes, o.internal_input_queue_bytes), fmt_bytes),
-    ("out q blocks", lambda o: _sum(o.output_queue_blocks, o.internal_output_queue_blocks), fmt_count),
-    ("out q bytes", lambda o: _sum(o.output_queue_bytes, o.internal_output_queue_bytes), fmt_bytes),
+    ("in q blocks", lambda o: o.queued_blocks, fmt_count),
+    ("in q bytes", lambda o: o.queued_bytes, fmt_bytes),
+    ("out q blocks", lambda o: o.produced_blocks, fmt_count),
+    ("out q bytes", lambda o: o.produced_bytes, fmt_bytes),
     ("tasks running", lambda o: o.tasks_running, fmt_count),
     ("heap", lambda o: o.heap_bytes, fmt_bytes),
     ("GPU mem", lambda o: o.gpu_mem_bytes, fmt_bytes),

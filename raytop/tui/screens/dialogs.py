@@ -13,7 +13,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from raytop.model import DriverInfo, Snapshot
-from raytop.format import fmt_count, parse_duration
+from raytop.format import NA, fmt_count, parse_duration
 
 KEYS_COMMON = (
     ("↑ ↓  j k", "move in the operators table"),
@@ -77,7 +77,7 @@ class DatasetPicker(ModalScreen[Optional[str]]):
         options = []
         for ds in (self.snap.datasets if self.snap else ()):
             label = Text(f"{ds.dataset_id}  ", style="bold")
-            label.append(f"{ds.state or '?'}  {len(ds.operators)} operators  "
+            label.append(f"{ds.state or NA}  {len(ds.operators)} operators  "
                          f"{fmt_count(ds.rows_out)} rows", style="dim")
             options.append(Option(label, id=ds.dataset_id))
         with Vertical(id="picker-box", classes="dialog"):

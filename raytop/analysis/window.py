@@ -10,13 +10,6 @@ from ..plan_graph import PlanGraph, build_graph
 from . import thresholds as th
 
 
-def queued_blocks(op: OperatorStats) -> Optional[int]:
-    """Blocks waiting to be processed by ``op``: external plus internal input queue."""
-    parts = [op.input_queue_blocks, op.internal_input_queue_blocks]
-    known = [p for p in parts if p is not None]
-    return sum(known) if known else None
-
-
 def busy_actors(op: OperatorStats) -> Optional[int]:
     a = op.actors
     if a is None or a.running is None:
@@ -52,21 +45,6 @@ def fraction(flags: Sequence[Optional[bool]]) -> float:
     """Share of the known samples that are True (unknown ones do not count either way)."""
     known = [f for f in flags if f is not None]
     return sum(1 for f in known if f) / len(known) if known else 0.0
-
-
-def fmt_bytes(n: Optional[float]) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GiB", th.GIB), ("MiB", th.MIB), ("KiB", 1024)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
-
-
-def fmt_num(v) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 @dataclass
