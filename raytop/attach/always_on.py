@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from raytop.errors import RaytopError
 
 PTH_NAME = "raytop-probe.pth"
 CALLBACK = "raytop.probe.RaytopProbe"
@@ -25,7 +26,7 @@ ENV_VAR = "RAY_DATA_EXECUTION_CALLBACKS"
 OPT_OUT = "RAYTOP_PROBE"
 
 
-class AlwaysOnError(Exception):
+class AlwaysOnError(RaytopError):
     """The environment cannot be changed as asked; the message says why in one line."""
 
 

@@ -1,4 +1,5 @@
-"""`raytop doctor`: what raytop can and cannot see from here, and why."""
+"""`raytop doctor`: what raytop can and cannot see from here, and why: Ray, the probe and
+injection, NVML, token auth, the cluster, and for each driver the attach level it allows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 import sysconfig
 from pathlib import Path
 from typing import List, Optional, Tuple
+
+import click
 
 from raytop import __version__
 from raytop.format import NA
@@ -180,3 +183,11 @@ def run_doctor(address: Optional[str]) -> int:
         for line in detail:
             print(f"             {line}", flush=True)
     return 0
+
+
+@click.command("doctor")
+@click.option("--address", default=None,
+              help="Ray GCS address to check (default: RAY_ADDRESS or auto).")
+def command(address) -> None:
+    """What raytop can see here: Ray, NVML, token auth, the cluster and its drivers."""
+    sys.exit(run_doctor(address))
