@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -101,17 +100,3 @@ def test_single_snapshot_recording(workdir, make_snapshot):
     s = json.loads(out.read_text())["summary"]
     assert s["snapshots"] == 1 and s["duration_s"] == 0 and s["rows_per_s"] is None
     assert write_report(workdir / "one.raytop", workdir / "one.html", None).stat().st_size > 0
-
-
-def test_report_imports_neither_ray_nor_textual():
-    import subprocess
-    import sys
-
-    code = ("import sys, raytop.report.build, raytop.report.html, raytop.report.markdown, "
-            "raytop.report.json_report, raytop.report.history; "
-            "print(sorted(m for m in ('ray', 'textual') if m in sys.modules))")
-    root = Path(__file__).resolve().parents[2]
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=root)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "[]"
