@@ -14,11 +14,11 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from raytop import dataset_rows
+from raytop import SUPPORTED_RAY
 from raytop.model import (ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan,
                           Resources)
 from raytop.redact import redact_remote_args
 
-SUPPORTED_RAY = ((2, 54), (2, 60))  # inclusive (major, minor) range this adapter was written for
 
 
 def _ray_version() -> Tuple[Optional[str], Tuple[int, int]]:
