@@ -188,6 +188,12 @@ PID = click.option("--pid", type=click.IntRange(min=1), default=None,
                    help="With --inject: only this driver process (implies --inject).")
 
 
+FAIL_ON = click.option(
+    "--fail-on", type=click.Choice(["warning", "critical"]), default=None,
+    help="CI gate: exit 3 when the advisor raised a finding at this level or above (a failed "
+         "script's own exit code comes first); the findings go to stderr and the recording.")
+
+
 def interval_option(default: float = 1.0):
     return click.option("--interval", type=INTERVAL, default=default, show_default=True,
                         help="Seconds between snapshots.")

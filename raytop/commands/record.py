@@ -9,14 +9,16 @@ from pathlib import Path
 
 import click
 
-from raytop.commands.common import (ADDRESS, FORCE, INJECT, NO_AGENTS, PID, FiniteFloatRange,
+from raytop.commands.common import (ADDRESS, FAIL_ON, FORCE, INJECT, NO_AGENTS, PID,
+                                    FiniteFloatRange,
                                     add_injector, build_collector, connect_bridge,
                                     disable_agents, interval_option, make_probe_listener,
                                     open_recording, refuse_existing)
+from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 
 
 def record_headless(*, address, duration, interval, out: Path, force: bool, argv,
-                    inject: bool = False, pid=None) -> int:
+                    inject: bool = False, pid=None, fail_on=None) -> int:
     from raytop.commands.status_line import StatusPrinter
 
     refuse_existing(out, force)
@@ -29,6 +31,9 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
     collector.add_sink(writer)
     printer = StatusPrinter()
     collector.add_sink(printer)
+    gate = FindingsGate(fail_on) if fail_on else None
+    if gate is not None:
+        collector.add_sink(gate)
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -38,11 +43,16 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
         for s, h in old.items():
             signal.signal(s, h)
         collector.stop(final_tick=False)
+        if gate is not None:
+            writer.event(gate.verdict_event())
         writer.close()
         bridge.close()
         printer.finish()
+    failing = gate.failing() if gate is not None else ()
+    if gate is not None:
+        report_failing(failing, gate.level)
     print(f"raytop: recording saved to {out}", file=sys.stderr)
-    return 0
+    return gated_exit_code(0, gate, list(failing))
 
 
 @click.command("record")
@@ -55,10 +65,12 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
 @FORCE
 @INJECT
 @PID
+@FAIL_ON
 @NO_AGENTS
-def command(address, duration, interval, out, force, inject, pid, no_agents) -> None:
+def command(address, duration, interval, out, force, inject, pid, fail_on, no_agents) -> None:
     """Attach headless and record to OUT (for tmux, cron, CI)."""
     if no_agents:
         disable_agents()
     sys.exit(record_headless(address=address, duration=duration, interval=interval, out=out,
-                             force=force, argv=sys.argv, inject=inject, pid=pid))
+                             force=force, argv=sys.argv, inject=inject, pid=pid,
+                             fail_on=fail_on))

@@ -18,10 +18,11 @@ from typing import Any, Dict, List, Optional
 
 import click
 
-from raytop.commands.common import (BRIDGED, FORCE, NO_AGENTS, build_collector,
+from raytop.commands.common import (BRIDGED, FAIL_ON, FORCE, NO_AGENTS, build_collector,
                                     default_recording_path, disable_agents,
                                     installed_ray_version, interval_option, make_probe_listener,
                                     recording_meta, refuse_existing)
+from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.errors import BadInput
 from raytop.model import Event
@@ -42,6 +43,7 @@ class RunOptions:
     report_path: Optional[Path] = None
     force: bool = False
     argv: List[str] = field(default_factory=list)
+    fail_on: Optional[str] = None  # "warning" | "critical": the CI gate's level
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Run:
     log_path: Optional[Path] = None
     finished: threading.Event = field(default_factory=threading.Event)
     exit_code: int = 1
+    gate: Optional[FindingsGate] = None
 
 
 def run_script(opts: RunOptions) -> int:
@@ -67,8 +70,7 @@ def run_script(opts: RunOptions) -> int:
         _watch(run)
     finally:
         _restore_signals(old)
-    _finish(run)
-    return run.exit_code
+    return _finish(run)
 
 
 # ---- set up -------------------------------------------------------------------------------------
@@ -81,6 +83,9 @@ def _set_up(opts: RunOptions) -> _Run:
                                 address_of=lambda: probe.address)
     if writer is not None:
         collector.add_sink(writer)
+    gate = FindingsGate(opts.fail_on) if opts.fail_on else None
+    if gate is not None:
+        collector.add_sink(gate)
     env = probe_env(os.environ, opts.interval, channel_dir=probe.socket_path.parent)
     job = ScriptJob(str(opts.script), opts.args, env=env, capture=not opts.headless,
                     log_path=log_path, log_file=log_file)
@@ -90,7 +95,7 @@ def _set_up(opts: RunOptions) -> _Run:
                                message=" ".join(redact_argv(job.argv[1:])),
                                data={"pid": job.pid}))
     return _Run(opts=opts, probe=probe, bridge=bridge, collector=collector, job=job,
-                writer=writer, rec_path=rec_path, log_path=log_path)
+                writer=writer, rec_path=rec_path, log_path=log_path, gate=gate)
 
 
 def _open_outputs(opts: RunOptions):
@@ -163,6 +168,8 @@ def _wait_for_script(run: _Run) -> None:
                                    message=f"script exited with code {status}",
                                    data={"exit_code": status, "returncode": code}))
     run.collector.stop(final_tick=True)
+    if run.gate is not None and run.writer is not None:
+        run.writer.event(run.gate.verdict_event())  # the report shows the gate's verdict
     if run.writer is not None:
         run.writer.close(exit_code=status)
     run.bridge.close(timeout=0.2)  # the script's cluster is gone: nothing to disconnect from
@@ -184,7 +191,10 @@ def _restore_signals(old: Dict[int, Any]) -> None:
 
 # ---- finish -------------------------------------------------------------------------------------
 
-def _finish(run: _Run) -> None:
+def _finish(run: _Run) -> int:
+    failing = run.gate.failing() if run.gate is not None else []
+    if run.gate is not None:
+        report_failing(failing, run.gate.level)
     if run.rec_path is not None:
         print(f"raytop: recording saved to {run.rec_path}", file=sys.stderr)
     if run.log_path is not None:
@@ -194,6 +204,7 @@ def _finish(run: _Run) -> None:
 
         written = write_report(run.rec_path, run.opts.report_path, None, force=run.opts.force)
         print(f"raytop: report written to {written}", file=sys.stderr)
+    return gated_exit_code(run.exit_code, run.gate, list(failing))
 
 
 # ---- the command --------------------------------------------------------------------------------
@@ -208,11 +219,12 @@ def _finish(run: _Run) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a report (.html/.md/.json) when the script ends.")
 @FORCE
+@FAIL_ON
 @NO_AGENTS
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(headless, record_path, no_record, interval, report_path, force, no_agents, script,
-            args) -> None:
+def command(headless, record_path, no_record, interval, report_path, force, fail_on, no_agents,
+            script, args) -> None:
     """Run SCRIPT with the probe installed and profile it; exits with the script's code."""
     if not script.is_file():
         raise BadInput(f"script not found: {script}" if not script.exists()
@@ -223,7 +235,7 @@ def command(headless, record_path, no_record, interval, report_path, force, no_a
         raise BadInput("--report needs a recording; drop --no-record")
     opts = RunOptions(script=script, args=list(args), headless=headless, interval=interval,
                       record_path=None if no_record else record_path, record=not no_record,
-                      report_path=report_path, force=force, argv=sys.argv)
+                      report_path=report_path, force=force, argv=sys.argv, fail_on=fail_on)
     if no_agents:
         disable_agents()
     sys.exit(run_script(opts))

@@ -339,7 +339,14 @@ def _summary(history: History, cluster: _ClusterAcc, datasets: Dict[str, "_Datas
         **cluster.fields(),
         "exit_code": exit_codes[-1] if exit_codes else None,
         "gaps": sum(1 for ev in history.events if ev.kind == "gap"),
+        "ci_gate": _ci_gate(history),
     }
+
+
+def _ci_gate(history: History) -> Optional[Dict[str, Any]]:
+    """The verdict of `--fail-on` when the session had one: level, failed, findings."""
+    gates = [ev for ev in history.events if ev.kind == "ci_gate"]
+    return dict(gates[-1].data) if gates else None
 
 
 def _dataset_rows(datasets: Dict[str, "_DatasetAcc"],
