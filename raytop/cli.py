@@ -10,7 +10,8 @@ from typing import Optional
 import click
 
 from raytop import __version__
-from raytop.commands import attach, doctor, export, probe, record, replay, report, run
+from raytop.commands import (attach, doctor, export, probe, record, replay, report, run,
+                             stacks)
 from raytop.errors import EXIT_BAD_INPUT, RaytopError
 
 
@@ -20,7 +21,7 @@ def cli() -> None:
     """raytop: a terminal live profiler for Ray Data batch-inference jobs."""
 
 
-for _module in (run, attach, record, replay, report, export, probe, doctor):
+for _module in (run, attach, record, replay, report, export, probe, stacks, doctor):
     cli.add_command(_module.command)
 
 

@@ -111,14 +111,14 @@ def installed_ray_version() -> Optional[str]:
         return None
 
 
-def connect_bridge(address: Optional[str]) -> RayBridge:
-    """The bridge to the cluster at ``address`` (default RAY_ADDRESS, else auto), connected;
-    a bad or unreachable address is one line (AddressError / BridgeError)."""
+def connect_bridge(address: Optional[str], names: Sequence[str] = BRIDGED) -> RayBridge:
+    """The bridge to the cluster at ``address`` (default RAY_ADDRESS, else auto), connected,
+    with the sources ``names``; a bad or unreachable address is one line."""
     from raytop.ray_connect import check_reachable, normalize_address
 
     addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
     check_reachable(addr)
-    bridge = RayBridge(addr, BRIDGED)
+    bridge = RayBridge(addr, names)
     bridge.connect()
     return bridge
 

@@ -137,7 +137,11 @@ class RayBridge:
                 raise BridgeError(f"disconnected: {e}") from None
             return self._conn
 
-    def read(self, name: str, timeout: float = READ_TIMEOUT_S) -> Part:
+    def call(self, name: str, method: str, *args, timeout: float = 120.0):
+        """``sources[name].method(*args)`` in the bridge (e.g. stacks through the samplers)."""
+        return self.read((name, method, args), timeout=timeout)
+
+    def read(self, name, timeout: float = READ_TIMEOUT_S) -> Part:
         conn = self._ensure()
         req_id = next(self._ids)
         q: "queue.Queue" = queue.Queue(maxsize=1)
@@ -269,12 +273,13 @@ def _serve(conn, sources: Dict[str, object]) -> None:
             except OSError:
                 pass
 
-    def serve(req_id: int, name: str) -> None:
+    def serve(req_id: int, request) -> None:
+        name, method, args = (request, "read", ()) if isinstance(request, str) else request
         src = sources.get(name)
         try:
             if src is None:
                 raise SourceAbsent(f"unknown source {name}")
-            answer = ("ok", src.read())
+            answer = ("ok", getattr(src, method)(*args))
         except SourceAbsent as e:
             answer = ("absent", str(e))
         except Exception as e:  # noqa: BLE001
@@ -288,12 +293,13 @@ def _serve(conn, sources: Dict[str, object]) -> None:
             return
         if req_id == -1:
             return
-        running = busy.get(name)
+        running = busy.get(name if isinstance(name, str) else repr(name[:2]))
         if running is not None and running.is_alive():
             reply(req_id, ("error", f"{name}: the previous read has not returned yet"))
             continue
-        busy[name] = threading.Thread(target=serve, args=(req_id, name), daemon=True)
-        busy[name].start()
+        thread = threading.Thread(target=serve, args=(req_id, name), daemon=True)
+        busy[name if isinstance(name, str) else repr(name[:2])] = thread
+        thread.start()
 
 
 def _silence_output() -> None:

@@ -131,6 +131,13 @@ class ProcessSource:
         self._uss[key] = (uss, time.monotonic())
         return uss
 
+    def stacks(self, operator: str, n: int, native: bool = False) -> list:
+        """Python stacks of ``operator``'s busiest workers on this node (raytop.stacks)."""
+        from raytop.stacks import node_stacks
+
+        return node_stacks(self.workers(), operator, n, self.ip or self.node_id or "this node",
+                           native)
+
     def read(self) -> Part:
         workers = self.workers()
         by_op: Dict[str, int] = {}

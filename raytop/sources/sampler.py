@@ -141,6 +141,14 @@ class _RaytopSampler:
                           cpu_s=float(times.user + times.system), rss_bytes=rss,
                           errors=tuple(errors))
 
+    def stacks(self, operator: str, n: int, native: bool = False) -> list:
+        """Python stacks of ``operator``'s busiest workers on this node (raytop.stacks)."""
+        from raytop.stacks import node_stacks
+
+        me = os.getpid()
+        workers = [w for w in self._procs.workers() if w.pid != me]
+        return node_stacks(workers, operator, n, self._ip or self._node_id, native)
+
     def _heap(self):
         me = os.getpid()
         total = 0
@@ -287,6 +295,24 @@ class SamplerSource:
                 continue
             slot.last, slot.last_at, slot.failures = sample, time.monotonic(), 0
             slot.sizes = (slot.sizes + [len(pickle.dumps(sample))])[-20:]
+
+    def stacks(self, operator: str, n: int, native: bool = False,
+               timeout: float = 90.0) -> list:
+        """Stacks of ``operator``'s busiest workers on every other node, through the samplers
+        (started here when the session has none yet)."""
+        self.read()  # membership, and a sampler on each node
+        handles = {node: s.handle for node, s in self._slots.items() if s.handle is not None}
+        refs = {node: h.stacks.remote(operator, n, native) for node, h in handles.items()}
+        out: list = []
+        for node, ref in refs.items():
+            try:
+                out.extend(self._ray.get(ref, timeout=timeout))
+            except Exception as e:  # noqa: BLE001 - a node that cannot answer is said so
+                from raytop.stacks import WorkerStack
+
+                out.append(WorkerStack(0, self._alive.get(node) or node[:12], "", None,
+                                       error=f"node did not answer: {_why(e)}"))
+        return out
 
     # ---- for docs/scaling.md and tests ---------------------------------------------------
     def samplers(self) -> Dict[str, Optional[NodeSample]]:
