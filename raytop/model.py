@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import re
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Tuple
@@ -331,7 +332,15 @@ def to_dict(obj: Any) -> Any:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def clean_text(s: str) -> str:
+@typing.overload
+def clean_text(s: str) -> str: ...
+
+
+@typing.overload
+def clean_text(s: None) -> None: ...
+
+
+def clean_text(s: Optional[str]) -> Optional[str]:
     """``s`` with C0/C1 control characters (escape sequences among them) shown as ``\\xNN``: text
     from jobs, other users' datasets and recordings must never drive the terminal."""
     if not isinstance(s, str) or _CONTROL.search(s) is None:
@@ -397,10 +406,10 @@ def _converter(tp: Any):
     as unreadable), so nothing downstream meets a string where a number belongs."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X], X | None
         inner = [a for a in args if a is not type(None)]
         return _converter(inner[0]) if len(inner) == 1 else _clean_any
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return lambda v: None if v is None else from_dict(tp, v)
     if origin in (tuple, Tuple):
         item = _converter(args[0]) if args else _clean_any

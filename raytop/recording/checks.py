@@ -20,7 +20,7 @@ MAX_DECODED_BYTES = 64 << 20
 MAX_SQLITE_VALUE = 256 << 20
 _SIDECARS = ("-wal", "-shm", "-journal")
 # The meta values the writer sets and the type each must have; others are dropped on read.
-_META_TYPES = {"schema_version": int, "raytop_version": str, "ray_version": str, "host": str,
+_META_TYPES: Dict[str, type] = {"schema_version": int, "raytop_version": str, "ray_version": str, "host": str,
                "started_utc": str, "ended_utc": str, "interval": (int, float),
                "exit_code": int, "env": dict}
 
@@ -90,7 +90,9 @@ def harden(conn: sqlite3.Connection) -> None:
     """Nothing in the file's schema may run code with side effects, no value read may be huge,
     and text that is not UTF-8 reads as text."""
     conn.execute("PRAGMA trusted_schema=OFF")
-    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
+    setlimit = getattr(conn, "setlimit", None)  # Python >= 3.11; the decompression cap holds anyway
+    if setlimit is not None:
+        setlimit(getattr(sqlite3, "SQLITE_LIMIT_LENGTH", 0), MAX_SQLITE_VALUE)
     conn.text_factory = _text  # damaged TEXT would otherwise raise UnicodeDecodeError
 
 

@@ -55,7 +55,7 @@ def _redact_value(value: Any) -> Any:
 
 
 def _redact_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
-    out = {}
+    out: Dict[str, Any] = {}
     for key, value in meta.items():
         if key == "command" and isinstance(value, (list, tuple)):
             out[key] = redact_argv(value)
@@ -258,7 +258,7 @@ class RecordingWriter:
         if plan_id is None:
             cur = self._conn.execute("INSERT INTO plans (digest, data) VALUES (?, ?)",
                                      (digest, codec.make_compressor(None).compress(raw)))
-            plan_id = self._plan_digests[digest] = cur.lastrowid
+            plan_id = self._plan_digests[digest] = int(cur.lastrowid or 0)
         if len(self._plan_ids) >= _PLAN_CACHE_MAX:
             self._plan_ids.clear()
         self._plan_ids[id(plan)] = (plan, plan_id)
