@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import socket
+import sys
 from pathlib import Path
 from typing import Any, Dict
 from raytop.errors import BadInput
@@ -45,6 +46,36 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise AddressError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+
+
+def _ray_temp_dir() -> str:
+    if "RAY_TMPDIR" in os.environ:
+        return os.path.join(os.environ["RAY_TMPDIR"], "ray")
+    if "TMPDIR" in os.environ and sys.platform.startswith("linux"):
+        return os.path.join(os.environ["TMPDIR"], "ray")
+    return "/tmp/ray"
+
+
+def resolve_address(address: str) -> str:
+    """HOST:PORT for a normalised address, without Ray: "auto" is what ``ray.init("auto")``
+    would pick, the cluster of the last ``ray start`` on this machine (Ray's
+    ``ray_current_cluster`` file), else a cluster whose raylet runs here."""
+    if address != "auto":
+        return address
+    try:
+        with open(os.path.join(_ray_temp_dir(), "ray_current_cluster"), encoding="utf-8") as fh:
+            found = fh.read().strip()
+        if found:
+            return normalize_address(found)
+    except OSError:
+        pass
+    from raytop.sources.host import local_raylets
+
+    for raylet in local_raylets(refresh=True):
+        if raylet.gcs_address:
+            return normalize_address(raylet.gcs_address)
+    raise AddressError("no running Ray cluster found on this machine; give its address with "
+                       "--address HOST:PORT (or RAY_ADDRESS)")
 
 
 def enable_token_auth_if_available() -> None:

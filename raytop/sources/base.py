@@ -11,11 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Protocol, Tuple
 
-from raytop.model import DatasetStats, DriverInfo, Event, GpuStats, NodeStats
+from raytop.model import DatasetStats, DriverInfo, Event, GpuStats, NodeStats, ObjectStore
 
 
 class SourceAbsent(Exception):
     """The source has nothing to read on this machine/cluster; the message says why."""
+
+
+class NeedsDriver(Exception):
+    """What this source reads is only reachable through a Ray driver here (e.g. no metrics
+    endpoint answers, so the stats actor must be called); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class NodeOverlay:
     cpu_percent: Optional[float] = None
     mem_used_bytes: Optional[int] = None
     mem_total_bytes: Optional[int] = None
+    object_store: Optional[ObjectStore] = None  # a node read by a node group, not the cluster
+    gpu_mem_by_operator: Optional[Mapping[str, int]] = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,28 @@ def parse_prometheus(text: str, prefixes: Optional[Iterable[str]] = None) -> Met
     return out
 
 
+def parse_families(text: str, names: Iterable[str]) -> Metrics:
+    """Only the metric families ``names`` (their ``_bucket``/``_sum`` kin excluded).
+
+    Prometheus text gives each family one block that starts with ``# HELP <name> ``; cutting the
+    page at those markers (one pass in C) and parsing only the wanted blocks costs ~1 ms on a
+    1.5 MB page where the line-by-line parse costs ~15 ms. A page without HELP lines is parsed
+    line by line.
+    """
+    wanted = set(names)
+    if "# HELP " not in text:
+        return parse_prometheus(text, exact_name_prefixes(wanted))
+    out: Metrics = {}
+    for block in text.split("\n# HELP "):
+        if block.startswith("# HELP "):
+            block = block[7:]
+        name = block[:block.find(" ")]
+        if name in wanted:
+            for fam, samples in parse_prometheus(block, exact_name_prefixes((name,))).items():
+                out.setdefault(fam, []).extend(samples)
+    return out
+
+
 def exact_name_prefixes(names: Iterable[str]) -> Tuple[str, ...]:
     """Line prefixes that select exactly these metrics (not their ``_bucket``/``_sum`` kin)."""
     return tuple(sorted({n + "{" for n in names} | {n + " " for n in names}))
@@ -81,11 +103,23 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def fetch_metrics_text(host: str, port: int, timeout: float = 1.0) -> str:
     """The raw Prometheus text of one node; raises OSError/URLError on failure."""
     url = f"http://{host}:{int(port)}/metrics"
-    with _OPENER.open(url, timeout=timeout) as resp:  # noqa: S310 - http to a Ray node
+    # gzip: a 1.5 MB page travels as ~35 KB (the exporter compresses when asked).
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    with _OPENER.open(request, timeout=timeout) as resp:  # noqa: S310 - http to a Ray node
         body = resp.read(MAX_PAGE_BYTES + 1)
+        if resp.headers.get("Content-Encoding") == "gzip":
+            body = _gunzip(body)
     if len(body) > MAX_PAGE_BYTES:
         raise OSError(f"metrics page of {host}:{port} is larger than {MAX_PAGE_BYTES} bytes")
     return body.decode("utf-8", errors="replace")
+
+
+def _gunzip(body: bytes) -> bytes:
+    import zlib
+
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflate.decompress(body, MAX_PAGE_BYTES + 1)  # a bomb stops at the cap
+    return out
 
 
 def value(metrics: Optional[Metrics], name: str, where: Optional[Mapping[str, str]] = None,
@@ -108,9 +142,12 @@ def value(metrics: Optional[Metrics], name: str, where: Optional[Mapping[str, st
 
 
 class _Entry:
-    __slots__ = ("metrics", "fetched_at", "error", "refreshing", "done")
+    __slots__ = ("metrics", "fetched_at", "error", "refreshing", "done", "version",
+                 "failing_since")
 
     def __init__(self) -> None:
+        self.version = 0  # bumped by every successful fetch
+        self.failing_since: Optional[float] = None  # first of the failures since the last answer
         self.metrics: Optional[Metrics] = None
         self.fetched_at = 0.0
         self.error: Optional[str] = None
@@ -139,28 +176,40 @@ class MetricsCache:
 
     def want(self, names: Iterable[str]) -> None:
         """Parse (at least) these metrics from now on, and no others."""
+        names = set(names)
         with self._lock:
-            self._wanted |= set(names)
+            if names <= self._wanted:
+                return
+            self._wanted |= names
             self.prefixes = exact_name_prefixes(self._wanted)
 
     def _refresh(self, key: Tuple[str, int], entry: _Entry) -> None:
         try:
             text = fetch_metrics_text(key[0], key[1], timeout=self.timeout)
-            parsed = parse_prometheus(text, self.prefixes)
+            with self._lock:
+                wanted = set(self._wanted)
+            parsed = parse_families(text, wanted) if wanted else parse_prometheus(text,
+                                                                                   self.prefixes)
             with self._lock:
                 entry.metrics, entry.error = parsed, None
                 entry.fetched_at = time.monotonic()
+                entry.version += 1
+                entry.failing_since = None
         except Exception as e:  # noqa: BLE001 - any failure means "unreachable now"
             with self._lock:
                 entry.metrics = None
                 entry.error = f"{type(e).__name__}: {e}"
                 entry.fetched_at = time.monotonic()
+                if entry.failing_since is None:
+                    entry.failing_since = entry.fetched_at
         finally:
             with self._lock:
                 entry.refreshing = False
             entry.done.set()
 
-    def get(self, host: str, port: int) -> Optional[Metrics]:
+    def get(self, host: str, port: int, wait: Optional[float] = None) -> Optional[Metrics]:
+        """The endpoint's last parsed page; ``wait`` (default ``first_wait``) bounds the wait
+        for an endpoint that has never answered."""
         key = (host, int(port))
         with self._lock:
             entry = self._entries.get(key)
@@ -174,9 +223,23 @@ class MetricsCache:
             threading.Thread(target=self._refresh, args=(key, entry), daemon=True,
                              name=f"raytop-metrics-{host}:{port}").start()
         if not entry.done.is_set():
-            entry.done.wait(self.first_wait)
+            entry.done.wait(self.first_wait if wait is None else wait)
         with self._lock:
             return entry.metrics
+
+    def version(self, host: str, port: int) -> int:
+        """How many times the endpoint's page was fetched and parsed (0: never)."""
+        with self._lock:
+            entry = self._entries.get((host, int(port)))
+            return entry.version if entry is not None else 0
+
+    def failing_for(self, host: str, port: int) -> Optional[float]:
+        """Seconds the endpoint has failed every fetch since; None while it answers (or was
+        never asked). A node's agent starts after its raylet: a failure alone means little."""
+        with self._lock:
+            entry = self._entries.get((host, int(port)))
+            since = entry.failing_since if entry is not None else None
+        return None if since is None else time.monotonic() - since
 
     def error(self, host: str, port: int) -> Optional[str]:
         with self._lock:

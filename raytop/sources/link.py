@@ -1,0 +1,172 @@
+"""What raytop's in-process sources share about the cluster they watch, read without a driver.
+
+One ``ClusterLink`` per session: the GCS client and its node table (followed by subscription),
+one gRPC channel per raylet, the metrics cache of the nodes' endpoints, and which of the
+cluster's raylets run on this machine (their workers are read with psutil, not through the
+metrics endpoint). In ``raytop run`` the address is only known once the script started Ray:
+until then every call raises ``SourceAbsent``.
+
+``RAYTOP_LOCAL_NODES`` (comma-separated node ids, or ``none``) overrides which nodes count as this
+machine's: tests of a multi-raylet cluster on one machine use it to read some nodes the way
+raytop reads other machines.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+
+from raytop.sources import host
+from raytop.sources.base import SourceAbsent
+from raytop.sources.metrics import MetricsCache
+from raytop.sources.ray_rpc import GcsClient, RayletClient
+
+WAITING = "waiting for the job to start Ray (the probe reports the address)"
+LOCAL_NODES_ENV = "RAYTOP_LOCAL_NODES"
+
+
+def installed_ray_version() -> Optional[str]:
+    try:
+        from importlib.metadata import version
+
+        return version("ray")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+class ClusterLink:
+    def __init__(self, address: Optional[str] = None, *,
+                 address_of: Optional[Callable[[], Optional[str]]] = None,
+                 metrics: Optional[MetricsCache] = None, subscribe: bool = True) -> None:
+        self._address = address
+        self._address_of = address_of
+        self._subscribe = subscribe
+        self._lock = threading.Lock()
+        self._gcs: Optional[GcsClient] = None
+        self._table: Optional[Any] = None  # a membership.NodeTable once connected
+        self._raylets: Dict[Tuple[str, int], RayletClient] = {}
+        self.metrics = metrics if metrics is not None else MetricsCache(max_age=5.0)
+        self.ray_version = installed_ray_version()
+        self._jobs: Tuple[float, List[Any]] = (-1e18, [])
+        self._actors: Dict[Tuple[str, str], Tuple[float, Optional[str]]] = {}
+        self._raylets_for: Optional[int] = None  # node table version of the last raylet scan
+
+    @property
+    def address(self) -> Optional[str]:
+        if self._address is None and self._address_of is not None:
+            found = self._address_of()
+            if found:
+                self._address = found
+        return self._address
+
+    def gcs(self) -> GcsClient:
+        with self._lock:
+            if self._gcs is None:
+                address = self.address
+                if not address:
+                    raise SourceAbsent(WAITING)
+                from raytop.sources.membership import NodeTable
+
+                self._gcs = GcsClient(address)
+                self._table = NodeTable(self._gcs, subscribe=self._subscribe)
+            return self._gcs
+
+    def nodes(self) -> List[Any]:
+        self.gcs()
+        assert self._table is not None
+        return self._table.nodes()
+
+    def nodes_version(self) -> int:
+        """Changes whenever the node table changed (readers keep what they derived until then)."""
+        self.gcs()
+        assert self._table is not None
+        return self._table.version
+
+    def jobs(self, max_age: float = 5.0) -> List[Any]:
+        """The job table (``ray._private.state.jobs()``'s shape), at most ``max_age`` old."""
+        at, jobs = self._jobs
+        if time.monotonic() - at > max_age:
+            jobs = self.gcs().jobs()
+            self._jobs = (time.monotonic(), jobs)
+        return jobs
+
+    def actor_node(self, name: str, namespace: str, max_age: float = 30.0) -> Optional[str]:
+        """The node a named actor runs on (None: no such actor), at most ``max_age`` old; an
+        absent actor is looked up again after 2 s."""
+        at, node = self._actors.get((name, namespace), (-1e18, None))
+        if time.monotonic() - at > (max_age if node else 2.0):
+            node = self.gcs().named_actor_node(name, namespace)
+            self._actors[(name, namespace)] = (time.monotonic(), node)
+        return node
+
+    def raylet(self, ip: str, port: int) -> RayletClient:
+        key = (ip, int(port))
+        with self._lock:
+            client = self._raylets.get(key)
+            if client is None:
+                client = self._raylets[key] = RayletClient(ip, port)
+            return client
+
+    def forget_raylets_except(self, live: Set[Tuple[str, int]]) -> None:
+        with self._lock:
+            for key in [k for k in self._raylets if k not in live]:
+                self._raylets.pop(key).close()
+
+    def local_node_ids(self, nodes: Optional[List[Mapping[str, Any]]] = None) -> Set[str]:
+        """Ids of the cluster's alive nodes whose raylet runs on this machine."""
+        forced = os.environ.get(LOCAL_NODES_ENV)
+        nodes = nodes if nodes is not None else self.nodes()
+        alive = {n["NodeID"] for n in nodes if n.get("Alive")}
+        if forced is not None:
+            wanted = {x.strip() for x in forced.split(",") if x.strip() and x.strip() != "none"}
+            return alive & wanted
+        version = self.nodes_version()
+        refresh = version != self._raylets_for  # a node joined or left: look again
+        self._raylets_for = version
+        return alive & {r.node_id for r in host.local_raylets(refresh=refresh)}
+
+    def local_raylet_pids(self, node_ids: Set[str]) -> Dict[str, int]:
+        """node id -> pid of its raylet on this machine."""
+        return {r.node_id: r.pid for r in host.local_raylets() if r.node_id in node_ids}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._table is not None:
+                self._table.close()
+            if self._gcs is not None:
+                self._gcs.close()
+            for client in self._raylets.values():
+                client.close()
+            self._raylets.clear()
+            self._gcs = self._table = None
+
+
+class DriverLink(ClusterLink):
+    """The same questions answered through this process's Ray driver (the driver bridge,
+    tests that run Ray in-process): the node and job tables from Ray's own API, raylets and
+    metrics as above."""
+
+    def __init__(self) -> None:
+        import ray
+
+        super().__init__(ray.get_runtime_context().gcs_address, subscribe=False)
+        self._version: Tuple[int, Any] = (0, None)
+
+    def nodes(self) -> List[Mapping[str, Any]]:
+        import ray
+
+        nodes = ray.nodes()
+        shape = tuple((n.get("NodeID"), n.get("Alive")) for n in nodes)
+        if shape != self._version[1]:
+            self._version = (self._version[0] + 1, shape)
+        return nodes
+
+    def nodes_version(self) -> int:
+        return self._version[0]
+
+    def jobs(self, max_age: float = 5.0) -> List[Mapping[str, Any]]:
+        from raytop.sources.drivers import _job_table
+
+        return _job_table()
