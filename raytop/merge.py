@@ -9,7 +9,8 @@ from raytop.model import DatasetStats, DriverInfo, NodeStats, OperatorStats, Sna
 from raytop.sources.base import NodeOverlay, Part
 
 _OVERLAY_FIELDS = ("gpus", "gpu_source", "heap_bytes", "num_workers", "heap_by_operator",
-                   "cpu_percent", "mem_used_bytes", "mem_total_bytes")
+                   "cpu_percent", "mem_used_bytes", "mem_total_bytes", "object_store",
+                   "gpu_mem_by_operator")
 
 
 def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> Snapshot:

@@ -81,6 +81,9 @@ class NodeStats:
     num_workers: Optional[int] = None  # Ray worker processes seen on the node
     heap_by_operator: Mapping[str, int] = field(default_factory=dict)  # operator name -> bytes
     gpu_source: Optional[str] = None  # why ``gpus`` is empty, e.g. "absent: no NVIDIA driver"
+    # GPU memory per operator name where it is known per node but not per GPU (a node read
+    # from its dashboard agent's metrics: ``gpus[].processes`` are then empty)
+    gpu_mem_by_operator: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -318,14 +321,34 @@ def op_labels(ops) -> dict:
 _CONVERTERS: dict = {}  # dataclass -> [(field name, converter)], built once per class
 
 
+_FIELD_NAMES: dict = {}  # class -> its dataclass field names (() for other classes)
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _field_names(cls: type) -> tuple:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls)) \
+            if dataclasses.is_dataclass(cls) else ()
+    return names
+
+
 def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-ready values (tuples become lists)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    """A dataclass tree as plain JSON-ready values (tuples become lists). Written for speed
+    (it runs on every snapshot the recorder writes): field names cached per class, plain
+    values returned before any ``isinstance`` against an ABC."""
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    names = _field_names(cls)
+    if names:
+        return {n: to_dict(getattr(obj, n)) for n in names}
+    if cls is tuple or cls is list:
+        return [to_dict(v) for v in obj]
+    if cls is dict or isinstance(obj, Mapping):
+        return {str(k): to_dict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): to_dict(v) for k, v in obj.items()}
     return obj
 
 

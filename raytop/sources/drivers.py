@@ -1,6 +1,7 @@
 """The cluster's alive drivers (Ray's job table: pid, node, command line) and, for each, how
-closely raytop can watch it from this machine (``attach.levels``). Runs in the bridge process,
-which is on the same machine as raytop, so the local checks are raytop's own."""
+closely raytop can watch it from this machine (``attach.levels``). Reads the job table from the
+GCS directly (a ``ClusterLink``), or through a driver's ``ray._private.state``; either way on the
+machine raytop runs on, so the local checks are raytop's own."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from raytop.attach.levels import classify
 from raytop.model import DriverInfo, clean_text
 from raytop.redact import redact_argv
+from raytop.sources import host
 from raytop.sources.base import Part
 
 JOBS_MAX_AGE_S = 5.0
@@ -19,6 +21,7 @@ MAX_ENTRYPOINT_CHARS = 300
 
 
 def _job_table() -> List[Mapping[str, Any]]:
+    """The job table through this process's Ray driver."""
     import ray._private.state as state
 
     jobs = getattr(state, "jobs", None)
@@ -29,12 +32,10 @@ def _job_table() -> List[Mapping[str, Any]]:
 
 def _local_ips() -> Tuple[str, ...]:
     ips = {"127.0.0.1"}
-    try:
-        from ray.util import get_node_ip_address
-
-        ips.add(get_node_ip_address())
-    except Exception:  # noqa: BLE001 - not connected: loopback only
-        pass
+    ips.update(r.ip for r in host.local_raylets() if r.ip)
+    ip = host.host_ip()
+    if ip:
+        ips.add(ip)
     return tuple(sorted(ips))
 
 
@@ -59,7 +60,8 @@ def alive_drivers(table: List[Mapping[str, Any]], own_pid: int) -> List[Mapping[
 class DriversSource:
     name = "drivers"
 
-    def __init__(self, *, clock=time.monotonic) -> None:
+    def __init__(self, link=None, *, clock=time.monotonic) -> None:
+        self._link = link  # None: read the job table through this process's driver
         self._clock = clock
         self._at = -float("inf")
         self._drivers: Tuple[DriverInfo, ...] = ()
@@ -79,7 +81,8 @@ class DriversSource:
     def read(self) -> Part:
         now = self._clock()
         if now - self._at >= JOBS_MAX_AGE_S:
-            jobs = alive_drivers(_job_table(), os.getpid())
+            table = self._link.jobs() if self._link is not None else _job_table()
+            jobs = alive_drivers(table, os.getpid())
             self._classified = {p: c for p, c in self._classified.items()
                                 if any(j["DriverPid"] == p for j in jobs)}
             self._drivers = tuple(self._driver(j) for j in jobs)

@@ -1,24 +1,33 @@
-"""Ray worker processes on this node: memory per process, attributed to Ray Data operators.
+"""Ray worker processes on this machine: memory per process, attributed to Ray Data operators.
 
-Workers are the children of this node's raylet (found by ``--node_id=<id>`` on its cmdline) whose
-title starts with ``ray::``; raylet's agents (dashboard, runtime env) are left out. RSS is read on
-every call; USS (private memory, what the process would give back on exit) needs a full
-``/proc/<pid>/smaps`` walk, ~1-10 ms per big Python worker, so each worker's USS is refreshed at
-most every ``uss_max_age`` seconds and within ``uss_budget_s`` per read; between refreshes the
-last USS is used. ``heap_bytes`` is USS when known, else RSS.
+Workers are the children of a raylet (found by ``--node_id=<id>`` on its cmdline) whose title
+starts with ``ray::``; raylet's agents (dashboard, runtime env) are left out. A raylet's children
+are listed from ``/proc/<raylet>/task/*/children`` (psutil's ``children()`` reads the stat file
+of every process on the host, ~5 ms with a few hundred). Each worker costs two small reads per
+call: its title (``cmdline``) and ``statm``. Its heap is its private (anonymous) resident memory,
+RSS minus file-backed and shared pages, which is also what Ray's reporter exports as a worker's
+USS: a true USS (``smaps_rollup``) walks the page tables, ~10 ms for a Ray worker that maps the
+object store, which at 1 Hz was most of what raytop cost.
+
+With a ``ClusterLink`` the source reads every raylet of the cluster that runs on this machine
+(one overlay each); without one, the raylet of the node the process's driver is on.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import psutil
 
 from raytop.sources import proctitle
 from raytop.sources.base import NodeOverlay, Part, SourceAbsent
 from raytop.sources.cluster import local_node_identity
+
+FULL_SCAN_S = 5.0
+NO_RAYLET = "no Ray node (raylet) of this cluster runs on this machine"
 
 
 @dataclass(frozen=True)
@@ -28,11 +37,37 @@ class WorkerProcess:
     kind: str  # proctitle kind
     operator: Optional[str]
     rss_bytes: Optional[int]
-    uss_bytes: Optional[int]  # possibly up to uss_max_age old
+    uss_bytes: Optional[int]  # private resident memory: RSS minus file-backed and shared pages
 
     @property
     def heap_bytes(self) -> Optional[int]:
         return self.uss_bytes if self.uss_bytes is not None else self.rss_bytes
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def read_worker(pid: int) -> Optional[WorkerProcess]:
+    """One Ray worker from ``/proc``; None for anything else (or a process that just ended)."""
+    raw = _read(f"/proc/{pid}/cmdline")
+    statm = _read(f"/proc/{pid}/statm")
+    if not raw or not statm:
+        return None
+    title = " ".join(a for a in raw.decode("utf-8", "replace").split("\0") if a).strip()
+    parsed = proctitle.parse_title(title)
+    if parsed is None or parsed.is_agent:
+        return None
+    fields = statm.split()
+    rss, shared = int(fields[1]) * _PAGE, int(fields[2]) * _PAGE
+    return WorkerProcess(pid, title, parsed.kind, parsed.operator, rss, max(0, rss - shared))
 
 
 def find_raylet(node_id: Optional[str]) -> Optional[psutil.Process]:
@@ -52,84 +87,114 @@ def find_raylet(node_id: Optional[str]) -> Optional[psutil.Process]:
     return found[0] if len(found) == 1 else None
 
 
+def child_pids(pid: int, threads: Optional[Iterable[str]] = None) -> Optional[Dict[str, List[int]]]:
+    """Children of ``pid`` per thread that forked them, from ``/proc/<pid>/task/*/children``
+    (only ``threads`` when given); None where the kernel does not offer the file (no
+    CONFIG_PROC_CHILDREN) or the process is gone."""
+    out: Dict[str, List[int]] = {}
+    try:
+        tids = list(threads) if threads is not None else os.listdir(f"/proc/{pid}/task")
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as fh:
+                    found = [int(p) for p in fh.read().split()]
+            except FileNotFoundError:
+                continue  # that thread ended
+            if found:
+                out[tid] = found
+    except (OSError, ValueError):
+        return None
+    return out
+
+
+class RayletWorkers:
+    """The worker processes of one raylet. A raylet has ~30 threads and forks its workers from
+    one or two of them: those are read every call, all of them every ``FULL_SCAN_S``."""
+
+    def __init__(self, raylet: psutil.Process):
+        self.raylet = raylet
+        self._forking: Optional[List[str]] = None  # threads seen with children
+        self._scanned_at = -1e18
+
+    def _children(self) -> List[int]:
+        now = time.monotonic()
+        full = self._forking is None or now - self._scanned_at >= FULL_SCAN_S
+        per_thread = child_pids(self.raylet.pid, None if full else self._forking)
+        if per_thread is None:
+            return [p.pid for p in self.raylet.children()]
+        if full:
+            self._forking, self._scanned_at = sorted(per_thread), now
+        return sorted({p for pids in per_thread.values() for p in pids})
+
+    def workers(self) -> List[WorkerProcess]:
+        if not self.raylet.is_running():
+            raise psutil.NoSuchProcess(self.raylet.pid)
+        return [w for w in map(read_worker, self._children()) if w is not None]
+
+
+def node_overlay(node_id: Optional[str], ip: Optional[str], workers: List[WorkerProcess],
+                 skip_pid: Optional[int] = None) -> Tuple[NodeOverlay, Dict[int, str]]:
+    """Heap per node and per operator, and pid -> operator, from one raylet's workers."""
+    by_op: Dict[str, int] = {}
+    pid_ops: Dict[int, str] = {}
+    total = 0
+    workers = [w for w in workers if w.pid != skip_pid]
+    for w in workers:
+        heap = w.heap_bytes
+        if heap is not None:
+            total += heap
+        if w.operator is not None:
+            pid_ops[w.pid] = w.operator
+            if heap is not None:
+                by_op[w.operator] = by_op.get(w.operator, 0) + heap
+    # Ray keeps worker processes (idle ones included) on every node: none recognised means
+    # their titles are not what this raytop reads, so the heap is unknown, not 0.
+    overlay = NodeOverlay(node_id=node_id, ip=ip, heap_bytes=total if workers else None,
+                          num_workers=len(workers) if workers else None, heap_by_operator=by_op)
+    return overlay, pid_ops
+
+
 class ProcessSource:
     name = "processes"
 
-    def __init__(self, *, uss_max_age: float = 5.0, uss_budget_s: float = 0.02,
-                 node_id: Optional[str] = None, ip: Optional[str] = None) -> None:
-        self._uss_max_age = uss_max_age
-        self._uss_budget_s = uss_budget_s
-        local_id, local_ip = local_node_identity()
-        self.node_id = node_id or local_id
-        self.ip = ip or local_ip
-        self._raylet: Optional[psutil.Process] = None
-        # (pid, create_time) -> (uss, read at); create_time guards against pid reuse.
-        self._uss: Dict[Tuple[int, float], Tuple[int, float]] = {}
-        self._procs: Dict[int, psutil.Process] = {}
+    def __init__(self, link=None, *, node_id: Optional[str] = None,
+                 ip: Optional[str] = None) -> None:
+        self._link = link
+        if link is None:
+            local_id, local_ip = local_node_identity()
+            node_id, ip = node_id or local_id, ip or local_ip
+        self.node_id, self.ip = node_id, ip
+        self._readers: Dict[str, RayletWorkers] = {}  # node id (or "") -> its raylet's reader
 
-    def _raylet_process(self) -> psutil.Process:
-        if self._raylet is not None and self._raylet.is_running():
-            return self._raylet
-        self._raylet = find_raylet(self.node_id)
-        if self._raylet is None:
-            raise SourceAbsent("no Ray node (raylet) of this cluster runs on this machine")
-        return self._raylet
+    def _reader(self, key: str, pid: Optional[int]) -> RayletWorkers:
+        reader = self._readers.get(key)
+        if reader is not None and (pid is None or reader.raylet.pid == pid) \
+                and reader.raylet.is_running():
+            return reader
+        raylet = psutil.Process(pid) if pid is not None else find_raylet(self.node_id)
+        if raylet is None:
+            raise SourceAbsent(NO_RAYLET)
+        reader = self._readers[key] = RayletWorkers(raylet)
+        return reader
 
-    def _proc(self, child: psutil.Process) -> psutil.Process:
-        # Reuse Process objects so their create_time is cached.
-        known = self._procs.get(child.pid)
-        if known is not None and known.create_time() == child.create_time():
-            return known
-        self._procs[child.pid] = child
-        return child
+    def local_nodes(self) -> Dict[str, Tuple[Optional[int], Optional[str]]]:
+        """node id -> (raylet pid, ip) of the nodes read here."""
+        if self._link is None:
+            return {self.node_id or "": (None, self.ip)}
+        nodes = self._link.nodes()
+        ids = self._link.local_node_ids(nodes)
+        pids = self._link.local_raylet_pids(ids)
+        ips = {n["NodeID"]: n.get("NodeManagerAddress") for n in nodes}
+        if not pids:
+            raise SourceAbsent(NO_RAYLET)
+        return {node: (pid, ips.get(node)) for node, pid in pids.items()}
 
     def workers(self) -> List[WorkerProcess]:
-        """Every Ray worker process of this node's raylet, with memory and operator."""
-        raylet = self._raylet_process()
-        try:
-            children = raylet.children()
-        except psutil.NoSuchProcess:
-            self._raylet = None
-            raise
-        deadline = time.monotonic() + self._uss_budget_s
+        """Every Ray worker process of the raylets read here, with memory and operator."""
         out: List[WorkerProcess] = []
-        seen = set()
-        for child in children:
-            try:
-                p = self._proc(child)
-                title = " ".join(a for a in p.cmdline() if a).strip()
-                parsed = proctitle.parse_title(title)
-                if parsed is None or parsed.is_agent:
-                    continue
-                key = (p.pid, p.create_time())
-                seen.add(key)
-                rss = int(p.memory_info().rss)
-                uss = self._read_uss(p, key, deadline)
-            except (psutil.NoSuchProcess, psutil.ZombieProcess):
-                continue
-            except psutil.AccessDenied:
-                continue
-            out.append(WorkerProcess(p.pid, title, parsed.kind, parsed.operator, rss, uss))
-        for key in [k for k in self._uss if k not in seen]:
-            del self._uss[key]
-        live = {k[0] for k in seen}
-        for pid in [pid for pid in self._procs if pid not in live]:
-            del self._procs[pid]
+        for node, (pid, _) in self.local_nodes().items():
+            out.extend(self._reader(node, pid).workers())
         return out
-
-    def _read_uss(self, p: psutil.Process, key: Tuple[int, float], deadline: float) -> Optional[int]:
-        cached = self._uss.get(key)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < self._uss_max_age:
-            return cached[0]
-        if now > deadline:  # over this read's budget: an older USS, or RSS until a later read
-            return cached[0] if cached is not None else None
-        try:
-            uss = int(p.memory_full_info().uss)
-        except psutil.AccessDenied:
-            return None
-        self._uss[key] = (uss, time.monotonic())
-        return uss
 
     def stacks(self, operator: str, n: int, native: bool = False) -> list:
         """Python stacks of ``operator``'s busiest workers on this node (raytop.stacks)."""
@@ -139,26 +204,23 @@ class ProcessSource:
                            native)
 
     def read(self) -> Part:
-        workers = self.workers()
-        by_op: Dict[str, int] = {}
+        overlays: List[NodeOverlay] = []
         pid_ops: Dict[int, str] = {}
-        total = 0
-        for w in workers:
-            heap = w.heap_bytes
-            if heap is not None:
-                total += heap
-            if w.operator is not None:
-                pid_ops[w.pid] = w.operator
-                if heap is not None:
-                    by_op[w.operator] = by_op.get(w.operator, 0) + heap
-        # Ray keeps worker processes (idle ones included) on every node: none recognised means
-        # their titles are not what this raytop reads, so the heap is unknown, not 0.
-        overlay = NodeOverlay(node_id=self.node_id, ip=self.ip,
-                              heap_bytes=total if workers else None,
-                              num_workers=len(workers) if workers else None,
-                              heap_by_operator=by_op)
-        return Part(overlays=(overlay,), pid_operators=pid_ops)
+        nodes = self.local_nodes()
+        for node, (pid, ip) in nodes.items():
+            try:
+                workers = self._reader(node, pid).workers()
+            except psutil.NoSuchProcess:
+                self._readers.pop(node, None)  # the raylet went away; looked up again next read
+                continue
+            overlay, ops = node_overlay(node or self.node_id, ip or self.ip, workers)
+            overlays.append(overlay)
+            pid_ops.update(ops)
+        for gone in [k for k in self._readers if k not in nodes]:
+            del self._readers[gone]
+        if not overlays:
+            raise SourceAbsent(NO_RAYLET)
+        return Part(overlays=tuple(overlays), pid_operators=pid_ops)
 
     def close(self) -> None:
-        self._procs.clear()
-        self._uss.clear()
+        self._readers.clear()

@@ -57,6 +57,14 @@ SERIES_NAMES: Tuple[str, ...] = tuple(sorted(
     {*_INT_SERIES.values(), *_FLOAT_SERIES.values(), *_ACTOR_SERIES.values(),
      *_USAGE_SERIES, *_BUDGET_SERIES}))
 
+# What the stats actor's ``update_dataset`` exports besides the figures: the states, and Ray's
+# estimates. With them the datasets can be listed without calling the actor (no driver needed).
+_STATE_NAMES = {0: "UNKNOWN", 1: "RUNNING", 2: "FINISHED", 3: "FAILED", 4: "PENDING"}
+DATASET_STATE = "ray_data_dataset_state"
+_OP_FIELDS = {"ray_data_operator_state": "state", "ray_data_operator_queued_blocks": "queued_blocks",
+              "ray_data_operator_estimated_total_rows": "total_rows"}
+STATE_SERIES: Tuple[str, ...] = (DATASET_STATE, *_OP_FIELDS)
+
 OpSeries = Dict[Tuple[str, str], Dict[str, float]]  # (dataset, operator key) -> series -> value
 
 
@@ -106,3 +114,41 @@ def operator_figures(series: Mapping[str, float], *, finished: bool) -> Dict[str
             figures["actors"] = ActorCounts(running=0, pending=0, idle=0, restarting=0)
         figures["usage"] = None
     return figures
+
+
+def _state(v: float) -> str:
+    return _STATE_NAMES.get(int(v), "UNKNOWN") if math.isfinite(v) else "UNKNOWN"
+
+
+def _start_time(labels: Mapping[str, str]) -> Optional[float]:
+    text = labels.get("start_time") or ""
+    return float(text) if text.isdigit() and int(text) > 0 else None
+
+
+def datasets_from_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[str, Dict[str, Any]]:
+    """The stats actor's ``get_datasets()`` answer rebuilt from the series it exports:
+    ``{tag: {job_id, state, start_time, end_time, operators: {key: {state, queued_blocks,
+    total_rows}}}}``. ``end_time`` is not exported (None)."""
+    out: Dict[str, Dict[str, Any]] = {}
+
+    def dataset(tag: str) -> Dict[str, Any]:
+        return out.setdefault(tag, {"job_id": None, "state": None, "start_time": None,
+                                    "end_time": None, "operators": {}})
+
+    for metrics in metrics_list:
+        if not metrics:
+            continue
+        for labels, v in metrics.get(DATASET_STATE, ()):
+            if labels.get("dataset"):
+                d = dataset(labels["dataset"])
+                d.update(state=_state(v), start_time=_start_time(labels),
+                         job_id=None if labels.get("job_id") in (None, "None") else labels["job_id"])
+        for name, key in _OP_FIELDS.items():
+            for labels, v in metrics.get(name, ()):
+                tag, op = labels.get("dataset"), labels.get("operator")
+                if not tag or not op:
+                    continue
+                op_fields = dataset(tag)["operators"].setdefault(op, {})
+                op_fields[key] = _state(v) if key == "state" else (
+                    int(v) if math.isfinite(v) else None)
+    return out

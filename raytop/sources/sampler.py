@@ -49,43 +49,6 @@ class NodeSample:
     errors: Tuple[str, ...] = ()  # readings that failed on the node, one line each
 
 
-def _node_processes(**kwargs):
-    """A ProcessSource whose raylet lists its children from ``/proc/<pid>/task/*/children``:
-    psutil's ``children()`` reads every process's stat file on the host (~2 ms with 140
-    processes), the largest part of a sample."""
-    import psutil
-
-    from raytop.sources.processes import ProcessSource
-
-    class _Raylet(psutil.Process):
-        def children(self, recursive: bool = False):
-            if recursive:
-                return super().children(recursive=True)
-            try:
-                pids = set()
-                for tid in os.listdir(f"/proc/{self.pid}/task"):
-                    with open(f"/proc/{self.pid}/task/{tid}/children") as fh:
-                        pids.update(int(p) for p in fh.read().split())
-            except OSError:  # no CONFIG_PROC_CHILDREN, or a thread ended meanwhile
-                return super().children()
-            out = []
-            for pid in sorted(pids):
-                try:
-                    out.append(psutil.Process(pid))
-                except psutil.Error:
-                    continue
-            return out
-
-    class _NodeProcesses(ProcessSource):
-        def _raylet_process(self):
-            raylet = super()._raylet_process()
-            if not isinstance(raylet, _Raylet):
-                raylet = self._raylet = _Raylet(raylet.pid)
-            return raylet
-
-    return _NodeProcesses(**kwargs)
-
-
 class _RaytopSampler:
     """Runs on one node (the class name keeps it out of operator attribution: see proctitle)."""
 
@@ -101,7 +64,9 @@ class _RaytopSampler:
         except Exception:  # noqa: BLE001
             self._ip = None
         self._me = psutil.Process()
-        self._procs = _node_processes(node_id=self._node_id, ip=self._ip)
+        from raytop.sources.processes import ProcessSource
+
+        self._procs = ProcessSource(node_id=self._node_id, ip=self._ip)
         self._gpu = GpuSource(node_id=self._node_id, ip=self._ip)
         psutil.cpu_percent(interval=None)  # primes the non-blocking node CPU reading
 
@@ -210,6 +175,7 @@ class SamplerSource:
         self._ship_code = ship_code
         self._options: Optional[Dict[str, Any]] = None  # built at the first actor start
         self._actor_cls = ray.remote(_RaytopSampler)
+        self._only: Optional[set] = None  # read only these nodes (None: every other node)
 
     # ---- membership ----------------------------------------------------------------------
     def _refresh_nodes(self, now: float) -> None:
@@ -259,11 +225,21 @@ class SamplerSource:
             del self._slots[node_id]
 
     # ---- reading -------------------------------------------------------------------------
+    def read_nodes(self, node_ids) -> Part:
+        """Samplers on these nodes only (those whose dashboard agent does not answer); the
+        samplers of other nodes are stopped."""
+        self._only = set(node_ids)
+        for node_id in [n for n in self._slots if n not in self._only]:
+            self._drop(node_id, "not needed", event=False)
+        return self.read()
+
     def read(self) -> Part:
         now = time.monotonic()
         self._refresh_nodes(now)
         for node_id in self._alive:
             if node_id == self._local_node and not self._include_local:
+                continue
+            if self._only is not None and node_id not in self._only:
                 continue
             slot = self._slots.get(node_id)
             if slot is None or (slot.handle is None and now >= slot.retry_at):
@@ -300,6 +276,7 @@ class SamplerSource:
                timeout: float = 90.0) -> list:
         """Stacks of ``operator``'s busiest workers on every other node, through the samplers
         (started here when the session has none yet)."""
+        self._only = None  # every other node, whatever the session read before
         self.read()  # membership, and a sampler on each node
         handles = {node: s.handle for node, s in self._slots.items() if s.handle is not None}
         refs = {node: h.stacks.remote(operator, n, native) for node, h in handles.items()}

@@ -9,6 +9,13 @@ usage and budget. Those series refresh in steps (~10 s): rates come from ``refre
 
 Reads never wait for the actor: the last answer is served while the next call is in flight, so a
 busy 32-core node cannot make the source "slow"; an answer older than ``MAX_ANSWER_AGE_S`` is.
+
+Without a driver (a ``ClusterLink``: raytop's usual way), the actor cannot be called; the datasets
+come from the series it exports (``ray_data_dataset_state``, ``ray_data_operator_state``, Ray's
+estimates), read from the metrics endpoint of the node it runs on (found in the GCS) and of the
+nodes that run drivers (the budgets). Those refresh every ~10 s instead of 5 s and carry no end
+time. When that endpoint does not answer (no ``ray[default]``) the source raises ``NeedsDriver``
+and the session reads the actor through its driver bridge instead.
 """
 
 from __future__ import annotations
@@ -20,16 +27,25 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
-from raytop.sources.base import Part, SourceAbsent
+from raytop.sources.base import NeedsDriver, Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
-from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, OpSeries,
-                                            index_ray_data_series, operator_figures)
+from raytop.sources.ray_data_series import (
+    DRIVER_SERIES,
+    SERIES_NAMES,
+    STATE_SERIES,
+    OpSeries,
+    datasets_from_series,
+    index_ray_data_series,
+    operator_figures,
+)
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
 STATS_ACTOR_NAME = "datasets_stats_actor"
 STATS_ACTOR_NAMESPACE = "_dataset_stats_actor"
 ABSENT_REASON = "no Ray Data dataset has run on this cluster yet"
 MAX_ANSWER_AGE_S = 15.0  # the actor's answer is refreshed every 5 s by the driver
+SILENT_AFTER_S = 20.0  # an endpoint failing this long is not one that is still starting
+SETTLED_S = 30.0  # three export periods after a dataset ended, its figures are final
 
 _OP_INDEX = re.compile(r"_(\d+)$")
 _TERMINAL = {"FINISHED": "dataset_finished", "FAILED": "dataset_failed"}
@@ -48,11 +64,14 @@ def _op_order(key: str) -> int:
 class StatsSource:
     name = "stats"
 
-    def __init__(self, *, timeout: float = 0.3, metrics: Optional[MetricsCache] = None,
+    def __init__(self, link=None, *, timeout: float = 0.3, metrics: Optional[MetricsCache] = None,
                  nodes_max_age: float = 5.0, clock=time.time) -> None:
+        self._link = link
         self._timeout = timeout  # the first read waits this long for the actor's first answer
-        self._metrics = metrics if metrics is not None else shared_cache()
-        self._metrics.want(SERIES_NAMES)
+        if metrics is None:
+            metrics = link.metrics if link is not None else shared_cache()
+        self._metrics = metrics
+        self._metrics.want(SERIES_NAMES + STATE_SERIES if link is not None else SERIES_NAMES)
         self._clock = clock
         self._actor = None
         self._pending = None  # an unanswered get_datasets() call
@@ -65,6 +84,9 @@ class StatsSource:
         self._task_ops: set = set()
         self._states: Optional[Dict[str, Optional[str]]] = None  # None until the first read
         self._trackers = RefreshTrackers()
+        self._series_seen = False
+        self._indexed: Tuple[tuple, OpSeries, list] = ((), {}, [])
+        self._settled: Dict[str, Tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
 
     # ---- Ray reads ------------------------------------------------------------------------
     def _stats_actor(self) -> Any:
@@ -113,15 +135,68 @@ class StatsSource:
             raise TimeoutError(f"the stats actor has not answered for {age:.0f}s")
         return self._answer
 
+    def _from_series(self) -> Tuple[Dict[str, Any], list]:
+        """The datasets from the exported series (no driver): the pages of the actor's node and
+        of the drivers' nodes."""
+        link = self._link
+        actor_node = link.actor_node(STATS_ACTOR_NAME, STATS_ACTOR_NAMESPACE)
+        if actor_node is None:
+            if self._states is None:
+                self._states = {}  # raytop looked and saw none: the first one is news
+            raise SourceAbsent(ABSENT_REASON)
+        nodes = [n for n in link.nodes() if n.get("Alive")]
+        driver_ips = {j.get("DriverIPAddress") for j in link.jobs() if not j.get("IsDead")}
+        pages = [n for n in nodes if n["NodeID"] == actor_node]
+        pages += [n for n in nodes if n.get("NodeManagerAddress") in driver_ips and n not in pages]
+        if not pages or node_endpoint(pages[0]) is None:
+            raise NeedsDriver("the stats actor's node exports no metrics")
+        first_wait = None if self._series_seen else self._timeout
+        metrics = [self._metrics.get(*ep, wait=first_wait) for ep in map(node_endpoint, pages) if ep]
+        ep = node_endpoint(pages[0])
+        if metrics[0] is None and ep is not None:
+            failing = self._metrics.failing_for(*ep)
+            why = self._metrics.error(*ep) or "no answer yet"
+            if failing is not None and failing >= SILENT_AFTER_S:
+                raise NeedsDriver(f"the metrics endpoint of the stats actor's node: {why}")
+            raise TimeoutError(f"waiting for the metrics endpoint of the stats actor's node ({why})")
+        self._series_seen = True
+        return datasets_from_series(metrics), metrics
+
     def read(self) -> Part:
-        raw = self.fetch()
-        metrics = self._node_metrics()
-        series = index_ray_data_series(metrics)
+        if self._link is not None:
+            raw, metrics = self._from_series()
+        else:
+            raw = self.fetch()
+            metrics = self._node_metrics()
+        series = self._index(metrics)
         have_series = any(m for m in metrics)
         now = self._clock()
-        datasets = tuple(self._dataset(tag, d, series, have_series, now)
+        datasets = tuple(self._settled_or_new(tag, d, series, have_series, now)
                          for tag, d in raw.items() if isinstance(d, Mapping))
         return Part(datasets=datasets, events=self._events(datasets))
+
+    def _index(self, metrics: list) -> OpSeries:
+        """The series per operator; pages refresh every few seconds, so the index of the same
+        page objects is kept."""
+        key = tuple(id(m) for m in metrics)
+        if key != self._indexed[0]:
+            self._indexed = (key, index_ray_data_series(metrics), list(metrics))
+        return self._indexed[1]
+
+    def _settled_or_new(self, tag: str, d: Mapping, series: OpSeries, have_series: bool,
+                        now: float) -> DatasetStats:
+        """A dataset that ended ``SETTLED_S`` ago no longer changes (the stats actor keeps
+        reporting every dataset it has seen): it is built once more, then kept."""
+        done = self._settled.get(tag)
+        if done is not None and d.get("state") == done[1].state and now - done[0] >= SETTLED_S:
+            return done[1]
+        ds = self._dataset(tag, d, series, have_series, now)
+        if ds.state in _TERMINAL:
+            since = done[0] if done is not None and done[1].state == ds.state else now
+            self._settled[tag] = (since, ds)
+        else:
+            self._settled.pop(tag, None)
+        return ds
 
     # ---- building the dataset ---------------------------------------------------------------
     def _compute(self, tag: str, key: str, figures: Mapping[str, Any]) -> str:
