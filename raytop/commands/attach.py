@@ -8,10 +8,21 @@ from pathlib import Path
 
 import click
 
-from raytop.commands.common import (ADDRESS, FORCE, INJECT, NO_AGENTS, PID, add_injector,
-                                    build_collector, connect_bridge, disable_agents,
-                                    interval_option, make_probe_listener, open_recording,
-                                    refuse_existing)
+from raytop.commands.cluster_session import open_session
+from raytop.commands.common import (
+    ADDRESS,
+    FORCE,
+    INJECT,
+    NO_AGENTS,
+    PID,
+    add_injector,
+    build_collector,
+    disable_agents,
+    interval_option,
+    make_probe_listener,
+    open_recording,
+    refuse_existing,
+)
 
 
 def attach_live(*, address, dataset_id, interval, record_path, force, argv,
@@ -19,23 +30,22 @@ def attach_live(*, address, dataset_id, interval, record_path, force, argv,
     from raytop.tui import run_live
 
     refuse_existing(record_path, force)
-    bridge = connect_bridge(address)
+    session = open_session(address)
     probe = make_probe_listener(dataset_id=dataset_id)
-    collector = build_collector(bridge=bridge, probe=probe, interval=interval,
-                                address_of=lambda: bridge.address)
-    injector = add_injector(bridge, probe, collector, inject=inject, pid=pid)
-    writer = open_recording(record_path, force, argv, interval, bridge.info.get("ray_version"))
+    collector = build_collector(session=session, probe=probe, interval=interval)
+    injector = add_injector(session, probe, collector, inject=inject, pid=pid)
+    writer = open_recording(record_path, force, argv, interval, session.link.ray_version)
     if writer is not None:
         collector.add_sink(writer)
     try:
         collector.start()
-        return run_live(collector, title="raytop attach", address=bridge.info.get("address"),
+        return run_live(collector, title="raytop attach", address=session.address,
                         injector=injector)
     finally:
         collector.stop()
         if writer is not None:
             writer.close()
-        bridge.close()
+        session.close()
         if record_path is not None:
             print(f"raytop: recording saved to {record_path}", file=sys.stderr)
 

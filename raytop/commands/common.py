@@ -19,7 +19,7 @@ from raytop.errors import OutputExists
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.bridge import BridgeError, RayBridge
 
-BRIDGED = ("cluster", "stats", "processes", "samplers", "drivers")
+BRIDGED = ("cluster", "stats", "processes", "samplers", "drivers")  # all of them, in the bridge
 
 
 def disable_agents() -> None:
@@ -66,12 +66,13 @@ def make_gpu_source():
     return GpuSource()
 
 
-def build_collector(*, bridge: RayBridge, probe, interval: float,
-                    address_of: Callable[[], Optional[str]]) -> Collector:
+def build_collector(*, session, probe, interval: float) -> Collector:
+    """The collector of a live session: the probe, the cluster's sources (``session``: a
+    ``cluster_session.ClusterSession``), this machine's GPUs."""
     sources: List = []
     if probe is not None:
         sources.append(probe)
-    sources.extend(LazyBridgedSource(bridge, name, address_of) for name in BRIDGED)
+    sources.extend(session.sources())
     sources.append(make_gpu_source())
     return Collector(sources, interval=interval)
 
@@ -112,8 +113,9 @@ def installed_ray_version() -> Optional[str]:
 
 
 def connect_bridge(address: Optional[str], names: Sequence[str] = BRIDGED) -> RayBridge:
-    """The bridge to the cluster at ``address`` (default RAY_ADDRESS, else auto), connected,
-    with the sources ``names``; a bad or unreachable address is one line."""
+    """A driver bridge to the cluster at ``address`` (default RAY_ADDRESS, else auto),
+    connected, with the sources ``names`` (``raytop stacks``: the samplers need a driver); a
+    bad or unreachable address is one line."""
     from raytop.ray_connect import check_reachable, normalize_address
 
     addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
@@ -123,13 +125,13 @@ def connect_bridge(address: Optional[str], names: Sequence[str] = BRIDGED) -> Ra
     return bridge
 
 
-def add_injector(bridge: RayBridge, probe, collector, *, inject: bool, pid: Optional[int]):
+def add_injector(session, probe, collector, *, inject: bool, pid: Optional[int]):
     """The session's injector, as a collector sink; ``--pid`` must name a driver of the
     cluster (NotADriver otherwise)."""
     from raytop.attach.injector import Injector, check_requested_pid
 
     if pid is not None:
-        check_requested_pid(pid, bridge.read("drivers").drivers, bridge.info.get("address"))
+        check_requested_pid(pid, session.drivers(), session.address)
     injector = Injector(probe.channel_for, probe.wait_for_hello, collector.emit_event,
                         auto=inject, pid=pid)
     collector.add_sink(injector)

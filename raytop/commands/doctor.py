@@ -15,7 +15,6 @@ from raytop import SUPPORTED_RAY, __version__
 from raytop.format import NA
 
 
-
 def _version_tuple(v: str) -> Tuple[int, ...]:
     out = []
     for part in v.split(".")[:3]:
@@ -111,29 +110,26 @@ PROBE_LISTEN_S = 2.5  # a probe present in a driver reports about once a second 
 
 def check_cluster(address: Optional[str]) -> Tuple[bool, str, List[str]]:
     """The cluster, and for each of its drivers the attach level raytop reaches from here."""
-    from raytop.ray_connect import AddressError, normalize_address
-    from raytop.sources.bridge import BridgeError, RayBridge
+    from raytop.commands.cluster_session import open_session
+    from raytop.errors import RaytopError
 
     try:
-        addr = normalize_address(address or os.environ.get("RAY_ADDRESS") or "auto")
-    except AddressError as e:
-        return False, str(e), []
-    bridge = RayBridge(addr, ("cluster", "drivers"))
-    try:
-        info = bridge.connect(timeout=20)
-        try:
-            part = bridge.read("cluster")
-            n = len(part.nodes)
-            stores = sum(1 for x in part.nodes if x.object_store.used_bytes is not None)
-            head = (f"cluster at {info.get('address')} (Ray {info.get('ray_version')}): {n} node(s), "
-                    f"object store usage readable on {stores}")
-            return True, head, driver_lines(bridge.read("drivers").drivers)
-        except Exception as e:  # noqa: BLE001
-            return True, f"cluster at {info.get('address')} reachable; readings failed: {e}", []
-    except BridgeError as e:
+        session = open_session(address)
+    except RaytopError as e:
         return False, f"no cluster: {e}", []
+    try:
+        sources = {s.name: s for s in session.sources()}
+        part = sources["cluster"].read()
+        n = len(part.nodes)
+        stores = sum(1 for x in part.nodes if x.object_store.used_bytes is not None)
+        how = "without a driver" if session.light else "through a Ray driver"
+        head = (f"cluster at {session.address} (Ray {session.link.ray_version}, read {how}): "
+                f"{n} node(s), object store usage readable on {stores}")
+        return True, head, driver_lines(session.drivers())
+    except Exception as e:  # noqa: BLE001
+        return True, f"cluster at {session.address} reachable; readings failed: {e}", []
     finally:
-        bridge.close()
+        session.close()
 
 
 def _reporting_pids(pids) -> dict:

@@ -9,11 +9,23 @@ from pathlib import Path
 
 import click
 
-from raytop.commands.common import (ADDRESS, FAIL_ON, FORCE, INJECT, NO_AGENTS, PID,
-                                    FiniteFloatRange,
-                                    add_injector, build_collector, connect_bridge,
-                                    disable_agents, interval_option, make_probe_listener,
-                                    open_recording, refuse_existing)
+from raytop.commands.cluster_session import open_session
+from raytop.commands.common import (
+    ADDRESS,
+    FAIL_ON,
+    FORCE,
+    INJECT,
+    NO_AGENTS,
+    PID,
+    FiniteFloatRange,
+    add_injector,
+    build_collector,
+    disable_agents,
+    interval_option,
+    make_probe_listener,
+    open_recording,
+    refuse_existing,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 
 
@@ -22,12 +34,11 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
     from raytop.commands.status_line import StatusPrinter
 
     refuse_existing(out, force)
-    bridge = connect_bridge(address)
+    session = open_session(address)
     probe = make_probe_listener()
-    collector = build_collector(bridge=bridge, probe=probe, interval=interval,
-                                address_of=lambda: bridge.address)
-    add_injector(bridge, probe, collector, inject=inject, pid=pid)
-    writer = open_recording(out, force, argv, interval, bridge.info.get("ray_version"))
+    collector = build_collector(session=session, probe=probe, interval=interval)
+    add_injector(session, probe, collector, inject=inject, pid=pid)
+    writer = open_recording(out, force, argv, interval, session.link.ray_version)
     collector.add_sink(writer)
     printer = StatusPrinter()
     collector.add_sink(printer)
@@ -46,7 +57,7 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
         if gate is not None:
             writer.event(gate.verdict_event())
         writer.close()
-        bridge.close()
+        session.close()
         printer.finish()
     failing = gate.failing() if gate is not None else ()
     if gate is not None:

@@ -18,16 +18,25 @@ from typing import Any, Dict, List, Optional
 
 import click
 
-from raytop.commands.common import (BRIDGED, FAIL_ON, FORCE, NO_AGENTS, build_collector,
-                                    default_recording_path, disable_agents,
-                                    installed_ray_version, interval_option, make_probe_listener,
-                                    recording_meta, refuse_existing)
+from raytop.commands.cluster_session import ClusterSession
+from raytop.commands.common import (
+    FAIL_ON,
+    FORCE,
+    NO_AGENTS,
+    build_collector,
+    default_recording_path,
+    disable_agents,
+    installed_ray_version,
+    interval_option,
+    make_probe_listener,
+    recording_meta,
+    refuse_existing,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.errors import BadInput
 from raytop.model import Event
 from raytop.redact import redact_argv
-from raytop.sources.bridge import RayBridge
 
 FINAL_WAIT_S = 0.5  # after the script exits, time for the probe's last datagrams to arrive
 
@@ -52,7 +61,7 @@ class _Run:
 
     opts: RunOptions
     probe: Any
-    bridge: RayBridge
+    session: ClusterSession
     collector: Any
     job: ScriptJob
     writer: Any = None
@@ -78,9 +87,8 @@ def run_script(opts: RunOptions) -> int:
 def _set_up(opts: RunOptions) -> _Run:
     probe = make_probe_listener(pids=set())
     rec_path, writer, log_path, log_file = _open_outputs(opts)
-    bridge = RayBridge(None, BRIDGED)
-    collector = build_collector(bridge=bridge, probe=probe, interval=opts.interval,
-                                address_of=lambda: probe.address)
+    session = ClusterSession(None, address_of=lambda: probe.address)
+    collector = build_collector(session=session, probe=probe, interval=opts.interval)
     if writer is not None:
         collector.add_sink(writer)
     gate = FindingsGate(opts.fail_on) if opts.fail_on else None
@@ -94,7 +102,7 @@ def _set_up(opts: RunOptions) -> _Run:
     collector.emit_event(Event(t=time.time(), kind="job_started",
                                message=" ".join(redact_argv(job.argv[1:])),
                                data={"pid": job.pid}))
-    return _Run(opts=opts, probe=probe, bridge=bridge, collector=collector, job=job,
+    return _Run(opts=opts, probe=probe, session=session, collector=collector, job=job,
                 writer=writer, rec_path=rec_path, log_path=log_path, gate=gate)
 
 
@@ -172,7 +180,7 @@ def _wait_for_script(run: _Run) -> None:
         run.writer.event(run.gate.verdict_event())  # the report shows the gate's verdict
     if run.writer is not None:
         run.writer.close(exit_code=status)
-    run.bridge.close(timeout=0.2)  # the script's cluster is gone: nothing to disconnect from
+    run.session.close(bridge_timeout=0.2)  # the script's cluster is gone: nothing to keep
     run.exit_code = status
     run.finished.set()
 

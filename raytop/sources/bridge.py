@@ -18,7 +18,7 @@ import time
 from typing import Dict, Optional, Sequence
 
 from raytop.errors import RaytopError
-from raytop.sources.base import Part, SourceAbsent
+from raytop.sources.base import NeedsDriver, Part, SourceAbsent
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,6 @@ class RayBridge:
     """Owns the bridge process; restarts it with backoff after it dies."""
 
     def __init__(self, address: Optional[str], source_names: Sequence[str]):
-        # Spawning needs multiprocessing's resource tracker, which passes sys.stderr's fd to its
-        # child. Start it now, while stderr is the real terminal: later the TUI replaces
-        # sys.stderr and a (re)connect would fail with "bad value(s) in fds_to_keep".
-        try:
-            from multiprocessing import resource_tracker
-
-            resource_tracker.ensure_running()
-        except Exception:  # noqa: BLE001 - a failure shows up, explained, at connect time
-            pass
         self.address = address
         self.source_names = list(source_names)
         self.info: Dict[str, str] = {}
@@ -73,6 +64,7 @@ class RayBridge:
             return self._start(timeout)
 
     def _start(self, timeout: float) -> Dict[str, str]:
+        _start_resource_tracker()
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_bridge_main, args=(child, self.address, self.source_names),
@@ -188,6 +180,26 @@ class RayBridge:
                 proc.join(1.0)
 
 
+def _start_resource_tracker() -> None:
+    """Spawning needs multiprocessing's resource tracker, which passes sys.stderr's fd to its
+    child; once the TUI replaced sys.stderr that fails ("bad value(s) in fds_to_keep"). The
+    tracker is started (once) with the real stderr, and only when a bridge is: most sessions
+    never start one."""
+    import sys
+
+    saved = sys.stderr
+    try:
+        from multiprocessing import resource_tracker
+
+        if sys.__stderr__ is not None:
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    except Exception:  # noqa: BLE001 - a failure shows up, explained, at connect time
+        pass
+    finally:
+        sys.stderr = saved
+
+
 class BridgedSource:
     """A source whose reads happen in the bridge process."""
 
@@ -200,6 +212,35 @@ class BridgedSource:
 
     def close(self) -> None:
         pass
+
+
+class FallbackSource:
+    """A source read in raytop's process that, once it says it needs a Ray driver
+    (``NeedsDriver``: e.g. no metrics endpoint answers), is read through the bridge instead.
+    The switch is an event, once; the bridge (and its driver) starts only then."""
+
+    def __init__(self, light, bridge: RayBridge, address_of=lambda: None):
+        self.light = light
+        self.name = light.name
+        self.bridge = bridge
+        self._address_of = address_of
+        self.fell_back: Optional[str] = None
+
+    def read(self) -> Part:
+        if self.fell_back is None:
+            try:
+                return self.light.read()
+            except NeedsDriver as e:
+                self.fell_back = str(e) or type(e).__name__
+        if self.bridge.address is None:
+            self.bridge.address = self._address_of()
+        try:
+            return self.bridge.read(self.name)
+        except BridgeError as e:
+            raise RuntimeError(f"through a Ray driver ({self.fell_back}): {e}") from None
+
+    def close(self) -> None:
+        self.light.close()
 
 
 # ---- the bridge process -------------------------------------------------------------------
