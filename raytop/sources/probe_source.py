@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import threading
@@ -34,6 +35,7 @@ _STATES = ("PENDING", "RUNNING", "FINISHED", "FAILED", None)
 _EVENT_KINDS = {"started": "dataset_started", "finished": "dataset_finished",
                 "failed": "dataset_failed"}
 _REPORT_KINDS = ("started", "joined", "step", "finished", "failed")
+_PID_FIELD = re.compile(rb'"pid": ?(\d+)')
 
 
 class ProbeSource:
@@ -178,10 +180,21 @@ class ProbeSource:
 
     def _drain(self) -> None:
         for raw in [m for listener in self._listeners for m in listener.drain()]:
+            if self._foreign(raw):
+                continue
             try:
                 self._accept(json.loads(raw))
-            except Exception:
-                continue  # a garbled or foreign datagram: ignore it
+            except Exception:  # noqa: BLE001 - a garbled or foreign datagram: ignore it
+                continue
+
+    def _foreign(self, raw: bytes) -> bool:
+        """A report from a driver this source does not watch, told from the pid a probe writes
+        near the start (``{"v":1,"pid":N,...``) without decoding the rest: every raytop of this
+        user gets every probe's datagrams, and decoding them costs ~1 ms each."""
+        if self._pids is None:
+            return False
+        m = _PID_FIELD.search(raw, 0, 64)
+        return m is not None and int(m.group(1)) not in self._pids
 
     def _accept(self, msg: dict) -> None:
         if not isinstance(msg, dict) or msg.get("v") != 1:
