@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, List
 
-from benchmarks.common import Measurement, fmt_value, machine_info, skipped
+from benchmarks.common import Measurement, compile_bytecode, fmt_value, machine_info
 
 GROUPS = ("job", "probe", "attach", "footprint", "scale", "recording", "startup")
 
@@ -72,12 +72,12 @@ def main(argv=None) -> int:
         print(f"benchmarks: no such directory: {args.json.parent}", file=sys.stderr)
         return 2
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    compile_bytecode()
     started = time.time()
     info = machine_info()
     results: List[Measurement] = []
     failures: List[str] = []
-    from benchmarks import (attach, footprint, job_slowdown, probe_step,  # noqa: E402
-                            recording_cost, scale, startup)
+    from benchmarks import attach, footprint, job_slowdown, probe_step, recording_cost, scale, startup  # noqa: E402
     from benchmarks.cluster import Cluster
 
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
