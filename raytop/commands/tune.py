@@ -17,7 +17,7 @@ from raytop.commands.common import FORCE, FiniteFloatRange
 from raytop.errors import BadInput
 from raytop.tuning.overrides import parse_settings
 from raytop.tuning.trials import TrialResult, trial_table
-from raytop.tuning.tune import Round, TuneOptions, TuneResult, Tuner
+from raytop.tuning.tune import Round, TuneOptions, Tuner, TuneResult
 
 
 def writes_somewhere(script: Path) -> List[str]:

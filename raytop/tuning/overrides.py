@@ -102,9 +102,10 @@ def parse_setting(text: str) -> Override:
     if not allowed:
         raise BadInput(f"--set {text!r}: {op} is not an operator raytop can set (Read…, "
                        f"{', '.join(k + '(…)' for k in MAP_KINDS)} or DataContext)")
-    if key not in allowed or (key == "batch_size" and kind != "MapBatches"):
+    known = [k for k in allowed if kind == "MapBatches" or k != "batch_size"]
+    if key not in known:
         raise BadInput(f"--set {text!r}: unknown key {key!r} for {kind} "
-                       f"(known: {', '.join(k for k in allowed if kind == 'MapBatches' or k != 'batch_size')})")
+                       f"(known: {', '.join(known)})")
     return Override(op, key, _value(kind, key, raw, text), override.text)
 
 

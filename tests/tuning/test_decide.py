@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raytop.model import Snapshot, DatasetStats, Suggestion
+from raytop.model import DatasetStats, Snapshot, Suggestion
 from raytop.tuning.candidates import next_candidate, overrides_of
 from raytop.tuning.decide import compare
 from raytop.tuning.trials import steady_rate

@@ -11,8 +11,7 @@ import pytest
 
 from raytop.errors import BadInput
 from raytop.recording import RecordingReader
-from raytop.tuning.overrides import (check_against_script, operators_in_source, parse_setting,
-                                     parse_settings)
+from raytop.tuning.overrides import check_against_script, operators_in_source, parse_setting, parse_settings
 
 TARGET = Path(__file__).with_name("override_target.py")
 
