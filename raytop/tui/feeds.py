@@ -23,6 +23,7 @@ Post = Callable[[Message], object]
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 MAX_PLAY_WAIT_S = 1.0  # a long gap in the recording plays as at most this much wall time
 REPLAY_HISTORY = 120  # snapshots loaded behind the position after a jump
+JOB_OUTPUT_WAIT_S = 5.0  # once the script exited, how long its last output may take to arrive
 
 
 class LiveSink:
@@ -54,24 +55,28 @@ class JobWatcher(threading.Thread):
     def run(self) -> None:
         last: tuple = ()
         while not self._stop_evt.is_set():
-            try:
-                code = self._job.poll()
-                lines = list(self._job.log_lines(self._max))
-            except Exception as e:
-                log.exception("job poll failed")
-                code, lines = None, [f"[raytop] could not read the script's output: {e}"]
-            state = (code, len(lines), lines[-1] if lines else None)
-            if state != last:
-                self._post(JobUpdate(lines, code))
-                last = state
+            code, lines = self._read()
             if code is not None:
-                # one more read so the very last lines are shown, then stop
+                # The exit code can come before the last lines: wait for the output to end (the
+                # job's reader drains its pipe), then post the whole tail once, with the code.
                 try:
-                    self._post(JobUpdate(list(self._job.log_lines(self._max)), code))
+                    self._job.wait(timeout=JOB_OUTPUT_WAIT_S)
                 except Exception:
-                    pass
+                    log.exception("waiting for the script's last output failed")
+                self._post(JobUpdate(self._read()[1], code))
                 return
+            state = (len(lines), lines[-1] if lines else None)
+            if state != last:
+                self._post(JobUpdate(lines, None))
+                last = state
             self._stop_evt.wait(self._interval)
+
+    def _read(self) -> tuple[Optional[int], list[str]]:
+        try:
+            return self._job.poll(), list(self._job.log_lines(self._max))
+        except Exception as e:
+            log.exception("job poll failed")
+            return None, [f"[raytop] could not read the script's output: {e}"]
 
     def stop(self) -> None:
         self._stop_evt.set()
