@@ -6,13 +6,15 @@ from typing import Any, Optional, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.binding import Binding
+from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from raytop.model import DatasetStats, OperatorStats, Resources, op_key, op_labels
-from raytop.tui import derive
 from raytop.format import NA, fmt_bytes, fmt_count
-from raytop.tui.frame import Frame
+from raytop.model import OperatorStats, Resources, op_key, op_labels
+from raytop.tui import derive
+from raytop.tui.frame import EMPTY_FRAME, Frame
 
 POLICY_SHORT = {"ResourceBudget": "budget", "ConcurrencyCap": "cap",
                 "DownstreamCapacity": "downstream"}
@@ -122,43 +124,61 @@ def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck:
 
 class OperatorsTable(DataTable):
     """Rows keyed by op key (two operators of one name are two rows); cells updated in place so
-    the cursor stays put.
+    the cursor stays put. ``frame``, ``dataset_id`` and ``filter_text`` are reactives (the first
+    two data-bound to the overview screen's); any change re-shows the table. Its border title
+    names the filter, its subtitle the bottleneck.
 
     What it shows is a function of the frame, the filter and the width it has: columns are sized
     when shown (a fixed width each, the widest cell), never on a later idle; the figures' columns
     only widen while the rows and the width stay (no jitter), and are measured afresh when either
     changes; the operator's name gets what the others leave."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, cursor_type="row", zebra_stripes=False, **kwargs)
+    BINDINGS = [Binding("j", "cursor_down", "Down", show=False),
+                Binding("k", "cursor_up", "Up", show=False)]
+
+    frame: reactive[Frame] = reactive(EMPTY_FRAME, init=False)
+    dataset_id: reactive[Optional[str]] = reactive(None, init=False)
+    filter_text: reactive[str] = reactive("", init=False)
+
+    def __init__(self, *, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._columns: tuple[str, ...] = ()
         self._keys: tuple[str, ...] = ()
         self._room = 0  # the width the columns were laid out for
         self._rows: list = []  # the cells last shown, to update only what changed
-        self.filter_text = ""
-        self._shown: tuple[Optional[Frame], Optional[DatasetStats]] = (None, None)
 
     def selected_operator(self) -> Optional[str]:
         if not self._keys or self.cursor_row < 0 or self.cursor_row >= len(self._keys):
             return None
         return self._keys[self.cursor_row]
 
-    def on_resize(self) -> None:
-        # a new width lays the columns out afresh; a new height changes nothing
-        self.show(*self._shown)
+    def watch_frame(self) -> None:
+        self._show()
 
-    def show(self, frame: Optional[Frame], ds: Optional[DatasetStats]) -> None:
-        self._shown = (frame, ds)
+    def watch_dataset_id(self) -> None:
+        self._show()
+
+    def watch_filter_text(self) -> None:
+        self._show()
+
+    def on_resize(self) -> None:
+        self._show()  # a new width lays the columns out afresh; a new height changes nothing
+
+    def _show(self) -> None:
+        frame = self.frame
+        ds = derive.pick_dataset(frame.snapshot, self.dataset_id)
         width = self.size.width or self.app.size.width
         columns = WIDE if width >= WIDE_FROM else NARROW if width >= COMPACT_BELOW else COMPACT
         labels = op_labels(ds.operators) if ds is not None else {}
-        ops = [] if ds is None or frame is None else [
+        ops = [] if ds is None else [
             op for op in ds.operators if self.filter_text.lower() in labels[op_key(op)].lower()]
         keys = tuple(op_key(op) for op in ops)
         room = self.scrollable_content_region.width or self.app.size.width - 4
         fresh = (columns, keys, room) != (self._columns, self._keys, self._room)
         bneck = derive.bottleneck(ds, frame)
-        figures = [figure_cells(op, frame, ds.dataset_id) for op in ops] if ds and frame else []
+        self.border_title = f"Operators — filter: {self.filter_text}" if self.filter_text else "Operators"
+        self.border_subtitle = f"bottleneck ▶ {bneck.operator}: {bneck.why}" if bneck else ""
+        figures = [figure_cells(op, frame, ds.dataset_id) for op in ops] if ds is not None else []
         widths = {c: max([cell_len(c), *(_cell_width(f[c]) for f in figures)])
                   for c in columns if c != OPERATOR}
         if not fresh:  # the same rows at the same width: columns only widen

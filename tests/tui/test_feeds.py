@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from raytop.tui.feeds import JobWatcher
 
 
@@ -27,5 +29,5 @@ class ExitedJob:
 
 def test_job_watcher_posts_the_last_lines_with_the_exit_code():
     posted = []
-    JobWatcher(ExitedJob(), posted.append).run()
+    JobWatcher(ExitedJob(), posted.append).run(threading.Event())
     assert [(m.lines, m.exit_code) for m in posted] == [(["hello", "oops"], 3)]
