@@ -18,12 +18,12 @@ from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from raytop.tui import derive
 from raytop.tui.feeds import Job, JobWatcher, LiveSink, ReplayPlayer
 from raytop.tui.frame import EMPTY_FRAME, Frame
-from raytop.tui.messages import FeedError, FrameReady, JobUpdate
+from raytop.tui.messages import FeedError, FrameReady, JobUpdate, ProbeLoaded
 from raytop.tui.panels import Mode
 from raytop.tui.screens.detail import OperatorDetailScreen
 from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen
@@ -95,6 +95,12 @@ class RaytopApp(App):
     def on_feed_error(self, message: FeedError) -> None:
         self.notify(message.text, severity="error", timeout=30)
         self.feed_error = message.text
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # the workers do not exit the app on error (exit_on_error=False): say what failed
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.group} failed: {event.worker.error}", severity="error",
+                        timeout=30)
 
     # -- keys and screens -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
@@ -223,9 +229,11 @@ class LiveApp(RaytopApp):
     @work(thread=True, exclusive=True, group="inject", exit_on_error=False)
     def _inject(self, pid: int) -> None:
         ev = self.injector.inject_now(pid)
-        ok = ev.kind == "probe_injected"
-        self.call_from_thread(self.notify, ev.message, severity="information" if ok else "error",
-                              timeout=10 if ok else 20)
+        self.post_message(ProbeLoaded(ev.kind == "probe_injected", ev.message))
+
+    def on_probe_loaded(self, message: ProbeLoaded) -> None:
+        self.notify(message.text, severity="information" if message.ok else "error",
+                    timeout=10 if message.ok else 20)
 
     def on_job_update(self, message: JobUpdate) -> None:
         title = f"Script log (pid {self.job.pid if self.job is not None else '?'})"

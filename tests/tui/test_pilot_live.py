@@ -13,10 +13,12 @@ import sys
 import threading
 
 from raytop.collector import Collector
+from raytop.model import DriverInfo, Event
 from raytop.runner import ScriptJob
 from raytop.sources.base import Part, SourceAbsent
 from raytop.tui.app import LiveApp
 from raytop.tui.operators_table import OperatorsTable
+from raytop.tui.screens.dialogs import ConfirmInject
 from tests.tui.helpers import DATA, row_keys, sync, text_of, wait_for
 
 _spec = importlib.util.spec_from_file_location("make_fixtures", DATA / "make_fixtures.py")
@@ -71,9 +73,35 @@ class ManualCollector(Collector):
         await wait_for(pilot, lambda: app.frames_seen == seen + 1)
 
 
-def _collector(cluster: StepSource) -> ManualCollector:
+def _collector(cluster: StepSource, *extra) -> ManualCollector:
     probe = StepSource("probe", nodes=False, datasets=True)
-    return ManualCollector([cluster, probe, NoGpu()], interval=0.2)
+    return ManualCollector([cluster, probe, NoGpu(), *extra], interval=0.2)
+
+
+class Drivers:
+    """The cluster's drivers: the pipeline's, which raytop could load its probe into."""
+
+    name = "drivers"
+
+    def read(self) -> Part:
+        return Part(drivers=(DriverInfo(pid=4242, job_id="01000000", level="injectable",
+                                        entrypoint="python job.py"),))
+
+    def close(self) -> None:
+        pass
+
+
+class Injector:
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+
+    def inject_now(self, pid: int) -> Event:
+        self.pids.append(pid)
+        return Event(t=0.0, kind="probe_injected", message=f"the probe reports from pid {pid}")
+
+
+def _toasts(app) -> str:
+    return "\n".join(text_of(toast) for toast in app.screen.query("Toast"))
 
 
 @sync
@@ -106,6 +134,24 @@ async def test_live_view_renders_and_pauses():
             await collector.tick_and_show(pilot)
             assert app.mode.label == "DISCONNECTED"
             assert app.frame.snapshot.sources["cluster"].startswith("stale")
+    finally:
+        collector.stop()
+
+
+@sync
+async def test_i_loads_the_probe_in_a_worker_once_confirmed():
+    collector = _collector(StepSource("cluster", nodes=True, datasets=False), Drivers())
+    injector = Injector()
+    app = LiveApp(collector, title="raytop attach", address=None, injector=injector)
+    try:
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            await collector.tick_and_show(pilot)
+            await pilot.press("i")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmInject))
+            await pilot.press("y")
+            await app.workers.wait_for_complete()
+            await wait_for(pilot, lambda: "the probe reports from pid 4242" in _toasts(app))
+            assert injector.pids == [4242]
     finally:
         collector.stop()
 
