@@ -29,7 +29,7 @@ JOB_OUTPUT_WAIT_S = 5.0  # once the script exited, how long its last output may 
 
 
 class Job(Protocol):
-    """The script of ``raytop run`` as the view sees it (``raytop.runner.ScriptJob``)."""
+    """The script of ``raytop run`` as the view sees it (``raytop.commands.script.ScriptJob``)."""
 
     @property
     def pid(self) -> int: ...
