@@ -11,7 +11,7 @@ import click
 
 from raytop import __version__
 from raytop.commands import (attach, doctor, export, probe, record, replay, report, run,
-                             stacks)
+                             stacks, tune)
 from raytop.errors import EXIT_BAD_INPUT, RaytopError
 
 
@@ -21,7 +21,7 @@ def cli() -> None:
     """raytop: a terminal live profiler for Ray Data batch-inference jobs."""
 
 
-for _module in (run, attach, record, replay, report, export, probe, stacks, doctor):
+for _module in (run, attach, record, replay, report, export, probe, stacks, tune, doctor):
     cli.add_command(_module.command)
 
 

@@ -14,25 +14,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
 from raytop.commands.cluster_session import ClusterSession
-from raytop.commands.common import (
-    FAIL_ON,
-    FORCE,
-    NO_AGENTS,
-    build_collector,
-    default_recording_path,
-    disable_agents,
-    installed_ray_version,
-    interval_option,
-    make_probe_listener,
-    recording_meta,
-    refuse_existing,
-)
+from raytop.commands.common import (FAIL_ON, FORCE, NO_AGENTS, build_collector,
+                                    default_recording_path, disable_agents,
+                                    installed_ray_version, interval_option, make_probe_listener,
+                                    recording_meta, refuse_existing)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
+from raytop.tuning.launch import ENV as OVERRIDES_ENV
+from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
+from raytop.tuning.overrides import (Override, check_against_script, parse_settings,
+                                     to_env)
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.errors import BadInput
 from raytop.model import Event
@@ -53,6 +48,7 @@ class RunOptions:
     force: bool = False
     argv: List[str] = field(default_factory=list)
     fail_on: Optional[str] = None  # "warning" | "critical": the CI gate's level
+    overrides: Tuple[Override, ...] = ()  # --set: Ray Data arguments changed in the script
 
 
 @dataclass
@@ -70,6 +66,8 @@ class _Run:
     finished: threading.Event = field(default_factory=threading.Event)
     exit_code: int = 1
     gate: Optional[FindingsGate] = None
+    overrides_report: Optional[Path] = None
+    overrides_unmatched: Tuple[str, ...] = ()
 
 
 def run_script(opts: RunOptions) -> int:
@@ -95,15 +93,31 @@ def _set_up(opts: RunOptions) -> _Run:
     if gate is not None:
         collector.add_sink(gate)
     env = probe_env(os.environ, opts.interval, channel_dir=probe.socket_path.parent)
+    report_path = _override_env(env, opts.overrides)
     job = ScriptJob(str(opts.script), opts.args, env=env, capture=not opts.headless,
-                    log_path=log_path, log_file=log_file)
+                    log_path=log_path, log_file=log_file, launcher=bool(opts.overrides))
     job.start()
     probe.watch_pid(job.pid)
     collector.emit_event(Event(t=time.time(), kind="job_started",
                                message=" ".join(redact_argv(job.argv[1:])),
                                data={"pid": job.pid}))
     return _Run(opts=opts, probe=probe, session=session, collector=collector, job=job,
-                writer=writer, rec_path=rec_path, log_path=log_path, gate=gate)
+                writer=writer, rec_path=rec_path, log_path=log_path, gate=gate,
+                overrides_report=report_path)
+
+
+def _override_env(env: Dict[str, str], overrides: Tuple[Override, ...]) -> Optional[Path]:
+    """The launcher's settings in the script's environment; where it reports its matches."""
+    if not overrides:
+        return None
+    import json
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="raytop-overrides-", suffix=".json")
+    os.close(fd)
+    env[OVERRIDES_ENV] = json.dumps(to_env(overrides))
+    env[OVERRIDES_REPORT_ENV] = path
+    return Path(path)
 
 
 def _open_outputs(opts: RunOptions):
@@ -120,9 +134,10 @@ def _open_outputs(opts: RunOptions):
     writer = None
     try:
         if rec_path is not None:
-            writer = RecordingWriter(rec_path, meta=recording_meta(opts.argv, opts.interval,
-                                                                   installed_ray_version()),
-                                     force=opts.force)
+            meta = recording_meta(opts.argv, opts.interval, installed_ray_version())
+            if opts.overrides:
+                meta["overrides"] = [o.text for o in opts.overrides]
+            writer = RecordingWriter(rec_path, meta=meta, force=opts.force)
     except BaseException:
         _discard_log(log_file, log_path)
         raise
@@ -175,6 +190,8 @@ def _wait_for_script(run: _Run) -> None:
     run.collector.emit_event(Event(t=time.time(), kind="job_exit",
                                    message=f"script exited with code {status}",
                                    data={"exit_code": status, "returncode": code}))
+    if run.opts.overrides:
+        run.collector.emit_event(_overrides_event(run))
     run.collector.stop(final_tick=True)
     if run.gate is not None and run.writer is not None:
         run.writer.event(run.gate.verdict_event())  # the report shows the gate's verdict
@@ -183,6 +200,26 @@ def _wait_for_script(run: _Run) -> None:
     run.session.close(bridge_timeout=0.2)  # the script's cluster is gone: nothing to keep
     run.exit_code = status
     run.finished.set()
+
+
+def _overrides_event(run: _Run) -> Event:
+    """Which overrides matched which of the script's calls (from the launcher's report)."""
+    import json
+
+    matches: Dict[str, Optional[int]] = {o.text: None for o in run.opts.overrides}
+    try:
+        if run.overrides_report is not None:
+            matches.update(json.loads(run.overrides_report.read_text() or "{}").get("matches", {}))
+            run.overrides_report.unlink()
+    except (OSError, ValueError):
+        pass
+    unmatched = [text for text, n in matches.items() if not n]
+    run.overrides_unmatched = tuple(unmatched)
+    message = "overrides in force: " + "; ".join(matches)
+    if unmatched:
+        message += f" (matched no call: {'; '.join(unmatched)})"
+    return Event(t=time.time(), kind="overrides", message=message,
+                 data={"matches": matches, "unmatched": unmatched})
 
 
 def _forward_signals(job: ScriptJob) -> Dict[int, Any]:
@@ -200,6 +237,9 @@ def _restore_signals(old: Dict[int, Any]) -> None:
 # ---- finish -------------------------------------------------------------------------------------
 
 def _finish(run: _Run) -> int:
+    for text in run.overrides_unmatched:
+        print(f"raytop: --set {text} matched no call of the script: it changed nothing",
+              file=sys.stderr)
     failing = run.gate.failing() if run.gate is not None else []
     if run.gate is not None:
         report_failing(failing, run.gate.level)
@@ -228,11 +268,14 @@ def _finish(run: _Run) -> int:
               help="Write a report (.html/.md/.json) when the script ends.")
 @FORCE
 @FAIL_ON
+@click.option("--set", "settings", multiple=True, metavar="OPERATOR.key=value",
+              help="Change an argument of the script's Ray Data calls without editing it, e.g. "
+                   "'MapBatches(preprocess).concurrency=8' (repeatable; docs/tune.md).")
 @NO_AGENTS
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(headless, record_path, no_record, interval, report_path, force, fail_on, no_agents,
-            script, args) -> None:
+def command(headless, record_path, no_record, interval, report_path, force, fail_on, settings,
+            no_agents, script, args) -> None:
     """Run SCRIPT with the probe installed and profile it; exits with the script's code."""
     if not script.is_file():
         raise BadInput(f"script not found: {script}" if not script.exists()
@@ -241,9 +284,13 @@ def command(headless, record_path, no_record, interval, report_path, force, fail
         raise BadInput("--record and --no-record exclude each other")
     if no_record and report_path:
         raise BadInput("--report needs a recording; drop --no-record")
+    overrides = parse_settings(settings)
+    for note in check_against_script(overrides, script):
+        print(f"raytop: {note}", file=sys.stderr)
     opts = RunOptions(script=script, args=list(args), headless=headless, interval=interval,
                       record_path=None if no_record else record_path, record=not no_record,
-                      report_path=report_path, force=force, argv=sys.argv, fail_on=fail_on)
+                      report_path=report_path, force=force, argv=sys.argv, fail_on=fail_on,
+                      overrides=overrides)
     if no_agents:
         disable_agents()
     sys.exit(run_script(opts))

@@ -82,8 +82,10 @@ class ScriptJob:
 
     def __init__(self, script: str, args: Sequence[str], *, env: dict, capture: bool = False,
                  log_path: Optional[Path] = None, log_file: Optional[BinaryIO] = None,
-                 force_log: bool = False, max_lines: int = 2000):
-        self.argv: List[str] = [sys.executable, script, *args]
+                 force_log: bool = False, max_lines: int = 2000, launcher: bool = False):
+        # With overrides (`--set`), raytop's launcher runs the script in the same process.
+        prefix = ["-m", "raytop.tuning.launch"] if launcher else []
+        self.argv: List[str] = [sys.executable, *prefix, script, *args]
         self._env = env
         self._capture = capture
         self.log_path = log_path

@@ -340,7 +340,19 @@ def _summary(history: History, cluster: _ClusterAcc, datasets: Dict[str, "_Datas
         "exit_code": exit_codes[-1] if exit_codes else None,
         "gaps": sum(1 for ev in history.events if ev.kind == "gap"),
         "ci_gate": _ci_gate(history),
+        "overrides": _overrides(history),
     }
+
+
+def _overrides(history: History) -> Optional[List[Dict[str, Any]]]:
+    """`raytop run --set` settings in force, with how many of the script's calls each changed
+    (None: the launcher could not tell)."""
+    texts = history.meta.get("overrides")
+    if not texts:
+        return None
+    reported = [ev for ev in history.events if ev.kind == "overrides"]
+    matches = dict(reported[-1].data.get("matches", {})) if reported else {}
+    return [{"setting": t, "calls": matches.get(t)} for t in texts]
 
 
 def _ci_gate(history: History) -> Optional[Dict[str, Any]]:

@@ -62,6 +62,10 @@ def summary_rows(doc: dict) -> List[Tuple[str, str]]:
         ("Node memory (max)", fmt.fmt_percent_exact(s["node_mem_max_percent"])),
         ("Exit code", fmt.NA if s["exit_code"] is None else str(s["exit_code"])),
     ]
+    for o in s.get("overrides") or ():
+        calls = "changed no call" if o["calls"] == 0 else \
+            f"{o['calls']} call(s)" if o["calls"] is not None else fmt.NA
+        rows.append(("Override (--set)", f"{o['setting']}: {calls}"))
     gate = s.get("ci_gate")
     if gate:
         verdict = "failed: " + ", ".join(f"{f['severity']} {f['rule']}" for f in gate["findings"]) \

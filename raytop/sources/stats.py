@@ -29,15 +29,9 @@ from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
 from raytop.sources.base import NeedsDriver, Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
-from raytop.sources.ray_data_series import (
-    DRIVER_SERIES,
-    SERIES_NAMES,
-    STATE_SERIES,
-    OpSeries,
-    datasets_from_series,
-    index_ray_data_series,
-    operator_figures,
-)
+from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, STATE_SERIES,
+                                            OpSeries, datasets_from_series,
+                                            index_ray_data_series, operator_figures)
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
 STATS_ACTOR_NAME = "datasets_stats_actor"

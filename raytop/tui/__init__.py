@@ -13,8 +13,9 @@ def run_live(collector, *, title: str, address: Optional[str], log_path: Optiona
 
     Adds a sink to the collector and starts it (``start`` is idempotent); does not stop it, so the
     caller can stop it with a final tick for the recording. ``job`` (``raytop run``): an object with
-    ``poll()``, ``log_lines(max_lines)`` and ``pid``; its log tail is shown in a panel and, once it
-    ended, the view stays with its exit code until ``q``. ``injector`` (``raytop attach``): the
+    ``poll()``, ``log_lines(max_lines)``, ``wait(timeout)`` and ``pid`` (``feeds.Job``); its log
+    tail is shown in a panel and, once it ended (``wait`` then lets its last output arrive), the
+    view stays with its exit code until ``q``. ``injector`` (``raytop attach``): the
     ``i`` key loads the probe into the chosen dataset's driver through it. Returns 0.
     """
     from raytop.tui.app import LiveApp

@@ -6,9 +6,12 @@ Pure functions over frozen snapshots (no Textual here), so they are tested on ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, TypeVar
 
 from raytop.model import DatasetStats, DriverInfo, OperatorStats, Snapshot, op_key, op_labels
+from raytop.tui.frame import Frame
+
+T = TypeVar("T")
 
 RATE_WINDOW_S = 5.0
 _ACTIVE_STATES = ("RUNNING", "PENDING", None)
@@ -135,18 +138,19 @@ class Bottleneck:
     key: str = ""  # op key (``model.op_key``)
 
 
-def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
+def bottleneck(ds: Optional[DatasetStats], frame: Optional[Frame] = None) -> Optional[Bottleneck]:
     """The operator that holds the pipeline back. With the analysis package (the usual case) it is
     the advisor's, computed off the UI thread over recent history and carried by the frame; the
     reason is read from the current snapshot. Without it, a per-snapshot stand-in: among
     unfinished operators not held by output backpressure, the one with most blocks waiting."""
     if ds is None or ds.state in ("FINISHED", "FAILED"):
         return None
-    if frame is not None and getattr(frame, "bottleneck_available", False):
+    if frame is not None and frame.bottleneck_available:
         key = frame.bottlenecks.get(ds.dataset_id)
         op = find_operator(ds, key) if key else None
-        return None if op is None else Bottleneck(label_of(ds, key), _why(op, op.queued_blocks or 0),
-                                                  key)
+        if op is None or key is None:
+            return None
+        return Bottleneck(label_of(ds, key), _why(op, op.queued_blocks or 0), key)
     best: Optional[tuple[int, int, OperatorStats]] = None
     for index, op in enumerate(ds.operators):
         if op.state not in _ACTIVE_STATES:
@@ -156,8 +160,7 @@ def bottleneck(ds: Optional[DatasetStats], frame=None) -> Optional[Bottleneck]:
         queued = op.queued_blocks
         if not queued:
             continue
-        key = (queued, index)
-        if best is None or key > best[:2]:
+        if best is None or (queued, index) > best[:2]:
             best = (queued, index, op)
     if best is None:
         return None
@@ -176,9 +179,9 @@ def _why(op: OperatorStats, queued: int) -> str:
 
 
 def series(history: Sequence[Snapshot], dataset_id: str, key: str,
-           getter: Callable[[OperatorStats], Optional[float]]) -> list[Optional[float]]:
+           getter: Callable[[OperatorStats], Optional[T]]) -> list[Optional[T]]:
     """One value per snapshot (None where the operator or the value is missing)."""
-    out: list[Optional[float]] = []
+    out: list[Optional[T]] = []
     for snap in history:
         op = find_operator(snap.dataset(dataset_id), key)
         out.append(None if op is None else getter(op))
@@ -188,7 +191,7 @@ def series(history: Sequence[Snapshot], dataset_id: str, key: str,
 def rate_series(history: Sequence[Snapshot], dataset_id: str, key: str,
                 attr: str = "rows_out") -> list[Optional[float]]:
     """Per-interval rate of a cumulative operator counter, one value per snapshot."""
-    raw = series(history, dataset_id, key, lambda op: getattr(op, attr))
+    raw: list[Optional[float]] = series(history, dataset_id, key, lambda op: getattr(op, attr))
     out: list[Optional[float]] = [None]
     for i in range(1, len(history)):
         a, b = raw[i - 1], raw[i]

@@ -1,6 +1,8 @@
-"""Background producers of frames: the collector sink (live) and the replay worker.
+"""Frame producers and the script watcher, all off the UI thread.
 
-Both run off the UI thread and talk to the app only through ``post_message``.
+``LiveSink`` runs on the collector's thread; ``ReplayPlayer.run`` and ``JobWatcher.run`` run in the
+app's thread workers (``@work(thread=True)``). They talk to the app only through ``post_message``
+(thread-safe): ``FrameReady`` for frames, whichever produced them, ``JobUpdate`` and ``FeedError``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import bisect
 import logging
 import queue
 import threading
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol, Sequence
 
 from textual.message import Message
 
@@ -23,6 +25,32 @@ Post = Callable[[Message], object]
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 MAX_PLAY_WAIT_S = 1.0  # a long gap in the recording plays as at most this much wall time
 REPLAY_HISTORY = 120  # snapshots loaded behind the position after a jump
+JOB_OUTPUT_WAIT_S = 5.0  # once the script exited, how long its last output may take to arrive
+
+
+class Job(Protocol):
+    """The script of ``raytop run`` as the view sees it (``raytop.commands.script.ScriptJob``)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> Optional[int]: ...
+
+    def log_lines(self, max_lines: int = 200) -> list[str]: ...
+
+    def wait(self, timeout: Optional[float] = None) -> int: ...
+
+
+class Recording(Protocol):
+    """What the replay reads (``raytop.recording.RecordingReader``)."""
+
+    def times(self) -> Sequence[float]: ...
+
+    def snapshot(self, i: int) -> Snapshot: ...
+
+    def events(self) -> Sequence[Event]: ...
+
+    def close(self) -> None: ...
 
 
 class LiveSink:
@@ -43,45 +71,45 @@ class LiveSink:
             self._builder.add_event(ev)
 
 
-class JobWatcher(threading.Thread):
-    """Polls the job of ``raytop run`` for its log tail and exit code."""
+class JobWatcher:
+    """Polls the job of ``raytop run`` for its log tail and exit code until it exits or ``stop``
+    is set; the app runs it in a thread worker."""
 
-    def __init__(self, job, post: Post, *, interval: float = 0.5, max_lines: int = 500):
-        super().__init__(name="raytop-job-watch", daemon=True)
+    def __init__(self, job: Job, post: Post, *, interval: float = 0.5, max_lines: int = 500):
         self._job, self._post, self._interval, self._max = job, post, interval, max_lines
-        self._stop_evt = threading.Event()
 
-    def run(self) -> None:
+    def run(self, stop: threading.Event) -> None:
         last: tuple = ()
-        while not self._stop_evt.is_set():
-            try:
-                code = self._job.poll()
-                lines = list(self._job.log_lines(self._max))
-            except Exception as e:
-                log.exception("job poll failed")
-                code, lines = None, [f"[raytop] could not read the script's output: {e}"]
-            state = (code, len(lines), lines[-1] if lines else None)
-            if state != last:
-                self._post(JobUpdate(lines, code))
-                last = state
+        while not stop.is_set():
+            code, lines = self._read()
             if code is not None:
-                # one more read so the very last lines are shown, then stop
+                # The exit code can come before the last lines: wait for the output to end (the
+                # job's reader drains its pipe), then post the whole tail once, with the code.
                 try:
-                    self._post(JobUpdate(list(self._job.log_lines(self._max)), code))
+                    self._job.wait(timeout=JOB_OUTPUT_WAIT_S)
                 except Exception:
-                    pass
+                    log.exception("waiting for the script's last output failed")
+                self._post(JobUpdate(self._read()[1], code))
                 return
-            self._stop_evt.wait(self._interval)
+            state = (len(lines), lines[-1] if lines else None)
+            if state != last:
+                self._post(JobUpdate(lines, None))
+                last = state
+            stop.wait(self._interval)
 
-    def stop(self) -> None:
-        self._stop_evt.set()
+    def _read(self) -> tuple[Optional[int], list[str]]:
+        try:
+            return self._job.poll(), list(self._job.log_lines(self._max))
+        except Exception as e:
+            log.exception("job poll failed")
+            return None, [f"[raytop] could not read the script's output: {e}"]
 
 
-class ReplayWorker(threading.Thread):
-    """Reads a RecordingReader on its own thread and plays it; commands arrive on a queue."""
+class ReplayPlayer:
+    """Plays a recording: ``run`` reads it on the app's replay worker thread; commands arrive on a
+    queue from the UI thread; every position is posted as a ``FrameReady``."""
 
-    def __init__(self, reader, post: Post):
-        super().__init__(name="raytop-replay", daemon=True)
+    def __init__(self, reader: Recording, post: Post):
         self._reader = reader
         self._post = post
         self._commands: "queue.Queue[tuple]" = queue.Queue()
@@ -114,7 +142,7 @@ class ReplayWorker(threading.Thread):
     def stop(self) -> None:
         self._commands.put(("stop",))
 
-    # -- worker side -------------------------------------------------------------------
+    # -- player side, on the worker thread ---------------------------------------------
     def _snapshot(self, i: int) -> Snapshot:
         snap = self._cache.get(i)
         if snap is None:

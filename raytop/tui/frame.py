@@ -1,8 +1,9 @@
 """What the app renders: a Frame (latest snapshot, bounded history, advice, plan analyses).
 
 Frames are built off the UI thread (collector sink or replay worker) by a ``FrameBuilder`` and
-posted whole, so the UI only swaps references. The advisor and the plan analysis are imported
-lazily: when the analysis package is not importable the frame says so (``advice_available``).
+posted whole, so the UI only swaps references; before the first one the screens show
+``EMPTY_FRAME``. The advisor and the plan analysis are imported lazily: when the analysis package
+is not importable the frame says so (``advice_available``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ReplayPosition:
     speed: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: a new frame is a new view
 class Frame:
     snapshot: Snapshot
     history: tuple[Snapshot, ...]  # oldest first; the last one is ``snapshot``
@@ -46,6 +47,15 @@ class Frame:
     # (analysis.bottleneck.find_bottleneck over the last BOTTLENECK_WINDOW snapshots)
     bottlenecks: Mapping[str, Optional[str]] = field(default_factory=dict)
     bottleneck_available: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """True for ``EMPTY_FRAME``, what the screens show before the first snapshot (a built
+        frame always holds its snapshot in ``history``)."""
+        return not self.history
+
+
+EMPTY_FRAME = Frame(snapshot=Snapshot(t=0.0), history=())
 
 
 def _load_advisor():

@@ -1,4 +1,5 @@
-"""Messages posted from background threads to the app (``post_message`` is thread-safe)."""
+"""Messages posted from background threads to the app (``post_message`` is thread-safe): all
+that crosses from a producer or a worker to the UI thread is one of these."""
 
 from __future__ import annotations
 
@@ -38,4 +39,13 @@ class FeedError(Message):
 
     def __init__(self, text: str) -> None:
         super().__init__()
+        self.text = text
+
+
+class ProbeLoaded(Message):
+    """The inject worker's answer to ``i``: whether the probe now runs in the driver, and why."""
+
+    def __init__(self, ok: bool, text: str) -> None:
+        super().__init__()
+        self.ok = ok
         self.text = text

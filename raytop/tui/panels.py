@@ -1,22 +1,33 @@
 """The overview's read-only panels: header, source line, GPU, memory and advice.
 
-Each panel keeps the latest frame and renders it for its current width in ``render`` (called on
-the UI thread, no I/O).
+Each panel holds the frame and the chosen dataset id as reactives, data-bound to the overview
+screen's (``OverviewScreen``); a change refreshes it and ``render`` draws it for the current width.
+``render`` only reads: no I/O, no state kept between renders.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
+from typing import NamedTuple, Optional, Sequence
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from raytop.model import DatasetStats, GpuStats, NodeStats, op_key, op_labels
+from raytop.format import (
+    NA,
+    bar,
+    fmt_bytes,
+    fmt_count,
+    fmt_duration,
+    fmt_percent,
+    fraction,
+    sparkline,
+    truncate,
+)
+from raytop.model import DatasetStats, GpuStats, NodeStats, Snapshot, op_key, op_labels
 from raytop.tui import derive
-from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
-                               fraction, sparkline, truncate)
-from raytop.tui.frame import Frame
+from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.operators_table import truncate_label
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -30,19 +41,25 @@ def status_style(status: str) -> str:
     return "dim"
 
 
+class Mode(NamedTuple):
+    """The view's state as the header's badge shows it: "LIVE", "PAUSED", "REPLAY ▶", …"""
+
+    label: str = ""
+    style: str = ""
+
+
 class FramePanel(Widget):
-    """A panel that renders the app's current frame; ``show`` swaps it in."""
+    """A panel that renders a frame for the chosen dataset; bound to the screen's reactives."""
 
     DEFAULT_CSS = "FramePanel { height: auto; }"
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.frame: Optional[Frame] = None
-        self.dataset: Optional[DatasetStats] = None
+    frame: reactive[Frame] = reactive(EMPTY_FRAME, layout=True)
+    dataset_id: reactive[Optional[str]] = reactive(None, layout=True)
 
-    def show(self, frame: Optional[Frame], dataset: Optional[DatasetStats]) -> None:
-        self.frame, self.dataset = frame, dataset
-        self.refresh(layout=True)
+    @property
+    def dataset(self) -> Optional[DatasetStats]:
+        """The dataset shown: the one picked, else the newest running one (``pick_dataset``)."""
+        return derive.pick_dataset(self.frame.snapshot, self.dataset_id)
 
     def inner_width(self) -> int:
         return max(10, self.content_size.width or self.size.width or 80)
@@ -51,15 +68,19 @@ class FramePanel(Widget):
 class HeaderBar(FramePanel):
     """Address, dataset, state, elapsed, rows/s, progress and ETA, and the view's mode."""
 
+    mode: reactive[Mode] = reactive(Mode(), layout=True)
+
+    def __init__(self, title: str, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id)
+        self.view_title = title
+
     def render(self) -> Text:
         text = Text(no_wrap=False, overflow="fold")
-        mode, mode_style = getattr(self.app, "mode", ("", ""))
-        title = getattr(self.app, "title_text", "raytop")
-        if mode:
-            text.append(f" {mode} ", style=f"reverse {mode_style}")
-        text.append(f" {title}", style="bold")
+        if self.mode.label:
+            text.append(f" {self.mode.label} ", style=f"reverse {self.mode.style}")
+        text.append(f" {self.view_title}", style="bold")
         frame = self.frame
-        if frame is None:
+        if frame.empty:
             text.append("  waiting for the first snapshot…", style="dim")
             return text
         snap = frame.snapshot
@@ -97,7 +118,7 @@ class SourceLine(FramePanel):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("sources ", style="dim")
-        if self.frame is None:
+        if self.frame.empty:
             return text.append(NA)
         for i, (name, status) in enumerate(sorted(self.frame.snapshot.sources.items())):
             if i:
@@ -123,75 +144,84 @@ MAX_GPU_LINES = 16  # above this many GPUs the panel shows one line per node
 MAX_NODE_LINES = 8  # the GPU and memory panels are at most ~10 lines high
 
 
+class _GpuLayout(NamedTuple):
+    """What every GPU line of one render needs: the room, and the history of each GPU."""
+
+    width: int
+    multi: bool  # GPUs on several nodes: lines are prefixed with the node
+    total: int  # GPUs in the cluster
+    histories: dict  # (node id, GPU index) -> utilisation per snapshot of the history
+
+
+def util_histories(history: Sequence[Snapshot]) -> dict:
+    """(node id, GPU index) -> utilisation over ``history``, built in one pass."""
+    out: dict = {}
+    for i, snap in enumerate(history):
+        for n in snap.nodes:
+            for g in n.gpus:
+                series = out.get((n.node_id, g.index))
+                if series is None:
+                    series = out[(n.node_id, g.index)] = [None] * len(history)
+                series[i] = g.util_percent
+    return out
+
+
 class GpuPanel(FramePanel):
     """Each GPU: utilisation, memory and power as bars, a utilisation sparkline, its operators."""
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         frame = self.frame
-        if frame is None:
+        if frame.empty:
             return text.append(NA, style="dim")
         nodes = frame.snapshot.nodes
         if not nodes:
             status = frame.snapshot.sources.get("cluster", "not reported")
             return text.append(f"no nodes known (cluster {status})", style="dim")
-        width = self.inner_width()
-        multi = sum(1 for n in nodes if n.gpus) > 1
-        self.total_gpus = sum(len(n.gpus) for n in nodes)
-        lines = 0
-        if self.total_gpus > MAX_GPU_LINES:
+        total = sum(len(n.gpus) for n in nodes)
+        if total > MAX_GPU_LINES:
             # A cluster: one line per node (its GPUs summarised) rather than thousands of lines.
-            with_gpus = [n for n in nodes if n.gpus]
-            for node in with_gpus[:MAX_NODE_LINES]:
-                if lines:
-                    text.append("\n")
-                self._node_gpus_line(text, node, width)
-                lines += 1
-            if len(with_gpus) > MAX_NODE_LINES:
-                utils = [g.util_percent for n in with_gpus for g in n.gpus if g.util_percent is not None]
-                mean = sum(utils) / len(utils) if utils else None
-                text.append(f"\n… {len(with_gpus) - MAX_NODE_LINES} more nodes; all "
-                            f"{self.total_gpus} GPUs average {fmt_percent(mean)}", style="dim")
+            if not self._node_lines(text, nodes, total):
                 return text
         else:
-            self._histories = self._util_histories()
+            layout = _GpuLayout(self.inner_width(), sum(1 for n in nodes if n.gpus) > 1, total,
+                                util_histories(frame.history))
             for node in nodes:
                 for gpu in node.gpus:
-                    if lines:
+                    if text.plain:
                         text.append("\n")
-                    self._gpu_line(text, node, gpu, multi, width)
-                    lines += 1
+                    self._gpu_line(text, node, gpu, layout)
+        self._no_gpu_lines(text, nodes)
+        return text
+
+    def _node_lines(self, text: Text, nodes: Sequence[NodeStats], total: int) -> bool:
+        """One line per node with GPUs; False when the nodes did not all fit (nothing may follow)."""
+        with_gpus = [n for n in nodes if n.gpus]
+        for node in with_gpus[:MAX_NODE_LINES]:
+            if text.plain:
+                text.append("\n")
+            self._node_gpus_line(text, node, self.inner_width())
+        if len(with_gpus) <= MAX_NODE_LINES:
+            return True
+        utils = [g.util_percent for n in with_gpus for g in n.gpus if g.util_percent is not None]
+        mean = sum(utils) / len(utils) if utils else None
+        text.append(f"\n… {len(with_gpus) - MAX_NODE_LINES} more nodes; all "
+                    f"{total} GPUs average {fmt_percent(mean)}", style="dim")
+        return False
+
+    def _no_gpu_lines(self, text: Text, nodes: Sequence[NodeStats]) -> None:
+        # The gpu source reads this machine's NVML; on one node its reason is that node's.
+        local_why = self.frame.snapshot.sources.get("gpu") if len(nodes) == 1 else None
         for node in nodes:
             if node.gpus:
                 continue
-            if lines:
+            if text.plain:
                 text.append("\n")
-            # The gpu source reads this machine's NVML; on one node its reason is that node's.
-            local_why = self.frame.snapshot.sources.get("gpu") if len(nodes) == 1 else None
             why = node.gpu_source or (local_why if local_why and local_why != "ok" else None) \
                 or "no GPU reported"
             text.append(f"{node.ip or node.node_id[:8]}: ", style="bold")
             text.append(f"no GPU ({why.removeprefix('absent: ')})",
                         style="yellow" if why.startswith("stale") else "dim")
-            lines += 1
-        return text
-
-    def _util_histories(self) -> dict:
-        """(node id, GPU index) -> utilisation over the frame's history, built in one pass."""
-        assert self.frame is not None
-        history = self.frame.history
-        out: dict = {}
-        for i, snap in enumerate(history):
-            for n in snap.nodes:
-                for g in n.gpus:
-                    series = out.get((n.node_id, g.index))
-                    if series is None:
-                        series = out[(n.node_id, g.index)] = [None] * len(history)
-                    series[i] = g.util_percent
-        return out
-
-    def _util_history(self, node: NodeStats, index: int) -> list[Optional[float]]:
-        return self._histories.get((node.node_id, index), [])
 
     def _node_gpus_line(self, text: Text, node: NodeStats, width: int) -> None:
         utils = [g.util_percent for g in node.gpus if g.util_percent is not None]
@@ -209,10 +239,11 @@ class GpuPanel(FramePanel):
         if lost:
             text.append(f" {lost} lost", style="bold red")
 
-    def _gpu_line(self, text: Text, node: NodeStats, gpu: GpuStats, multi: bool, width: int) -> None:
+    def _gpu_line(self, text: Text, node: NodeStats, gpu: GpuStats, layout: _GpuLayout) -> None:
         """Label, util bar and memory always; sparkline, power/temperature and operators only
         when they fit the width."""
-        label = f"{(node.ip or node.node_id[:6]) + ':' if multi else ''}GPU{gpu.index}"
+        width = layout.width
+        label = f"{(node.ip or node.node_id[:6]) + ':' if layout.multi else ''}GPU{gpu.index}"
         if gpu.lost:
             text.append(f"{label} ", style="bold")
             text.append("lost: the device stopped answering", style="bold red")
@@ -225,7 +256,7 @@ class GpuPanel(FramePanel):
         power = NA if gpu.power_watts is None else f"{gpu.power_watts:.0f}"
         limit = "" if gpu.power_limit_watts is None else f"/{gpu.power_limit_watts:.0f}"
         temp = "" if gpu.temp_c is None else f" {gpu.temp_c:.0f}°C"
-        spark = sparkline(self._util_history(node, gpu.index), 10, lo=0, hi=100)
+        spark = sparkline(layout.histories.get((node.node_id, gpu.index), []), 10, lo=0, hi=100)
         parts: list[tuple[str, str, bool]] = [  # (text, style, optional)
             (f"{label} ", "bold", False),
             (bar(None if util is None else util / 100, bar_w), style, False),
@@ -247,7 +278,7 @@ class GpuPanel(FramePanel):
                     continue
                 room -= len(part)
             text.append(part, style=part_style)
-        if skipped and self.total_gpus <= 2:
+        if skipped and layout.total <= 2:
             # With few GPUs there is room for a second line: power and who uses the GPU matter.
             text.append("\n" + " " * min(len(label) + 1, 8))
             left = width - min(len(label) + 1, 8)
@@ -264,7 +295,7 @@ class MemoryPanel(FramePanel):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         frame = self.frame
-        if frame is None:
+        if frame.empty:
             return text.append(NA, style="dim")
         nodes = frame.snapshot.nodes
         width = self.inner_width()
@@ -324,16 +355,16 @@ class MemoryPanel(FramePanel):
 
     def _heap_by_operator(self) -> list[tuple[str, int]]:
         totals: dict[str, int] = defaultdict(int)
-        assert self.frame is not None
-        if self.dataset is not None and any(op.heap_bytes is not None for op in self.dataset.operators):
-            labels = op_labels(self.dataset.operators)
-            for op in self.dataset.operators:
+        ds = self.dataset
+        if ds is not None and any(op.heap_bytes is not None for op in ds.operators):
+            labels = op_labels(ds.operators)
+            for op in ds.operators:
                 if op.heap_bytes is not None:
                     totals[labels[op_key(op)]] += op.heap_bytes
         else:
             for node in self.frame.snapshot.nodes:
-                for op, size in node.heap_by_operator.items():
-                    totals[op] += size
+                for name, size in node.heap_by_operator.items():
+                    totals[name] += size
         return sorted(totals.items(), key=lambda kv: -kv[1])
 
 
@@ -346,11 +377,12 @@ class AdviceView(FramePanel):
         text = Text(no_wrap=False, overflow="fold")
         self._attach_level(text)
         frame = self.frame
-        if frame is None or not frame.advice_available:
-            if frame is not None and frame.advice_error:
+        if frame.empty or not frame.advice_available:
+            if frame.advice_error:
                 return text.append(frame.advice_error, style="red")
             return text.append("nothing analysed yet", style="dim")
-        ds_id = self.dataset.dataset_id if self.dataset else None
+        ds = self.dataset
+        ds_id = ds.dataset_id if ds else None
         shown = [s for s in frame.suggestions if s.dataset_id in (None, ds_id)]
         if not shown:
             return text.append("no suggestions: nothing stands out right now", style="dim")
@@ -373,8 +405,7 @@ class AdviceView(FramePanel):
             return
         for note in ds.notes:
             text.append(f"{note}\n", style="dim italic")
-        snap = self.frame.snapshot if self.frame else None
-        driver = derive.driver_of(snap, ds)
+        driver = derive.driver_of(self.frame.snapshot, ds)
         if driver is not None and driver.level == "injectable":
             text.append("press i to load the probe into ", style="dim")
             text.append(f"pid {driver.pid}\n", style="bold cyan")

@@ -1,9 +1,13 @@
-"""Shared helpers for the TUI tests: fixture paths, replay apps and waiting on the app."""
+"""Shared helpers for the TUI tests: fixture paths, replay apps and waiting on the app.
+
+The tests wait on the app's state (a frame applied, a screen pushed, a message handled), never on
+wall time: ``wait_for`` lets the app handle what is pending until a condition holds. A test that
+never gets there is stopped by pytest-timeout.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -38,17 +42,26 @@ def sync(coro_fn):
     return wrapper
 
 
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    """Poll ``condition()`` while letting the app run; fail with a clear message on timeout."""
-    deadline = time.monotonic() + timeout
+async def wait_for(pilot, condition) -> None:
+    """Let the app run until ``condition()`` holds, then until what it shows has been handled.
+
+    Each round is a ``pilot.pause()``: the app and the screen's widgets handle every message
+    pending (frames posted by the replay or collector thread, keys, screen pushes)."""
     while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-        await asyncio.sleep(0)
+        await pilot.pause()
+    await pilot.pause()
 
 
 async def wait_index(pilot, app, index: int) -> None:
-    await wait_for(pilot, lambda: app.frame is not None and app.frame.replay is not None
-                   and app.frame.replay.index == index)
-    await pilot.pause()
+    """Until the replay's frame at ``index`` is the app's frame (and on screen)."""
+    await wait_for(pilot, lambda: app.frame.replay is not None and app.frame.replay.index == index)
+
+
+def row_keys(table) -> list:
+    """The operators table's rows as the table orders them, by key (op ids)."""
+    return [row.key.value for row in table.ordered_rows]
+
+
+def text_of(widget) -> str:
+    """What a widget shows, as plain text."""
+    return str(widget.render())

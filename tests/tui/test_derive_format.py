@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from raytop.format import NA, bar, fmt_bytes, fmt_count, fmt_duration, parse_duration, sparkline
 from raytop.model import ActorCounts, DatasetStats, OperatorStats, Snapshot
 from raytop.tui import derive
-from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, parse_duration,
-                               sparkline)
 from raytop.tui.frame import FrameBuilder
 
 

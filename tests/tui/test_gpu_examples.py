@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.helpers import replay_app, sync, wait_index
+from tests.tui.helpers import replay_app, sync, text_of, wait_index
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def _text(widget) -> str:
-    return str(widget.render())
 
 
 @pytest.mark.parametrize("name", ["gpu_starved.raytop", "gpu_two_gpus.raytop"])
@@ -24,10 +20,10 @@ async def test_real_gpu_recording_fills_the_gpu_panel(name):
         await wait_index(pilot, app, 0)
         await pilot.press("g", "3", "0", "enter")
         await wait_index(pilot, app, 30)
-        gpu = _text(app.screen.query_one("#gpu"))
+        gpu = text_of(app.screen.query_one("#gpu"))
         assert "GPU0" in gpu and "GPU1" in gpu
         assert "W" in gpu and "°C" in gpu  # power and temperature from NVML
         assert "MapBatches(Classifier)" in gpu  # the process on the GPU, attributed to its operator
         if name == "gpu_two_gpus.raytop":
-            lines = [l for l in gpu.splitlines() if "MapBatches(Classifier)" in l]
+            lines = [line for line in gpu.splitlines() if "MapBatches(Classifier)" in line]
             assert len(lines) == 2  # each GPU attributed to its actor

@@ -8,11 +8,7 @@ from raytop.tui.operators_table import OperatorsTable
 from raytop.tui.screens.detail import OperatorDetailScreen
 from raytop.tui.screens.dialogs import DatasetPicker, GotoTime, HelpScreen
 from raytop.tui.screens.plan import PlanScreen
-from tests.tui.helpers import GPU_REC, replay_app, sync, wait_for, wait_index
-
-
-def _text(widget) -> str:
-    return widget.render().plain
+from tests.tui.helpers import GPU_REC, replay_app, row_keys, sync, text_of, wait_for, wait_index
 
 
 @sync
@@ -62,16 +58,30 @@ async def test_play_speed_and_pause():
         await wait_for(pilot, lambda: app.frame.replay.speed == 4.0)
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: app.frame.replay.speed == 2.0)
-        for _ in range(4):
+        for _ in range(5):
             await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: app.frame.replay.speed == 64.0)
+        # from 3 s before the end, at 64x: it plays to the end and stops there by itself
+        await pilot.press("g", "5", "6", "enter")
+        await wait_index(pilot, app, 56)
         await pilot.press("space")
-        await wait_for(pilot, lambda: app.frame.replay.playing and app.frame.replay.index >= 3)
-        assert app.mode[0].startswith("REPLAY ▶")
+        await wait_for(pilot, lambda: app.frame.replay.index == 59 and not app.frame.replay.playing)
+        # at 1x (a snapshot a second): space plays, space again pauses
+        for _ in range(6):
+            await pilot.press("left_square_bracket")
+        await pilot.press("g", "1", "0", "enter")
+        await wait_for(pilot, lambda: app.frame.replay.index == 10 and app.frame.replay.speed == 1.0)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.frame.replay.playing)
+        assert text_of(app.screen.query_one("#header")).startswith(" REPLAY ▶ ")
         await pilot.press("space")
         await wait_for(pilot, lambda: not app.frame.replay.playing)
-        stopped_at = app.frame.replay.index
-        await pilot.pause(0.5)
-        assert app.frame.replay.index == stopped_at
+        assert text_of(app.screen.query_one("#header")).startswith(" REPLAY  ")
+        stopped_at, seen = app.frame.replay.index, app.frames_seen
+        # stopped: the next frame is the one a step asks for, and no other comes
+        await pilot.press("right")
+        await wait_index(pilot, app, stopped_at + 1)
+        assert app.frames_seen == seen + 1 and not app.frame.replay.playing
 
 
 @sync
@@ -83,12 +93,13 @@ async def test_overview_shows_operators_gpu_and_memory_panels():
         await pilot.press("2", "5", "enter")
         await wait_index(pilot, app, 25)
         table = app.screen.query_one(OperatorsTable)
-        assert table._keys == ("ReadRange->MapBatches(preprocess)_1", "MapBatches(Model)_2",
-                               "MapBatches(postprocess)_3", "Write_4")  # op ids
-        assert "NVML library not found" in _text(app.screen.query_one("#gpu"))
-        assert "store" in _text(app.screen.query_one("#memory"))
+        assert row_keys(table) == ["ReadRange->MapBatches(preprocess)_1", "MapBatches(Model)_2",
+                                   "MapBatches(postprocess)_3", "Write_4"]  # op ids
+        assert "▶ MapBatches(Model)" in str(table.get_cell("MapBatches(Model)_2", "Operator"))
+        assert "NVML library not found" in text_of(app.screen.query_one("#gpu"))
+        assert "store" in text_of(app.screen.query_one("#memory"))
         assert "MapBatches(Model)" in table.border_subtitle  # the bottleneck
-        assert "gpu absent: NVML library not found" in _text(app.screen.query_one("#sources"))
+        assert "gpu absent: NVML library not found" in text_of(app.screen.query_one("#sources"))
 
 
 @sync
@@ -100,8 +111,8 @@ async def test_enter_opens_detail_esc_returns_and_plan_and_help():
         await wait_index(pilot, app, 2)
         await pilot.press("j", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, OperatorDetailScreen))
-        assert app.screen.op_key == "MapBatches(Model)_2"
-        assert "actors running" in _text(app.screen.query_one("#timelines"))
+        assert "MapBatches(Model)" in text_of(app.screen.query_one("#detail-title"))
+        assert "actors running" in text_of(app.screen.query_one("#timelines"))
         await pilot.press("right")  # stepping works on the detail screen too
         await wait_index(pilot, app, 3)
         await pilot.press("escape")
@@ -128,11 +139,12 @@ async def test_filter_and_tab_between_panels():
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press("m", "o", "d")  # letters go to the input, not to the app bindings
-        await wait_for(pilot, lambda: table._keys == ("MapBatches(Model)_2",))
+        await wait_for(pilot, lambda: row_keys(table) == ["MapBatches(Model)_2"])
+        assert "filter: mod" in str(table.border_title)
         await pilot.press("enter")
         assert app.focused is table
         await pilot.press("escape")
-        await wait_for(pilot, lambda: len(table._keys) == 4)
+        await wait_for(pilot, lambda: table.row_count == 4)
         focused = [app.focused.id]
         for _ in range(3):
             await pilot.press("tab")
@@ -152,7 +164,8 @@ async def test_dataset_picker_switches_dataset():
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: app.screen is app.overview)
         assert app.dataset_id == "eval_1"
-        assert app.screen.query_one(OperatorsTable)._keys == ("ReadRange->MapBatches(score)",)
+        assert row_keys(app.screen.query_one(OperatorsTable)) == ["ReadRange->MapBatches(score)"]
+        assert "eval_1" in text_of(app.screen.query_one("#header"))
 
 
 @sync
@@ -160,9 +173,9 @@ async def test_mouse_click_on_scrubber_seeks_and_click_selects_row():
     app = replay_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_index(pilot, app, 0)
-        scrubber = app.screen.query_one("#scrubber")
-        x0, width = scrubber._track
-        await pilot.click("#scrubber", offset=(x0 + width - 1, 0))
+        # the end of the track, where the scrubber draws it
+        track_end = text_of(app.screen.query_one("#scrubber")).rindex("─")
+        await pilot.click("#scrubber", offset=(track_end, 0))
         await wait_index(pilot, app, 59)
         table = app.screen.query_one(OperatorsTable)
         await pilot.click(OperatorsTable, offset=(4, 3))  # header row 1 + border: the 2nd row

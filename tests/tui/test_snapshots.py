@@ -1,6 +1,10 @@
 """Screenshots (pytest-textual-snapshot) of the overview, operator detail, plan and help screens
 at 80x24 and 160x48, over the committed CPU recording at t=25 s (the model is the bottleneck).
 
+Each is taken once the frame at t=25 s is the app's and the screen asked for is mounted; the
+plugin then lets the app handle what is pending. No settling time, no rerun: a screenshot that
+differs is a change.
+
 Update after an intended visual change: pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
@@ -28,24 +32,16 @@ def _at(index: int, keys: list[str]):
         if keys:
             screens = len(app.screen_stack)
             await pilot.press(*keys)
-            await wait_for(pilot, lambda: len(app.screen_stack) > screens)
-            await wait_for(pilot, lambda: app.screen.is_mounted and app.screen.size.width > 0)
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.6)  # let the last frame settle on a loaded machine
-        await pilot.wait_for_scheduled_animations()
+            await wait_for(pilot, lambda: len(app.screen_stack) > screens and app.screen.is_mounted)
 
     return run_before
 
 
-# Under a loaded machine Textual occasionally captures a screen before its final paint; the
-# comparison itself is exact, so a rerun only ever repeats the same check.
-@pytest.mark.flaky(reruns=2)
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screens(snap_compare, screen, size):
     assert snap_compare(replay_app(), terminal_size=size, run_before=_at(25, SCREENS[screen]))
 
 
-@pytest.mark.flaky(reruns=2)
 def test_gpu_overview(snap_compare):
     assert snap_compare(replay_app(GPU_REC), terminal_size=(120, 36), run_before=_at(25, []))

@@ -9,17 +9,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from raytop.format import NA, fmt_bytes, fmt_count, sparkline
 from raytop.model import DatasetStats, OperatorStats, op_key
 from raytop.plan_graph import build_graph
 from raytop.tui import derive
-from raytop.format import NA, fmt_bytes, fmt_count, sparkline
-from raytop.tui.frame import Frame
-from raytop.tui.operators_table import (POLICY_SHORT, POLICY_STYLE, backpressure_text,
-                                         usage_text)
+from raytop.tui.frame import EMPTY_FRAME, Frame
+from raytop.tui.operators_table import POLICY_SHORT, POLICY_STYLE, backpressure_text, usage_text
+from raytop.tui.screens.base import FrameScreen
 
 LABEL_W = 15
 STATS_W = 22  # " now 123.4M max 123.4M"
@@ -44,7 +44,7 @@ ACTOR_SERIES = (
 
 def backpressure_span(history: Sequence, dataset_id: str, key: str, width: int) -> Text:
     """One cell per snapshot: the first active policy's letter on its colour, '·' when none."""
-    flags = derive.series(history, dataset_id, key, lambda o: o.backpressure)  # type: ignore[arg-type]
+    flags = derive.series(history, dataset_id, key, lambda o: o.backpressure)
     text = Text()
     for value in list(flags)[-width:]:
         if value is None:
@@ -59,18 +59,20 @@ def backpressure_span(history: Sequence, dataset_id: str, key: str, width: int) 
 
 
 class Timelines(Widget):
+    """One operator's series over the frame's history; ``frame`` is bound to the screen's."""
+
     DEFAULT_CSS = "Timelines { height: auto; }"
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.frame: Optional[Frame] = None
-        self.dataset_id = ""
-        self.op_key = ""
+    frame: reactive[Frame] = reactive(EMPTY_FRAME, layout=True)
+
+    def __init__(self, dataset_id: str, key: str, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id)
+        self.dataset_id, self.op_key = dataset_id, key
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         frame = self.frame
-        if frame is None:
+        if frame.empty:
             return text
         width = max(10, self.content_size.width - LABEL_W - STATS_W - 1)
         hist = frame.history
@@ -156,7 +158,7 @@ def describe(op: OperatorStats, ds: DatasetStats) -> Text:
     return text
 
 
-class OperatorDetailScreen(Screen):
+class OperatorDetailScreen(FrameScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
     def __init__(self, dataset_id: str, key: str) -> None:
@@ -166,26 +168,19 @@ class OperatorDetailScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         with VerticalScroll(id="detail-body"):
-            yield Timelines(id="timelines")
+            yield Timelines(self.dataset_id, self.op_key, id="timelines").data_bind(FrameScreen.frame)
             yield Static(id="detail-info")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.show_frame(getattr(self.app, "frame", None))
-
-    def show_frame(self, frame: Optional[Frame]) -> None:
-        title = self.query_one("#detail-title", Static)
-        timelines = self.query_one(Timelines)
-        info = self.query_one("#detail-info", Static)
-        ds = frame.snapshot.dataset(self.dataset_id) if frame else None
+    def watch_frame(self, frame: Frame) -> None:
+        ds = frame.snapshot.dataset(self.dataset_id)
         op = derive.find_operator(ds, self.op_key)
         head = Text(f" {derive.label_of(ds, self.op_key)} ", style="bold reverse")
         head.append(f"  dataset {self.dataset_id}", style="dim")
-        if frame is not None:
+        if not frame.empty:
             head.append(f"  last {len(frame.history)} snapshots", style="dim")
         if op is None:
             head.append("  (not in the current snapshot)", style="yellow")
-        title.update(head)
-        timelines.frame, timelines.dataset_id, timelines.op_key = frame, self.dataset_id, self.op_key
-        timelines.refresh(layout=True)
-        info.update(describe(op, ds) if op is not None and ds is not None else Text(""))
+        self.query_one("#detail-title", Static).update(head)
+        info = describe(op, ds) if op is not None and ds is not None else Text("")
+        self.query_one("#detail-info", Static).update(info)

@@ -12,8 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from raytop.model import DriverInfo, Snapshot
 from raytop.format import NA, fmt_count, parse_duration
+from raytop.model import DriverInfo, Snapshot
 
 KEYS_COMMON = (
     ("↑ ↓  j k", "move in the operators table"),

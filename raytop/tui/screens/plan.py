@@ -10,7 +10,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from raytop.format import NA
@@ -18,6 +17,7 @@ from raytop.model import DatasetStats, Snapshot
 from raytop.tui import derive
 from raytop.tui.frame import Frame
 from raytop.tui.plan_graph_view import render_graph
+from raytop.tui.screens.base import FrameScreen
 
 
 def render_plan(ds: DatasetStats, analysis: Any, analysis_available: bool,
@@ -36,13 +36,15 @@ def render_plan(ds: DatasetStats, analysis: Any, analysis_available: bool,
     return text
 
 
-class PlanScreen(Screen):
+class PlanScreen(FrameScreen):
+    """The plan of one dataset (the one shown when the screen opened), redrawn per frame."""
+
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
     def __init__(self, dataset_id: Optional[str]) -> None:
         super().__init__()
         self.dataset_id = dataset_id
-        self._shown: Any = None
+        self._shown: Optional[Text] = None  # the body last shown
 
     def compose(self) -> ComposeResult:
         yield Static(id="plan-title")
@@ -50,17 +52,9 @@ class PlanScreen(Screen):
             yield Static(id="plan-text")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.show_frame(getattr(self.app, "frame", None))
-
-    def show_frame(self, frame: Optional[Frame]) -> None:
-        ds = frame.snapshot.dataset(self.dataset_id) if frame and self.dataset_id else None
-        analysis = frame.plans.get(self.dataset_id) if frame and self.dataset_id else None
-        bneck = derive.bottleneck(ds, frame) if ds is not None else None
-        history = frame.history if frame is not None else ()
-        body_text = None if ds is None else render_plan(
-            ds, analysis, bool(frame and frame.plan_analysis_available), history,
-            bneck.key if bneck else None, (self.size.width or self.app.size.width) - 4)  # padding, scrollbar
+    def watch_frame(self, frame: Frame) -> None:
+        ds = frame.snapshot.dataset(self.dataset_id) if self.dataset_id else None
+        body_text = None if ds is None else self._body(frame, ds)
         if body_text is not None and body_text == self._shown:
             return  # nothing moved: leave the widget (and its scroll position) alone
         self._shown = body_text
@@ -69,7 +63,10 @@ class PlanScreen(Screen):
                      "operators inside, queued blocks on each edge", style="dim")
         self.query_one("#plan-title", Static).update(title)
         body = self.query_one("#plan-text", Static)
-        if ds is None:
-            body.update(Text("no dataset in this snapshot", style="dim"))
-            return
-        body.update(body_text)
+        body.update(Text("no dataset in this snapshot", style="dim") if body_text is None else body_text)
+
+    def _body(self, frame: Frame, ds: DatasetStats) -> Text:
+        bneck = derive.bottleneck(ds, frame)
+        width = (self.size.width or self.app.size.width) - 4  # padding, scrollbar
+        return render_plan(ds, frame.plans.get(ds.dataset_id), frame.plan_analysis_available,
+                           frame.history, bneck.key if bneck else None, width)

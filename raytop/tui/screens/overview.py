@@ -1,0 +1,117 @@
+"""The overview: header, GPU and memory panels, the operators table, advice, the script log
+(``raytop run``), the scrubber (replay) and the sources line.
+
+The screen's ``frame``, ``dataset_id``, ``mode`` and ``script_log`` reactives are data-bound to
+the app's; its widgets are bound to the screen's, so assigning the app's reactives redraws them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import var
+from textual.widgets import Footer, Input, Log
+
+from raytop.tui.operators_table import OperatorsTable
+from raytop.tui.panels import AdviceView, GpuPanel, HeaderBar, MemoryPanel, Mode, SourceLine
+from raytop.tui.screens.base import FrameScreen
+from raytop.tui.scrubber import Scrubber
+
+NARROW_BELOW = 70
+SHORT_BELOW = 30
+TINY_BELOW = 20
+
+
+@dataclass(frozen=True)
+class ScriptLog:
+    """The tail of the script's output and the log panel's title."""
+
+    lines: tuple[str, ...]
+    title: str
+
+
+class OverviewScreen(FrameScreen):
+    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", show=False)]
+
+    dataset_id: var[Optional[str]] = var(None, init=False)
+    mode: var[Mode] = var(Mode(), init=False)
+    script_log: var[Optional[ScriptLog]] = var(None, init=False)
+
+    def __init__(self, *, title: str, with_log: bool, with_scrubber: bool) -> None:
+        super().__init__()
+        self.view_title, self.with_log, self.with_scrubber = title, with_log, with_scrubber
+
+    def compose(self) -> ComposeResult:
+        shown = (OverviewScreen.frame, OverviewScreen.dataset_id)
+        yield HeaderBar(self.view_title, id="header").data_bind(*shown, OverviewScreen.mode)
+        with Horizontal(id="top"):
+            with VerticalScroll(id="gpu-box", classes="panel") as box:
+                box.border_title = "GPU"
+                yield GpuPanel(id="gpu").data_bind(*shown)
+            with VerticalScroll(id="memory-box", classes="panel") as box:
+                box.border_title = "Memory"
+                yield MemoryPanel(id="memory").data_bind(*shown)
+        yield OperatorsTable(id="operators", classes="panel").data_bind(*shown)
+        yield Input(placeholder="filter operators (Enter keeps, Esc clears)", id="filter")
+        with Horizontal(id="bottom"):
+            with VerticalScroll(id="advice-box", classes="panel") as box:
+                box.border_title = "Advice"
+                yield AdviceView(id="advice").data_bind(*shown)
+            if self.with_log:
+                with VerticalScroll(id="log-box", classes="panel") as box:
+                    box.border_title = "Script log"
+                    yield Log(id="log", max_lines=2000)
+        if self.with_scrubber:
+            yield Scrubber(id="scrubber").data_bind(OverviewScreen.frame)
+        yield SourceLine(id="sources").data_bind(*shown)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OperatorsTable).focus()
+        self._apply_size(self.app.size.width, self.app.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        self.set_class(width < NARROW_BELOW, "narrow")
+        self.set_class(height < SHORT_BELOW, "short")
+        self.set_class(height < TINY_BELOW, "tiny")
+
+    def watch_script_log(self, script_log: Optional[ScriptLog]) -> None:
+        if script_log is None or not self.with_log:
+            return
+        log = self.query_one(Log)
+        log.clear()
+        log.write_lines(script_log.lines)
+        self.query_one("#log-box").border_title = script_log.title
+
+    # -- the operators filter ---------------------------------------------------------------
+    def open_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.value = self.query_one(OperatorsTable).filter_text
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(OperatorsTable).filter_text = event.value
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.remove_class("visible")
+            self.query_one(OperatorsTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        table = self.query_one(OperatorsTable)
+        if box.has_class("visible") or table.filter_text:
+            box.value = ""
+            table.filter_text = ""
+            box.remove_class("visible")
+            table.focus()

@@ -1,0 +1,47 @@
+"""Is a change worth keeping? Pure: rows/s of interleaved trials in, a verdict out.
+
+Trials of the baseline and of the candidate alternate (A B A B …), so slow drift of the machine
+falls on both. The gain is the ratio of the medians; its spread, the ratio of the worst candidate
+trial to the best baseline trial and of the best to the worst. A change is kept only when even
+the worst candidate trial beat the best baseline trial and the median gain is at least
+``MIN_GAIN``: a gain inside the run-to-run noise is no gain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+from typing import Optional, Sequence
+
+MIN_GAIN = 1.05
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ratio: Optional[float]  # median candidate / median baseline rows/s
+    low: Optional[float]  # worst candidate / best baseline
+    high: Optional[float]  # best candidate / worst baseline
+    keep: bool
+    why: str
+
+
+def compare(baseline: Sequence[Optional[float]], candidate: Sequence[Optional[float]],
+            min_gain: float = MIN_GAIN) -> Verdict:
+    base = [r for r in baseline if r]
+    cand = [r for r in candidate if r is not None]
+    if not base or not cand or len(cand) < len(candidate):
+        return Verdict(None, None, None, False,
+                       "a trial measured no throughput (it failed or ended before its warm-up)")
+    ratio = median(cand) / median(base)
+    low, high = min(cand) / max(base), max(cand) / min(base)
+    if low > 1.0 and ratio >= min_gain:
+        return Verdict(ratio, low, high, True, f"faster in every trial ({_x(low)}..{_x(high)})")
+    if ratio < 1.0 and high < 1.0:
+        return Verdict(ratio, low, high, False, f"slower in every trial ({_x(low)}..{_x(high)})")
+    return Verdict(ratio, low, high, False,
+                   f"within the noise ({_x(low)}..{_x(high)}; keeping needs every trial faster "
+                   f"and ≥ {_x(min_gain)} on the median)")
+
+
+def _x(v: float) -> str:
+    return f"×{v:.2f}"

@@ -1,0 +1,99 @@
+"""One tuning trial: the script under `raytop run --headless --set …` in a child process,
+cut after ``trial_seconds`` if given, judged on its steady-state rows/s (after ``warmup_s``
+of running) and GPU utilisation, from its recording."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import List, Optional, Sequence, Tuple
+
+from raytop.model import Snapshot, Suggestion
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    label: str  # "baseline", or the candidate's settings
+    settings: Tuple[str, ...]  # every --set in force
+    recording: Path
+    exit_code: int
+    rows_per_s: Optional[float]  # steady state; None when it could not be measured
+    gpu_util: Optional[float]  # mean over the judged window, when there are GPUs
+    judged_s: Optional[float]  # length of the judged window
+    suggestions: Tuple[Suggestion, ...] = ()
+
+
+def _main_rows(snap: Snapshot) -> Optional[Tuple[str, int]]:
+    known = [(d.dataset_id, d.rows_out) for d in snap.datasets if d.rows_out is not None]
+    return max(known, key=lambda x: x[1]) if known else None
+
+
+def steady_rate(snaps: Sequence[Snapshot], warmup_s: float) -> Tuple[Optional[float], Optional[float],
+                                                                      Optional[float]]:
+    """(rows/s, mean GPU util, seconds judged) of the dataset that moved most rows, from the
+    first sample ``warmup_s`` after it started running to its last running sample."""
+    running = [s for s in snaps if any(d.state == "RUNNING" for d in s.datasets)]
+    if len(running) < 2:
+        return None, None, None
+    start_t = running[0].t + warmup_s
+    window = [s for s in running if s.t >= start_t] or running
+    if len(window) < 2:
+        window = running
+    first, last = _main_rows(window[0]), _main_rows(window[-1])
+    if first is None or last is None or last[0] != first[0] or window[-1].t <= window[0].t:
+        return None, None, None
+    rate = (last[1] - first[1]) / (window[-1].t - window[0].t)
+    utils = [g.util_percent for s in window for n in s.nodes for g in n.gpus
+             if g.util_percent is not None]
+    return rate, (mean(utils) if utils else None), window[-1].t - window[0].t
+
+
+def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label: str,
+              recording: Path, *, trial_seconds: Optional[float], warmup_s: float,
+              interval: float = 0.5) -> TrialResult:
+    from raytop.analysis.advisor import advise
+    from raytop.recording import RecordingReader
+
+    cmd = [sys.executable, "-m", "raytop", "run", "--headless", "--interval", str(interval),
+           "--record", str(recording), "--force"]
+    for s in settings:
+        cmd += ["--set", s]
+    cmd += [str(script), *args]
+    log = open(recording.with_suffix(".log"), "wb")
+    with log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        code = _wait(proc, trial_seconds)
+    with RecordingReader(recording) as reader:
+        snaps = tuple(reader.iter_snapshots())
+    rate, gpu, judged = steady_rate(snaps, warmup_s)
+    return TrialResult(label, tuple(settings), recording, code, rate, gpu, judged,
+                       tuple(advise(snaps)))
+
+
+def _wait(proc: subprocess.Popen, trial_seconds: Optional[float]) -> int:
+    """The trial's exit code; a trial cut at ``trial_seconds`` gets Ctrl-C, as a user would."""
+    try:
+        return proc.wait(trial_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)  # raytop forwards it to the script and finishes
+        try:
+            return proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return proc.wait()
+
+
+def trial_table(trials: List[TrialResult]) -> List[Tuple[str, str, str, str]]:
+    """(label, rows/s, GPU util, exit) per trial, for the terminal and docs."""
+    rows = []
+    for t in trials:
+        rate = "n/a" if t.rows_per_s is None else f"{t.rows_per_s:,.0f}"
+        gpu = "" if t.gpu_util is None else f"{t.gpu_util:.0f} %"
+        rows.append((t.label, rate, gpu, str(t.exit_code)))
+    return rows

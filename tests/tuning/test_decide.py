@@ -1,0 +1,79 @@
+"""The keep-or-drop rule of `raytop tune` and the fixes it can try, on hand-made figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from raytop.model import DatasetStats, Snapshot, Suggestion
+from raytop.tuning.candidates import next_candidate, overrides_of
+from raytop.tuning.decide import compare
+from raytop.tuning.trials import steady_rate
+
+
+def test_a_change_faster_in_every_trial_is_kept():
+    v = compare([100, 104], [150, 160])
+    assert v.keep and v.ratio == pytest.approx(155 / 102) and v.low == pytest.approx(150 / 104)
+
+
+def test_a_change_inside_the_noise_is_dropped():
+    v = compare([100, 130], [120, 125])  # median gain ×1.06, but one trial is not faster
+    assert not v.keep and "within the noise" in v.why
+
+
+def test_a_small_gain_in_every_trial_is_still_dropped():
+    v = compare([100, 101], [102, 103])  # always faster, but by 2 %
+    assert not v.keep
+
+
+def test_a_slower_change_is_dropped_and_said_so():
+    v = compare([100, 105], [70, 75])
+    assert not v.keep and v.why.startswith("slower in every trial")
+
+
+def test_a_failed_trial_is_no_evidence():
+    v = compare([100, 100], [150, None])
+    assert not v.keep and v.ratio is None and "measured no throughput" in v.why
+
+
+def _s(fix: str, severity: str = "warning") -> Suggestion:
+    return Suggestion(rule="r", severity=severity, title="t", evidence="e", fix=fix)
+
+
+@pytest.mark.parametrize("fix, settings", [
+    ("ds.map_batches(preprocess, compute=TaskPoolStrategy(size=4), ...)  # now size=2",
+     ["MapBatches(preprocess).concurrency=4"]),
+    ("ds.map_batches(Embedder, compute=ActorPoolStrategy(min_size=1, max_size=2), ...)  # now 1",
+     ["MapBatches(Embedder).concurrency=1-2"]),
+    ("ds.map_batches(Classifier, batch_size=512, ...)  # now batch_size=256",
+     ["MapBatches(Classifier).batch_size=512"]),
+    ("ds.map_batches(Model, num_cpus=0.25, ...)  # now 1", ["MapBatches(Model).num_cpus=0.25"]),
+    ("ray.data.range(..., override_num_blocks=40)  # now 600", ["ReadRange.override_num_blocks=40"]),
+    ("ray.data.read_parquet(..., override_num_blocks=<more blocks>)", None),
+    ("more CPUs for decode, or a cheaper decode", None),
+])
+def test_fixes_as_overrides(fix, settings):
+    found = overrides_of(_s(fix))
+    assert (None if found is None else [o.text for o in found]) == settings
+
+
+def test_the_first_untried_fix_that_can_be_applied_is_next():
+    findings = [_s("more CPUs for decode"),
+                _s("ds.map_batches(decode, num_cpus=0.5, ...)"),
+                _s("ds.map_batches(Model, batch_size=64, ...)")]
+    finding, overrides = next_candidate(findings, tried=[])
+    assert [o.text for o in overrides] == ["MapBatches(decode).num_cpus=0.5"]
+    finding, overrides = next_candidate(findings, tried=["MapBatches(decode).num_cpus=0.5"])
+    assert [o.text for o in overrides] == ["MapBatches(Model).batch_size=64"]
+    assert next_candidate(findings, tried=["MapBatches(decode).num_cpus=0.5",
+                                           "MapBatches(Model).batch_size=64"]) is None
+
+
+def _snap(t, rows, state="RUNNING"):
+    return Snapshot(t=t, datasets=(DatasetStats(dataset_id="d", state=state, rows_out=rows),))
+
+
+def test_steady_rate_leaves_the_warm_up_out():
+    snaps = [_snap(0, 0), _snap(5, 0), _snap(10, 100), _snap(20, 1100), _snap(30, 2100),
+             _snap(31, 2100, "FINISHED")]
+    rate, gpu, judged = steady_rate(snaps, warmup_s=10)
+    assert rate == pytest.approx(100.0) and judged == 20 and gpu is None
