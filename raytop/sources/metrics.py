@@ -207,15 +207,18 @@ class MetricsCache:
                 entry.refreshing = False
             entry.done.set()
 
-    def get(self, host: str, port: int, wait: Optional[float] = None) -> Optional[Metrics]:
+    def get(self, host: str, port: int, wait: Optional[float] = None,
+            max_age: Optional[float] = None) -> Optional[Metrics]:
         """The endpoint's last parsed page; ``wait`` (default ``first_wait``) bounds the wait
-        for an endpoint that has never answered."""
+        for an endpoint that has never answered, ``max_age`` (default the cache's) how old a
+        page may be before it is fetched again."""
         key = (host, int(port))
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry()
-            stale = time.monotonic() - entry.fetched_at > self.max_age
+            age = time.monotonic() - entry.fetched_at
+            stale = age > (self.max_age if max_age is None else max_age)
             start = stale and not entry.refreshing
             if start:
                 entry.refreshing = True

@@ -29,9 +29,15 @@ from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
 from raytop.sources.base import NeedsDriver, Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
-from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, STATE_SERIES,
-                                            OpSeries, datasets_from_series,
-                                            index_ray_data_series, operator_figures)
+from raytop.sources.ray_data_series import (
+    DRIVER_SERIES,
+    SERIES_NAMES,
+    STATE_SERIES,
+    OpSeries,
+    datasets_from_series,
+    index_ray_data_series,
+    operator_figures,
+)
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
 STATS_ACTOR_NAME = "datasets_stats_actor"
@@ -39,6 +45,7 @@ STATS_ACTOR_NAMESPACE = "_dataset_stats_actor"
 ABSENT_REASON = "no Ray Data dataset has run on this cluster yet"
 MAX_ANSWER_AGE_S = 15.0  # the actor's answer is refreshed every 5 s by the driver
 SILENT_AFTER_S = 20.0  # an endpoint failing this long is not one that is still starting
+EXPORT_PERIOD_S = 10.0  # metrics_report_interval_ms: how often the actor's series change
 SETTLED_S = 30.0  # three export periods after a dataset ended, its figures are final
 
 _OP_INDEX = re.compile(r"_(\d+)$")
@@ -80,6 +87,7 @@ class StatsSource:
         self._trackers = RefreshTrackers()
         self._series_seen = False
         self._indexed: Tuple[tuple, OpSeries, list] = ((), {}, [])
+        self._rebuilt: Tuple[tuple, Dict[str, Any], list] = ((), {}, [])
         self._settled: Dict[str, Tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
 
     # ---- Ray reads ------------------------------------------------------------------------
@@ -145,7 +153,9 @@ class StatsSource:
         if not pages or node_endpoint(pages[0]) is None:
             raise NeedsDriver("the stats actor's node exports no metrics")
         first_wait = None if self._series_seen else self._timeout
-        metrics = [self._metrics.get(*ep, wait=first_wait) for ep in map(node_endpoint, pages) if ep]
+        # Ray exports these series every 10 s: a page fetched more often brings nothing new.
+        metrics = [self._metrics.get(*ep, wait=first_wait, max_age=EXPORT_PERIOD_S)
+                   for ep in map(node_endpoint, pages) if ep]
         ep = node_endpoint(pages[0])
         if metrics[0] is None and ep is not None:
             failing = self._metrics.failing_for(*ep)
@@ -154,7 +164,10 @@ class StatsSource:
                 raise NeedsDriver(f"the metrics endpoint of the stats actor's node: {why}")
             raise TimeoutError(f"waiting for the metrics endpoint of the stats actor's node ({why})")
         self._series_seen = True
-        return datasets_from_series(metrics), metrics
+        key = tuple(id(m) for m in metrics)
+        if key != self._rebuilt[0]:  # the same pages as last read: the same datasets
+            self._rebuilt = (key, datasets_from_series(metrics), list(metrics))
+        return self._rebuilt[1], metrics
 
     def read(self) -> Part:
         if self._link is not None:
