@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple, Optional, Sequence, Union
 
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -40,15 +42,22 @@ def fit_cell(cell: Cell, width: int) -> Text:
     return text
 
 
-def row_text(cells: Sequence[Cell], columns: Sequence[Column]) -> Text:
-    """One table line: each cell fitted to its column, a blank either side."""
-    line = Text(no_wrap=True, end="")
+def row_segments(cells: Sequence[Cell], columns: Sequence[Column], console: Console) -> list:
+    """One table line as segments: each cell fitted to its column, a blank either side. Plain
+    cells become one segment each; only styled ones go through rich's rendering."""
     pad = " " * CELL_PAD
+    segments: list[Segment] = []
     for cell, column in zip(cells, columns, strict=True):
-        line.append(pad)
-        line.append_text(fit_cell(cell, column.width))
-        line.append(pad)
-    return line
+        if isinstance(cell, Text) and (cell.spans or cell.style):
+            segments.append(Segment(pad))
+            segments.extend(fit_cell(cell, column.width).render(console, end=""))
+            segments.append(Segment(pad))
+            continue
+        plain = str(cell)
+        if cell_len(plain) > column.width:
+            plain = set_cell_size(plain, column.width - 1) + "…" if column.width else ""
+        segments.append(Segment(pad + set_cell_size(plain, column.width) + pad))
+    return segments
 
 
 class RowTable(ScrollView, can_focus=True):
@@ -168,16 +177,15 @@ class RowTable(ScrollView, can_focus=True):
         """What the header shows for ``column`` (subclasses add a sort mark)."""
         return column.label
 
-    def _line(self, text: Text) -> Strip:
-        segments = list(text.render(self.app.console))
-        return Strip(segments, text.cell_len)
+    def _line(self, cells: Sequence[Cell]) -> Strip:
+        return Strip(row_segments(cells, self.columns, self.app.console), self.total_width)
 
     def _row_strip(self, key: str) -> Strip:
         cells = self.cells(key)
         drawn = self._drawn.get(key)
         if drawn is not None and drawn[0] == cells:
             return drawn[1]
-        strip = self._line(row_text(cells, self.columns))
+        strip = self._line(cells)
         self._drawn[key] = (cells, strip)
         return strip
 
@@ -188,7 +196,7 @@ class RowTable(ScrollView, can_focus=True):
         if y == 0:
             if self._header is None:
                 labels = [self.header_label(c) for c in self.columns]
-                self._header = self._line(row_text(labels, self.columns))
+                self._header = self._line(labels)
             style = base + self.get_component_rich_style("row-table--header")
             return self._styled(self._header, scroll_x, width, style, None)
         index = scroll_y + y - 1
