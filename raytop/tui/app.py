@@ -17,14 +17,16 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from raytop.tui import derive
 from raytop.tui.feeds import Job, JobWatcher, LiveSink, ReplayPlayer
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.messages import FeedError, FrameReady, JobUpdate, ProbeLoaded
+from raytop.tui.operators_table import OperatorsTable
 from raytop.tui.panels import Mode
+from raytop.tui.row_table import RowTable
 from raytop.tui.screens.detail import OperatorDetailScreen
 from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen
 from raytop.tui.screens.overview import OverviewScreen, ScriptLog
@@ -119,10 +121,10 @@ class RaytopApp(App):
         if not isinstance(self.screen, PlanScreen):
             self.push_screen(PlanScreen(self.shown_dataset_id()).data_bind(RaytopApp.frame))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_row_table_selected(self, event: RowTable.Selected) -> None:
         dataset_id = self.shown_dataset_id()
-        if dataset_id is not None and event.row_key.value is not None:
-            screen = OperatorDetailScreen(dataset_id, event.row_key.value)
+        if isinstance(event.table, OperatorsTable) and dataset_id is not None:
+            screen = OperatorDetailScreen(dataset_id, event.key)
             self.push_screen(screen.data_bind(RaytopApp.frame))
 
     def action_pick_dataset(self) -> None:

@@ -6,10 +6,12 @@ Pure functions over frozen snapshots (no Textual here), so they are tested on ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, TypeVar
 
 from raytop.model import DatasetStats, DriverInfo, OperatorStats, Snapshot, op_key, op_labels
-from raytop.tui.frame import Frame
+
+if TYPE_CHECKING:
+    from raytop.tui.frame import Frame
 
 T = TypeVar("T")
 
@@ -86,6 +88,37 @@ def op_rate(history: Sequence[Snapshot], dataset_id: str, key: str, attr: str = 
         return None if op is None else getattr(op, attr)
 
     return _rate(history, value, window_s)
+
+
+def op_rates(history: Sequence[Snapshot], dataset_id: str,
+             window_s: float = RATE_WINDOW_S) -> dict[str, Optional[float]]:
+    """``op_rate`` of every operator of the newest snapshot's dataset, each snapshot's operators
+    indexed once (the frame builder calls it for the table, off the UI thread)."""
+    newest = history[-1].dataset(dataset_id) if history else None
+    if newest is None:
+        return {}
+    index: dict[int, dict[str, OperatorStats]] = {}
+
+    def operators(snap: Snapshot) -> dict[str, OperatorStats]:
+        ops = index.get(id(snap))
+        if ops is None:
+            ds = snap.dataset(dataset_id)
+            ops = index[id(snap)] = {op_key(op): op for op in ds.operators} if ds else {}
+        return ops
+
+    out: dict[str, Optional[float]] = {}
+    for op in newest.operators:
+        key = op_key(op)
+        if op.rows_per_s is not None:
+            out[key] = op.rows_per_s
+            continue
+
+        def value(snap: Snapshot, key: str = key) -> Optional[float]:
+            found = operators(snap).get(key)
+            return None if found is None else found.rows_out
+
+        out[key] = _rate(history, value, window_s)
+    return out
 
 
 def dataset_rate(history: Sequence[Snapshot], dataset_id: str,

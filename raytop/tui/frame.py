@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Deque, Mapping, Optional, Sequence
 
 from raytop.model import Event, Snapshot, Suggestion
+from raytop.tui import derive
 
 HISTORY_LEN = 300
 BOTTLENECK_WINDOW = 15  # snapshots, the advisor's window at 1 Hz
@@ -47,6 +48,8 @@ class Frame:
     # (analysis.bottleneck.find_bottleneck over the last BOTTLENECK_WINDOW snapshots)
     bottlenecks: Mapping[str, Optional[str]] = field(default_factory=dict)
     bottleneck_available: bool = False
+    # dataset_id -> op key -> rows/s (``derive.op_rates``), for the operators table
+    op_rates: Mapping[str, Mapping[str, Optional[float]]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -148,9 +151,10 @@ class FrameBuilder:
         if ingest:
             self._ingest(snap)
         events = tuple(ev for ev in self.events if ev.t <= snap.t) if replay else tuple(self.events)
+        history = tuple(self.history)
         return Frame(
             snapshot=snap,
-            history=tuple(self.history),
+            history=history,
             suggestions=self._suggestions,
             advice_available=self._advisor is not None and self._advice_error is None,
             advice_error=self._advice_error,
@@ -160,6 +164,8 @@ class FrameBuilder:
             replay=replay,
             bottlenecks=self._bottlenecks(snap),
             bottleneck_available=self._find_bottleneck is not None,
+            op_rates={ds.dataset_id: derive.op_rates(history, ds.dataset_id)
+                      for ds in snap.datasets},
         )
 
     def _bottlenecks(self, snap: Snapshot) -> dict[str, Optional[str]]:

@@ -1,20 +1,19 @@
-"""The operators table: one row per physical operator, the bottleneck highlighted."""
+"""The operators table: one row per physical operator, the bottleneck highlighted, sortable by a
+column (pipeline order by default)."""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual.binding import Binding
 from textual.reactive import reactive
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
 
 from raytop.format import NA, fmt_bytes, fmt_count
-from raytop.model import OperatorStats, Resources, op_key, op_labels
+from raytop.model import DatasetStats, OperatorStats, Resources, op_key, op_labels
 from raytop.tui import derive
 from raytop.tui.frame import EMPTY_FRAME, Frame
+from raytop.tui.row_table import CELL_PAD, Column, RowTable
 
 POLICY_SHORT = {"ResourceBudget": "budget", "ConcurrencyCap": "cap",
                 "DownstreamCapacity": "downstream"}
@@ -94,9 +93,17 @@ def name_cell(op: OperatorStats, label: str, bottleneck: Optional[str], width: i
     return name
 
 
+def frame_rate(frame: Frame, dataset_id: str, key: str) -> Optional[float]:
+    """The operator's rows/s: the frame's (computed off the UI thread), else from its history."""
+    rates = frame.op_rates.get(dataset_id)
+    if rates is not None and key in rates:
+        return rates[key]
+    return derive.op_rate(frame.history, dataset_id, key)
+
+
 def figure_cells(op: OperatorStats, frame: Frame, dataset_id: str) -> dict[str, Any]:
     """Every column's cell but the operator's name."""
-    rate = derive.op_rate(frame.history, dataset_id, op_key(op))
+    rate = frame_rate(frame, dataset_id, op_key(op))
     actors = NA if op.actors is None else "/".join(
         NA if v is None else str(v) for v in (op.actors.running, op.actors.pending, op.actors.idle))
     return {
@@ -122,35 +129,91 @@ def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck:
     return [values[c] for c in columns]
 
 
-class OperatorsTable(DataTable):
-    """Rows keyed by op key (two operators of one name are two rows); cells updated in place so
-    the cursor stays put. ``frame``, ``dataset_id`` and ``filter_text`` are reactives (the first
-    two data-bound to the overview screen's); any change re-shows the table. Its border title
-    names the filter, its subtitle the bottleneck.
 
-    What it shows is a function of the frame, the filter and the width it has: columns are sized
-    when shown (a fixed width each, the widest cell), never on a later idle; the figures' columns
-    only widen while the rows and the width stay (no jitter), and are measured afresh when either
-    changes; the operator's name gets what the others leave."""
+class SortOrder(NamedTuple):
+    """The column the rows are sorted by; the default, the operator column ascending, is the
+    pipeline's order."""
 
-    BINDINGS = [Binding("j", "cursor_down", "Down", show=False),
-                Binding("k", "cursor_up", "Up", show=False)]
+    column: str = OPERATOR
+    descending: bool = False
+
+
+PIPELINE = SortOrder()
+SortValue = Callable[[OperatorStats, Optional[float]], Any]
+SORT_VALUES: dict[str, SortValue] = {  # (operator, its rows/s) -> what its column sorts by
+    "Kind": lambda op, rate: op.compute,
+    "Fused": lambda op, rate: len(op.logical) if op.logical else None,
+    "Run": lambda op, rate: op.tasks_running,
+    "Actors": lambda op, rate: op.actors.running if op.actors else None,
+    "In q": lambda op, rate: op.queued_bytes if op.queued_bytes is not None else op.queued_blocks,
+    "Out q": lambda op, rate: (op.produced_bytes if op.produced_bytes is not None
+                               else op.produced_blocks),
+    "Rows/s": lambda op, rate: rate,
+    "Heap": lambda op, rate: op.heap_bytes,
+    "GPU mem": lambda op, rate: op.gpu_mem_bytes,
+    "Backpressure": lambda op, rate: len(op.backpressure),
+    "Usage/budget": lambda op, rate: op.usage.object_store_bytes if op.usage else None,
+}
+
+
+def sort_operators(ops: Sequence[OperatorStats], order: SortOrder,
+                   rate_of: Callable[[OperatorStats], Optional[float]]) -> list[OperatorStats]:
+    """``ops`` (pipeline order) in ``order``; unknown values last, ties in pipeline order."""
+    value_of = SORT_VALUES.get(order.column)
+    if value_of is None:
+        return list(reversed(ops)) if order.descending else list(ops)
+    values = [(value_of(op, rate_of(op)), op) for op in ops]
+    known = sorted((v for v in values if v[0] is not None), key=lambda v: v[0],
+                   reverse=order.descending)
+    return [op for _, op in known] + [op for value, op in values if value is None]
+
+
+def next_sort(order: SortOrder, columns: Sequence[str]) -> SortOrder:
+    """The sort ``o`` moves to: the next column shown, largest first; after the last one, the
+    pipeline's order."""
+    shown = [c for c in columns if c == OPERATOR or c in SORT_VALUES]
+    at = shown.index(order.column) if order.column in shown else 0
+    column = shown[(at + 1) % len(shown)]
+    return PIPELINE if column == OPERATOR else SortOrder(column, descending=True)
+
+
+def clicked_sort(order: SortOrder, column: str) -> SortOrder:
+    """A click on ``column``'s header: sort by it, or flip the direction when it already is."""
+    if column == order.column:
+        return SortOrder(column, not order.descending)
+    return PIPELINE if column == OPERATOR else SortOrder(column, descending=True)
+
+
+def sort_mark(order: SortOrder, column: str) -> str:
+    """The header's arrow on the sorted column (none for the pipeline's order)."""
+    if column != order.column or order == PIPELINE:
+        return ""
+    return " ▼" if order.descending else " ▲"
+
+
+class OperatorsTable(RowTable):
+    """Rows keyed by op key (two operators of one name are two rows); the cursor stays on its
+    operator. ``frame``, ``dataset_id``, ``filter_text`` and ``sort`` are reactives (the first two
+    data-bound to the overview screen's); any change re-shows the table. Its border title names the
+    filter, its subtitle the bottleneck.
+
+    What it shows is a function of the frame, the filter, the sort and the width it has: columns
+    are sized when shown (the widest cell), and the figures' columns only widen while the rows and
+    the width stay (no jitter), measured afresh when either changes; the operator's name gets what
+    the others leave."""
 
     frame: reactive[Frame] = reactive(EMPTY_FRAME, init=False)
     dataset_id: reactive[Optional[str]] = reactive(None, init=False)
     filter_text: reactive[str] = reactive("", init=False)
+    sort: reactive[SortOrder] = reactive(PIPELINE, init=False)
 
     def __init__(self, *, id: Optional[str] = None, classes: Optional[str] = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
-        self._columns: tuple[str, ...] = ()
-        self._keys: tuple[str, ...] = ()
+        super().__init__(id=id, classes=classes)
         self._room = 0  # the width the columns were laid out for
-        self._rows: list = []  # the cells last shown, to update only what changed
+        self._widths: dict[str, int] = {}
 
     def selected_operator(self) -> Optional[str]:
-        if not self._keys or self.cursor_row < 0 or self.cursor_row >= len(self._keys):
-            return None
-        return self._keys[self.cursor_row]
+        return self.selected_key()
 
     def watch_frame(self) -> None:
         self._show()
@@ -161,66 +224,61 @@ class OperatorsTable(DataTable):
     def watch_filter_text(self) -> None:
         self._show()
 
+    def watch_sort(self) -> None:
+        self._show()
+
     def on_resize(self) -> None:
         self._show()  # a new width lays the columns out afresh; a new height changes nothing
+
+    def cycle_sort(self) -> None:
+        self.sort = next_sort(self.sort, [c.key for c in self.columns] or NARROW)
+
+    def reverse_sort(self) -> None:
+        self.sort = SortOrder(self.sort.column, not self.sort.descending)
+
+    def on_row_table_header_clicked(self, event: RowTable.HeaderClicked) -> None:
+        event.stop()
+        self.sort = clicked_sort(self.sort, event.column)
+
+    def header_label(self, column: Column) -> str:
+        return column.label + sort_mark(self.sort, column.key)
+
+    def _shown_operators(self, ds: Optional[DatasetStats], labels: dict) -> list[OperatorStats]:
+        if ds is None:
+            return []
+        ops = [op for op in ds.operators if self.filter_text.lower() in labels[op_key(op)].lower()]
+        return sort_operators(ops, self.sort,
+                              lambda op: frame_rate(self.frame, ds.dataset_id, op_key(op)))
 
     def _show(self) -> None:
         frame = self.frame
         ds = derive.pick_dataset(frame.snapshot, self.dataset_id)
         width = self.size.width or self.app.size.width
-        columns = WIDE if width >= WIDE_FROM else NARROW if width >= COMPACT_BELOW else COMPACT
+        names = WIDE if width >= WIDE_FROM else NARROW if width >= COMPACT_BELOW else COMPACT
         labels = op_labels(ds.operators) if ds is not None else {}
-        ops = [] if ds is None else [
-            op for op in ds.operators if self.filter_text.lower() in labels[op_key(op)].lower()]
+        ops = self._shown_operators(ds, labels)
         keys = tuple(op_key(op) for op in ops)
         room = self.scrollable_content_region.width or self.app.size.width - 4
-        fresh = (columns, keys, room) != (self._columns, self._keys, self._room)
+        fresh = (names, sorted(keys), room) != (tuple(c.key for c in self.columns),
+                                                sorted(self.keys), self._room)
         bneck = derive.bottleneck(ds, frame)
         self.border_title = f"Operators — filter: {self.filter_text}" if self.filter_text else "Operators"
         self.border_subtitle = f"bottleneck ▶ {bneck.operator}: {bneck.why}" if bneck else ""
         figures = [figure_cells(op, frame, ds.dataset_id) for op in ops] if ds is not None else []
-        widths = {c: max([cell_len(c), *(_cell_width(f[c]) for f in figures)])
-                  for c in columns if c != OPERATOR}
+        widths = {c: max([cell_len(c + sort_mark(self.sort, c)), *(_cell_width(f[c]) for f in figures)])
+                  for c in names if c != OPERATOR}
         if not fresh:  # the same rows at the same width: columns only widen
-            widths = {c: max(w, self.columns[ColumnKey(c)].width) for c, w in widths.items()}
+            widths = {c: max(w, self._widths.get(c, 0)) for c, w in widths.items()}
         name_width = self._name_width(room, widths)
-        rows = [[name_cell(op, labels[op_key(op)], bneck.key if bneck else None, name_width)
-                 if c == OPERATOR else f[c] for c in columns] for op, f in zip(ops, figures, strict=True)]
-        widths[OPERATOR] = max([cell_len(OPERATOR), *(_cell_width(r[0]) for r in rows)])
-        if fresh:
-            self._rebuild(keys, columns, rows, widths)
-        else:
-            self._update_rows(columns, rows, widths)
-        self._room = room
-
-    def _update_rows(self, columns: Sequence[str], rows: list, widths: dict[str, int]) -> None:
-        """Only the cells that changed, after the columns took their new widths (so no repaint
-        can show a cell at its column's old width)."""
-        resized = set()
-        for column in columns:
-            col = self.columns[ColumnKey(column)]
-            if col.width != widths[column]:
-                col.width = widths[column]
-                resized.add(column)
-        for key, cells, before in zip(self._keys, rows, self._rows, strict=True):
-            for column, value, old in zip(columns, cells, before, strict=True):
-                if value != old:  # update_width: the scrollable size follows the new widths
-                    self.update_cell(key, column, value, update_width=column in resized)
-        self._rows = rows
-
-    def _rebuild(self, keys: Sequence[str], columns: Sequence[str], rows: list,
-                 widths: dict[str, int]) -> None:
-        selected = self.selected_operator()
-        self.clear(columns=True)
-        for label in columns:
-            self.add_column(label, key=label, width=widths[label])
-        for key, cells in zip(keys, rows, strict=True):
-            self.add_row(*cells, key=key)
-        self._columns, self._keys, self._rows = tuple(columns), tuple(keys), rows
-        if selected in keys:
-            self.move_cursor(row=keys.index(selected), animate=False)
+        rows = {op_key(op): [name_cell(op, labels[op_key(op)], bneck.key if bneck else None,
+                                       name_width) if c == OPERATOR else f[c] for c in names]
+                for op, f in zip(ops, figures, strict=True)}
+        widths[OPERATOR] = max([cell_len(OPERATOR + sort_mark(self.sort, OPERATOR)),
+                                *(_cell_width(r[0]) for r in rows.values())])
+        self._widths, self._room = widths, room
+        self.show([Column(c, c, widths[c]) for c in names], keys, rows.__getitem__)
 
     def _name_width(self, room: int, widths: dict[str, int]) -> int:
         """What is left for the operator name once the other columns have their width."""
-        others = sum(w + 2 * self.cell_padding for w in widths.values())
-        return max(14, min(48, room - others - 2 * self.cell_padding - 1))
+        others = sum(w + 2 * CELL_PAD for w in widths.values())
+        return max(14, min(48, room - others - 2 * CELL_PAD - 1))

@@ -11,7 +11,9 @@ from collections import defaultdict
 from typing import NamedTuple, Optional, Sequence
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from raytop.format import (
@@ -41,6 +43,13 @@ def status_style(status: str) -> str:
     return "dim"
 
 
+def util_style(util: Optional[float]) -> str:
+    """A GPU's utilisation colour: green from 70 %, yellow from 30 %, red below (or unknown)."""
+    if util is not None and util >= 70:
+        return "green"
+    return "yellow" if util is not None and util >= 30 else "red"
+
+
 class Mode(NamedTuple):
     """The view's state as the header's badge shows it: "LIVE", "PAUSED", "REPLAY ▶", …"""
 
@@ -49,12 +58,21 @@ class Mode(NamedTuple):
 
 
 class FramePanel(Widget):
-    """A panel that renders a frame for the chosen dataset; bound to the screen's reactives."""
+    """A panel that renders a frame for the chosen dataset; bound to the screen's reactives.
+
+    ``render`` builds the panel's Text; it is drawn through the line API: rendered by rich once
+    per frame and width into strips (no conversion to Textual's Content on each update), and the
+    screen is laid out again only when the panel's number of lines changed."""
 
     DEFAULT_CSS = "FramePanel { height: auto; }"
 
-    frame: reactive[Frame] = reactive(EMPTY_FRAME, layout=True)
-    dataset_id: reactive[Optional[str]] = reactive(None, layout=True)
+    frame: reactive[Frame] = reactive(EMPTY_FRAME)
+    dataset_id: reactive[Optional[str]] = reactive(None)
+
+    def __init__(self, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id)
+        self._version = 0  # counts the changes of what the panel shows
+        self._drawn: tuple[int, int, list[Strip]] = (-1, -1, [])  # version, width, lines
 
     @property
     def dataset(self) -> Optional[DatasetStats]:
@@ -64,15 +82,58 @@ class FramePanel(Widget):
     def inner_width(self) -> int:
         return max(10, self.content_size.width or self.size.width or 80)
 
+    def render(self) -> Text:
+        """What the panel shows, for its current width (subclasses)."""
+        return Text()
+
+    def watch_frame(self) -> None:
+        self.redraw()
+
+    def watch_dataset_id(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """What the panel shows changed: redraw it, and lay the screen out again when its height
+        changed."""
+        before = len(self._drawn[2])
+        self._version += 1
+        width = self.content_size.width
+        self.refresh(layout=not width or len(self.lines_for(width)) != before)
+
+    def lines_for(self, width: int) -> list[Strip]:
+        version, drawn_width, lines = self._drawn
+        if (version, drawn_width) != (self._version, width):
+            console = self.app.console
+            options = console.options.update(width=max(1, width), height=None)
+            rendered = console.render_lines(self.render(), options, style=self.rich_style)
+            lines = [Strip(line, width) for line in rendered]
+            self._drawn = (self._version, width, lines)
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.lines_for(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        lines = self.lines_for(width)
+        return lines[y] if y < len(lines) else Strip.blank(width, self.rich_style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._version += 1  # the colours are in the lines
+
 
 class HeaderBar(FramePanel):
     """Address, dataset, state, elapsed, rows/s, progress and ETA, and the view's mode."""
 
-    mode: reactive[Mode] = reactive(Mode(), layout=True)
+    mode: reactive[Mode] = reactive(Mode())
 
     def __init__(self, title: str, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self.view_title = title
+
+    def watch_mode(self) -> None:
+        self.redraw()
 
     def render(self) -> Text:
         text = Text(no_wrap=False, overflow="fold")
@@ -170,7 +231,7 @@ class GpuPanel(FramePanel):
     """Each GPU: utilisation, memory and power as bars, a utilisation sparkline, its operators."""
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text(overflow="ellipsis")  # a long line wraps at words
         frame = self.frame
         if frame.empty:
             return text.append(NA, style="dim")
@@ -231,8 +292,7 @@ class GpuPanel(FramePanel):
         mean = sum(utils) / len(utils) if utils else None
         text.append(f"{node.ip or node.node_id[:8]} ", style="bold")
         text.append(f"{len(node.gpus)} GPUs ")
-        text.append(bar(None if mean is None else mean / 100, 6),
-                    style="green" if mean is not None and mean >= 70 else "yellow" if mean is not None and mean >= 30 else "red")
+        text.append(bar(None if mean is None else mean / 100, 6), style=util_style(mean))
         rng = f" ({min(utils):.0f}–{max(utils):.0f})" if utils else ""
         text.append(f" {fmt_percent(mean)}{rng} mem {fmt_bytes(sum(used) if used else None)}/"
                     f"{fmt_bytes(sum(total) if total else None)}"[: max(0, width - 20)])
@@ -249,8 +309,7 @@ class GpuPanel(FramePanel):
             text.append("lost: the device stopped answering", style="bold red")
             return
         util = gpu.util_percent
-        style = ("green" if util is not None and util >= 70
-                 else "yellow" if util is not None and util >= 30 else "red")
+        style = util_style(util)
         mem_frac = fraction(gpu.mem_used_bytes, gpu.mem_total_bytes)
         bar_w = 10 if width >= 60 else 4
         power = NA if gpu.power_watts is None else f"{gpu.power_watts:.0f}"
@@ -293,7 +352,7 @@ class MemoryPanel(FramePanel):
     """Object store used/capacity/spilled and heap per node; heap per operator."""
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text(overflow="ellipsis")  # a long line wraps at words
         frame = self.frame
         if frame.empty:
             return text.append(NA, style="dim")

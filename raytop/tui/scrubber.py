@@ -28,7 +28,10 @@ class Track(NamedTuple):
 
 def _head(pos: ReplayPosition) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(" ▶ " if pos.playing else " || ", style="bold reverse green" if pos.playing else "bold reverse")
+    if pos.playing:
+        text.append(" ▶ ", style="bold reverse green")
+    else:
+        text.append(" || ", style="bold reverse")
     text.append(f" {_speed(pos.speed):>5} ")
     return text
 

@@ -59,7 +59,7 @@ async def wait_index(pilot, app, index: int) -> None:
 
 def row_keys(table) -> list:
     """The operators table's rows as the table orders them, by key (op ids)."""
-    return [row.key.value for row in table.ordered_rows]
+    return list(table.keys)
 
 
 def text_of(widget) -> str:

@@ -95,7 +95,7 @@ async def test_overview_shows_operators_gpu_and_memory_panels():
         table = app.screen.query_one(OperatorsTable)
         assert row_keys(table) == ["ReadRange->MapBatches(preprocess)_1", "MapBatches(Model)_2",
                                    "MapBatches(postprocess)_3", "Write_4"]  # op ids
-        assert "▶ MapBatches(Model)" in str(table.get_cell("MapBatches(Model)_2", "Operator"))
+        assert "▶ MapBatches(Model)" in str(table.cell("MapBatches(Model)_2", "Operator"))
         assert "NVML library not found" in text_of(app.screen.query_one("#gpu"))
         assert "store" in text_of(app.screen.query_one("#memory"))
         assert "MapBatches(Model)" in table.border_subtitle  # the bottleneck

@@ -41,8 +41,8 @@ async def _table_after(frames, *, resize_first: bool) -> tuple:
             await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: app.screen.size.height == 24)
         table = app.screen.query_one(OperatorsTable)
-        cells = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-        return cells, [col.width for col in table.ordered_columns]
+        cells = [[str(cell) for cell in table.cells(key)] for key in table.keys]
+        return cells, [col.width for col in table.columns]
 
 
 @sync
