@@ -13,8 +13,8 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
-from .window import Window
 from .rules import RAISE_AFTER, RULES, SEVERITY_RANK, rank_key
+from .window import Window
 
 Key = Tuple[str, Optional[str], Optional[str]]
 

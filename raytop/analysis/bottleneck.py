@@ -66,17 +66,6 @@ def _done_fraction(op: OperatorStats) -> float:
     return float(op.rows_out or 0)
 
 
-def _branch(win: Window, ds_id: str, key: str) -> List[str]:
-    """``key`` and every real operator above it."""
-    out, todo = [], [key]
-    while todo:
-        k = todo.pop()
-        if k not in out:
-            out.append(k)
-            todo.extend(win.upstreams_of(ds_id, k))
-    return out
-
-
 def _downstream(graph: PlanGraph, key: str) -> List[str]:
     out, todo = [], [key]
     while todo:
@@ -97,7 +86,7 @@ def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: Dict[str, 
         if not graph.is_merge(key) or merge is None or merge.state == "FINISHED" \
                 or merge.physical_class == "UnionOperator":
             continue
-        branches = [k for up in win.upstreams_of(ds_id, key) for k in _branch(win, ds_id, up)]
+        branches = [k for up in win.upstreams_of(ds_id, key) for k in win.branch(ds_id, up)]
         if any(flags.get(k) for k in branches + _downstream(graph, key)):
             continue  # an operator already limits by its own queue: it stands
         working = [ops[k] for k in branches if k in ops and ops[k].state != "FINISHED"

@@ -11,12 +11,12 @@ from typing import Callable, Dict, List, Tuple
 from ...model import Suggestion
 from .. import thresholds as th
 from ..window import Window
-from .actors import (check_actor_pool_undersized, check_gpu_oversubscribed,
-                                          check_input_starved, check_stateless_model)
+from .actors import check_actor_pool_undersized, check_input_starved
 from .blocks import check_large_blocks, check_small_blocks
 from .fusion import check_fusion_break
 from .gpu import check_gpu_memory_risk, check_gpu_underutilized
 from .memory import check_heap_pressure
+from .placement import check_gpu_oversubscribed, check_stateless_model
 from .store import check_object_store_pressure, check_spilling
 
 RuleFn = Callable[[Window], List[Suggestion]]

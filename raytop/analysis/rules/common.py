@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ...model import LogicalOp, Suggestion
-from ..window import Window
 from ...format import NA, fmt_plain
+from ...model import LogicalOp, Suggestion
 from ..plan import canonical_remote_args
+from ..window import Window
 
 # Base impact of each rule: how much throughput is usually at stake. Causes rank above the
 # symptoms they produce (large blocks above spilling above a full store).

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from ...format import fmt_bytes
 from ...model import OperatorStats, Snapshot, Suggestion, op_key, op_labels
 from .. import thresholds as th
 from ..window import Window, is_source_op
-from ...format import fmt_bytes
-from .common import (model_logical, op_num_cpus, op_num_gpus, pct,
-                                          running_dataset, suggest)
+from .common import model_logical, op_num_cpus, op_num_gpus, pct, running_dataset, suggest
 
 
 def _store_fraction(snap: Snapshot) -> Optional[float]:
@@ -117,10 +116,7 @@ def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorSta
 
 def check_object_store_pressure(win: Window) -> List[Suggestion]:
     out = []
-    for ds_id in win.dataset_ids():
-        samples = win.running(ds_id)
-        if not win.enough(samples):
-            continue
+    for ds_id, samples in win.judged():
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
             f = _store_fraction(s)
