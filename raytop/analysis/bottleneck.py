@@ -5,7 +5,9 @@ fully busy: its input queue (external + internal) holds blocks, all of its actor
 tasks are running), and it is not itself held back by output backpressure (that would mean the
 slowness is further downstream). The first operator after the input buffer always has its read
 tasks queued, so for it a backlog only counts while it is not backpressured at all, or while it is
-the only operator at work (then the budget or cap holding it back is its own use of it).
+the only operator at work (then the budget or cap holding it back is its own use of it). A sink or
+a trivial summary (a write, count()'s Project and AggregateNumRows, a limit) with blocks waiting in
+front of it is not the bottleneck while an operator upstream of it is still at work: that one is.
 
 An operator's score is the share of samples (dataset running, past start-up) in which all of this
 holds; the highest score wins, ties go to the longer average backlog. Below
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..dataset_rows import tail_kind
 from ..model import DatasetStats, OperatorStats, Snapshot, op_key
 from ..plan_graph import PlanGraph
 from . import thresholds as th
@@ -118,7 +121,33 @@ def _sample_flags(win: Window, ds_id: str, d: DatasetStats) -> Dict[str, Optiona
         flags[key] = _limiting(op, first, alone=busy == [key])
     if graph is not None and graph.edges_known:
         _credit_waited_on(win, ds_id, graph, by_key, flags)
+    _clear_trivial_tails(win, ds_id, ops, flags)
     return flags
+
+
+TRIVIAL_PARTS = ("Project",)  # select_columns: no real work per row
+
+
+def is_trivial(op: OperatorStats) -> bool:
+    """A sink or a summary whose every fused part does next to no work: a write, count()'s
+    AggregateNumRows, an aggregation's tail, a limit, a column projection."""
+    parts = [p.strip() for p in op.name.split("->")]
+    return all(tail_kind(p) is not None or p in TRIVIAL_PARTS for p in parts)
+
+
+def _clear_trivial_tails(win: Window, ds_id: str, ops: List[OperatorStats],
+                         flags: Dict[str, Optional[bool]]) -> None:
+    """Blocks wait in front of a sink or a trivial summary while the operator upstream of it is
+    still at work: that operator, not the sink, is what the pipeline waits for."""
+    graph = win.graph(ds_id)
+    edges = graph is not None and graph.edges_known
+    for i, op in enumerate(ops):
+        key = op_key(op)
+        if not flags.get(key) or not is_trivial(op):
+            continue
+        above = set(win.branch(ds_id, key)) - {key} if edges else {op_key(o) for o in ops[:i]}
+        if any(_busy(o) and o.state != "FINISHED" for o in ops if op_key(o) in above):
+            flags[key] = False
 
 
 def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id, plans=None

@@ -124,3 +124,38 @@ def gpu_memory_risk(n=20):
     return history(lambda i: snap(i, [_pre(), _model(gpu_used=2.0)],
                                   nodes=[node(cpus=3, gpus=2, gpu_list=gpus)],
                                   plan=model_plan(num_gpus=1, batch_size=64)), n)
+
+
+def count_plan(max_size=1, num_gpus=None):
+    """range -> map_batches(Model, concurrency=max_size) -> count(): Ray adds Project and
+    AggregateNumRows after the model."""
+    args = {"num_gpus": num_gpus} if num_gpus else {}
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True),
+               lop("1", "MapBatches", "Model", inputs=["0"], compute="actor", min_size=1 if num_gpus else max_size,
+                   max_size=max_size, ray_remote_args=args, batch_size=100),
+               lop("2", "Project", inputs=["1"]),
+               lop("3", "AggregateNumRows", inputs=["2"], is_map=False)]
+    return plan_of([("ReadRange", "TaskPoolMapOperator", ["0"]),
+                    (MODEL, "ActorPoolMapOperator", ["1"]),
+                    ("Project", "TaskPoolMapOperator", ["2"]),
+                    ("AggregateNumRows", "AllToAllOperator", ["3"])], logical)
+
+
+def pool_before_count(n=20):
+    """The fixed pool is the bottleneck, the read holds the machine's other CPU (so none is
+    free) and blocks pile up in front of count()'s Project, which runs a task now and then."""
+    return history(lambda i: snap(i, [op("ReadRange", q=40 - i, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
+                                      _model(q=4 + i, actors=(1, 0, 0, 0), cpu=1.0, running=2),
+                                      op("Project", q=3 + 2 * i, running=1, cpu=0.0),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2)], plan=count_plan()), n)
+
+
+def gpu_pool_beyond_cluster(n=20):
+    """max_size=4 actors of one GPU each on a one-GPU machine: Ray's autoscaler never asks for
+    the actors it cannot place, so none is pending; the one actor is busy with blocks queued."""
+    return history(lambda i: snap(i, [op("ReadRange", q=20, running=1, cpu=1.0),
+                                      _model(q=5, actors=(1, 0, 0, 0), cpu=1.0, gpu_used=1.0, running=2),
+                                      op("Project", q=0, running=0),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=4, gpus=1)], plan=count_plan(4, num_gpus=1)), n)

@@ -168,8 +168,16 @@ class _PoolSample:
 
 
 def spare_cpus(win: Window, ds_id: str, snap: Snapshot, d: DatasetStats, key: str) -> Optional[float]:
-    """CPUs one more actor of ``key`` could have: the free ones."""
-    return free_cpus(snap)
+    """CPUs one more actor of ``key`` could have: the free ones plus those held by the operators
+    upstream of it. Blocks wait in front of the pool, so those operators are ahead of it and
+    Ray Data's budget would hand their CPUs to a new actor."""
+    fc = free_cpus(snap)
+    if fc is None:
+        return None
+    above = set(win.branch(ds_id, key)) - {key}
+    held = sum(o.usage.cpu for o in d.operators if op_key(o) in above
+               and o.usage is not None and o.usage.cpu is not None)
+    return fc + held
 
 
 def spare_gpus(snap: Snapshot) -> Optional[float]:
@@ -233,7 +241,7 @@ def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggesti
     evidence = (f"{neck} is the bottleneck: all {fmt_plain(max(x.actors for x in samples))} actors busy, "
                 f"{min(queues)}..{max(queues)} blocks queued, pool at max_size={fmt_plain(cur_max)} "
                 f"in {len(hits)}/{len(samples)} samples {win.describe()}, while {what} stayed free "
-                f"(each actor needs {fmt_plain(pool.cpu_each)} CPU"
+                f"or held by the operators ahead of it (each actor needs {fmt_plain(pool.cpu_each)} CPU"
                 + (f", {fmt_plain(pool.gpu_each)} GPU" if pool.gpu_each > 0 else "") + ")")
     return suggest("actor-pool-undersized", "warning", f"Actor pool of {neck} is too small",
                    evidence, fix, operator=neck, op_id=key, dataset_id=ds_id, window=win,

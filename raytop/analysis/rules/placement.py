@@ -9,7 +9,8 @@ from typing import List, Optional, Tuple
 from ...format import fmt_bytes, fmt_plain
 from ...model import LogicalOp, OperatorStats, Snapshot, Suggestion
 from .. import thresholds as th
-from ..window import Window, cluster_gpus, held_share
+from ..window import Window, busy_actors, cluster_gpus, held_share
+from .actors import spare_gpus
 from .common import actor_strategy, call, first_logical, is_read, model_logical, op_num_gpus, suggest
 
 # ---- gpu-oversubscribed -------------------------------------------------------------------
@@ -54,6 +55,23 @@ def _pending_beyond(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int
     return share, wanted, none_running
 
 
+def _capped_by_gpus(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int, bool]]:
+    """A pool whose max_size needs more GPUs than the cluster has, saturated (every actor busy,
+    blocks queued: it would grow) while no GPU is left for another actor. Ray Data's autoscaler
+    does not even ask for the actors it cannot place, so nothing is pending."""
+    max_size = pool.model.max_size if pool.model is not None else None
+    if max_size is None or max_size * pool.gpu_each <= total_g:
+        return None
+    flags = []
+    for s, o in pool.samples:
+        a, spare = o.actors, spare_gpus(s)
+        flags.append(a is not None and (a.running or 0) >= 1 and busy_actors(o) == a.running
+                     and (o.queued_blocks or 0) >= 1 and a.running < max_size
+                     and spare is not None and spare < pool.gpu_each)
+    share = held_share(flags)
+    return (share, max_size, False) if share is not None else None
+
+
 def _oversubscribed_suggestion(win: Window, ds_id: str, pool: _GpuPool, total_g: float,
                                found: Tuple[float, int, bool], pending: bool) -> Suggestion:
     share, wanted, none_running = found
@@ -88,6 +106,7 @@ def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
                 continue
             found = _pending_beyond(pool, total_g)
             pending = found is not None
+            found = found or _capped_by_gpus(pool, total_g)
             if found is not None:
                 out.append(_oversubscribed_suggestion(win, ds_id, pool, total_g, found, pending))
     return out
