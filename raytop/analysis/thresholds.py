@@ -57,3 +57,8 @@ GPU_MEM_CRITICAL_FRACTION = 0.98
 
 # ---- bottleneck ---------------------------------------------------------------------------
 BOTTLENECK_MIN_SCORE = 0.5  # share of samples an operator must be saturated-with-backlog
+GPU_BATCH_FIT_FRACTION = 0.8  # a batch proposed after a CUDA OOM aims at this share of the card
+
+# ---- failures and restarts ----------------------------------------------------------------
+ACTOR_RESTART_FRACTION = 0.2  # an actor pool restarting in this share of the samples keeps dying
+ACTOR_RESTART_MIN_SAMPLES = 2  # ... and in at least this many of them (one restart is not a pattern)

@@ -159,3 +159,51 @@ def gpu_pool_beyond_cluster(n=20):
                                       op("Project", q=0, running=0),
                                       op("AggregateNumRows", running=0, cls="AllToAllOperator")],
                                   nodes=[node(cpus=4, gpus=1)], plan=count_plan(4, num_gpus=1)), n)
+
+
+# Real error texts, as the probe's describe_error gives them (type: root-cause line).
+CUDA_OOM = ("RayTaskError(UserCodeException): torch.OutOfMemoryError: CUDA out of memory. Tried to "
+            "allocate 54.91 GiB. GPU 0 has a total capacity of 139.81 GiB of which 41.64 GiB is free. "
+            "Including non-PyTorch memory, this process has 98.16 GiB memory in use. Of the allocated "
+            "memory 96.03 GiB is allocated by PyTorch, and 1.03 GiB is reserved by PyTorch but "
+            "unallocated. If reserved but unallocated memory is large try setting "
+            "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.")
+CUDA_OOM_OLD = ("RayTaskError(RuntimeError): RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                "(GPU 0; 15.78 GiB total capacity; 13.10 GiB already allocated; 1.12 GiB free; "
+                "13.50 GiB reserved in total by PyTorch)")
+RAY_OOM = "OutOfMemoryError: Task was killed due to the node running low on memory."
+STORE_FULL = ("ObjectStoreFullError: Failed to put object ffffffff in object store because it is full. "
+              "Object size is 268435456 bytes.")
+DISK_FULL = "OutOfDiskError: Local disk is full. The object cannot be created because the local object store is full and the local disk's utilization is over capacity"
+ACTOR_DIED = ("ActorDiedError: The actor died unexpectedly before finishing this task. class_name: "
+              "MapWorker actor_id: 8f1c4e")
+USER_ERROR = "RayTaskError(UserCodeException): KeyError: 'label'"
+
+
+def failed_with(error, n_running=12, n_failed=1, batch_size=64, with_gpu=True, source="probe",
+                heap=None):
+    """A model pipeline that runs, then fails with ``error`` in the model (one task failed)."""
+    plan = model_plan(num_gpus=1 if with_gpu else None, batch_size=batch_size)
+    gpus = [gpu(util=90, used=int(15.5 * GIB), operator=MODEL)] if with_gpu else []
+
+    def make(i):
+        failed = i >= n_running
+        s = snap(i, [_pre(), _model(tasks_failed=1 if failed else 0, heap_bytes=heap,
+                                    gpu_used=1.0 if with_gpu else None)],
+                 nodes=[node(cpus=3, gpus=1 if with_gpu else None, gpu_list=gpus)],
+                 plan=plan, state="FAILED" if failed else "RUNNING")
+        if failed:
+            d = s.datasets[0]
+            s = s.__class__(**{**s.__dict__, "datasets": (d.__class__(**{
+                **d.__dict__, "error": error if source == "probe" else None, "source": source}),)})
+        return s
+    return history(make, n_running + n_failed)
+
+
+def actor_restarts(n=20, at=None):
+    """An actor pool whose one actor keeps dying: restarting in every other sample (or only in
+    the samples ``at``)."""
+    def restarting(i):
+        return int(i in at) if at is not None else i % 2
+    return history(lambda i: snap(i, [_pre(), _model(actors=(1 - restarting(i), 0, 0, restarting(i)), q=3)],
+                                  nodes=[node(cpus=3)], plan=model_plan()), n)

@@ -34,12 +34,15 @@ CASES = [
     ("heap-pressure", sc.heap_pressure, "ds.map_batches(Model, memory="),
     ("gpu-underutilized", sc.gpu_underutilized, "batch_size=128"),
     ("gpu-memory-risk", sc.gpu_memory_risk, "batch_size=32"),
+    ("actor-restarts", sc.actor_restarts, "worker logs"),
+    ("dataset-failed", lambda: sc.failed_with(sc.USER_ERROR, with_gpu=False),
+     "fix the error raised in MapBatches(Model)'s code"),
 ]
 
 
 def test_every_rule_id_is_covered():
     assert sorted(r for r, _, _ in CASES) == sorted(RULE_IDS)
-    assert len(RULE_IDS) == 12
+    assert len(RULE_IDS) == 14
 
 
 @pytest.mark.parametrize("rule,make,fix", CASES, ids=[c[0] for c in CASES])

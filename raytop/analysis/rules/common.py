@@ -13,6 +13,7 @@ from ..window import Window
 # Base impact of each rule: how much throughput is usually at stake. Causes rank above the
 # symptoms they produce (large blocks above spilling above a full store).
 BASE_IMPACT = {
+    "dataset-failed": 1.0,
     "gpu-memory-risk": 0.9,
     "gpu-oversubscribed": 0.85,
     "large-blocks": 0.85,
@@ -25,6 +26,7 @@ BASE_IMPACT = {
     "gpu-underutilized": 0.55,
     "small-blocks": 0.5,
     "fusion-break": 0.4,
+    "actor-restarts": 0.75,
 }
 
 _METHODS = {"MapBatches": "map_batches", "MapRows": "map", "Map": "map", "Filter": "filter",
