@@ -18,6 +18,7 @@ import stat
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
+from raytop.errors import RaytopError
 
 ENV_DIR = "RAYTOP_CHANNEL_DIR"
 MAX_MESSAGE_BYTES = 200_000  # below the default AF_UNIX datagram limit (~212 KB send buffer)
@@ -28,7 +29,7 @@ _PREFIX = "listen-"
 _SUFFIX = ".sock"
 
 
-class ChannelError(Exception):
+class ChannelError(RaytopError):
     """The channel directory cannot be used safely; the message says why, in one line."""
 
 

@@ -40,8 +40,8 @@ class Collector:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()  # serialises tick() between the thread and callers
-        self._dataset_events_seen: set = set()
-        self._lost_since: Dict[str, float] = {}  # source -> when it stopped answering  # (kind, dataset_id): probe and stats both report them
+        self._dataset_events_seen: set = set()  # (kind, dataset_id): probe and stats both report them
+        self._lost_since: Dict[str, float] = {}  # source -> when it stopped answering
 
     # ---- sinks -------------------------------------------------------------------------
     def add_sink(self, sink) -> None:

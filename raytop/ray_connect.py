@@ -8,11 +8,12 @@ import re
 import socket
 from pathlib import Path
 from typing import Any, Dict
+from raytop.errors import BadInput
 
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 
 
-class AddressError(ValueError):
+class AddressError(BadInput):
     pass
 
 

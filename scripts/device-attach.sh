@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# raytop attach on a GPU machine (device recipe: carry .whl): a `ray start` cluster, the GPU demo
-# started with plain python (starved: preprocessing capped at 2 tasks), watched by two recorders
-# at once, probe-free and --inject (gdb or cuda-gdb); JSON reports and a summary into $OUT.
+# raytop attach on a GPU machine (.whl/ as in docs/gpu.md, "Reproduce"): a `ray start` cluster,
+# the GPU demo started with plain python (starved: preprocessing capped at 2 tasks), watched by
+# two recorders at once, probe-free and --inject (gdb or cuda-gdb); JSON reports and a summary
+# into $OUT.
 set -uo pipefail
 OUT="${OUT:-/tmp/raytop-device-out}"
 W=/tmp/raytop-attach; rm -rf "$W"; mkdir -p "$W" "$OUT"

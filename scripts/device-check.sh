@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything GPU in one device call (recipe: ../shared/device/README.md; carry .whl):
+# Everything GPU in one run on a GPU machine (docs/gpu.md, "Reproduce": .whl/ holds the wheels):
 # install the wheels, run the GPU tests, measure NVML sampling cost, run the GPU demo starved /
 # tuned / batch too small / batch too large (found with the real allocator) / on two GPUs when
 # there are two, summarise, and pack it all into $OUT/device-check.tgz (+ summary.json).

@@ -98,3 +98,23 @@ def test_fusion_break_report_names_num_cpus_and_both_values(tmp_root):
     assert [(b["upstream_name"], b["downstream_name"]) for b in broken] == [
         ("MapBatches(decode)", "MapBatches(normalize)")]
     assert broken[0]["fixable"] and broken[0]["reasons"][0]["key"] == "num_cpus"
+
+
+def test_ci_gate_fails_on_a_planted_problem_and_passes_the_healthy_demo(tmp_root):
+    """`--fail-on warning`: the planted demo exits 3 and names its finding on stderr; the
+    healthy one exits 0; the verdict is in the recording for the report."""
+    from tests.demo_runs import gate_results
+
+    planted = DEMOS / "actor_pool_undersized.py"
+    rec, _, _ = run_demo(planted, tmp_root)
+    code, stderr = gate_results[str(planted)]
+    assert code == 3, stderr[-2000:]
+    assert "--fail-on warning: " in stderr and "actor-pool-undersized" in stderr
+    healthy = ROOT / "demos" / "healthy.py"
+    run_demo(healthy, tmp_root)
+    assert gate_results[str(healthy)][0] == 0, gate_results[str(healthy)][1][-2000:]
+    from raytop.recording import RecordingReader
+
+    with RecordingReader(rec) as reader:
+        gates = [e for e in reader.events() if e.kind == "ci_gate"]
+    assert gates and gates[-1].data["failed"] and gates[-1].data["level"] == "warning"

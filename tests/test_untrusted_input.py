@@ -20,7 +20,7 @@ import pytest
 
 from raytop import probe as probe_mod
 from raytop.channel import Sender
-from raytop.headless import status_line
+from raytop.commands.status_line import status_line
 from raytop.model import DatasetStats, Snapshot, clean_text, from_dict
 from raytop.sources import metrics as metrics_mod
 from raytop.sources.base import SourceAbsent

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from raytop.errors import RaytopError
 
 PTH_NAME = "raytop-probe.pth"
 CALLBACK = "raytop.probe.RaytopProbe"
@@ -25,7 +26,7 @@ ENV_VAR = "RAY_DATA_EXECUTION_CALLBACKS"
 OPT_OUT = "RAYTOP_PROBE"
 
 
-class AlwaysOnError(Exception):
+class AlwaysOnError(RaytopError):
     """The environment cannot be changed as asked; the message says why in one line."""
 
 
@@ -68,10 +69,30 @@ def pth_line(raytop_dir: Path) -> str:
             f"','.join(filter(None, ({current}, {CALLBACK!r}))))\n")
 
 
+_IMPORT_PROBE = "import raytop.probe"
+
+
+def probe_import_error(python: str) -> Optional[str]:
+    """Why the environment's jobs could not load the probe (Ray would fail them), or None."""
+    try:
+        res = subprocess.run([python, "-c", _IMPORT_PROBE], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, **{OPT_OUT: "0"}))
+    except (OSError, subprocess.SubprocessError) as e:
+        return str(e)
+    if res.returncode == 0:
+        return None
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit code {res.returncode}"
+
+
 def enable(env: Environment) -> Path:
     if env.raytop_dir is None:
         raise AlwaysOnError(f"raytop is not installed in the environment of {env.python}: "
                             "install it there first (its jobs import the probe from it)")
+    why = probe_import_error(env.python)
+    if why is not None:  # every Ray Data job there would fail to build its callbacks
+        raise AlwaysOnError(f"the probe does not load in the environment of {env.python} ({why}); "
+                            "not enabled")
     try:
         tmp = env.pth.with_suffix(".pth.tmp")
         tmp.write_text(pth_line(env.raytop_dir))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import raytop
+from raytop.errors import RaytopError
 from raytop.attach.levels import gdb_binary, injection_tool, process_uid, trace_refusal
 
 GDB_TIMEOUT_S = 30.0
@@ -38,7 +39,7 @@ _PAGE_BYTES = 65536
 _PY_VERSION = re.compile(r"python(\d)\.(\d+)")
 
 
-class InjectError(Exception):
+class InjectError(RaytopError):
     """Loading the probe was refused or failed; the message says why in one line."""
 
 

@@ -14,12 +14,13 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Sequence
 
+from raytop.errors import BadInput
 from raytop.attach.inject import InjectError, inject
 from raytop.attach.levels import INJECTABLE, PROBE
 from raytop.model import DriverInfo, Event, Snapshot
 
 
-class NotADriver(Exception):
+class NotADriver(BadInput):
     """``--pid`` does not name a driver of the watched cluster (bad input, exit 2)."""
 
 

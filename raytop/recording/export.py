@@ -1,4 +1,4 @@
-"""Export a recording as JSON Lines: one DESIGN.md snapshot (plans included) per line."""
+"""Export a recording as JSON Lines: one snapshot (docs/snapshot.md, plans included) per line."""
 
 from __future__ import annotations
 

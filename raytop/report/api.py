@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
+from raytop.errors import BadInput
 
 FORMATS = ("html", "md", "json")
 _EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
@@ -19,15 +20,15 @@ def resolve_format(fmt: Optional[str], out: Optional[Path]) -> str:
     if fmt is not None:
         fmt = fmt.lower()
         if fmt not in FORMATS:
-            raise ValueError(f"unknown report format {fmt!r}: use html, md or json")
+            raise BadInput(f"unknown report format {fmt!r}: use html, md or json")
         if by_ext is not None and by_ext != fmt:
-            raise ValueError(f"--format {fmt} contradicts the output name {out.name} "
+            raise BadInput(f"--format {fmt} contradicts the output name {out.name} "
                              f"(a .{by_ext} name): rename the output or drop --format")
         return fmt
     if out is None:
         return "html"
     if by_ext is None:
-        raise ValueError(f"cannot tell the report format from {out.name!r}: name it .html, .md "
+        raise BadInput(f"cannot tell the report format from {out.name!r}: name it .html, .md "
                          "or .json, or pass --format html|md|json")
     return by_ext
 
@@ -39,18 +40,18 @@ def files_dir_for(out: Path) -> Path:
 
 def _check_output(path: Path, out: Path, fmt: str, force: bool) -> None:
     if out.resolve() == path.resolve():
-        raise ValueError(f"the report would overwrite the recording {path}: choose another -o")
+        raise BadInput(f"the report would overwrite the recording {path}: choose another -o")
     if out.is_dir():
-        raise ValueError(f"{out} is a directory: give a file name for the report")
+        raise BadInput(f"{out} is a directory: give a file name for the report")
     if not out.parent.is_dir():
-        raise ValueError(f"cannot write {out}: directory {out.parent} does not exist")
+        raise BadInput(f"cannot write {out}: directory {out.parent} does not exist")
     if force:
         return
     if out.exists():
-        raise ValueError(f"{out} already exists: pass --force to overwrite it")
+        raise BadInput(f"{out} already exists: pass --force to overwrite it")
     files = files_dir_for(out)
     if fmt == "md" and files.is_dir() and any(files.iterdir()):
-        raise ValueError(f"{files} already exists: pass --force to overwrite it")
+        raise BadInput(f"{files} already exists: pass --force to overwrite it")
 
 
 def _write_atomic(out: Path, text: str) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from raytop.model import op_key, op_labels
+from raytop.model import Snapshot, op_key, op_labels
 from raytop.report.history import History
 
 GIB = float(1 << 30)
@@ -138,78 +138,119 @@ def _spans(t: np.ndarray, active: np.ndarray, step: float) -> List[Tuple[float, 
     return spans
 
 
+@dataclasses.dataclass
+class _Tables:
+    """The per-snapshot readings the charts draw, one row per series label."""
+
+    n: int
+    gpu_util: "_Table"
+    gpu_mem: "_Table"
+    store: "_Table"
+    heap: "_Table"
+    rows: "_Table"
+    measured_rates: "_Table"  # rows/s a source measured itself (probe-free: Ray's refreshes)
+    queues: "_Table"
+    flags: Dict[str, Dict[str, np.ndarray]]
+    gpu_total: Dict[str, float]
+    gpu_reasons: set
+
+    @classmethod
+    def empty(cls, n: int) -> "_Tables":
+        return cls(n, *(_Table(n) for _ in range(7)), flags={}, gpu_total={}, gpu_reasons=set())
+
+
+def _collect(snaps: Sequence[Snapshot]) -> _Tables:
+    tables = _Tables.empty(len(snaps))
+    multi_node = len({node.node_id for s in snaps for node in s.nodes}) > 1
+    multi_ds = len({d.dataset_id for s in snaps for d in s.datasets}) > 1
+    for i, snap in enumerate(snaps):
+        for node in snap.nodes:
+            _collect_node(tables, i, node, multi_node)
+        for ds in snap.datasets:
+            _collect_dataset(tables, i, ds, multi_ds)
+    return tables
+
+
+def _collect_node(tables: _Tables, i: int, node, multi_node: bool) -> None:
+    if node.gpu_source and not node.gpus:
+        tables.gpu_reasons.add(node.gpu_source)
+    for gpu in node.gpus:
+        label = f"GPU {gpu.index}" + (f" @ {node.ip or node.node_id[:8]}" if multi_node else "")
+        tables.gpu_util.set(label, i, gpu.util_percent)
+        tables.gpu_mem.set(label, i, None if gpu.mem_used_bytes is None else gpu.mem_used_bytes / GIB)
+        if gpu.mem_total_bytes:
+            tables.gpu_total[label] = gpu.mem_total_bytes / GIB
+    tables.store.add("used", i, _gib(node.object_store.used_bytes))
+    tables.store.add("spilled", i, _gib(node.object_store.spilled_bytes))
+    tables.store.add("capacity", i, _gib(node.object_store.capacity_bytes))
+    tables.heap.add("all Ray workers", i, _gib(node.heap_bytes))
+
+
+def _collect_dataset(tables: _Tables, i: int, ds, multi_ds: bool) -> None:
+    labels = op_labels(ds.operators)  # one series per operator: "#index" on shared names
+    for op in ds.operators:
+        name = labels[op_key(op)]
+        label = f"{ds.dataset_id}: {name}" if multi_ds else name
+        tables.heap.set(label, i, _gib(op.heap_bytes))
+        tables.rows.set(label, i, op.rows_out)
+        tables.measured_rates.set(label, i, op.rows_per_s)
+        tables.queues.set(label, i, op.input_queue_blocks)
+        for flag in op.backpressure:  # only operators ever backpressured get a row
+            tables.flags.setdefault(label, {}).setdefault(
+                flag, np.zeros(tables.n, dtype=bool))[i] = True
+
+
+def _rates(t: np.ndarray, tables: _Tables) -> "_Table":
+    """Rows/s per operator: measured by the source where it did, else a trailing average."""
+    rates = _Table(tables.n)
+    for label, y in tables.rows.data.items():
+        measured = tables.measured_rates.data.get(label)
+        if measured is not None and np.isfinite(measured).any():
+            rates.data[label] = measured
+        else:
+            rates.data[label] = _trailing_rate(t, y, RATE_WINDOW_S)
+    return rates
+
+
 def build_charts(history: History) -> List[Chart]:
     snaps = history.snapshots
     n = len(snaps)
-    t0 = snaps[0].t
-    t = np.array([s.t - t0 for s in snaps], dtype=float)
+    t = np.array([s.t - snaps[0].t for s in snaps], dtype=float)
     step = float(np.median(np.diff(t))) if n > 1 else 1.0
-    multi_node = len({node.node_id for s in snaps for node in s.nodes}) > 1
-    multi_ds = len({d.dataset_id for s in snaps for d in s.datasets}) > 1
-
-    gpu_util, gpu_mem, store = _Table(n), _Table(n), _Table(n)
-    heap, rows, queues = _Table(n), _Table(n), _Table(n)
-    flags: Dict[str, Dict[str, np.ndarray]] = {}
-    gpu_total: Dict[str, float] = {}
-    gpu_reasons = set()
-    for i, snap in enumerate(snaps):
-        for node in snap.nodes:
-            if node.gpu_source and not node.gpus:
-                gpu_reasons.add(node.gpu_source)
-            for gpu in node.gpus:
-                label = f"GPU {gpu.index}" + (f" @ {node.ip or node.node_id[:8]}" if multi_node else "")
-                gpu_util.set(label, i, gpu.util_percent)
-                gpu_mem.set(label, i, None if gpu.mem_used_bytes is None else gpu.mem_used_bytes / GIB)
-                if gpu.mem_total_bytes:
-                    gpu_total[label] = gpu.mem_total_bytes / GIB
-            store.add("used", i, _gib(node.object_store.used_bytes))
-            store.add("spilled", i, _gib(node.object_store.spilled_bytes))
-            store.add("capacity", i, _gib(node.object_store.capacity_bytes))
-            heap.add("all Ray workers", i, _gib(node.heap_bytes))
-        for ds in snap.datasets:
-            labels = op_labels(ds.operators)  # one series per operator: "#index" on shared names
-            for op in ds.operators:
-                name = labels[op_key(op)]
-                label = f"{ds.dataset_id}: {name}" if multi_ds else name
-                heap.set(label, i, _gib(op.heap_bytes))
-                rows.set(label, i, op.rows_out)
-                queues.set(label, i, op.input_queue_blocks)
-                for flag in op.backpressure:  # only operators ever backpressured get a row
-                    flags.setdefault(label, {}).setdefault(flag, np.zeros(n, dtype=bool))[i] = True
-
-    op_colour = {label: OPERATOR_COLOURS[i % len(OPERATOR_COLOURS)]
-                 for i, label in enumerate(_ordered(rows, queues, heap, flags))}
+    tables = _collect(snaps)
+    op_colour = {label: OPERATOR_COLOURS[i % len(OPERATOR_COLOURS)] for i, label in
+                 enumerate(_ordered(tables.rows, tables.queues, tables.heap, tables.flags))}
 
     def series(table: _Table, dashed=()) -> Tuple[Series, ...]:
         return tuple(Series(label, *minmax_downsample(t, y), dashed=label in dashed,
                             colour=op_colour.get(label) or FIXED_COLOURS.get(label))
                      for label, y in table.data.items() if np.isfinite(y).any())
 
+    reasons = tables.gpu_reasons
     no_gpu = ("No GPU readings in this recording"
-              + (f" ({'; '.join(sorted(gpu_reasons))})" if gpu_reasons else "") + ".")
-    rates = _Table(n)
-    rates.data = {label: _trailing_rate(t, y, RATE_WINDOW_S) for label, y in rows.data.items()}
-    span_rows = tuple((label, {flag: _merge_for_drawing(_spans(t, active, step), t[-1] if n else 0)
+              + (f" ({'; '.join(sorted(reasons))})" if reasons else "") + ".")
+    end = float(t[-1]) if n else 0.0
+    span_rows = tuple((label, {flag: _merge_for_drawing(_spans(t, active, step), end)
                                for flag, active in sorted(per.items())})
-                      for label, per in flags.items())
-    span = float(t[-1]) if n else 0.0
+                      for label, per in tables.flags.items())
+    gpu_total = tables.gpu_total
     charts = [
-        Chart("gpu_util", "GPU utilisation per GPU", "%", series(gpu_util), ymax=100.0,
+        Chart("gpu_util", "GPU utilisation per GPU", "%", series(tables.gpu_util), ymax=100.0,
               note=no_gpu),
-        Chart("gpu_mem", "GPU memory used per GPU", "GiB", series(gpu_mem),
+        Chart("gpu_mem", "GPU memory used per GPU", "GiB", series(tables.gpu_mem),
               ymax=max(gpu_total.values()) if gpu_total else None, note=no_gpu),
         Chart("object_store", "Object store: used and spilled (all nodes)", "GiB",
-              series(store, dashed=("capacity",)), note="No object store readings."),
+              series(tables.store, dashed=("capacity",)), note="No object store readings."),
         Chart("heap", "Worker heap per operator (USS, else RSS)", "GiB",
-              series(heap, dashed=("all Ray workers",)), note="No worker memory readings."),
+              series(tables.heap, dashed=("all Ray workers",)), note="No worker memory readings."),
         Chart("throughput", f"Throughput per operator (rows/s, {RATE_WINDOW_S:.0f} s average)",
-              "rows/s", series(rates), note="No operator row counts."),
-        Chart("queues", "Input queue depth per operator", "blocks", series(queues),
+              "rows/s", series(_rates(t, tables)), note="No operator row counts."),
+        Chart("queues", "Input queue depth per operator", "blocks", series(tables.queues),
               note="No queue readings (needs the probe)."),
         Chart("backpressure", "Backpressure spans per operator, by policy", "",
               spans=Spans(span_rows), note="No operator was backpressured."),
     ]
-    return [dataclasses.replace(c, span_s=span) for c in charts]
+    return [dataclasses.replace(c, span_s=end) for c in charts]
 
 
 def _ordered(*tables) -> List[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from raytop import __version__ as RAYTOP_VERSION
 from raytop.model import OK, DatasetStats, OperatorStats, Snapshot, op_key, op_labels, sum_known
@@ -199,119 +199,163 @@ class Aggregates:
     operators: List[dict]
 
 
-def aggregate(history: History) -> Aggregates:
-    """One pass over the snapshots: the summary, per-dataset and per-operator figures."""
-    snaps: Tuple[Snapshot, ...] = history.snapshots
-    datasets: Dict[str, _DatasetAcc] = {}
-    operators: Dict[Tuple[str, str], _OperatorAcc] = {}
-    node_ids, gpu_keys, gpu_names = set(), set(), []
-    gpus_used: set = set()  # GPUs where a process of a pipeline operator ran
-    gpu_util_samples: Dict[Tuple[str, int], List[float]] = {}
-    gpu_util, store_used, store_spilled = _Mean(), _Mean(), _Mean()
-    cpus_max = store_capacity_max = heap_max = gpu_mem_max = node_mem_pct_max = None
-    source_problems: Dict[str, dict] = {}
-    ray_version = None
-
+def _node_keys(snaps: Sequence[Snapshot]) -> Callable[[Any], str]:
+    """A node's key across the recording. Before the cluster source answers, a node's local
+    readings (GPU, heap) arrive under a provisional "local:<ip>" id; they count as the real
+    node with that IP when there is one."""
     real_by_ip: Dict[str, set] = {}
     for snap in snaps:
         for node in snap.nodes:
             if node.ip and not node.node_id.startswith("local"):
                 real_by_ip.setdefault(node.ip, set()).add(node.node_id)
 
-    def node_key(node) -> str:
-        # Before the cluster source answers, a node's local readings (GPU, heap) arrive under a
-        # provisional "local:<ip>" id; count it as the real node with that IP when there is one.
+    def key_of(node) -> str:
         if node.node_id.startswith("local") and real_by_ip.get(node.ip or ""):
             return min(real_by_ip[node.ip])  # several raylets on one host: it is one of them
         return node.node_id
+    return key_of
 
-    for snap in snaps:
-        ray_version = snap.ray_version or ray_version
+
+class _ClusterAcc:
+    """Nodes, GPUs, object store, heap and sources over the recording, one snapshot at a time."""
+
+    def __init__(self, node_key: Callable[[Any], str]) -> None:
+        self.node_key = node_key
+        self.node_ids: set = set()
+        self.gpu_keys: set = set()
+        self.gpu_names: List[str] = []
+        self.gpus_used: set = set()  # GPUs where a process of a pipeline operator ran
+        self.gpu_util_samples: Dict[Tuple[str, int], List[float]] = {}
+        self.store_used, self.store_spilled = _Mean(), _Mean()
+        self.cpus_max = self.store_capacity_max = self.heap_max = None
+        self.gpu_mem_max = self.node_mem_pct_max = None
+        self.source_problems: Dict[str, dict] = {}
+        self.ray_version: Optional[str] = None
+
+    def add(self, snap: Snapshot) -> None:
+        self.ray_version = snap.ray_version or self.ray_version
         for name, status in snap.sources.items():
             if status != OK:
-                entry = source_problems.setdefault(name, {"status": status, "snapshots": 0})
+                entry = self.source_problems.setdefault(name, {"status": status, "snapshots": 0})
                 entry["status"] = status
                 entry["snapshots"] += 1
         running = any(d.state == "RUNNING" for d in snap.datasets)
         for node in snap.nodes:
-            key_of_node = node_key(node)
-            if node.alive:
-                node_ids.add(key_of_node)
-            if node.mem_used_bytes is not None and node.mem_total_bytes:
-                node_mem_pct_max = _max(node_mem_pct_max,
-                                        100.0 * node.mem_used_bytes / node.mem_total_bytes)
-            for gpu in node.gpus:
-                key = (key_of_node, gpu.index)
-                if key not in gpu_keys:
-                    gpu_keys.add(key)
-                    if gpu.name:
-                        gpu_names.append(gpu.name)
-                if any(p.operator for p in gpu.processes):
-                    gpus_used.add(key)
-                if running and gpu.util_percent is not None:
-                    gpu_util_samples.setdefault(key, []).append(gpu.util_percent)
-                gpu_mem_max = _max(gpu_mem_max, gpu.mem_used_bytes)
-        cpus_max = _max(cpus_max, sum_known(n.num_cpus for n in snap.nodes))
-        store_used.add(sum_known(n.object_store.used_bytes for n in snap.nodes))
-        store_spilled.add(sum_known(n.object_store.spilled_bytes for n in snap.nodes))
-        store_capacity_max = _max(store_capacity_max,
-                                  sum_known(n.object_store.capacity_bytes for n in snap.nodes))
-        heap_max = _max(heap_max, sum_known(n.heap_bytes for n in snap.nodes))
+            self._add_node(node, running)
+        nodes = snap.nodes
+        self.cpus_max = _max(self.cpus_max, sum_known(n.num_cpus for n in nodes))
+        self.store_used.add(sum_known(n.object_store.used_bytes for n in nodes))
+        self.store_spilled.add(sum_known(n.object_store.spilled_bytes for n in nodes))
+        self.store_capacity_max = _max(self.store_capacity_max,
+                                       sum_known(n.object_store.capacity_bytes for n in nodes))
+        self.heap_max = _max(self.heap_max, sum_known(n.heap_bytes for n in nodes))
+
+    def _add_node(self, node, running: bool) -> None:
+        key_of_node = self.node_key(node)
+        if node.alive:
+            self.node_ids.add(key_of_node)
+        if node.mem_used_bytes is not None and node.mem_total_bytes:
+            self.node_mem_pct_max = _max(self.node_mem_pct_max,
+                                         100.0 * node.mem_used_bytes / node.mem_total_bytes)
+        for gpu in node.gpus:
+            key = (key_of_node, gpu.index)
+            if key not in self.gpu_keys:
+                self.gpu_keys.add(key)
+                if gpu.name:
+                    self.gpu_names.append(gpu.name)
+            if any(p.operator for p in gpu.processes):
+                self.gpus_used.add(key)
+            if running and gpu.util_percent is not None:
+                self.gpu_util_samples.setdefault(key, []).append(gpu.util_percent)
+            self.gpu_mem_max = _max(self.gpu_mem_max, gpu.mem_used_bytes)
+
+    def gpu_util(self) -> _Mean:
+        """Mean utilisation while a dataset ran, over the GPUs the pipeline used (idle GPUs of a
+        bigger machine would only dilute it); all GPUs when no process could be attributed."""
+        util = _Mean()
+        for key in (self.gpus_used & set(self.gpu_util_samples)) or set(self.gpu_util_samples):
+            for value in self.gpu_util_samples[key]:
+                util.add(value)
+        return util
+
+    def fields(self) -> Dict[str, Any]:
+        util = self.gpu_util()
+        return {
+            "nodes": len(self.node_ids),
+            "cpus": self.cpus_max,
+            "gpus": len(self.gpu_keys),
+            "gpu_names": sorted(set(self.gpu_names)),
+            "gpu_util_mean": util.mean,
+            "gpu_util_max": util.peak,
+            "gpu_mem_max_bytes": self.gpu_mem_max,
+            "object_store_used_max_bytes": self.store_used.peak,
+            "object_store_capacity_bytes": self.store_capacity_max,
+            "spilled_bytes_max": self.store_spilled.peak,
+            "heap_max_bytes": self.heap_max,
+            "node_mem_max_percent": self.node_mem_pct_max,
+            "sources_unavailable": dict(sorted(self.source_problems.items())),
+        }
+
+
+def aggregate(history: History) -> Aggregates:
+    """One pass over the snapshots: the summary, per-dataset and per-operator figures."""
+    snaps: Tuple[Snapshot, ...] = history.snapshots
+    cluster = _ClusterAcc(_node_keys(snaps))
+    datasets: Dict[str, _DatasetAcc] = {}
+    operators: Dict[Tuple[str, str], _OperatorAcc] = {}
+    for snap in snaps:
+        cluster.add(snap)
         for ds in snap.datasets:
             _add_dataset(datasets, operators, snap.t, ds)
-
-    # Mean utilisation while a dataset ran, over the GPUs the pipeline used (idle GPUs of a
-    # bigger machine would only dilute it); all GPUs when no process could be attributed.
-    for key in (gpus_used & set(gpu_util_samples)) or set(gpu_util_samples):
-        for value in gpu_util_samples[key]:
-            gpu_util.add(value)
     windows = {dsid: acc.window() for dsid, acc in datasets.items()}
+    return Aggregates(summary=_summary(history, cluster, datasets, windows),
+                      datasets=_dataset_rows(datasets, windows),
+                      operators=_operator_rows(datasets, operators, windows))
+
+
+def _summary(history: History, cluster: _ClusterAcc, datasets: Dict[str, "_DatasetAcc"],
+             windows: Dict[str, Tuple[float, float]]) -> Dict[str, Any]:
+    snaps, meta = history.snapshots, history.meta
     rows = sum_known(acc.rows_out for acc in datasets.values())
     active_s = _union_length(list(windows.values())) if windows else None
-    start_t, end_t = snaps[0].t, snaps[-1].t
-    exit_code = None
-    for ev in history.events:
-        if ev.kind == "job_exit" and ev.data.get("exit_code") is not None:
-            exit_code = ev.data.get("exit_code")
-    meta = history.meta
-    summary = {
+    exit_codes = [ev.data.get("exit_code") for ev in history.events
+                  if ev.kind == "job_exit" and ev.data.get("exit_code") is not None]
+    return {
         "recording": history.name,
         "command": list(meta["command"]) if meta.get("command") else None,
         "host": meta.get("host"),
         "started_utc": meta.get("started_utc"),
         "interval_s": meta.get("interval"),
-        "start_t": start_t, "end_t": end_t, "duration_s": end_t - start_t,
+        "start_t": snaps[0].t, "end_t": snaps[-1].t, "duration_s": snaps[-1].t - snaps[0].t,
         "snapshots": len(snaps),
         "rows": rows,
         "active_s": active_s,
         "rows_per_s": (rows / active_s) if rows is not None and active_s else None,
         "datasets": len(datasets),
         "dataset_states": dict(Counter(acc.state or "UNKNOWN" for acc in datasets.values())),
-        "ray_version": meta.get("ray_version") or ray_version,
+        "ray_version": meta.get("ray_version") or cluster.ray_version,
         "raytop_version": meta.get("raytop_version"),
         "report_raytop_version": RAYTOP_VERSION,
-        "nodes": len(node_ids),
-        "cpus": cpus_max,
-        "gpus": len(gpu_keys),
-        "gpu_names": sorted(set(gpu_names)),
-        "gpu_util_mean": gpu_util.mean,
-        "gpu_util_max": gpu_util.peak,
-        "gpu_mem_max_bytes": gpu_mem_max,
-        "object_store_used_max_bytes": store_used.peak,
-        "object_store_capacity_bytes": store_capacity_max,
-        "spilled_bytes_max": store_spilled.peak,
-        "heap_max_bytes": heap_max,
-        "node_mem_max_percent": node_mem_pct_max,
-        "exit_code": exit_code,
+        **cluster.fields(),
+        "exit_code": exit_codes[-1] if exit_codes else None,
         "gaps": sum(1 for ev in history.events if ev.kind == "gap"),
-        "sources_unavailable": dict(sorted(source_problems.items())),
+        "ci_gate": _ci_gate(history),
     }
-    ds_list = []
+
+
+def _ci_gate(history: History) -> Optional[Dict[str, Any]]:
+    """The verdict of `--fail-on` when the session had one: level, failed, findings."""
+    gates = [ev for ev in history.events if ev.kind == "ci_gate"]
+    return dict(gates[-1].data) if gates else None
+
+
+def _dataset_rows(datasets: Dict[str, "_DatasetAcc"],
+                  windows: Dict[str, Tuple[float, float]]) -> List[Dict[str, Any]]:
+    out = []
     for dsid, acc in datasets.items():
         start, end = windows[dsid]
-        span = end - start
-        n = acc.rows_out
-        ds_list.append({
+        span, n = end - start, acc.rows_out
+        out.append({
             "dataset_id": dsid, "state": acc.state, "error": acc.error,
             "window_start": start, "window_end": end, "duration_s": span,
             "rows_out_max": n,
@@ -320,13 +364,17 @@ def aggregate(history: History) -> Aggregates:
             "operators": [acc.labels.get(k, k) for k in acc.operators],
             "operator_ids": list(acc.operators),
         })
-    op_list = []
+    return out
+
+
+def _operator_rows(datasets: Dict[str, "_DatasetAcc"], operators, windows) -> List[Dict[str, Any]]:
+    out = []
     for dsid, acc in datasets.items():
         for key in acc.operators:
             one = operators[(dsid, key)].to_dict(windows[dsid])
             one["name"] = acc.labels.get(key, one["name"])  # "#index" when names repeat
-            op_list.append(one)
-    return Aggregates(summary=summary, datasets=ds_list, operators=op_list)
+            out.append(one)
+    return out
 
 
 def _add_dataset(datasets, operators, t: float, ds: DatasetStats) -> None:

@@ -62,6 +62,11 @@ def summary_rows(doc: dict) -> List[Tuple[str, str]]:
         ("Node memory (max)", fmt.fmt_percent_exact(s["node_mem_max_percent"])),
         ("Exit code", fmt.NA if s["exit_code"] is None else str(s["exit_code"])),
     ]
+    gate = s.get("ci_gate")
+    if gate:
+        verdict = "failed: " + ", ".join(f"{f['severity']} {f['rule']}" for f in gate["findings"]) \
+            if gate["failed"] else "passed"
+        rows.append((f"CI gate (--fail-on {gate['level']})", verdict))
     if s["gaps"]:
         rows.append(("Gaps in the recording", str(s["gaps"])))
     for name, problem in s["sources_unavailable"].items():

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Dict, Optional, Sequence
 
+from raytop.errors import RaytopError
 from raytop.sources.base import Part, SourceAbsent
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ BRIDGED_SOURCES = {
 }
 
 
-class BridgeError(Exception):
+class BridgeError(RaytopError):
     pass
 
 

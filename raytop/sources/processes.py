@@ -144,8 +144,12 @@ class ProcessSource:
                 pid_ops[w.pid] = w.operator
                 if heap is not None:
                     by_op[w.operator] = by_op.get(w.operator, 0) + heap
-        overlay = NodeOverlay(node_id=self.node_id, ip=self.ip, heap_bytes=total,
-                              num_workers=len(workers), heap_by_operator=by_op)
+        # Ray keeps worker processes (idle ones included) on every node: none recognised means
+        # their titles are not what this raytop reads, so the heap is unknown, not 0.
+        overlay = NodeOverlay(node_id=self.node_id, ip=self.ip,
+                              heap_bytes=total if workers else None,
+                              num_workers=len(workers) if workers else None,
+                              heap_by_operator=by_op)
         return Part(overlays=(overlay,), pid_operators=pid_ops)
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """The one place that reads Ray Data's private executor internals (Ray 2.54-2.60).
 
 Everything here is a private attribute of Ray Data, so every read goes through ``getattr`` with a
-default, a few reads are gated on the Ray version (see RAY_INTERNALS.md), and any field that fails
+default, a few reads are gated on the Ray version (docs/ray-internals.md), and any field that fails
 becomes ``None``. Nothing here raises and nothing here calls Ray over the network: it runs on the
 executor's scheduling thread (via the probe) and must stay cheap, O(operators).
 """
@@ -14,11 +14,11 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from raytop import dataset_rows
+from raytop import SUPPORTED_RAY
 from raytop.model import (ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan,
                           Resources)
 from raytop.redact import redact_remote_args
 
-SUPPORTED_RAY = ((2, 54), (2, 60))  # inclusive (major, minor) range this adapter was written for
 
 
 def _ray_version() -> Tuple[Optional[str], Tuple[int, int]]:

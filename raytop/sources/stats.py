@@ -197,7 +197,7 @@ class StatsSource:
     def _events(self, datasets: Tuple[DatasetStats, ...]) -> Tuple[Event, ...]:
         """Datasets that started/finished/failed since the last read (none on the first read:
         what happened before raytop looked is not reported as news)."""
-        now = time.time()
+        now = self._clock()
         states = {d.dataset_id: d.state for d in datasets}
         events: List[Event] = []
         if self._states is not None:

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 from raytop.analysis import advisor as advisor_mod
 from raytop.analysis import report_data
@@ -84,11 +82,3 @@ def test_report_data_read_batch_size_is_explained_without_warning():
     assert not [s for s in data["suggestions"] if s["severity"] != "info"]
     (b,) = [b for b in data["plan"]["ds_1"]["boundaries"] if not b["fused"]]
     assert b["reasons"][0]["code"] == "row-changing-upstream-batch-size" and b["fixable"] is False
-
-
-def test_analysis_imports_neither_ray_nor_textual():
-    code = ("import sys, raytop.analysis, raytop.analysis.advisor, raytop.analysis.plan, "
-            "raytop.analysis.bottleneck, raytop.analysis.rules; "
-            "bad=[m for m in sys.modules if m.split('.')[0] in ('ray','textual')]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

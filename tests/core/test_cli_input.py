@@ -129,3 +129,18 @@ def test_help_and_version():
     assert raytop("--help").returncode == 0
     res = raytop("--version")
     assert res.returncode == 0 and "raytop" in res.stdout
+
+
+def test_a_bug_is_not_reported_as_bad_input(monkeypatch, capsys):
+    """Only RaytopError is the user's input; anything else raised inside a command is a bug
+    and must surface as one (a traceback), never as 'raytop: ...' with exit code 2."""
+    from raytop import cli
+    from raytop.commands import export
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug in raytop")
+
+    monkeypatch.setattr(export, "export_to", broken)
+    with pytest.raises(ValueError, match="a bug in raytop"):
+        cli.main(["export", "whatever.raytop"])
+    assert "raytop: a bug" not in capsys.readouterr().err

@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from raytop.runner import ScriptJob
+from raytop.commands.script import ScriptJob
+from raytop.errors import BadInput
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_log_never_follows_a_symlink(tmp_path):
     log = tmp_path / "r.raytop.log"
     log.symlink_to(target)
     for force in (False, True):
-        with pytest.raises(FileExistsError, match="symbolic link"):
+        with pytest.raises(BadInput, match="symbolic link"):
             run_job(log, force_log=force)
     assert target.read_text() == "precious\n" and log.is_symlink()
 
@@ -51,7 +52,7 @@ def test_existing_log_is_replaced_only_with_force(tmp_path, open_umask):
     log = tmp_path / "r.raytop.log"
     log.write_text("an earlier run\n")
     os.chmod(log, 0o644)
-    with pytest.raises(FileExistsError, match="pass --force"):
+    with pytest.raises(BadInput, match="pass --force"):
         run_job(log)
     assert log.read_text() == "an earlier run\n"
     run_job(log, force_log=True)
@@ -61,24 +62,24 @@ def test_existing_log_is_replaced_only_with_force(tmp_path, open_umask):
 def test_error_is_one_line(tmp_path):
     log = tmp_path / "r.raytop.log"
     log.mkdir()
-    with pytest.raises(FileExistsError) as info:
+    with pytest.raises(BadInput) as info:
         run_job(log, force_log=True)
     assert "\n" not in str(info.value) and str(log) in str(info.value)
 
 
 def test_run_refuses_a_symlinked_log_before_recording_anything(tmp_path):
-    from raytop.run_command import RunOptions, _open_outputs
+    from raytop.commands.run import RunOptions, _open_outputs
 
     rec = tmp_path / "r.raytop"
     (tmp_path / "r.raytop.log").symlink_to(tmp_path / "victim.txt")
-    with pytest.raises(FileExistsError, match="symbolic link"):
+    with pytest.raises(BadInput, match="symbolic link"):
         _open_outputs(RunOptions(script=tmp_path / "job.py", record_path=rec, force=True))
     assert not rec.exists() and not (tmp_path / "victim.txt").exists()
 
 
 def test_run_leaves_no_log_when_the_recording_cannot_be_created(tmp_path):
     from raytop.recording import RecordingError
-    from raytop.run_command import RunOptions, _open_outputs
+    from raytop.commands.run import RunOptions, _open_outputs
 
     rec = tmp_path / "r.raytop"
     rec.write_text("an earlier recording")

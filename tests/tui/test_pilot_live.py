@@ -9,7 +9,7 @@ import sys
 import threading
 
 from raytop.collector import Collector
-from raytop.runner import ScriptJob
+from raytop.commands.script import ScriptJob
 from raytop.sources.base import Part, SourceAbsent
 from raytop.tui.app import LiveApp
 from raytop.tui.operators_table import OperatorsTable

@@ -1,7 +1,7 @@
 """The advisor's rules: each a function over a ``Window`` returning ``Suggestion``s.
 
-Rule ids are DESIGN.md's and stable. ``RAISE_AFTER`` says how many consecutive evaluations a rule
-must hold before the Advisor raises it: plan facts hold from the first look.
+Rule ids are stable (docs/advisor.md, "Rules"). ``RAISE_AFTER`` says how many consecutive
+evaluations a rule must hold before the Advisor raises it: plan facts hold from the first look.
 """
 
 from __future__ import annotations

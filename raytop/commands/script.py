@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import BinaryIO, Deque, List, Optional, Sequence
+from raytop.errors import BadInput
 
 PROBE_CLASS = "raytop.probe.RaytopProbe"
 CALLBACKS_ENV = "RAY_DATA_EXECUTION_CALLBACKS"
@@ -29,7 +30,7 @@ def probe_env(base: dict, interval: float, channel_dir: Optional[Path] = None) -
     env[CALLBACKS_ENV] = ",".join(existing)
     env["RAYTOP_INTERVAL"] = repr(float(interval))
     # The script runs with its own directory first on sys.path; make sure it finds this raytop.
-    pkg_parent = str(Path(__file__).resolve().parent.parent)
+    pkg_parent = str(Path(__file__).resolve().parents[2])
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if pkg_parent not in paths:
         paths.append(pkg_parent)
@@ -47,9 +48,9 @@ def open_script_log(path: Path, force: bool = False) -> BinaryIO:
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise FileExistsError(_log_in_the_way(path)) from None
+        raise BadInput(_log_in_the_way(path)) from None
     except OSError as e:
-        raise PermissionError(f"cannot write the script's log {path}: {e.strerror}") from None
+        raise BadInput(f"cannot write the script's log {path}: {e.strerror}") from None
     return os.fdopen(fd, "wb")
 
 
@@ -59,7 +60,7 @@ def _remove_regular_file(path: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISREG(st.st_mode):
-        raise FileExistsError(_log_in_the_way(path))
+        raise BadInput(_log_in_the_way(path))
     os.unlink(path)
 
 

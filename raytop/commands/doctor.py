@@ -1,4 +1,5 @@
-"""`raytop doctor`: what raytop can and cannot see from here, and why."""
+"""`raytop doctor`: what raytop can and cannot see from here, and why: Ray, the probe and
+injection, NVML, token auth, the cluster, and for each driver the attach level it allows."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import sysconfig
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from raytop import __version__
+import click
+
+from raytop import SUPPORTED_RAY, __version__
 from raytop.format import NA
 
-RAY_MIN = (2, 54)
-CALLBACKS_SINCE = (2, 45)
 
 
 def _version_tuple(v: str) -> Tuple[int, ...]:
@@ -30,8 +31,13 @@ def check_ray() -> Tuple[bool, str]:
         v = version("ray")
     except Exception:  # noqa: BLE001
         return False, "Ray is not installed in this Python (pip install 'ray[data,default]')"
-    ok = _version_tuple(v) >= RAY_MIN
-    note = "" if ok else f" (raytop is checked on Ray >= {'.'.join(map(str, RAY_MIN))}; some fields will be n/a)"
+    checked_low, checked_high = SUPPORTED_RAY
+    ok = _version_tuple(v)[:2] >= checked_low
+    note = "" if ok else (f" (raytop is checked on Ray >= {checked_low[0]}.{checked_low[1]}; "
+                          "some fields will be n/a)")
+    if ok and _version_tuple(v)[:2] > checked_high:
+        note = (f" (newer than the {checked_high[0]}.{checked_high[1]} raytop was checked on: "
+                "what this Ray moved reads as n/a; see docs/ray-internals.md)")
     try:
         import importlib.util
 
@@ -180,3 +186,11 @@ def run_doctor(address: Optional[str]) -> int:
         for line in detail:
             print(f"             {line}", flush=True)
     return 0
+
+
+@click.command("doctor")
+@click.option("--address", default=None,
+              help="Ray GCS address to check (default: RAY_ADDRESS or auto).")
+def command(address) -> None:
+    """What raytop can see here: Ray, NVML, token auth, the cluster and its drivers."""
+    sys.exit(run_doctor(address))

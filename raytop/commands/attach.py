@@ -1,0 +1,59 @@
+"""`raytop attach`: the live view of a running cluster and its jobs, read-only; with
+``--inject`` (or the ``i`` key) the probe is loaded into their drivers (docs/attach.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from raytop.commands.common import (ADDRESS, FORCE, INJECT, NO_AGENTS, PID, add_injector,
+                                    build_collector, connect_bridge, disable_agents,
+                                    interval_option, make_probe_listener, open_recording,
+                                    refuse_existing)
+
+
+def attach_live(*, address, dataset_id, interval, record_path, force, argv,
+                inject: bool = False, pid=None) -> int:
+    from raytop.tui import run_live
+
+    refuse_existing(record_path, force)
+    bridge = connect_bridge(address)
+    probe = make_probe_listener(dataset_id=dataset_id)
+    collector = build_collector(bridge=bridge, probe=probe, interval=interval,
+                                address_of=lambda: bridge.address)
+    injector = add_injector(bridge, probe, collector, inject=inject, pid=pid)
+    writer = open_recording(record_path, force, argv, interval, bridge.info.get("ray_version"))
+    if writer is not None:
+        collector.add_sink(writer)
+    try:
+        collector.start()
+        return run_live(collector, title="raytop attach", address=bridge.info.get("address"),
+                        injector=injector)
+    finally:
+        collector.stop()
+        if writer is not None:
+            writer.close()
+        bridge.close()
+        if record_path is not None:
+            print(f"raytop: recording saved to {record_path}", file=sys.stderr)
+
+
+@click.command("attach")
+@ADDRESS
+@click.option("--dataset", "dataset_id", default=None, help="Only this dataset id.")
+@interval_option()
+@click.option("--record", "record_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also record to this file.")
+@FORCE
+@INJECT
+@PID
+@NO_AGENTS
+def command(address, dataset_id, interval, record_path, force, inject, pid, no_agents) -> None:
+    """Attach to a running cluster and its jobs, with the live view."""
+    if no_agents:
+        disable_agents()
+    sys.exit(attach_live(address=address, dataset_id=dataset_id, interval=interval,
+                         record_path=record_path, force=force, argv=sys.argv,
+                         inject=inject, pid=pid))

@@ -1,0 +1,21 @@
+"""`raytop replay`: the live view's screens over a recording, with a time scrubber."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("replay")
+@click.argument("path", type=click.Path(path_type=Path))
+def command(path: Path) -> None:
+    """Replay a recording in the TUI, with a time scrubber."""
+    from raytop.recording import RecordingReader
+    from raytop.recording.reader import print_skipped
+    from raytop.tui import run_replay
+
+    with RecordingReader(path) as reader:  # bad files fail here, before the screen is taken
+        print_skipped(reader)
+    sys.exit(run_replay(path))
