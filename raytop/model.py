@@ -200,6 +200,19 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class ConsumerStats:
+    """The driver's own loop over a dataset (``iter_batches``, ``iter_torch_batches``,
+    ``iter_rows``), as Ray Data's iterator counts it: cumulative over the iteration."""
+
+    blocked_s: Optional[float] = None  # waiting in next() for the pipeline's next batch
+    user_s: Optional[float] = None  # in the consumer's own code between two batches
+    first_batch_s: Optional[float] = None  # from the start of iteration to the first batch
+    total_s: Optional[float] = None  # wall time of finished iterations (0 while the first runs)
+    batches: Optional[int] = None  # batches handed to the consumer
+    rows: Optional[int] = None  # rows in those batches
+
+
+@dataclass(frozen=True)
 class DatasetStats:
     dataset_id: str
     state: Optional[str] = None  # "PENDING" | "RUNNING" | "FINISHED" | "FAILED"
@@ -224,6 +237,9 @@ class DatasetStats:
     # (e.g. "rows into count()"): see docs/snapshot.md, "Dataset rows".
     rows_op_id: Optional[str] = None
     rows_meaning: Optional[str] = None
+    # The driver's loop over the dataset, when it iterates it (None: count(), write, take, ...,
+    # or not readable): see docs/snapshot.md, "Consumer".
+    consumer: Optional[ConsumerStats] = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ tasks queued, so for it a backlog only counts while it is not backpressured at a
 the only operator at work (then the budget or cap holding it back is its own use of it). A sink or
 a trivial summary (a write, count()'s Project and AggregateNumRows, a limit) with blocks waiting in
 front of it is not the bottleneck while an operator upstream of it is still at work: that one is.
+When the driver's own loop over the dataset is the slow part (``analysis.consumer.consumer_bound``:
+its code takes most of its time), no operator is the bottleneck (rule ``consumer-bound``).
 
 An operator's score is the share of samples (dataset running, past start-up) in which all of this
 holds; the highest score wins, ties go to the longer average backlog. Below
@@ -30,6 +32,7 @@ from ..dataset_rows import tail_kind
 from ..model import DatasetStats, OperatorStats, Snapshot, op_key
 from ..plan_graph import PlanGraph
 from . import thresholds as th
+from .consumer import consumer_bound
 from .window import Window, busy_actors, is_source_op
 
 
@@ -176,6 +179,9 @@ def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> Option
     ``snaps``, or None. ``plans`` (dataset id -> Plan) adds a plan seen earlier than ``snaps``."""
     if not snaps:
         return None
+    win = Window(tuple(snaps), dict(plans or {}))
+    if consumer_bound(win.running(dataset_id)) is not None:
+        return None  # the consumer's loop, not an operator, limits the dataset
     scores = bottleneck_scores(snaps, dataset_id, plans)
     if not scores:
         return None

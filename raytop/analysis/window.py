@@ -216,6 +216,15 @@ class Window:
                 todo.extend(self.upstreams_of(dataset_id, k))
         return out
 
+    def sinks(self, dataset_id: str, d: DatasetStats) -> List[str]:
+        """The operators whose output goes to the consumer (no operator reads them)."""
+        ops = [o for o in d.operators if not is_source_op(o)]
+        graph = self.graph(dataset_id)
+        if graph is not None and graph.edges_known:
+            return [op_key(o) for o in ops
+                    if not [c for c in graph.consumers(op_key(o)) if not c.source]]
+        return [op_key(ops[-1])] if ops else []
+
     def upstream_of(self, dataset_id: str, key: str) -> Optional[str]:
         """The physical operator feeding ``key``: of several (after a union, zip or join), the
         first one still at work in the latest sample, else the first."""

@@ -16,14 +16,23 @@ from __future__ import annotations
 import math
 import re
 import time
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
 from raytop.sources.base import Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
-from raytop.sources.ray_data_series import (DRIVER_SERIES, SERIES_NAMES, OpSeries,
-                                            index_ray_data_series, operator_figures)
+from raytop.sources.ray_data_series import (
+    DRIVER_SERIES,
+    ITER_SERIES_NAMES,
+    SERIES_NAMES,
+    OpSeries,
+    consumer_figures,
+    index_iteration_series,
+    index_ray_data_series,
+    operator_figures,
+)
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
 STATS_ACTOR_NAME = "datasets_stats_actor"
@@ -52,7 +61,7 @@ class StatsSource:
                  nodes_max_age: float = 5.0, clock=time.time) -> None:
         self._timeout = timeout  # the first read waits this long for the actor's first answer
         self._metrics = metrics if metrics is not None else shared_cache()
-        self._metrics.want(SERIES_NAMES)
+        self._metrics.want(SERIES_NAMES + ITER_SERIES_NAMES)
         self._clock = clock
         self._actor = None
         self._pending = None  # an unanswered get_datasets() call
@@ -117,9 +126,11 @@ class StatsSource:
         raw = self.fetch()
         metrics = self._node_metrics()
         series = index_ray_data_series(metrics)
+        consumers = index_iteration_series(metrics)
         have_series = any(m for m in metrics)
         now = self._clock()
-        datasets = tuple(self._dataset(tag, d, series, have_series, now)
+        datasets = tuple(replace(self._dataset(tag, d, series, have_series, now),
+                                 consumer=consumer_figures(consumers.get(tag, {})))
                          for tag, d in raw.items() if isinstance(d, Mapping))
         return Part(datasets=datasets, events=self._events(datasets))
 

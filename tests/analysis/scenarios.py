@@ -207,3 +207,25 @@ def actor_restarts(n=20, at=None):
         return int(i in at) if at is not None else i % 2
     return history(lambda i: snap(i, [_pre(), _model(actors=(1 - restarting(i), 0, 0, restarting(i)), q=3)],
                                   nodes=[node(cpus=3)], plan=model_plan()), n)
+
+
+def _with_consumer(s, i, user_per_s, blocked_per_s):
+    from raytop.model import ConsumerStats
+    d = s.datasets[0]
+    c = ConsumerStats(blocked_s=0.2 + blocked_per_s * i, user_s=user_per_s * i, first_batch_s=0.2,
+                      total_s=0.0, batches=2 * i, rows=200 * i)
+    return s.__class__(**{**s.__dict__, "datasets": (d.__class__(**{**d.__dict__, "consumer": c}),)})
+
+
+def consumer_bound(n=20):
+    """The driver's loop takes 0.9 s of every second in its own code; the one pipeline operator
+    runs ahead, held back by Ray Data's budget (the iterator's prefetched blocks hold it)."""
+    pre = "ReadRange->MapBatches(prep)"
+    return history(lambda i: _with_consumer(
+        snap(i, [op(pre, q=30 - i, running=2, cpu=2.0, bp=("tasks:ResourceBudget",), output_queue_blocks=1)],
+             nodes=[node(cpus=2)]), i, 0.9, 0.05), n)
+
+
+def pipeline_bound(n=20):
+    """The loop mostly waits (blocked): the undersized pool is what limits it."""
+    return [_with_consumer(s, i, 0.1, 0.85) for i, s in enumerate(pool_undersized(n))]

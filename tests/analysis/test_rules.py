@@ -37,12 +37,13 @@ CASES = [
     ("actor-restarts", sc.actor_restarts, "worker logs"),
     ("dataset-failed", lambda: sc.failed_with(sc.USER_ERROR, with_gpu=False),
      "fix the error raised in MapBatches(Model)'s code"),
+    ("consumer-bound", sc.consumer_bound, "ds = ds.map_batches(<that work>"),
 ]
 
 
 def test_every_rule_id_is_covered():
     assert sorted(r for r, _, _ in CASES) == sorted(RULE_IDS)
-    assert len(RULE_IDS) == 14
+    assert len(RULE_IDS) == 15
 
 
 @pytest.mark.parametrize("rule,make,fix", CASES, ids=[c[0] for c in CASES])

@@ -13,6 +13,7 @@ from .. import thresholds as th
 from ..window import Window
 from .actors import check_actor_pool_undersized, check_input_starved
 from .blocks import check_large_blocks, check_small_blocks
+from .consumer import check_consumer_bound
 from .failures import check_actor_restarts, check_failures
 from .fusion import check_fusion_break
 from .gpu import check_gpu_memory_risk, check_gpu_underutilized
@@ -36,6 +37,7 @@ RULES: Dict[str, RuleFn] = {
     "gpu-underutilized": check_gpu_underutilized,
     "gpu-memory-risk": check_gpu_memory_risk,
     "actor-restarts": check_actor_restarts,
+    "consumer-bound": check_consumer_bound,
     # last: a failure's finding replaces a dynamic rule's finding of the same key
     "dataset-failed": check_failures,
 }

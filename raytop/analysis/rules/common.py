@@ -27,6 +27,7 @@ BASE_IMPACT = {
     "small-blocks": 0.5,
     "fusion-break": 0.4,
     "actor-restarts": 0.75,
+    "consumer-bound": 0.7,
 }
 
 _METHODS = {"MapBatches": "map_batches", "MapRows": "map", "Map": "map", "Filter": "filter",
