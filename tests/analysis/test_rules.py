@@ -36,7 +36,7 @@ CASES = [
     ("gpu-memory-risk", sc.gpu_memory_risk, "batch_size=32"),
     ("actor-restarts", sc.actor_restarts, "worker logs"),
     ("dataset-failed", lambda: sc.failed_with(sc.USER_ERROR, with_gpu=False),
-     "fix the error raised in MapBatches(Model)'s code"),
+     "fix the error in that operator's code"),
     ("consumer-bound", sc.consumer_bound, "ds = ds.map_batches(<that work>"),
 ]
 

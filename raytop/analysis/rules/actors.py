@@ -163,21 +163,17 @@ class _PoolSample:
     hit: bool
     actors: int
     queued: int
-    spare_cpus: Optional[float]
+    free_cpus: Optional[float]
+    ahead_cpus: float  # held by the operators upstream of the pool
     spare_gpus: Optional[float]
 
 
-def spare_cpus(win: Window, ds_id: str, snap: Snapshot, d: DatasetStats, key: str) -> Optional[float]:
-    """CPUs one more actor of ``key`` could have: the free ones plus those held by the operators
-    upstream of it. Blocks wait in front of the pool, so those operators are ahead of it and
-    Ray Data's budget would hand their CPUs to a new actor."""
-    fc = free_cpus(snap)
-    if fc is None:
-        return None
+def cpus_ahead(win: Window, ds_id: str, d: DatasetStats, key: str) -> float:
+    """CPUs held by the operators upstream of ``key``. With blocks waiting in front of the pool
+    those operators are ahead of it, and Ray Data's budget would hand their CPUs to a new actor."""
     above = set(win.branch(ds_id, key)) - {key}
-    held = sum(o.usage.cpu for o in d.operators if op_key(o) in above
+    return sum(o.usage.cpu for o in d.operators if op_key(o) in above
                and o.usage is not None and o.usage.cpu is not None)
-    return fc + held
 
 
 def spare_gpus(snap: Snapshot) -> Optional[float]:
@@ -202,21 +198,32 @@ def _pool_sample(win: Window, ds_id: str, pool: _Pool, snap: Snapshot, d: Datase
     if op is None or op.actors is None or op.actors.running is None:
         return None
     busy, q = busy_actors(op) or 0, op.queued_blocks or 0
-    cpus, gpus = spare_cpus(win, ds_id, snap, d, pool.key), spare_gpus(snap)
-    room = cpus is not None and cpus >= pool.cpu_each * 0.99 and (
+    free, ahead, gpus = free_cpus(snap), cpus_ahead(win, ds_id, d, pool.key), spare_gpus(snap)
+    room = free is not None and free + ahead >= pool.cpu_each * 0.99 and (
         pool.gpu_each <= 0 or (gpus is not None and gpus >= pool.gpu_each))
     hit = (busy == op.actors.running and busy >= 1 and q >= th.QUEUE_PER_ACTOR * busy
            and _at_max(pool, op) and room)
-    return _PoolSample(hit, op.actors.running, q, cpus, gpus)
+    return _PoolSample(hit, op.actors.running, q, free, ahead, gpus)
 
 
 def _grow_by(pool: _Pool, hits: List[_PoolSample]) -> int:
-    """Actors that fit in what stayed spare in every sample that held."""
+    """Actors that fit in what stayed free in every sample that held; one when only the CPUs
+    of the operators ahead make room (they still need some of theirs)."""
     if pool.gpu_each > 0:
         least = min(h.spare_gpus for h in hits if h.spare_gpus is not None)
         return max(1, int(least // pool.gpu_each))
-    least = min(h.spare_cpus for h in hits if h.spare_cpus is not None)
+    least = min(h.free_cpus for h in hits if h.free_cpus is not None)
     return max(1, int(least // pool.cpu_each)) if pool.cpu_each > 0 else 1
+
+
+def _room_words(pool: _Pool, hits: List[_PoolSample]) -> str:
+    if pool.gpu_each > 0:
+        return f"{fmt_plain(min(h.spare_gpus for h in hits))} GPU(s) stayed free"
+    free = min(h.free_cpus for h in hits)
+    if free >= pool.cpu_each * 0.99:
+        return f"{fmt_plain(free)}+ CPUs stayed free"
+    return (f"the operators ahead of it held {fmt_plain(min(h.ahead_cpus for h in hits))}+ CPUs "
+            f"({fmt_plain(free)} free) while blocks waited for the pool")
 
 
 def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
@@ -236,17 +243,15 @@ def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggesti
     fix = (call(target, actor_strategy(cur_min, new_max))
            + f"  # now {actor_strategy(cur_min, cur_max).split('=', 1)[1]}")
     queues = [x.queued for x in samples]
-    what = (f"{fmt_plain(min(h.spare_gpus for h in hits))} GPU(s)" if pool.gpu_each > 0 else
-            f"{fmt_plain(min(h.spare_cpus for h in hits))} CPU(s)")
     evidence = (f"{neck} is the bottleneck: all {fmt_plain(max(x.actors for x in samples))} actors busy, "
                 f"{min(queues)}..{max(queues)} blocks queued, pool at max_size={fmt_plain(cur_max)} "
-                f"in {len(hits)}/{len(samples)} samples {win.describe()}, while {what} stayed free "
-                f"or held by the operators ahead of it (each actor needs {fmt_plain(pool.cpu_each)} CPU"
-                + (f", {fmt_plain(pool.gpu_each)} GPU" if pool.gpu_each > 0 else "") + ")")
+                f"in {len(hits)}/{len(samples)} samples {win.describe()}, while "
+                f"{_room_words(pool, hits)} (each actor needs {fmt_plain(pool.cpu_each)}"
+                + (f" CPU, {fmt_plain(pool.gpu_each)} GPU" if pool.gpu_each > 0 else "") + ")")
     return suggest("actor-pool-undersized", "warning", f"Actor pool of {neck} is too small",
                    evidence, fix, operator=neck, op_id=key, dataset_id=ds_id, window=win,
                    share=share, figures={"max_size": cur_max, "suggested_max_size": new_max,
-                                         "free_cpus": min(h.spare_cpus for h in hits),
+                                         "free_cpus": min(h.free_cpus for h in hits),
                                          "queued_max": max(queues)})
 
 

@@ -142,7 +142,7 @@ def _ray_oom(win: Window, f: Failure) -> Suggestion:
 def _store_full(win: Window, f: Failure) -> Suggestion:
     fix = ("a bigger object store, ray.init(object_store_memory=...), or less data in flight: "
            "DataContext.get_current().target_max_block_size = 64 * 1024**2 and a lower concurrency "
-           f"on {f.label or 'the producing operator'}; avoid ds.materialize() of large data")
+           "on the operator that produces the most; avoid ds.materialize() of large data")
     return _failed(win, f, "object-store-pressure", "The object store filled up", _said(f), fix)
 
 
@@ -155,14 +155,15 @@ def _disk_full(win: Window, f: Failure) -> Suggestion:
 
 
 def _actor_died(win: Window, f: Failure) -> Suggestion:
-    fix = (f"find why {f.label or 'the actor'} dies: its worker log (`ray logs worker-<pid>.err`, or "
+    fix = ("find why the actor dies: its worker log (`ray logs worker-<pid>.err`, or "
            "the dashboard's Actors tab). Usual causes: an exception in __init__, a crash in native "
            "code, the OOM killer (then memory= on it)")
     return _failed(win, f, "actor-restarts", f"{f.label or 'An actor'} died", _said(f), fix)
 
 
 def _other(win: Window, f: Failure) -> Suggestion:
-    fix = (f"fix the error raised in {f.label}'s code" if f.label else "fix the error above") + (
+    fix = ("fix the error in that operator's code (the evidence names both)" if f.label
+           else "fix the error above") + (
         "; Ray Data retries a failing task only on the errors in DataContext.retried_map_errors")
     return _failed(win, f, "dataset-failed", f"Dataset failed{' in ' + f.label if f.label else ''}",
                    _said(f), fix)
