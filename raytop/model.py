@@ -140,6 +140,15 @@ class OperatorStats:
     # order: the external input queue fed by that upstream. Empty when the source cannot tell.
     inputs_queue_blocks: Tuple[Optional[int], ...] = ()
     inputs_queue_bytes: Tuple[Optional[int], ...] = ()
+    rows_in: Optional[int] = None  # rows received at its input (cumulative)
+
+    @property
+    def rows_processed(self) -> Optional[int]:
+        """The rows the operator has worked through, for its rows/s: what it output, except for
+        a write, whose output is one result row per written block: there, the rows it received."""
+        if self.name.split("->")[-1].strip().startswith("Write") and self.rows_in is not None:
+            return self.rows_in
+        return self.rows_out
 
     @property
     def queued_blocks(self) -> Optional[int]:

@@ -22,6 +22,7 @@ _INT_SERIES = {
     "tasks_finished": "ray_data_num_tasks_finished",
     "tasks_failed": "ray_data_num_tasks_failed",
     "rows_out": "ray_data_row_outputs_taken",
+    "rows_in": "ray_data_num_row_inputs_received",
     "bytes_out": "ray_data_bytes_outputs_taken",
     "blocks_out": "ray_data_num_outputs_taken",
     "obj_store_mem_bytes": "ray_data_obj_store_mem_used",

@@ -182,7 +182,7 @@ class StatsSource:
         tracker = self._trackers.get(tag, now)
         mine = {k: series.get((tag, k), {}) for k, _ in ops_raw}
         tracker.observe(now, _fingerprint(mine),
-                        {k: s.get("ray_data_row_outputs_taken") for k, s in mine.items()})
+                        {k: s.get(_rows_series(o)) for (k, o), s in zip(ops_raw, mine.values(), strict=True)})
         ops = tuple(self._operator(tag, k, o, series, tracker, now) for k, o in ops_raw)
         plan = names_plan(ops)
         rows_op, meaning = rows_operator(ops, plan)
@@ -227,6 +227,14 @@ class StatsSource:
 
     def close(self) -> None:
         self._actor = self._pending = None
+
+
+def _rows_series(o: Mapping) -> str:
+    """The counter an operator's rows/s follows: a write outputs one result row per block, so
+    its rows are the ones it received (``OperatorStats.rows_processed``)."""
+    name = str(o.get("name") or "")
+    return ("ray_data_num_row_inputs_received" if name.split("->")[-1].strip().startswith("Write")
+            else "ray_data_row_outputs_taken")
 
 
 def _fingerprint(per_op: Mapping[str, Mapping[str, float]]) -> Tuple:
