@@ -12,6 +12,7 @@ from typing import Optional
 from rich.text import Text
 from textual.widget import Widget
 
+from raytop.analysis.consumer import consumer_summary
 from raytop.model import DatasetStats, GpuStats, NodeStats, op_key, op_labels
 from raytop.tui import derive
 from raytop.format import (NA, bar, fmt_bytes, fmt_count, fmt_duration, fmt_percent,
@@ -88,6 +89,9 @@ class HeaderBar(FramePanel):
             text.append(f"  ETA {fmt_duration(eta)}")
         if ds.error:
             text.append(f"  error: {truncate(ds.error, 60)}", style="red")
+        consumer = consumer_summary(ds.consumer)  # a dataset the driver's loop iterates
+        if consumer:
+            text.append(f"\n{consumer}", style="dim")
         return text
 
 
@@ -358,6 +362,8 @@ class AdviceView(FramePanel):
             if i:
                 text.append("\n")
             text.append(f"[{s.severity}] ", style=SEVERITY_STYLE.get(s.severity, "bold"))
+            if s.figures.get("failure"):  # the dataset failed: this is why, and it leads
+                text.append("FAILED ", style="bold reverse red")
             text.append(f"{s.rule}", style="bold")
             if s.operator:
                 text.append(f" · {s.operator}", style="cyan")
