@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-from ..format import fmt_count, fmt_plain
+from ..format import fmt_count, fmt_seconds
 from ..model import ConsumerStats, DatasetStats, Snapshot
 from . import thresholds as th
 
@@ -62,6 +62,6 @@ def consumer_summary(c: Optional[ConsumerStats]) -> Optional[str]:
     verdict = ("its own code is the slow part" if user >= th.CONSUMER_USER_SHARE else
                "it waits for the pipeline: the bottleneck operator limits it"
                if user <= 1 - th.CONSUMER_USER_SHARE else "balanced")
-    first = f", first batch after {fmt_plain(round(c.first_batch_s, 1))} s" if c.first_batch_s else ""
+    first = f", first batch after {fmt_seconds(c.first_batch_s)}" if c.first_batch_s is not None else ""
     return (f"consumer: {100 * user:.0f} % in its own code, {100 * (1 - user):.0f} % waiting for "
             f"the pipeline, {fmt_count(c.batches)} batches, {fmt_count(c.rows)} rows{first}: {verdict}")
