@@ -229,3 +229,16 @@ def consumer_bound(n=20):
 def pipeline_bound(n=20):
     """The loop mostly waits (blocked): the undersized pool is what limits it."""
     return [_with_consumer(s, i, 0.1, 0.85) for i, s in enumerate(pool_undersized(n))]
+
+
+def pool_first_before_count(n=20):
+    """from_items -> the fixed pool (first operator) -> count(): no read to take a CPU from, but
+    count()'s Project holds the other CPU for next to no work."""
+    logical = [lop("1", "MapBatches", "Model", compute="actor", min_size=1, max_size=1, batch_size=100),
+               lop("2", "Project", inputs=["1"]), lop("3", "AggregateNumRows", inputs=["2"], is_map=False)]
+    plan = plan_of([(MODEL, "ActorPoolMapOperator", ["1"]), ("Project", "TaskPoolMapOperator", ["2"]),
+                    ("AggregateNumRows", "AllToAllOperator", ["3"])], logical)
+    return history(lambda i: snap(i, [_model(q=45 - i, actors=(1, 0, 0, 0), cpu=1.0, running=2),
+                                      op("Project", q=1, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2)], plan=plan), n)

@@ -139,3 +139,9 @@ def test_gpu_pool_beyond_the_cluster_is_oversubscribed_with_nothing_pending():
     assert s.severity == "warning" and s.figures["actors_wanted"] == 4
     assert "max_size=1" in s.fix and "max_size=4" in s.evidence
     assert sugs[0].rule == "gpu-oversubscribed"
+
+
+def test_a_cpu_held_by_count_projection_is_room_for_one_more_actor():
+    top = _warn(_run(sc.pool_first_before_count()))[0]
+    assert top.rule == "actor-pool-undersized" and "max_size=2" in top.fix
+    assert "trivial ones" in top.evidence

@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 from ...format import fmt_plain
 from ...model import DatasetStats, LogicalOp, OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
-from ..bottleneck import find_bottleneck
+from ..bottleneck import find_bottleneck, is_trivial
 from ..window import Window, busy_actors, cluster_gpus, free_cpus, held_share, is_source_op
 from .common import (
     actor_strategy,
@@ -164,15 +164,18 @@ class _PoolSample:
     actors: int
     queued: int
     free_cpus: Optional[float]
-    ahead_cpus: float  # held by the operators upstream of the pool
+    ahead_cpus: float  # held by the operators upstream of the pool, or trivial ones
     spare_gpus: Optional[float]
 
 
 def cpus_ahead(win: Window, ds_id: str, d: DatasetStats, key: str) -> float:
-    """CPUs held by the operators upstream of ``key``. With blocks waiting in front of the pool
-    those operators are ahead of it, and Ray Data's budget would hand their CPUs to a new actor."""
+    """CPUs another actor of ``key`` could take from other operators: those held by the
+    operators upstream of it (with blocks waiting in front of the pool they are ahead of it, and
+    Ray Data's budget would hand their CPUs to a new actor) and by trivial ones (count()'s
+    Project, a write: a CPU reserved for next to no work)."""
     above = set(win.branch(ds_id, key)) - {key}
-    return sum(o.usage.cpu for o in d.operators if op_key(o) in above
+    return sum(o.usage.cpu for o in d.operators
+               if (op_key(o) in above or (op_key(o) != key and is_trivial(o)))
                and o.usage is not None and o.usage.cpu is not None)
 
 
@@ -222,8 +225,8 @@ def _room_words(pool: _Pool, hits: List[_PoolSample]) -> str:
     free = min(h.free_cpus for h in hits)
     if free >= pool.cpu_each * 0.99:
         return f"{fmt_plain(free)}+ CPUs stayed free"
-    return (f"the operators ahead of it held {fmt_plain(min(h.ahead_cpus for h in hits))}+ CPUs "
-            f"({fmt_plain(free)} free) while blocks waited for the pool")
+    return (f"the operators ahead of it (or trivial ones) held {fmt_plain(min(h.ahead_cpus for h in hits))}+ "
+            f"CPUs ({fmt_plain(free)} free) while blocks waited for the pool")
 
 
 def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:

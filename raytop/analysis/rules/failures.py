@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 from ...format import fmt_bytes
-from ...model import DatasetStats, Suggestion, op_key
+from ...model import DatasetStats, LogicalOp, Suggestion, op_key
 from .. import thresholds as th
 from ..window import Window, is_source_op
 from .common import call, first_logical, model_logical, op_num_gpus, suggest
@@ -40,6 +40,9 @@ _KINDS = (
     ("actor-died", re.compile(r"ActorDiedError|ActorUnavailableError|RayActorError"
                               r"|actor died unexpectedly|The actor died", re.I)),
 )
+
+
+_UDF_CLASSES = ("MapBatches", "MapRows", "Map", "FlatMap", "Filter")
 
 
 def failure_kind(error: str) -> str:
@@ -128,13 +131,28 @@ def _heaviest_per_worker(win: Window, ds_id: str, key: Optional[str]) -> Optiona
     return max(per) if per else None
 
 
+def _udf_logical(win: Window, ds_id: str, key: str) -> Optional[LogicalOp]:
+    """The user's own map in a physical operator (``MapBatches(expand)`` of
+    ``MapBatches(expand)->Write``): where the memory goes, and what a fix addresses."""
+    ops = win.logical_ops(ds_id, key)
+    return next((o for o in reversed(ops) if o.op_class in _UDF_CLASSES), ops[-1] if ops else None)
+
+
 def _ray_oom(win: Window, f: Failure) -> Suggestion:
+    """Heap seen per worker is a lower bound (the killed task was still growing): the request
+    proposed is twice it; a smaller batch cuts what each task holds."""
     per = _heaviest_per_worker(win, f.dataset_id, f.op_key)
-    target = first_logical(win, f.dataset_id, f.op_key) if f.op_key else "the heaviest map"
-    request = f"memory={int(per * 1.3)}" if per else "memory=<what one worker needs, in bytes>"
-    fix = (call(target, request) + (f"  # ~{fmt_bytes(per)} per worker seen" if per else "")
-           + ": Ray then places only as many workers as the node's memory holds; or a smaller "
-           "batch_size / lower concurrency on it")
+    udf = _udf_logical(win, f.dataset_id, f.op_key) if f.op_key else None
+    target = udf.name if udf is not None else (
+        first_logical(win, f.dataset_id, f.op_key) if f.op_key else "the heaviest map")
+    request = f"memory={int(per * 2)}" if per else "memory=<what one worker needs at its peak, in bytes>"
+    fix = call(target, request) + "  # " + (
+        f"2x the {fmt_bytes(per)} per worker seen before the kill; " if per else "") + (
+        "Ray then places only as many workers as the node's memory holds")
+    if udf is not None and udf.batch_size:
+        fix += f"; or batch_size={max(1, udf.batch_size // 2)} (now {udf.batch_size}), or a lower concurrency"
+    else:
+        fix += "; or a smaller batch_size or a lower concurrency on it"
     return _failed(win, f, "heap-pressure", "Ray's out-of-memory killer stopped the job",
                    _said(f), fix, {"peak_per_worker": per})
 
