@@ -60,6 +60,7 @@ BOTTLENECK_MIN_SCORE = 0.5  # share of samples an operator must be saturated-wit
 GPU_BATCH_FIT_FRACTION = 0.8  # a batch proposed after a CUDA OOM aims at this share of the card
 
 # ---- failures and restarts ----------------------------------------------------------------
+FAILURE_RECENT_S = 300.0  # a dataset that failed longer ago than this (an earlier job) is not raised
 ACTOR_RESTART_FRACTION = 0.2  # an actor pool restarting in this share of the samples keeps dying
 ACTOR_RESTART_MIN_SAMPLES = 2  # ... and in at least this many of them (one restart is not a pattern)
 

@@ -92,3 +92,13 @@ def test_a_pool_that_keeps_restarting_is_named_but_one_restart_is_not():
     once = sc.actor_restarts(20, at=(5,))
     assert sum(1 for s in once if s.datasets[0].operators[2].actors.restarting) == 1
     assert not [s for s in advise(once) if s.rule == "actor-restarts"]
+
+
+def test_a_failure_of_long_ago_is_not_news():
+    hist = sc.failed_with(sc.USER_ERROR, with_gpu=False, n_running=0, n_failed=5)
+    old = [s.__class__(**{**s.__dict__, "datasets": tuple(
+        d.__class__(**{**d.__dict__, "end_time": s.t - 3600}) for d in s.datasets)}) for s in hist]
+    assert not [s for s in advise(old) if s.rule == "dataset-failed"]
+    recent = [s.__class__(**{**s.__dict__, "datasets": tuple(
+        d.__class__(**{**d.__dict__, "end_time": s.t - 2}) for d in s.datasets)}) for s in hist]
+    assert [s.rule for s in advise(recent)][0] == "dataset-failed"

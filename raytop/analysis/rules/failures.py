@@ -79,6 +79,8 @@ def failures(win: Window) -> List[Failure]:
         d = win.latest_dataset(ds_id)
         if d is None or d.state != "FAILED":
             continue
+        if d.end_time is not None and win.t1 - d.end_time > th.FAILURE_RECENT_S:
+            continue  # failed long before (a job of earlier, seen by attach): not news now
         kind = failure_kind(d.error or "")
         key = _failed_op(win, d, kind)
         out.append(Failure(ds_id, d.error or "", kind, key, win.label(ds_id, key) if key else None))
