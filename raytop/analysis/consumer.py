@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-from ..format import fmt_count, fmt_seconds
+from ..format import fmt_count, fmt_seconds, fmt_share
 from ..model import ConsumerStats, DatasetStats, Snapshot
 from . import thresholds as th
 
@@ -63,5 +63,5 @@ def consumer_summary(c: Optional[ConsumerStats]) -> Optional[str]:
                "it waits for the pipeline: the bottleneck operator limits it"
                if user <= 1 - th.CONSUMER_USER_SHARE else "balanced")
     first = f", first batch after {fmt_seconds(c.first_batch_s)}" if c.first_batch_s is not None else ""
-    return (f"consumer: {100 * user:.0f} % in its own code, {100 * (1 - user):.0f} % waiting for "
+    return (f"consumer: {fmt_share(user)} in its own code, {fmt_share(1 - user)} waiting for "
             f"the pipeline, {fmt_count(c.batches)} batches, {fmt_count(c.rows)} rows{first}: {verdict}")

@@ -156,7 +156,7 @@ CONSUMER_NUMERIC = (False, True, True, True, True, True, False)
 
 
 def _seconds_of(part: float, total: float) -> str:
-    return fmt.fmt_seconds(part) + (f" ({100 * part / total:.0f} %)" if total > 0 else "")
+    return fmt.fmt_seconds(part) + (f" ({fmt.fmt_share(part / total)})" if total > 0 else "")
 
 
 def consumer_rows(doc: dict) -> List[Row]:

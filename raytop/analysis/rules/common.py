@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ...format import NA, fmt_plain
+from ...format import fmt_plain, fmt_share
 from ...model import LogicalOp, Suggestion
 from ..plan import canonical_remote_args
 from ..window import Window
@@ -120,7 +120,7 @@ def running_dataset(win: Window) -> Optional[str]:
 
 
 def pct(x: Optional[float]) -> str:
-    return NA if x is None else f"{100 * x:.0f} %"
+    return fmt_share(x)
 
 
 def listing(items: List[str]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ...format import fmt_plain
+from ...format import fmt_plain, fmt_share
 from ...model import DatasetStats, Suggestion, op_key
 from .. import thresholds as th
 from ..consumer import consumer_bound
@@ -39,7 +39,7 @@ def _consumer_bound_one(win: Window, ds_id: str, samples) -> Optional[Suggestion
         return None
     per_batch = (f", {fmt_plain(round(span.user_s / span.batches, 2))} s of it per batch"
                  if span.batches else "")
-    evidence = (f"the loop over the dataset spent {100 * span.user_share:.0f} % of its time in its own "
+    evidence = (f"the loop over the dataset spent {fmt_share(span.user_share)} of its time in its own "
                 f"code ({fmt_plain(round(span.user_s, 1))} s{per_batch}) and "
                 f"{fmt_plain(round(span.blocked_s, 1))} s waiting for the pipeline {win.describe()}, "
                 f"while blocks waited at the pipeline's output in {round(share * len(samples))}/"

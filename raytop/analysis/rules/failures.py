@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
-from ...format import fmt_bytes
+from ...format import fmt_bytes, fmt_share
 from ...model import DatasetStats, LogicalOp, Suggestion, op_key
 from .. import thresholds as th
 from ..window import Window, is_source_op
@@ -118,7 +118,7 @@ def _cuda_oom(win: Window, f: Failure) -> Suggestion:
     else:
         fix = (call(target, "batch_size=<half of now>") + "  # now Ray's default batch_size"
                if model is not None else f"a smaller batch_size on {target}")
-    evidence = _said(f) + (f"; GPU memory peaked at {100 * peak:.1f} %" if peak is not None else "")
+    evidence = _said(f) + (f"; GPU memory peaked at {fmt_share(peak, 1)}" if peak is not None else "")
     return _failed(win, f, "gpu-memory-risk", f"{f.label or 'The model'} ran out of GPU memory",
                    evidence, fix, {"batch_size": batch, "suggested_batch_size": fit.batch_size if fit else None,
                                    "gpu_mem_peak_fraction": peak})
