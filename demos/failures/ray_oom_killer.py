@@ -13,7 +13,6 @@ The fix: `memory=` on `expand` (Ray then runs only as many as fit), a smaller `b
 lower concurrency.
 """
 
-import os
 import shutil
 import tempfile
 import time
