@@ -85,7 +85,9 @@ def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
     if "tasks:ResourceBudget" not in op.backpressure or op.budget is None:
         return False
     b = op.budget.object_store_bytes
-    if b is None or b > th.BUDGET_EXHAUSTED_BYTES:
+    # Spent: next to nothing left, or less than one of its own output blocks (16 MiB blocks
+    # against an 11 MiB budget stop the operator as surely as 0 does).
+    if b is None or (b > th.BUDGET_EXHAUSTED_BYTES and not (op.avg_block_bytes and b < op.avg_block_bytes)):
         return False
     # ResourceBudget also holds an operator back when its CPU/GPU budget cannot fit one more task
     # (e.g. actors hold the CPUs); then the store is not what stops it.
@@ -116,6 +118,8 @@ def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorSta
 
 def check_object_store_pressure(win: Window) -> List[Suggestion]:
     out = []
+    if check_spilling(win):
+        return out  # a full store that spills: the spilling finding covers it
     for ds_id, samples in win.judged():
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
