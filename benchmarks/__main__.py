@@ -1,8 +1,10 @@
 """Run the suite, print the table, write JSON.
 
-    python -m benchmarks [--quick] [--json FILE] [--only GROUP,...]
+    python -m benchmarks [--quick] [--json FILE] [--only GROUP,...] [--runs N] [--demos A,B]
 
 ``--quick`` keeps every measurement working with tiny sizes (CI) and skips the demo job runs.
+The ``diagnosis`` group (every planted-problem demo, ``--runs`` times) runs only when ``--only``
+names it: it takes about half a minute per demo run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Callable, List
 
 from benchmarks.common import Measurement, compile_bytecode, fmt_value, machine_info
 
-GROUPS = ("job", "probe", "attach", "footprint", "scale", "recording", "startup")
+GROUPS = ("job", "probe", "attach", "footprint", "scale", "recording", "startup", "diagnosis")
+DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "diagnosis")  # diagnosis: only when named
 
 
 def _table(results: List[Measurement], info: dict, quick: bool, elapsed: float) -> str:
@@ -55,30 +58,28 @@ def _guard(name: str, fn: Callable[[], List[Measurement]], failures: list) -> Li
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, no demo job runs (CI)")
-    ap.add_argument("--json", type=Path, default=None, help="write the results here")
-    ap.add_argument("--only", default=None, help=f"comma-separated groups of {','.join(GROUPS)}")
-    args = ap.parse_args(argv)
-    groups = GROUPS
-    if args.only:
-        groups = tuple(g.strip() for g in args.only.split(","))
-        bad = [g for g in groups if g not in GROUPS]
-        if bad:
-            print(f"benchmarks: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})", file=sys.stderr)
-            return 2
-    if args.json is not None and args.json.parent and not args.json.parent.is_dir():
-        print(f"benchmarks: no such directory: {args.json.parent}", file=sys.stderr)
-        return 2
-    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    compile_bytecode()
-    started = time.time()
-    info = machine_info()
-    results: List[Measurement] = []
-    failures: List[str] = []
-    from benchmarks import attach, footprint, job_slowdown, probe_step, recording_cost, scale, startup  # noqa: E402
+def _cluster_groups(groups, args, results: list, failures: list) -> None:
+    """footprint and startup share one `ray start` cluster."""
+    from benchmarks import footprint, startup
     from benchmarks.cluster import Cluster
+
+    cluster = None
+    try:
+        cluster = Cluster().__enter__()
+    except Exception as e:  # noqa: BLE001
+        failures.append(f"cluster: {e}")
+    try:
+        if "footprint" in groups:
+            results += _guard("footprint", lambda: footprint.run(args.quick, cluster), failures)
+        if "startup" in groups:
+            results += _guard("startup", lambda: startup.run(args.quick, cluster), failures)
+    finally:
+        if cluster is not None:
+            cluster.__exit__()
+
+
+def _run_groups(groups, args, results: list, failures: list) -> None:
+    from benchmarks import attach, job_slowdown, probe_step, recording_cost, scale
 
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
         recordings: list = []
@@ -96,20 +97,41 @@ def main(argv=None) -> int:
             results += _guard("scale", lambda: scale.run(args.quick), failures)
         if "recording" in groups:
             results += _guard("recording", lambda: recording_cost.run(args.quick, recordings), failures)
+        if "diagnosis" in groups:
+            from benchmarks import diagnosis
+
+            only = [d.strip() for d in args.demos.split(",")] if args.demos else None
+            results += _guard("diagnosis", lambda: diagnosis.run(args.quick, max(1, args.runs), only),
+                              failures)
         if "footprint" in groups or "startup" in groups:
-            cluster = None
-            try:
-                cluster = Cluster().__enter__()
-            except Exception as e:  # noqa: BLE001
-                failures.append(f"cluster: {e}")
-            try:
-                if "footprint" in groups:
-                    results += _guard("footprint", lambda: footprint.run(args.quick, cluster), failures)
-                if "startup" in groups:
-                    results += _guard("startup", lambda: startup.run(args.quick, cluster), failures)
-            finally:
-                if cluster is not None:
-                    cluster.__exit__()
+            _cluster_groups(groups, args, results, failures)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, no demo job runs (CI)")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--only", default=None, help=f"comma-separated groups of {','.join(GROUPS)}")
+    ap.add_argument("--runs", type=int, default=3, help="diagnosis: runs per demo (default 3)")
+    ap.add_argument("--demos", default=None, help="diagnosis: only these demos (file stems)")
+    args = ap.parse_args(argv)
+    groups = DEFAULT_GROUPS
+    if args.only:
+        groups = tuple(g.strip() for g in args.only.split(","))
+        bad = [g for g in groups if g not in GROUPS]
+        if bad:
+            print(f"benchmarks: unknown group {bad[0]!r} (known: {', '.join(GROUPS)})", file=sys.stderr)
+            return 2
+    if args.json is not None and args.json.parent and not args.json.parent.is_dir():
+        print(f"benchmarks: no such directory: {args.json.parent}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    compile_bytecode()
+    started = time.time()
+    info = machine_info()
+    results: List[Measurement] = []
+    failures: List[str] = []
+    _run_groups(groups, args, results, failures)
     elapsed = time.time() - started
     print(_table(results, info, args.quick, elapsed))
     if failures:

@@ -61,6 +61,11 @@ def fmt_percent(p: Optional[float]) -> str:
     return NA if p is None else f"{p:.0f}%"
 
 
+def fmt_share(x: Optional[float], digits: int = 0) -> str:
+    """A fraction (0..1) as a percentage with a space: 0.943 -> '94 %' ('94.3 %' with digits=1)."""
+    return NA if x is None else f"{100 * x:.{digits}f} %"
+
+
 def fmt_duration(s: Optional[float]) -> str:
     """Seconds as m:ss or h:mm:ss."""
     if s is None or math.isnan(s):

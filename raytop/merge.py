@@ -67,7 +67,10 @@ def _merge_datasets(parts: Sequence[Part]) -> List[DatasetStats]:
     ordered = sorted(parts, key=lambda p: 0 if any(d.source == "probe" for d in p.datasets) else 1)
     for part in ordered:
         for ds in part.datasets:
-            by_id.setdefault(ds.dataset_id, ds)
+            known = by_id.setdefault(ds.dataset_id, ds)
+            if known is not ds and known.consumer is None and ds.consumer is not None:
+                # the probe had not seen the iterator: Ray's exported iteration series did
+                by_id[ds.dataset_id] = replace(known, consumer=ds.consumer)
     return sorted(by_id.values(), key=lambda d: (d.start_time or 0.0, d.dataset_id))
 
 

@@ -144,6 +144,15 @@ class OperatorStats:
     # order: the external input queue fed by that upstream. Empty when the source cannot tell.
     inputs_queue_blocks: Tuple[Optional[int], ...] = ()
     inputs_queue_bytes: Tuple[Optional[int], ...] = ()
+    rows_in: Optional[int] = None  # rows received at its input (cumulative)
+
+    @property
+    def rows_processed(self) -> Optional[int]:
+        """The rows the operator has worked through, for its rows/s: what it output, except for
+        a write, whose output is one result row per written block: there, the rows it received."""
+        if self.name.split("->")[-1].strip().startswith("Write") and self.rows_in is not None:
+            return self.rows_in
+        return self.rows_out
 
     @property
     def queued_blocks(self) -> Optional[int]:
@@ -204,6 +213,19 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class ConsumerStats:
+    """The driver's own loop over a dataset (``iter_batches``, ``iter_torch_batches``,
+    ``iter_rows``), as Ray Data's iterator counts it: cumulative over the iteration."""
+
+    blocked_s: Optional[float] = None  # waiting in next() for the pipeline's next batch
+    user_s: Optional[float] = None  # in the consumer's own code between two batches
+    first_batch_s: Optional[float] = None  # from the start of iteration to the first batch
+    total_s: Optional[float] = None  # wall time of finished iterations (0 while the first runs)
+    batches: Optional[int] = None  # batches handed to the consumer
+    rows: Optional[int] = None  # rows in those batches
+
+
+@dataclass(frozen=True)
 class DatasetStats:
     dataset_id: str
     state: Optional[str] = None  # "PENDING" | "RUNNING" | "FINISHED" | "FAILED"
@@ -228,6 +250,9 @@ class DatasetStats:
     # (e.g. "rows into count()"): see docs/snapshot.md, "Dataset rows".
     rows_op_id: Optional[str] = None
     rows_meaning: Optional[str] = None
+    # The driver's loop over the dataset, when it iterates it (None: count(), write, take, ...,
+    # or not readable): see docs/snapshot.md, "Consumer".
+    consumer: Optional[ConsumerStats] = None
 
 
 @dataclass(frozen=True)

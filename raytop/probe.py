@@ -25,7 +25,7 @@ from ray.data._internal.execution.execution_callback import ExecutionCallback
 from raytop.channel import MAX_MESSAGE_BYTES, Sender
 from raytop.model import to_dict
 from raytop.redact import redact_text
-from raytop.sources import ray_adapter
+from raytop.sources import ray_adapter, ray_iterator
 
 PROTOCOL_VERSION = 1
 ENV_INTERVAL = "RAYTOP_INTERVAL"
@@ -201,6 +201,7 @@ class RaytopProbe(ExecutionCallback):
 
     def _start(self, executor: Any, start_time: float) -> None:
         self._dataset_id = str(getattr(executor, "_dataset_id", None) or "unknown_dataset")
+        ray_iterator.watch_iterations()  # once per process: the consumer's figures
         self._start_time = start_time
         address = job_id = None
         try:
@@ -240,7 +241,9 @@ class RaytopProbe(ExecutionCallback):
         and the final reports wait for delivery: a final one must leave before the script exits."""
         read_at = time.time()
         stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
+        consumer = ray_iterator.read_consumer(self._dataset_id)
         extra = {"job_id": self._job_id, "start_time": self._start_time, "end_time": end_time,
+                 "consumer": _as_dict(consumer),
                  "error": error, "figures_t": read_at, "driver_pid": self._header.get("pid"),
                  "probe": self._header.get("probe")}
         header = dict(self._header, kind=kind, t=read_at)

@@ -21,9 +21,10 @@ _runs: Dict[str, Run] = {}
 gate_results: Dict[str, Tuple[int, str]] = {}  # demo -> (exit code, stderr) under --fail-on warning
 
 
-def run_demo(script: Path, tmp_root: Path) -> Run:
+def run_demo(script: Path, tmp_root: Path, exits=(0, 3)) -> Run:
     """(recording, snapshots, suggestions) of ``script`` under raytop, run once per session,
-    as a CI would: with ``--fail-on warning`` (exit 3 when a warning was raised)."""
+    as a CI would: with ``--fail-on warning`` (exit 3 when a warning was raised). ``exits``: the
+    exit codes expected (a demo that plants a failure exits with the script's own 1)."""
     key = str(script)
     if key not in _runs:
         rec = tmp_root / f"{script.stem}.raytop"
@@ -32,7 +33,7 @@ def run_demo(script: Path, tmp_root: Path) -> Run:
                              capture_output=True, text=True, cwd=tmp_root, timeout=300,
                              # its own local cluster, even while a `ray start` one runs here
                              env=dict(os.environ, RAY_ADDRESS="local"))
-        assert res.returncode in (0, 3), res.stderr[-3000:]
+        assert res.returncode in exits, res.stderr[-3000:]
         gate_results[key] = (res.returncode, res.stderr)
         with RecordingReader(rec) as reader:
             snaps = tuple(reader.iter_snapshots())

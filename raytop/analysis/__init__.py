@@ -7,21 +7,25 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-from ..model import DatasetStats, Plan, Snapshot, op_key, op_labels
+from ..model import ConsumerStats, DatasetStats, Plan, Snapshot, op_key, op_labels, to_dict
 
 
 def report_data(history: Sequence[Snapshot]) -> dict:
     """The JSON-ready core of a report: suggestions, plan analysis per dataset, dataset summaries."""
     from .advisor import advise, suggestion_to_dict
     from .bottleneck import find_bottleneck
+    from .consumer import consumer_summary
     from .plan import analyze_plan, plan_analysis_to_dict
 
     snaps = sorted(history, key=lambda s: s.t)
     plans: Dict[str, Plan] = {}
     last: Dict[str, DatasetStats] = {}
+    consumers: Dict[str, ConsumerStats] = {}  # the latest reading of each dataset's loop
     for s in snaps:
         for d in s.datasets:
             last[d.dataset_id] = d
+            if d.consumer is not None:
+                consumers[d.dataset_id] = d.consumer
             if d.plan is not None:
                 plans[d.dataset_id] = d.plan
     datasets: List[dict] = []
@@ -38,6 +42,8 @@ def report_data(history: Sequence[Snapshot]) -> dict:
             "bottleneck": labels.get(neck, neck) if neck else None,
             "bottleneck_id": neck,
             "plan_source": plans[ds_id].source if ds_id in plans else None,
+            "consumer": to_dict(consumers[ds_id]) if ds_id in consumers else None,
+            "consumer_summary": consumer_summary(consumers.get(ds_id)),
         })
     return {
         "suggestions": [suggestion_to_dict(s) for s in advise(snaps)],

@@ -13,8 +13,8 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
+from .rules import RULES, SEVERITY_RANK, raise_after, rank_key
 from .window import Window
-from .rules import RAISE_AFTER, RULES, SEVERITY_RANK, rank_key
 
 Key = Tuple[str, Optional[str], Optional[str]]
 
@@ -26,6 +26,10 @@ class _Track:
     active: bool = False
     last: Optional[Suggestion] = None  # the latest evidence while on
     best: Optional[Suggestion] = None  # the strongest evidence while active
+
+
+def _key_order(key: Key) -> Tuple[str, str, str]:
+    return tuple(k or "" for k in key)
 
 
 def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
@@ -59,12 +63,13 @@ class Advisor:
                     found[(s.rule, s.dataset_id, s.op_id or s.operator)] = s
             except Exception as e:  # noqa: BLE001 - a rule bug must not take the live view down
                 self.errors[rid] = f"{type(e).__name__}: {e}"
-        for key in set(self._tracks) | set(found):
+        # In a fixed order: the same snapshots always give the same tracks, in the same order.
+        for key in sorted(set(self._tracks) | set(found), key=_key_order):
             tr = self._tracks.setdefault(key, _Track())
             s = found.get(key)
             if s is not None:
                 tr.on, tr.off, tr.last = tr.on + 1, 0, s
-                if not tr.active and tr.on >= RAISE_AFTER.get(key[0], th.RAISE_AFTER):
+                if not tr.active and tr.on >= raise_after(s):
                     tr.active = True
             else:
                 tr.on, tr.off = 0, tr.off + 1

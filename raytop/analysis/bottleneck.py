@@ -5,7 +5,11 @@ fully busy: its input queue (external + internal) holds blocks, all of its actor
 tasks are running), and it is not itself held back by output backpressure (that would mean the
 slowness is further downstream). The first operator after the input buffer always has its read
 tasks queued, so for it a backlog only counts while it is not backpressured at all, or while it is
-the only operator at work (then the budget or cap holding it back is its own use of it).
+the only operator at work (then the budget or cap holding it back is its own use of it). A sink or
+a trivial summary (a write, count()'s Project and AggregateNumRows, a limit) with blocks waiting in
+front of it is not the bottleneck while an operator upstream of it is still at work: that one is.
+When the driver's own loop over the dataset is the slow part (``analysis.consumer.consumer_bound``:
+its code takes most of its time), no operator is the bottleneck (rule ``consumer-bound``).
 
 An operator's score is the share of samples (dataset running, past start-up) in which all of this
 holds; the highest score wins, ties go to the longer average backlog. Below
@@ -24,9 +28,11 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..dataset_rows import tail_kind
 from ..model import DatasetStats, OperatorStats, Snapshot, op_key
 from ..plan_graph import PlanGraph
 from . import thresholds as th
+from .consumer import consumer_bound
 from .window import Window, busy_actors, is_source_op
 
 
@@ -66,17 +72,6 @@ def _done_fraction(op: OperatorStats) -> float:
     return float(op.rows_out or 0)
 
 
-def _branch(win: Window, ds_id: str, key: str) -> List[str]:
-    """``key`` and every real operator above it."""
-    out, todo = [], [key]
-    while todo:
-        k = todo.pop()
-        if k not in out:
-            out.append(k)
-            todo.extend(win.upstreams_of(ds_id, k))
-    return out
-
-
 def _downstream(graph: PlanGraph, key: str) -> List[str]:
     out, todo = [], [key]
     while todo:
@@ -97,7 +92,7 @@ def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: Dict[str, 
         if not graph.is_merge(key) or merge is None or merge.state == "FINISHED" \
                 or merge.physical_class == "UnionOperator":
             continue
-        branches = [k for up in win.upstreams_of(ds_id, key) for k in _branch(win, ds_id, up)]
+        branches = [k for up in win.upstreams_of(ds_id, key) for k in win.branch(ds_id, up)]
         if any(flags.get(k) for k in branches + _downstream(graph, key)):
             continue  # an operator already limits by its own queue: it stands
         working = [ops[k] for k in branches if k in ops and ops[k].state != "FINISHED"
@@ -129,7 +124,33 @@ def _sample_flags(win: Window, ds_id: str, d: DatasetStats) -> Dict[str, Optiona
         flags[key] = _limiting(op, first, alone=busy == [key])
     if graph is not None and graph.edges_known:
         _credit_waited_on(win, ds_id, graph, by_key, flags)
+    _clear_trivial_tails(win, ds_id, ops, flags)
     return flags
+
+
+TRIVIAL_PARTS = ("Project",)  # select_columns: no real work per row
+
+
+def is_trivial(op: OperatorStats) -> bool:
+    """A sink or a summary whose every fused part does next to no work: a write, count()'s
+    AggregateNumRows, an aggregation's tail, a limit, a column projection."""
+    parts = [p.strip() for p in op.name.split("->")]
+    return all(tail_kind(p) is not None or p in TRIVIAL_PARTS for p in parts)
+
+
+def _clear_trivial_tails(win: Window, ds_id: str, ops: List[OperatorStats],
+                         flags: Dict[str, Optional[bool]]) -> None:
+    """Blocks wait in front of a sink or a trivial summary while the operator upstream of it is
+    still at work: that operator, not the sink, is what the pipeline waits for."""
+    graph = win.graph(ds_id)
+    edges = graph is not None and graph.edges_known
+    for i, op in enumerate(ops):
+        key = op_key(op)
+        if not flags.get(key) or not is_trivial(op):
+            continue
+        above = set(win.branch(ds_id, key)) - {key} if edges else {op_key(o) for o in ops[:i]}
+        if any(_busy(o) and o.state != "FINISHED" for o in ops if op_key(o) in above):
+            flags[key] = False
 
 
 def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id, plans=None
@@ -158,6 +179,9 @@ def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> Option
     ``snaps``, or None. ``plans`` (dataset id -> Plan) adds a plan seen earlier than ``snaps``."""
     if not snaps:
         return None
+    win = Window(tuple(snaps), dict(plans or {}))
+    if consumer_bound(win.running(dataset_id)) is not None:
+        return None  # the consumer's loop, not an operator, limits the dataset
     scores = bottleneck_scores(snaps, dataset_id, plans)
     if not scores:
         return None

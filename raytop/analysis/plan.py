@@ -207,50 +207,76 @@ def _v(v) -> str:
 def explain_unfused(up: LogicalOp, group: List[LogicalOp], multi_input: bool = False
                     ) -> List[FusionReason]:
     """Why Ray 2.60 kept ``up`` apart from the fused group starting at ``group[0]``."""
-    down = group[0]
+    structural = _structural_reason(up, group[0], multi_input)
+    if structural is not None:
+        return [structural]
+    maps = [g for g in group if g.is_map]
+    reasons = (_compute_reasons(up, maps[-1] if maps else group[0])
+               + _batch_size_reasons(up, group[0], maps)
+               + _remote_args_fn_reasons(up, maps)
+               + _remote_arg_reasons(up, group[0])
+               + _block_size_reasons(up, group[0], maps))
+    return reasons or [FusionReason(
+        "unknown", "the captured settings would allow fusion; Ray kept them apart for a reason "
+        "the capture does not show (e.g. a read split into more blocks than it has files)", False)]
+
+
+def _structural_reason(up: LogicalOp, down: LogicalOp, multi_input: bool) -> Optional[FusionReason]:
+    """A reason no setting changes: not a pair of maps, or a streaming repartition."""
     shuffle_after_map = up.is_map and down.op_class in ALL_TO_ALL_FUSABLE
     if multi_input or not up.is_map or not (down.is_map or shuffle_after_map):
         odd = down if up.is_map else up
-        return [FusionReason("non-map", f"{odd.name} is not a map operator ({odd.op_class}); Ray "
-                             "only fuses chains of maps (and a map into a shuffle)", False)]
+        return FusionReason("non-map", f"{odd.name} is not a map operator ({odd.op_class}); Ray "
+                            "only fuses chains of maps (and a map into a shuffle)", False)
     if down.op_class == "StreamingRepartition" or up.op_class == "StreamingRepartition":
-        return [FusionReason("streaming-repartition", "a streaming repartition only fuses after a "
-                             "map_batches whose batch_size is a multiple of its rows per block", False)]
+        return FusionReason("streaming-repartition", "a streaming repartition only fuses after a "
+                            "map_batches whose batch_size is a multiple of its rows per block", False)
+    return None
 
-    maps = [g for g in group if g.is_map]
-    last = maps[-1] if maps else down
-    reasons: List[FusionReason] = []
+
+def _compute_reasons(up: LogicalOp, last: LogicalOp) -> List[FusionReason]:
+    """The compute strategies: an actor upstream never fuses; task pool sizes must agree."""
     if up.compute == "actor":
-        reasons.append(FusionReason(
+        return [FusionReason(
             "actor-upstream", f"{up.name} runs on an actor pool; Ray never fuses an actor-pool "
-            "operator with the one after it", False))
-    elif up.compute == "task" and last.compute == "task":
-        if _size(up) != _size(last):
-            reasons.append(FusionReason(
-                "compute-size", f"task pool sizes differ: {up.name} size={_v(_size(up))}, "
-                f"{last.name} size={_v(_size(last))}", True, "concurrency", (_size(up), _size(last))))
-    elif up.compute == "task" and last.compute == "actor":
-        if _size(up) is not None and _size(up) != last.max_size:
-            reasons.append(FusionReason(
-                "compute-size", f"{up.name} task pool size={_size(up)} differs from the actor pool "
-                f"max_size={_v(last.max_size)} of {last.name}", True, "concurrency",
-                (_size(up), last.max_size)))
+            "operator with the one after it", False)]
+    if up.compute == "task" and last.compute == "task" and _size(up) != _size(last):
+        return [FusionReason(
+            "compute-size", f"task pool sizes differ: {up.name} size={_v(_size(up))}, "
+            f"{last.name} size={_v(_size(last))}", True, "concurrency", (_size(up), _size(last)))]
+    if (up.compute == "task" and last.compute == "actor" and _size(up) is not None
+            and _size(up) != last.max_size):
+        return [FusionReason(
+            "compute-size", f"{up.name} task pool size={_size(up)} differs from the actor pool "
+            f"max_size={_v(last.max_size)} of {last.name}", True, "concurrency",
+            (_size(up), last.max_size))]
+    return []
 
+
+def _batch_size_reasons(up: LogicalOp, down: LogicalOp, maps: List[LogicalOp]) -> List[FusionReason]:
     batch_sizes = [g.batch_size for g in maps if g.batch_size is not None]
-    if batch_sizes and _modifies_rows(up) and up.op_class != "MapBatches":
-        reasons.append(FusionReason(
-            "row-changing-upstream-batch-size",
-            f"{up.name} may change the row count and {down.name} asks for batch_size="
-            f"{max(batch_sizes)}; Ray keeps them apart so batches stay whole and {up.name} keeps "
-            "its parallelism", False, "batch_size", (max(batch_sizes),)))
+    if not batch_sizes or not _modifies_rows(up) or up.op_class == "MapBatches":
+        return []
+    return [FusionReason(
+        "row-changing-upstream-batch-size",
+        f"{up.name} may change the row count and {down.name} asks for batch_size="
+        f"{max(batch_sizes)}; Ray keeps them apart so batches stay whole and {up.name} keeps "
+        "its parallelism", False, "batch_size", (max(batch_sizes),))]
 
+
+def _remote_args_fn_reasons(up: LogicalOp, maps: List[LogicalOp]) -> List[FusionReason]:
     fn_ops = [o.name for o in [up, *maps] if o.has_remote_args_fn]
-    if fn_ops:
-        reasons.append(FusionReason(
-            "remote-args-fn", f"{', '.join(fn_ops)} uses ray_remote_args_fn; Ray cannot know the "
-            "generated args ahead of time and never fuses such operators", False,
-            "ray_remote_args_fn"))
+    if not fn_ops:
+        return []
+    return [FusionReason(
+        "remote-args-fn", f"{', '.join(fn_ops)} uses ray_remote_args_fn; Ray cannot know the "
+        "generated args ahead of time and never fuses such operators", False,
+        "ray_remote_args_fn")]
 
+
+def _remote_arg_reasons(up: LogicalOp, down: LogicalOp) -> List[FusionReason]:
+    """One reason per ``ray_remote_args`` key that differs; hardware keys are not fixable."""
+    out = []
     for key, a, b in remote_arg_differences(up.ray_remote_args, down.ray_remote_args):
         hardware = key in HARDWARE_KEYS
         text = (f"ray_remote_args differ in {key}: {up.name} has {_v(a)}, {down.name} has {_v(b)}"
@@ -258,19 +284,15 @@ def explain_unfused(up: LogicalOp, group: List[LogicalOp], multi_input: bool = F
         if hardware:
             text += ("; this is a real hardware requirement, aligning it would make the other "
                      "operator hold that hardware, usually not worth it")
-        reasons.append(FusionReason("remote-args", text, not hardware, key, (a, b)))
+        out.append(FusionReason("remote-args", text, not hardware, key, (a, b)))
+    return out
 
+
+def _block_size_reasons(up: LogicalOp, down: LogicalOp, maps: List[LogicalOp]) -> List[FusionReason]:
     blocks = [g.target_max_block_size for g in maps if g.target_max_block_size is not None]
-    if up.target_max_block_size is not None and blocks and blocks[0] != up.target_max_block_size:
-        reasons.append(FusionReason(
-            "target-max-block-size", f"target_max_block_size differs: {up.name} "
-            f"{up.target_max_block_size}, {down.name} {blocks[0]}", True, "target_max_block_size",
-            (up.target_max_block_size, blocks[0])))
-
-    if not reasons:
-        reasons.append(FusionReason(
-            "unknown", "the captured settings would allow fusion; Ray kept them apart for a reason "
-            "the capture does not show (e.g. a read split into more blocks than it has files)",
-            False))
-    return reasons
-
+    if up.target_max_block_size is None or not blocks or blocks[0] == up.target_max_block_size:
+        return []
+    return [FusionReason(
+        "target-max-block-size", f"target_max_block_size differs: {up.name} "
+        f"{up.target_max_block_size}, {down.name} {blocks[0]}", True, "target_max_block_size",
+        (up.target_max_block_size, blocks[0]))]

@@ -57,3 +57,14 @@ GPU_MEM_CRITICAL_FRACTION = 0.98
 
 # ---- bottleneck ---------------------------------------------------------------------------
 BOTTLENECK_MIN_SCORE = 0.5  # share of samples an operator must be saturated-with-backlog
+GPU_BATCH_FIT_FRACTION = 0.8  # a batch proposed after a CUDA OOM aims at this share of the card
+
+# ---- failures and restarts ----------------------------------------------------------------
+FAILURE_RECENT_S = 300.0  # a dataset that failed longer ago than this (an earlier job) is not raised
+ACTOR_RESTART_FRACTION = 0.2  # an actor pool restarting in this share of the samples keeps dying
+ACTOR_RESTART_MIN_SAMPLES = 2  # ... and in at least this many of them (one restart is not a pattern)
+
+# ---- the consumer (the driver's loop over iter_batches) ------------------------------------
+CONSUMER_USER_SHARE = 0.75  # of the consumer's time in the window, spent in its own code
+CONSUMER_MIN_S = 2.0  # consumer seconds (own code + waiting) the window must cover
+CONSUMER_HELD_BLOCKS = 2  # blocks waiting at the pipeline's output: the consumer has not taken them

@@ -41,6 +41,15 @@ def free_cpus(snap: Snapshot) -> Optional[float]:
     return total - used
 
 
+def held_share(flags: Sequence[bool]) -> Optional[float]:
+    """The share of samples a condition held in, when it *holds*: at least ``MIN_SAMPLES`` of
+    them and true in at least ``HOLD_FRACTION``; None otherwise."""
+    if len(flags) < th.MIN_SAMPLES:
+        return None
+    share = sum(1 for f in flags if f) / len(flags)
+    return share if share >= th.HOLD_FRACTION else None
+
+
 def fraction(flags: Sequence[Optional[bool]]) -> float:
     """Share of the known samples that are True (unknown ones do not count either way)."""
     known = [f for f in flags if f is not None]
@@ -96,6 +105,21 @@ class Window:
                 continue
             out.append((s, d))
         return out
+
+    def judged(self) -> List[Tuple[str, List[Tuple[Snapshot, DatasetStats]]]]:
+        """Every dataset of the window with its running samples, where there are enough of
+        them to judge (the prologue of every dynamic rule)."""
+        out = []
+        for ds_id in self.dataset_ids():
+            samples = self.running(ds_id)
+            if self.enough(samples):
+                out.append((ds_id, samples))
+        return out
+
+    def actor_ops(self, dataset_id: str) -> List[str]:
+        """Op keys of the dataset's actor-pool operators."""
+        return [k for k in self.operator_keys(dataset_id)
+                if any(o.actors is not None for _, o in self.op_samples(dataset_id, k))]
 
     def enough(self, samples: Sequence) -> bool:
         if len(samples) < th.MIN_SAMPLES:
@@ -181,6 +205,25 @@ class Window:
             else:
                 out.append(k)
         return out
+
+    def branch(self, dataset_id: str, key: str) -> List[str]:
+        """``key`` and every real operator above it (all of them feed it, directly or not)."""
+        out, todo = [], [key]
+        while todo:
+            k = todo.pop()
+            if k not in out:
+                out.append(k)
+                todo.extend(self.upstreams_of(dataset_id, k))
+        return out
+
+    def sinks(self, dataset_id: str, d: DatasetStats) -> List[str]:
+        """The operators whose output goes to the consumer (no operator reads them)."""
+        ops = [o for o in d.operators if not is_source_op(o)]
+        graph = self.graph(dataset_id)
+        if graph is not None and graph.edges_known:
+            return [op_key(o) for o in ops
+                    if not [c for c in graph.consumers(op_key(o)) if not c.source]]
+        return [op_key(ops[-1])] if ops else []
 
     def upstream_of(self, dataset_id: str, key: str) -> Optional[str]:
         """The physical operator feeding ``key``: of several (after a union, zip or join), the

@@ -7,11 +7,18 @@ import time
 from typing import Optional, TextIO
 
 from raytop.format import NA, fmt_bytes, fmt_count
-from raytop.model import Snapshot
+from raytop.model import Snapshot, Suggestion
 
 
-def status_line(snap: Snapshot, prev: Optional[Snapshot] = None) -> str:
-    parts = []
+def lead_line(s: Suggestion) -> str:
+    """A critical finding in one line: what, where, the fix."""
+    where = f" · {s.operator}" if s.operator else ""
+    return f"{s.severity.upper()} {s.rule}{where}: {s.title} → {s.fix}"
+
+
+def status_line(snap: Snapshot, prev: Optional[Snapshot] = None,
+                lead: Optional[Suggestion] = None) -> str:
+    parts = [lead_line(lead)] if lead is not None and lead.severity == "critical" else []
     running = [d for d in snap.datasets if d.state == "RUNNING"]
     ds = running[-1] if running else (snap.datasets[-1] if snap.datasets else None)
     if ds is None:
@@ -44,6 +51,14 @@ def status_line(snap: Snapshot, prev: Optional[Snapshot] = None) -> str:
     return "raytop | " + " | ".join(parts)
 
 
+def _advisor():
+    try:
+        from raytop.analysis.advisor import Advisor
+    except Exception:  # noqa: BLE001 - no analysis: a status line without advice
+        return None
+    return Advisor()
+
+
 class StatusPrinter:
     """A collector sink. On a TTY the line is redrawn in place; otherwise a plain line every few
     seconds, with no escape codes."""
@@ -54,9 +69,27 @@ class StatusPrinter:
         self.every_s = every_s
         self._prev: Optional[Snapshot] = None
         self._last_print = 0.0
+        self._advisor = _advisor()
+        self._told: set = set()  # critical findings already printed on a line of their own
+
+    def _lead(self, snap: Snapshot) -> Optional[Suggestion]:
+        """The advisor's first finding; a critical one (a failure leads) also gets its own line
+        the first time it is seen, so it is not lost in a redrawn status line."""
+        if self._advisor is None:
+            return None
+        try:
+            active = self._advisor.update(snap)
+        except Exception:  # noqa: BLE001 - the status line must go on without advice
+            return None
+        for s in active:
+            key = (s.rule, s.dataset_id, s.op_id)
+            if s.severity == "critical" and key not in self._told:
+                self._told.add(key)
+                self.stream.write(("\r\x1b[2K" if self.tty else "") + "raytop | " + lead_line(s) + "\n")
+        return active[0] if active else None
 
     def snapshot(self, snap: Snapshot) -> None:
-        line = status_line(snap, self._prev)
+        line = status_line(snap, self._prev, self._lead(snap))
         self._prev = snap
         now = time.monotonic()
         if self.tty:

@@ -153,8 +153,11 @@ def render_html(report: Report) -> str:
         ("plan", _plan(doc)),
         ("operators", _table(tables.OPERATOR_HEADERS, tables.operator_rows(doc),
                              tables.OPERATOR_NUMERIC, cls="ops")),
-        ("datasets", _datasets(doc)),
     ]
+    consumer = tables.consumer_rows(doc)  # only when the driver's loop iterated a dataset
+    if consumer:
+        sections.append(("consumer", _table(tables.CONSUMER_HEADERS, consumer, tables.CONSUMER_NUMERIC)))
+    sections.append(("datasets", _datasets(doc)))
     names = dict(tables.SECTIONS)
     nav = "".join(f'<a href="#{key}">{names[key]}</a>' for key, _ in sections)
     body = "".join(f'<section id="{key}"><h2>{names[key]}</h2>{html}</section>'

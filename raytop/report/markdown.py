@@ -116,6 +116,10 @@ def render_markdown(report: Report, files_dir: Path) -> str:
 
     out += _plan_section(doc)
 
+    consumer = tables.consumer_rows(doc)  # only when the driver's loop iterated a dataset
+    if consumer:
+        out += ["## Consumer", ""] + _table(tables.CONSUMER_HEADERS, consumer, tables.CONSUMER_NUMERIC)
+
     out += ["## Datasets", ""]
     out += _table(tables.DATASET_HEADERS, tables.dataset_rows(doc), tables.DATASET_NUMERIC)
     out += [f"<sub>Made by raytop {_text(s['report_raytop_version'])} on "

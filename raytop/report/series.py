@@ -192,7 +192,7 @@ def _collect_dataset(tables: _Tables, i: int, ds, multi_ds: bool) -> None:
         name = labels[op_key(op)]
         label = f"{ds.dataset_id}: {name}" if multi_ds else name
         tables.heap.set(label, i, _gib(op.heap_bytes))
-        tables.rows.set(label, i, op.rows_out)
+        tables.rows.set(label, i, op.rows_processed)  # a write's: the rows it received
         tables.measured_rates.set(label, i, op.rows_per_s)
         tables.queues.set(label, i, op.input_queue_blocks)
         for flag in op.backpressure:  # only operators ever backpressured get a row

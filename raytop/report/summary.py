@@ -9,8 +9,9 @@ Pure (no Ray, no matplotlib). Definitions, also documented in docs/report.md:
 - a dataset's window runs from its ``start_time`` (else the first snapshot showing it) to its
   ``end_time`` (else the last snapshot showing it); the run's ``active_s`` is the union of those
   windows, and ``rows_per_s`` = rows of all datasets / ``active_s``;
-- an operator's ``rows_per_s`` = its final ``rows_out`` / (time its ``rows_out`` first reached
-  that final value − its dataset's window start);
+- an operator's ``rows_per_s`` = its final ``rows_processed`` (``rows_out``; for a write, the
+  rows it received, as it outputs one row per block) / (time it first reached that final value −
+  its dataset's window start);
 - backpressure seconds: each sample interval counts for the policies active at its start.
 Unknown stays ``None``: a figure with no reading at all is null, never 0.
 """
@@ -85,7 +86,8 @@ class _OperatorAcc:
     compute: str = "other"
     state: Optional[str] = None
     rows_out: Optional[int] = None
-    rows_final_t: Optional[float] = None
+    rows_done: Optional[int] = None  # OperatorStats.rows_processed: a write's rows are its input
+    rows_final_t: Optional[float] = None  # when rows_done reached its final value
     bytes_out: Optional[int] = None
     blocks_out: Optional[int] = None
     tasks_finished: Optional[int] = None
@@ -119,8 +121,10 @@ class _OperatorAcc:
         self.logical = tuple(op.logical) or self.logical
         self.compute = op.compute if op.compute != "other" else self.compute
         self.state = op.state or self.state
-        if op.rows_out is not None and (self.rows_out is None or op.rows_out > self.rows_out):
-            self.rows_out, self.rows_final_t = op.rows_out, t
+        self.rows_out = _max(self.rows_out, op.rows_out)
+        done = op.rows_processed
+        if done is not None and (self.rows_done is None or done > self.rows_done):
+            self.rows_done, self.rows_final_t = done, t
         self.bytes_out = _max(self.bytes_out, op.bytes_out)
         self.blocks_out = _max(self.blocks_out, op.blocks_out)
         self.tasks_finished = _max(self.tasks_finished, op.tasks_finished)
@@ -146,12 +150,12 @@ class _OperatorAcc:
 
     def to_dict(self, window: Tuple[float, float]) -> dict:
         rows_per_s = None
-        if self.rows_out is not None and self.rows_final_t is not None:
+        if self.rows_done is not None and self.rows_final_t is not None:
             span = self.rows_final_t - window[0]
-            if self.rows_out == 0:
+            if self.rows_done == 0:
                 rows_per_s = 0.0
             elif span > 0:
-                rows_per_s = self.rows_out / span
+                rows_per_s = self.rows_done / span
         return {
             "dataset_id": self.dataset_id, "name": self.name, "op_id": self.op_id,
             "physical_class": self.physical_class, "logical": list(self.logical),

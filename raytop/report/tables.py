@@ -10,7 +10,7 @@ Row = Tuple[str, ...]
 
 SECTIONS = (("summary", "Summary"), ("comparison", "Comparison"), ("suggestions", "Suggestions"),
             ("timelines", "Timelines"), ("plan", "Plan"), ("operators", "Operators"),
-            ("datasets", "Datasets and events"))
+            ("consumer", "Consumer"), ("datasets", "Datasets and events"))
 
 
 def title(doc: dict) -> str:
@@ -151,6 +151,31 @@ def dataset_rows(doc: dict) -> List[Row]:
                      fmt.fmt_seconds(d.get("duration_s")), fmt.fmt_thousands(n), fmt.fmt_rate_exact(d.get("rows_per_s")),
                      d.get("rows_meaning") or fmt.NA, d.get("bottleneck") or fmt.NA,
                      d.get("error") or ""))
+    return rows
+
+
+CONSUMER_HEADERS = ("Dataset", "Own code", "Waiting for the pipeline", "First batch", "Batches",
+                    "Rows", "Reading")
+CONSUMER_NUMERIC = (False, True, True, True, True, True, False)
+
+
+def _seconds_of(part: float, total: float) -> str:
+    return fmt.fmt_seconds(part) + (f" ({fmt.fmt_share(part / total)})" if total > 0 else "")
+
+
+def consumer_rows(doc: dict) -> List[Row]:
+    """The driver's loop over each dataset it iterated (none for count(), writes, take, ...)."""
+    rows = []
+    for d in doc["datasets"]:
+        c = d.get("consumer")
+        if not c or c.get("user_s") is None or c.get("blocked_s") is None:
+            continue
+        total = c["user_s"] + c["blocked_s"]
+        reading = (d.get("consumer_summary") or "").rpartition(": ")[2]
+        rows.append((d["dataset_id"], _seconds_of(c["user_s"], total),
+                     _seconds_of(c["blocked_s"], total),
+                     fmt.fmt_seconds(c.get("first_batch_s")), fmt.fmt_thousands(c.get("batches")),
+                     fmt.fmt_thousands(c.get("rows")), reading or fmt.NA))
     return rows
 
 

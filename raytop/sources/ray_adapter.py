@@ -382,6 +382,7 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
         tasks_failed=_int(getattr(metrics, "num_tasks_failed", None)),
         actors=_actors(op) if compute == "actor" else None,
         rows_out=_int(getattr(metrics, "row_outputs_taken", None)),
+        rows_in=_int(getattr(metrics, "num_row_inputs_received", None)),
         bytes_out=_int(getattr(metrics, "bytes_outputs_taken", None)),
         blocks_out=_int(getattr(metrics, "block_outputs_taken", None)),
         rows_total=_int(_call(op, "num_output_rows_total")),

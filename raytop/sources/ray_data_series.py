@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from raytop.model import ActorCounts, Resources
+from raytop.model import ActorCounts, ConsumerStats, Resources
 
 # OperatorStats field -> series.
 _INT_SERIES = {
@@ -22,6 +22,7 @@ _INT_SERIES = {
     "tasks_finished": "ray_data_num_tasks_finished",
     "tasks_failed": "ray_data_num_tasks_failed",
     "rows_out": "ray_data_row_outputs_taken",
+    "rows_in": "ray_data_num_row_inputs_received",
     "bytes_out": "ray_data_bytes_outputs_taken",
     "blocks_out": "ray_data_num_outputs_taken",
     "obj_store_mem_bytes": "ray_data_obj_store_mem_used",
@@ -152,3 +153,47 @@ def datasets_from_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[str,
                 op_fields[key] = _state(v) if key == "state" else (
                     int(v) if math.isfinite(v) else None)
     return out
+
+
+# ConsumerStats field -> series. Labels ``dataset`` and ``split`` (no operator): the iterator's
+# figures, exported by the stats actor as the iterator reports them (after its first batch,
+# every 5 s and at the end of an iteration).
+_ITER_SERIES = {
+    "blocked_s": "ray_data_iter_total_blocked_seconds",
+    "user_s": "ray_data_iter_user_seconds",
+    "first_batch_s": "ray_data_iter_time_to_first_batch_seconds",
+    "total_s": "ray_data_iter_total_seconds",
+    "batches": "ray_data_iter_batches_total",
+    "rows": "ray_data_iter_rows_total",
+}
+ITER_SERIES_NAMES: Tuple[str, ...] = tuple(sorted(_ITER_SERIES.values()))
+
+
+def index_iteration_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[str, Dict[str, float]]:
+    """dataset -> iteration series -> value, summed over the splits (``streaming_split``
+    consumers) of a dataset; the same series seen on several nodes keeps the largest."""
+    per_split: Dict[Tuple[str, str], Dict[str, float]] = {}
+    for metrics in metrics_list:
+        for name in ITER_SERIES_NAMES:
+            for labels, v in (metrics or {}).get(name, ()):
+                ds = labels.get("dataset")
+                if ds is None or not math.isfinite(v):
+                    continue
+                one = per_split.setdefault((ds, labels.get("split") or ""), {})
+                one[name] = max(v, one.get(name, v))
+    out: Dict[str, Dict[str, float]] = {}
+    for (ds, _), values in per_split.items():
+        total = out.setdefault(ds, {})
+        for name, v in values.items():
+            total[name] = total.get(name, 0.0) + v
+    return out
+
+
+def consumer_figures(series: Mapping[str, float]) -> Optional[ConsumerStats]:
+    """ConsumerStats from one dataset's iteration series; None when it has none."""
+    if not series:
+        return None
+    vals = {f: series.get(n) for f, n in _ITER_SERIES.items()}
+    for f in ("batches", "rows"):
+        vals[f] = _i(vals[f])
+    return ConsumerStats(**vals)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from raytop import dataset_rows
@@ -31,10 +32,13 @@ from raytop.sources.base import NeedsDriver, Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
 from raytop.sources.ray_data_series import (
     DRIVER_SERIES,
+    ITER_SERIES_NAMES,
     SERIES_NAMES,
     STATE_SERIES,
     OpSeries,
+    consumer_figures,
     datasets_from_series,
+    index_iteration_series,
     index_ray_data_series,
     operator_figures,
 )
@@ -72,7 +76,8 @@ class StatsSource:
         if metrics is None:
             metrics = link.metrics if link is not None else shared_cache()
         self._metrics = metrics
-        self._metrics.want(SERIES_NAMES + STATE_SERIES if link is not None else SERIES_NAMES)
+        wanted = SERIES_NAMES + ITER_SERIES_NAMES
+        self._metrics.want(wanted + STATE_SERIES if link is not None else wanted)
         self._clock = clock
         self._actor = None
         self._pending = None  # an unanswered get_datasets() call
@@ -176,11 +181,19 @@ class StatsSource:
             raw = self.fetch()
             metrics = self._node_metrics()
         series = self._index(metrics)
+        consumers = index_iteration_series(metrics)
         have_series = any(m for m in metrics)
         now = self._clock()
-        datasets = tuple(self._settled_or_new(tag, d, series, have_series, now)
+        datasets = tuple(self._with_consumer(self._settled_or_new(tag, d, series, have_series, now),
+                                             consumers.get(tag))
                          for tag, d in raw.items() if isinstance(d, Mapping))
         return Part(datasets=datasets, events=self._events(datasets))
+
+    @staticmethod
+    def _with_consumer(ds: DatasetStats, series: Optional[Mapping[str, float]]) -> DatasetStats:
+        """The dataset with its consumer's loop, from Ray's ray_data_iter_* series."""
+        consumer = consumer_figures(series or {})
+        return ds if consumer == ds.consumer else replace(ds, consumer=consumer)
 
     def _index(self, metrics: list) -> OpSeries:
         """The series per operator; pages refresh every few seconds, so the index of the same
@@ -253,7 +266,7 @@ class StatsSource:
         tracker = self._trackers.get(tag, now)
         mine = {k: series.get((tag, k), {}) for k, _ in ops_raw}
         tracker.observe(now, _fingerprint(mine),
-                        {k: s.get("ray_data_row_outputs_taken") for k, s in mine.items()})
+                        {k: s.get(_rows_series(o)) for (k, o), s in zip(ops_raw, mine.values(), strict=True)})
         ops = tuple(self._operator(tag, k, o, series, tracker, now) for k, o in ops_raw)
         plan = names_plan(ops)
         rows_op, meaning = rows_operator(ops, plan)
@@ -298,6 +311,14 @@ class StatsSource:
 
     def close(self) -> None:
         self._actor = self._pending = None
+
+
+def _rows_series(o: Mapping) -> str:
+    """The counter an operator's rows/s follows: a write outputs one result row per block, so
+    its rows are the ones it received (``OperatorStats.rows_processed``)."""
+    name = str(o.get("name") or "")
+    return ("ray_data_num_row_inputs_received" if name.split("->")[-1].strip().startswith("Write")
+            else "ray_data_row_outputs_taken")
 
 
 def _fingerprint(per_op: Mapping[str, Mapping[str, float]]) -> Tuple:

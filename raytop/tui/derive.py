@@ -76,9 +76,9 @@ def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[floa
     return (end - start) / (newest.t - start_snap.t)
 
 
-def op_rate(history: Sequence[Snapshot], dataset_id: str, key: str, attr: str = "rows_out",
+def op_rate(history: Sequence[Snapshot], dataset_id: str, key: str, attr: str = "rows_processed",
             window_s: float = RATE_WINDOW_S) -> Optional[float]:
-    if attr == "rows_out" and history:
+    if attr in ("rows_out", "rows_processed") and history:
         op = find_operator(history[-1].dataset(dataset_id), key)
         if op is not None and op.rows_per_s is not None:
             return op.rows_per_s  # a source whose counters move in steps measured it

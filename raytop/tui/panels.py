@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from raytop.analysis.consumer import consumer_summary
 from raytop.format import (
     NA,
     bar,
@@ -170,6 +171,9 @@ class HeaderBar(FramePanel):
             text.append(f"  ETA {fmt_duration(eta)}")
         if ds.error:
             text.append(f"  error: {truncate(ds.error, 60)}", style="red")
+        consumer = consumer_summary(ds.consumer)  # a dataset the driver's loop iterates
+        if consumer:
+            text.append(f"\n{consumer}", style="dim")
         return text
 
 
@@ -449,6 +453,8 @@ class AdviceView(FramePanel):
             if i:
                 text.append("\n")
             text.append(f"[{s.severity}] ", style=SEVERITY_STYLE.get(s.severity, "bold"))
+            if s.figures.get("failure"):  # the dataset failed: this is why, and it leads
+                text.append("FAILED ", style="bold reverse red")
             text.append(f"{s.rule}", style="bold")
             if s.operator:
                 text.append(f" · {s.operator}", style="cyan")

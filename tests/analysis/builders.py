@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional
 
-from raytop.model import (ActorCounts, DatasetStats, GpuProcess, GpuStats, LogicalOp, NodeStats,
-                          ObjectStore, OperatorStats, PhysicalOp, Plan, Resources, Snapshot)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    GpuProcess,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Resources,
+    Snapshot,
+)
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -64,5 +76,5 @@ def plan_of(groups, logical, source="probe") -> Plan:
                                inputs=(prev,) if prev else ()))
         prev = name
     by_phys = {i: name for name, _, ids in groups for i in ids}
-    logical = [LogicalOp(**{**l.__dict__, "physical": by_phys.get(l.id)}) for l in logical]
+    logical = [LogicalOp(**{**lo.__dict__, "physical": by_phys.get(lo.id)}) for lo in logical]
     return Plan(logical=tuple(logical), physical=tuple(phys), ray_version="2.60.0", source=source)

@@ -124,3 +124,121 @@ def gpu_memory_risk(n=20):
     return history(lambda i: snap(i, [_pre(), _model(gpu_used=2.0)],
                                   nodes=[node(cpus=3, gpus=2, gpu_list=gpus)],
                                   plan=model_plan(num_gpus=1, batch_size=64)), n)
+
+
+def count_plan(max_size=1, num_gpus=None):
+    """range -> map_batches(Model, concurrency=max_size) -> count(): Ray adds Project and
+    AggregateNumRows after the model."""
+    args = {"num_gpus": num_gpus} if num_gpus else {}
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True),
+               lop("1", "MapBatches", "Model", inputs=["0"], compute="actor", min_size=1 if num_gpus else max_size,
+                   max_size=max_size, ray_remote_args=args, batch_size=100),
+               lop("2", "Project", inputs=["1"]),
+               lop("3", "AggregateNumRows", inputs=["2"], is_map=False)]
+    return plan_of([("ReadRange", "TaskPoolMapOperator", ["0"]),
+                    (MODEL, "ActorPoolMapOperator", ["1"]),
+                    ("Project", "TaskPoolMapOperator", ["2"]),
+                    ("AggregateNumRows", "AllToAllOperator", ["3"])], logical)
+
+
+def pool_before_count(n=20):
+    """The fixed pool is the bottleneck, the read holds the machine's other CPU (so none is
+    free) and blocks pile up in front of count()'s Project, which runs a task now and then."""
+    return history(lambda i: snap(i, [op("ReadRange", q=40 - i, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
+                                      _model(q=4 + i, actors=(1, 0, 0, 0), cpu=1.0, running=2),
+                                      op("Project", q=3 + 2 * i, running=1, cpu=0.0),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2)], plan=count_plan()), n)
+
+
+def gpu_pool_beyond_cluster(n=20):
+    """max_size=4 actors of one GPU each on a one-GPU machine: Ray's autoscaler never asks for
+    the actors it cannot place, so none is pending; the one actor is busy with blocks queued."""
+    return history(lambda i: snap(i, [op("ReadRange", q=20, running=1, cpu=1.0),
+                                      _model(q=5, actors=(1, 0, 0, 0), cpu=1.0, gpu_used=1.0, running=2),
+                                      op("Project", q=0, running=0),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=4, gpus=1)], plan=count_plan(4, num_gpus=1)), n)
+
+
+# Real error texts, as the probe's describe_error gives them (type: root-cause line).
+CUDA_OOM = ("RayTaskError(UserCodeException): torch.OutOfMemoryError: CUDA out of memory. Tried to "
+            "allocate 54.91 GiB. GPU 0 has a total capacity of 139.81 GiB of which 41.64 GiB is free. "
+            "Including non-PyTorch memory, this process has 98.16 GiB memory in use. Of the allocated "
+            "memory 96.03 GiB is allocated by PyTorch, and 1.03 GiB is reserved by PyTorch but "
+            "unallocated. If reserved but unallocated memory is large try setting "
+            "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.")
+CUDA_OOM_OLD = ("RayTaskError(RuntimeError): RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                "(GPU 0; 15.78 GiB total capacity; 13.10 GiB already allocated; 1.12 GiB free; "
+                "13.50 GiB reserved in total by PyTorch)")
+RAY_OOM = "OutOfMemoryError: Task was killed due to the node running low on memory."
+STORE_FULL = ("ObjectStoreFullError: Failed to put object ffffffff in object store because it is full. "
+              "Object size is 268435456 bytes.")
+DISK_FULL = "OutOfDiskError: Local disk is full. The object cannot be created because the local object store is full and the local disk's utilization is over capacity"
+ACTOR_DIED = ("ActorDiedError: The actor died unexpectedly before finishing this task. class_name: "
+              "MapWorker actor_id: 8f1c4e")
+USER_ERROR = "RayTaskError(UserCodeException): KeyError: 'label'"
+
+
+def failed_with(error, n_running=12, n_failed=1, batch_size=64, with_gpu=True, source="probe",
+                heap=None):
+    """A model pipeline that runs, then fails with ``error`` in the model (one task failed)."""
+    plan = model_plan(num_gpus=1 if with_gpu else None, batch_size=batch_size)
+    gpus = [gpu(util=90, used=int(15.5 * GIB), operator=MODEL)] if with_gpu else []
+
+    def make(i):
+        failed = i >= n_running
+        s = snap(i, [_pre(), _model(tasks_failed=1 if failed else 0, heap_bytes=heap,
+                                    gpu_used=1.0 if with_gpu else None)],
+                 nodes=[node(cpus=3, gpus=1 if with_gpu else None, gpu_list=gpus)],
+                 plan=plan, state="FAILED" if failed else "RUNNING")
+        if failed:
+            d = s.datasets[0]
+            s = s.__class__(**{**s.__dict__, "datasets": (d.__class__(**{
+                **d.__dict__, "error": error if source == "probe" else None, "source": source}),)})
+        return s
+    return history(make, n_running + n_failed)
+
+
+def actor_restarts(n=20, at=None):
+    """An actor pool whose one actor keeps dying: restarting in every other sample (or only in
+    the samples ``at``)."""
+    def restarting(i):
+        return int(i in at) if at is not None else i % 2
+    return history(lambda i: snap(i, [_pre(), _model(actors=(1 - restarting(i), 0, 0, restarting(i)), q=3)],
+                                  nodes=[node(cpus=3)], plan=model_plan()), n)
+
+
+def _with_consumer(s, i, user_per_s, blocked_per_s):
+    from raytop.model import ConsumerStats
+    d = s.datasets[0]
+    c = ConsumerStats(blocked_s=0.2 + blocked_per_s * i, user_s=user_per_s * i, first_batch_s=0.2,
+                      total_s=0.0, batches=2 * i, rows=200 * i)
+    return s.__class__(**{**s.__dict__, "datasets": (d.__class__(**{**d.__dict__, "consumer": c}),)})
+
+
+def consumer_bound(n=20):
+    """The driver's loop takes 0.9 s of every second in its own code; the one pipeline operator
+    runs ahead, held back by Ray Data's budget (the iterator's prefetched blocks hold it)."""
+    pre = "ReadRange->MapBatches(prep)"
+    return history(lambda i: _with_consumer(
+        snap(i, [op(pre, q=30 - i, running=2, cpu=2.0, bp=("tasks:ResourceBudget",), output_queue_blocks=1)],
+             nodes=[node(cpus=2)]), i, 0.9, 0.05), n)
+
+
+def pipeline_bound(n=20):
+    """The loop mostly waits (blocked): the undersized pool is what limits it."""
+    return [_with_consumer(s, i, 0.1, 0.85) for i, s in enumerate(pool_undersized(n))]
+
+
+def pool_first_before_count(n=20):
+    """from_items -> the fixed pool (first operator) -> count(): no read to take a CPU from, but
+    count()'s Project holds the other CPU for next to no work."""
+    logical = [lop("1", "MapBatches", "Model", compute="actor", min_size=1, max_size=1, batch_size=100),
+               lop("2", "Project", inputs=["1"]), lop("3", "AggregateNumRows", inputs=["2"], is_map=False)]
+    plan = plan_of([(MODEL, "ActorPoolMapOperator", ["1"]), ("Project", "TaskPoolMapOperator", ["2"]),
+                    ("AggregateNumRows", "AllToAllOperator", ["3"])], logical)
+    return history(lambda i: snap(i, [_model(q=45 - i, actors=(1, 0, 0, 0), cpu=1.0, running=2),
+                                      op("Project", q=1, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2)], plan=plan), n)

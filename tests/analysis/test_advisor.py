@@ -2,6 +2,7 @@ import json
 
 from raytop.analysis import advisor as advisor_mod
 from raytop.analysis import report_data
+from raytop.analysis import rules as rules_mod
 from raytop.analysis.advisor import Advisor, advise, rank
 from raytop.model import Snapshot, Suggestion
 
@@ -21,7 +22,7 @@ def _fake_rule(pattern):
 
 def _drive(monkeypatch, pattern):
     monkeypatch.setattr(advisor_mod, "RULES", {"spilling": _fake_rule(pattern)})
-    monkeypatch.setitem(advisor_mod.RAISE_AFTER, "spilling", 3)
+    monkeypatch.setitem(rules_mod.RAISE_AFTER, "spilling", 3)
     adv = Advisor()
     return [bool(adv.update(Snapshot(t=float(i)))) for i in range(len(pattern))]
 
@@ -72,7 +73,7 @@ def test_report_data_is_json_ready():
 
 
 def test_report_data_read_batch_size_is_explained_without_warning():
-    from .builders import history, lop, op, plan_of, snap, node
+    from .builders import history, lop, node, op, plan_of, snap
     logical = [lop("0", "ReadRange", can_modify_num_rows=True),
                lop("1", "MapBatches", "f", inputs=["0"], batch_size=64)]
     plan = plan_of([("ReadRange", None, ["0"]), ("MapBatches(f)", None, ["1"])], logical)

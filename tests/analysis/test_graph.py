@@ -6,8 +6,16 @@ from __future__ import annotations
 from raytop.analysis.bottleneck import find_bottleneck
 from raytop.analysis.window import Window
 from raytop.merge import _attribute
-from raytop.model import (ActorCounts, DatasetStats, NodeStats, OperatorStats, PhysicalOp, Plan,
-                          Snapshot, op_labels)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    NodeStats,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Snapshot,
+    op_labels,
+)
 from raytop.plan_graph import build_graph, lanes
 from raytop.sources.stats import names_plan
 

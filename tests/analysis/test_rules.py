@@ -5,6 +5,7 @@ from raytop.analysis.bottleneck import find_bottleneck
 from raytop.analysis.rules import RULE_IDS
 
 from . import scenarios as sc
+from .builders import op as op_
 
 
 def _warn(sugs):
@@ -33,12 +34,16 @@ CASES = [
     ("heap-pressure", sc.heap_pressure, "ds.map_batches(Model, memory="),
     ("gpu-underutilized", sc.gpu_underutilized, "batch_size=128"),
     ("gpu-memory-risk", sc.gpu_memory_risk, "batch_size=32"),
+    ("actor-restarts", sc.actor_restarts, "worker logs"),
+    ("dataset-failed", lambda: sc.failed_with(sc.USER_ERROR, with_gpu=False),
+     "fix the error in that operator's code"),
+    ("consumer-bound", sc.consumer_bound, "ds = ds.map_batches(<that work>"),
 ]
 
 
 def test_every_rule_id_is_covered():
     assert sorted(r for r, _, _ in CASES) == sorted(RULE_IDS)
-    assert len(RULE_IDS) == 12
+    assert len(RULE_IDS) == 15
 
 
 @pytest.mark.parametrize("rule,make,fix", CASES, ids=[c[0] for c in CASES])
@@ -108,3 +113,35 @@ def test_store_busy_with_budget_backpressure_is_pressure_but_busy_alone_is_not()
     fired = [s for s in _warn(_run(make(("tasks:ResourceBudget",)))) if s.rule == "object-store-pressure"]
     assert fired and "86 %" in fired[0].evidence
     assert not [s for s in _run(make(())) if s.rule == "object-store-pressure"]
+
+
+def test_fixed_pool_before_count_is_undersized_though_the_read_holds_the_other_cpu():
+    hist = sc.pool_before_count()
+    assert find_bottleneck(hist, "ds_1") == sc.MODEL  # not count()'s Project, with more queued
+    top = _warn(_run(hist))[0]
+    assert top.rule == "actor-pool-undersized"
+    assert "ActorPoolStrategy(min_size=1, max_size=2)" in top.fix and "now" in top.fix
+
+
+def test_a_sink_is_the_bottleneck_once_nothing_upstream_works():
+    from .builders import history, node, snap
+    hist = history(lambda i: snap(i, [op_("ReadRange", running=0, state="FINISHED"),
+                                      sc._model(q=0, actors=(1, 0, 1, 0), running=0),
+                                      op_("Project", q=10, running=1, cpu=1.0),
+                                      op_("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2)], plan=sc.count_plan()))
+    assert find_bottleneck(hist, "ds_1") == "Project"
+
+
+def test_gpu_pool_beyond_the_cluster_is_oversubscribed_with_nothing_pending():
+    sugs = _warn(_run(sc.gpu_pool_beyond_cluster()))
+    (s,) = [x for x in sugs if x.rule == "gpu-oversubscribed"]
+    assert s.severity == "warning" and s.figures["actors_wanted"] == 4
+    assert "max_size=1" in s.fix and "max_size=4" in s.evidence
+    assert sugs[0].rule == "gpu-oversubscribed"
+
+
+def test_a_cpu_held_by_count_projection_is_room_for_one_more_actor():
+    top = _warn(_run(sc.pool_first_before_count()))[0]
+    assert top.rule == "actor-pool-undersized" and "max_size=2" in top.fix
+    assert "trivial ones" in top.evidence

@@ -11,12 +11,14 @@ from typing import Callable, Dict, List, Tuple
 from ...model import Suggestion
 from .. import thresholds as th
 from ..window import Window
-from .actors import (check_actor_pool_undersized, check_gpu_oversubscribed,
-                                          check_input_starved, check_stateless_model)
+from .actors import check_actor_pool_undersized, check_input_starved
 from .blocks import check_large_blocks, check_small_blocks
+from .consumer import check_consumer_bound
+from .failures import check_actor_restarts, check_failures
 from .fusion import check_fusion_break
 from .gpu import check_gpu_memory_risk, check_gpu_underutilized
 from .memory import check_heap_pressure
+from .placement import check_gpu_oversubscribed, check_stateless_model
 from .store import check_object_store_pressure, check_spilling
 
 RuleFn = Callable[[Window], List[Suggestion]]
@@ -34,17 +36,31 @@ RULES: Dict[str, RuleFn] = {
     "heap-pressure": check_heap_pressure,
     "gpu-underutilized": check_gpu_underutilized,
     "gpu-memory-risk": check_gpu_memory_risk,
+    "actor-restarts": check_actor_restarts,
+    "consumer-bound": check_consumer_bound,
+    # last: a failure's finding replaces a dynamic rule's finding of the same key
+    "dataset-failed": check_failures,
 }
 
 RULE_IDS: Tuple[str, ...] = tuple(RULES)
 
 RAISE_AFTER: Dict[str, int] = {rid: th.RAISE_AFTER for rid in RULE_IDS}
 RAISE_AFTER.update({"fusion-break": th.PLAN_RAISE_AFTER, "stateless-model": th.PLAN_RAISE_AFTER,
-                    "spilling": 2})
+                    "spilling": 2, "dataset-failed": th.PLAN_RAISE_AFTER})
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
+def raise_after(s: Suggestion) -> int:
+    """Evaluations a suggestion must hold before it is raised: a failure is a fact at once."""
+    if s.figures.get("failure"):
+        return 1
+    return RAISE_AFTER.get(s.rule, th.RAISE_AFTER)
+
+
 def rank_key(s: Suggestion):
-    return (SEVERITY_RANK.get(s.severity, 3), -float(s.figures.get("impact", 0.0)), s.rule,
+    """Severity, then a failure's finding first, then impact; the rest only breaks ties, so the
+    same suggestions always come in the same order."""
+    return (SEVERITY_RANK.get(s.severity, 3), not s.figures.get("failure"),
+            -float(s.figures.get("impact", 0.0)), s.rule, s.dataset_id or "", s.op_id or "",
             s.operator or "")

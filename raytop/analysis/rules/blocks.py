@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
+from ...format import fmt_bytes
 from ...model import OperatorStats, Suggestion, op_key
 from .. import thresholds as th
 from ..window import Window, cluster_cpus, is_source_op
-from ...format import fmt_bytes
 from .common import call, first_logical, is_read, suggest
 
 
@@ -45,10 +45,7 @@ def _source_logical(win: Window, ds_id: str, key: str) -> Optional[str]:
 
 def check_small_blocks(win: Window) -> List[Suggestion]:
     out = []
-    for ds_id in win.dataset_ids():
-        samples = win.running(ds_id)
-        if not win.enough(samples):
-            continue
+    for ds_id, _ in win.judged():
         for op in _latest_ops(win, ds_id):
             if (op.avg_block_bytes is None or op.avg_task_s is None or op.tasks_finished is None
                     or op.avg_block_bytes >= th.SMALL_BLOCK_BYTES or op.avg_task_s >= th.SHORT_TASK_S
@@ -89,10 +86,7 @@ def check_small_blocks(win: Window) -> List[Suggestion]:
 
 def check_large_blocks(win: Window) -> List[Suggestion]:
     out = []
-    for ds_id in win.dataset_ids():
-        samples = win.running(ds_id)
-        if not win.enough(samples):
-            continue
+    for ds_id, _ in win.judged():
         cpus = cluster_cpus(win.latest)
         for i, op in enumerate(_latest_ops(win, ds_id)):
             size = op.avg_block_bytes

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
+from ...format import fmt_plain, fmt_share
 from ...model import LogicalOp, Suggestion
-from ..window import Window
-from ...format import NA, fmt_plain
 from ..plan import canonical_remote_args
+from ..window import Window
 
 # Base impact of each rule: how much throughput is usually at stake. Causes rank above the
 # symptoms they produce (large blocks above spilling above a full store).
 BASE_IMPACT = {
+    "dataset-failed": 1.0,
     "gpu-memory-risk": 0.9,
     "gpu-oversubscribed": 0.85,
     "large-blocks": 0.85,
@@ -25,6 +26,8 @@ BASE_IMPACT = {
     "gpu-underutilized": 0.55,
     "small-blocks": 0.5,
     "fusion-break": 0.4,
+    "actor-restarts": 0.75,
+    "consumer-bound": 0.7,
 }
 
 _METHODS = {"MapBatches": "map_batches", "MapRows": "map", "Map": "map", "Filter": "filter",
@@ -117,7 +120,7 @@ def running_dataset(win: Window) -> Optional[str]:
 
 
 def pct(x: Optional[float]) -> str:
-    return NA if x is None else f"{100 * x:.0f} %"
+    return fmt_share(x)
 
 
 def listing(items: List[str]) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from ...model import LogicalOp, Suggestion
-from ..window import Window
 from ...format import NA, fmt_plain
+from ...model import LogicalOp, Suggestion
 from ..plan import Boundary, FusionReason, analyze_plan
+from ..window import Window
 from .common import call, suggest
 
 

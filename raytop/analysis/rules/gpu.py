@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Tuple
 
+from ...format import fmt_bytes
 from ...model import GpuStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
 from ..bottleneck import find_bottleneck
 from ..window import Window
-from ...format import fmt_bytes
 from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
 GpuKey = Tuple[str, int]
@@ -99,10 +99,7 @@ def _gpu_ops(win: Window, ds_id: str) -> List[str]:
 
 def check_gpu_underutilized(win: Window) -> List[Suggestion]:
     out = []
-    for ds_id in win.dataset_ids():
-        samples = win.running(ds_id)
-        if not win.enough(samples):
-            continue
+    for ds_id, samples in win.judged():
         neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
         if neck_key is None or neck_key not in _gpu_ops(win, ds_id):
             continue

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from ...format import fmt_bytes
 from ...model import OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
 from ..window import Window
-from ...format import fmt_bytes
 from .common import call, first_logical, model_logical, pct, running_dataset, suggest
 
 

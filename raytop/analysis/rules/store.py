@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from ...format import fmt_bytes
 from ...model import OperatorStats, Snapshot, Suggestion, op_key, op_labels
 from .. import thresholds as th
 from ..window import Window, is_source_op
-from ...format import fmt_bytes
-from .common import (model_logical, op_num_cpus, op_num_gpus, pct,
-                                          running_dataset, suggest)
+from .common import model_logical, op_num_cpus, op_num_gpus, pct, running_dataset, suggest
 
 
 def _store_fraction(snap: Snapshot) -> Optional[float]:
@@ -86,7 +85,9 @@ def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
     if "tasks:ResourceBudget" not in op.backpressure or op.budget is None:
         return False
     b = op.budget.object_store_bytes
-    if b is None or b > th.BUDGET_EXHAUSTED_BYTES:
+    # Spent: next to nothing left, or less than one of its own output blocks (16 MiB blocks
+    # against an 11 MiB budget stop the operator as surely as 0 does).
+    if b is None or (b > th.BUDGET_EXHAUSTED_BYTES and not (op.avg_block_bytes and b < op.avg_block_bytes)):
         return False
     # ResourceBudget also holds an operator back when its CPU/GPU budget cannot fit one more task
     # (e.g. actors hold the CPUs); then the store is not what stops it.
@@ -117,10 +118,9 @@ def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorSta
 
 def check_object_store_pressure(win: Window) -> List[Suggestion]:
     out = []
-    for ds_id in win.dataset_ids():
-        samples = win.running(ds_id)
-        if not win.enough(samples):
-            continue
+    if check_spilling(win):
+        return out  # a full store that spills: the spilling finding covers it
+    for ds_id, samples in win.judged():
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
             f = _store_fraction(s)
