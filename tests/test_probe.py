@@ -72,11 +72,21 @@ class _Registered:
         from ray.data import DataContext
 
         self.ctx = DataContext.get_current()
-        self.saved = list(self.ctx.custom_execution_callback_classes)
-        self.ctx.custom_execution_callback_classes = self.saved + [self.cls]
+        if hasattr(self.ctx, "custom_execution_callback_classes"):
+            self.saved = list(self.ctx.custom_execution_callback_classes)
+            self.ctx.custom_execution_callback_classes = self.saved + [self.cls]
+        else:  # Ray 2.54: instances in the context's config (copied into each dataset's context)
+            self.saved = list(self.ctx.get_config(_CALLBACKS_KEY, []))
+            self.ctx.set_config(_CALLBACKS_KEY, self.saved + [self.cls()])
 
     def __exit__(self, *exc):
-        self.ctx.custom_execution_callback_classes = self.saved
+        if hasattr(self.ctx, "custom_execution_callback_classes"):
+            self.ctx.custom_execution_callback_classes = self.saved
+        else:
+            self.ctx.set_config(_CALLBACKS_KEY, self.saved)
+
+
+_CALLBACKS_KEY = "execution_callbacks"  # Ray 2.54's EXECUTION_CALLBACKS_CONFIG_KEY
 
 
 @pytest.fixture(scope="module")
