@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from typing import Iterable, List, Set, Tuple
+from collections.abc import Iterable
 
 from raytop.model import DatasetStats, LogicalOp, OperatorStats, Snapshot
 from raytop.recording import RecordingReader
@@ -23,23 +23,23 @@ from raytop.recording import RecordingReader
 _NOT_APPLICABLE = {"actors", "gpu_mem_bytes", "rows_per_s"}
 
 
-def _never_known(objs: Iterable[object], cls: type, skip: Set[str]) -> List[str]:
+def _never_known(objs: Iterable[object], cls: type, skip: set[str]) -> list[str]:
     """Fields of ``cls`` that are None (or empty) in every one of ``objs``."""
     fields = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
-    seen: Set[str] = set()
+    seen: set[str] = set()
     for obj in objs:
         seen.update(n for n in fields if getattr(obj, n) not in (None, (), {}))
     return [n for n in fields if n not in seen]
 
 
-def _probe_datasets(snaps: List[Snapshot]) -> List[DatasetStats]:
+def _probe_datasets(snaps: list[Snapshot]) -> list[DatasetStats]:
     return [d for s in snaps for d in s.datasets if d.source == "probe"]
 
 
-def _unhealthy_sources(snaps: List[Snapshot]) -> List[str]:
+def _unhealthy_sources(snaps: list[Snapshot]) -> list[str]:
     """Sources never ``ok`` in the run, with their last status."""
     last = {}
-    ok: Set[str] = set()
+    ok: set[str] = set()
     for s in snaps:
         for name, status in s.sources.items():
             last[name] = status
@@ -48,7 +48,7 @@ def _unhealthy_sources(snaps: List[Snapshot]) -> List[str]:
     return [f"{n}={last[n]}" for n in sorted(last) if n not in ok]
 
 
-def check_report(report: dict, rows: int) -> Tuple[bool, str]:
+def check_report(report: dict, rows: int) -> tuple[bool, str]:
     datasets = report.get("datasets") or []
     plan = report.get("plan") or {}
     groups = sum(len(p.get("groups") or ()) for p in plan.values())
@@ -58,7 +58,7 @@ def check_report(report: dict, rows: int) -> Tuple[bool, str]:
                 f"plan groups={groups}, operators={len(report.get('operators') or [])}")
 
 
-def check_recording(snaps: List[Snapshot]) -> Tuple[bool, str]:
+def check_recording(snaps: list[Snapshot]) -> tuple[bool, str]:
     probe = _probe_datasets(snaps)
     final = probe[-1] if probe else None
     logical = len(final.plan.logical) if final and final.plan else 0
@@ -67,11 +67,11 @@ def check_recording(snaps: List[Snapshot]) -> Tuple[bool, str]:
     return ok, f"recording: {len(snaps)} snapshots, probe dataset state={state}, logical ops={logical}"
 
 
-def never_known_lines(snaps: List[Snapshot]) -> List[str]:
+def never_known_lines(snaps: list[Snapshot]) -> list[str]:
     probe = _probe_datasets(snaps)
-    ops: List[OperatorStats] = [o for d in probe for o in d.operators
+    ops: list[OperatorStats] = [o for d in probe for o in d.operators
                                 if o.physical_class != "InputDataBuffer"]
-    lops: List[LogicalOp] = [lop for d in probe if d.plan for lop in d.plan.logical]
+    lops: list[LogicalOp] = [lop for d in probe if d.plan for lop in d.plan.logical]
     op_gaps = _never_known(ops, OperatorStats, _NOT_APPLICABLE)
     plan_gaps = _never_known(lops, LogicalOp, set())
     return [f"operator fields never known: {', '.join(op_gaps) or '-'}",
@@ -79,7 +79,7 @@ def never_known_lines(snaps: List[Snapshot]) -> List[str]:
             f"sources never ok: {', '.join(_unhealthy_sources(snaps)) or '-'}"]
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     recording, report_path, rows = argv[0], argv[1], int(argv[2])
     with RecordingReader(recording) as reader:
         snaps = list(reader.iter_snapshots())
