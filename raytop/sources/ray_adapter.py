@@ -348,7 +348,7 @@ def _actors(op: Any) -> Optional[ActorCounts]:
     info = _call(op, "get_actor_info")
     if info is None:
         return None
-    # ActorPoolInfo.idle exists but stays at its default 0 before 2.56: not a real reading.
+    # ActorPoolInfo has no idle before 2.56 (docs/ray-internals.md, "Versions").
     idle = _int(getattr(info, "idle", None)) if RAY_VERSION_TUPLE >= (2, 56) else None
     return ActorCounts(
         running=_int(getattr(info, "running", None)),
