@@ -17,7 +17,8 @@ import queue
 import re
 import threading
 import time
-from typing import Any, Optional
+import weakref
+from typing import Any, Callable, Optional
 
 import ray
 from ray.data._internal.execution.execution_callback import ExecutionCallback
@@ -139,13 +140,25 @@ class RaytopProbe(ExecutionCallback):
     Dormant while nobody listens: a step then costs a clock read, and once a second a look at
     the channel's (cached) listing. Ray creates it per execution; ``raytop attach --inject``
     creates one for an execution already running (``injected``) and may silence it (``quiet``).
+    Ray 2.54 creates one per DataContext instead (``_probe_for``).
     """
 
     def __init__(self, injected: bool = False) -> None:
         self.injected = injected
         self.quiet = False
-        self._next_step = 0.0
         self._interval = DEFAULT_INTERVAL_S
+        self._others: "weakref.WeakKeyDictionary[Any, RaytopProbe]" = weakref.WeakKeyDictionary()
+        self._reset(None)
+        try:
+            self._interval = interval_from_env()
+        except Exception:
+            pass
+
+    def _reset(self, executor: Any) -> None:
+        """Forget the execution reported so far; report ``executor`` from now on."""
+        self._executor = _weak(executor)
+        self._ended = False
+        self._next_step = 0.0
         self._dataset_id: Optional[str] = None
         self._header: dict = {}
         self._plan: Optional[dict] = None
@@ -153,51 +166,91 @@ class RaytopProbe(ExecutionCallback):
         self._plan_sent_at = float("-inf")
         self._start_time: Optional[float] = None
         self._job_id: Optional[str] = None
-        try:
-            self._interval = interval_from_env()
-        except Exception:
-            pass
+
+    # Ray 2.54 keeps the probe in the DataContext, which it copies for derived datasets and ships
+    # with every task: a copy starts afresh, and workers get Ray's no-op base class (they never
+    # run callbacks, and nodes without raytop could not unpickle this one).
+    def __copy__(self) -> "RaytopProbe":
+        fresh = RaytopProbe(self.injected)
+        fresh.quiet = self.quiet
+        return fresh
+
+    def __deepcopy__(self, memo: dict) -> "RaytopProbe":
+        return self.__copy__()
+
+    def __reduce__(self) -> tuple:
+        return ExecutionCallback, ()
+
+    def _probe_for(self, executor: Any) -> "RaytopProbe":
+        """The probe reporting ``executor``: this one, unless it still reports another execution.
+        From Ray 2.55 there is one probe per execution, so that is always this one; in 2.54 one
+        per DataContext serves every execution of the datasets derived from one, even at once."""
+        mine = self._executor() if self._executor is not None else None
+        if mine is executor:
+            return self
+        if mine is None or self._ended:
+            self._reset(executor)
+            return self
+        other = self._others.get(executor)
+        if other is None:
+            other = self._others[executor] = RaytopProbe(self.injected)
+            other._reset(executor)
+        other.quiet = self.quiet
+        return other
 
     def before_execution_starts(self, executor: Any) -> None:
         try:
-            self._start(executor, time.time())
-            if not self.quiet and listening():
-                self._announce(executor, "started")
-            self._next_step = _monotonic() + self._interval
+            self._probe_for(executor)._begin(executor)
         except Exception:
             pass
 
     def on_execution_step(self, executor: Any) -> None:
-        if self.quiet or _monotonic() < self._next_step:
-            return
         try:
-            now = _monotonic()
-            self._next_step = now + self._interval
-            if not listening():
+            probe = self._probe_for(executor)
+            if probe.quiet or _monotonic() < probe._next_step:
                 return
-            if self._dataset_id is None:  # registered after the execution started
-                self._start(executor, _execution_start_time(executor))
-            if not self._announced:  # somebody started listening since
-                self._announce(executor, "joined")
-                return
-            self._report(executor, "step", "RUNNING",
-                         with_plan=now - self._plan_sent_at >= PLAN_RESEND_S)
+            probe._step(executor)
         except Exception:
             pass
 
     def after_execution_succeeds(self, executor: Any) -> None:
         try:
-            self._final(executor, "finished", "FINISHED", None)
+            self._probe_for(executor)._end(executor, "finished", "FINISHED", None)
         except Exception:
             pass
 
     def after_execution_fails(self, executor: Any, error: Exception) -> None:
         try:
-            self._final(executor, "failed", "FAILED", describe_error(error))
+            self._probe_for(executor)._end(executor, "failed", "FAILED", describe_error(error))
         except Exception:
             pass
 
     # ---- internals ----
+
+    def _begin(self, executor: Any) -> None:
+        self._start(executor, time.time())
+        if not self.quiet and listening():
+            self._announce(executor, "started")
+        self._next_step = _monotonic() + self._interval
+
+    def _step(self, executor: Any) -> None:
+        now = _monotonic()
+        self._next_step = now + self._interval
+        if not listening():
+            return
+        if self._dataset_id is None:  # registered after the execution started
+            self._start(executor, _execution_start_time(executor))
+        if not self._announced:  # somebody started listening since
+            self._announce(executor, "joined")
+            return
+        self._report(executor, "step", "RUNNING",
+                     with_plan=now - self._plan_sent_at >= PLAN_RESEND_S)
+
+    def _end(self, executor: Any, kind: str, state: str, error: Optional[str]) -> None:
+        try:
+            self._final(executor, kind, state, error)
+        finally:
+            self._ended = True
 
     def _start(self, executor: Any, start_time: float) -> None:
         self._dataset_id = str(getattr(executor, "_dataset_id", None) or "unknown_dataset")
@@ -251,6 +304,16 @@ class RaytopProbe(ExecutionCallback):
         if with_plan:
             self._plan_sent_at = _monotonic()
         _reporter.submit(lambda: _deliver(header, stats, extra, plan), wait=kind != "step")
+
+
+def _weak(obj: Any) -> Optional[Callable[[], Any]]:
+    """A weak reference to ``obj`` (an ended execution must not be kept alive by its probe)."""
+    if obj is None:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:  # not weakly referenceable (a stand-in executor)
+        return lambda: obj
 
 
 def _deliver(header: dict, stats: Any, extra: dict, plan: Optional[dict]) -> None:

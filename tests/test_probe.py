@@ -72,11 +72,21 @@ class _Registered:
         from ray.data import DataContext
 
         self.ctx = DataContext.get_current()
-        self.saved = list(self.ctx.custom_execution_callback_classes)
-        self.ctx.custom_execution_callback_classes = self.saved + [self.cls]
+        if hasattr(self.ctx, "custom_execution_callback_classes"):
+            self.saved = list(self.ctx.custom_execution_callback_classes)
+            self.ctx.custom_execution_callback_classes = self.saved + [self.cls]
+        else:  # Ray 2.54: instances in the context's config (copied into each dataset's context)
+            self.saved = list(self.ctx.get_config(_CALLBACKS_KEY, []))
+            self.ctx.set_config(_CALLBACKS_KEY, self.saved + [self.cls()])
 
     def __exit__(self, *exc):
-        self.ctx.custom_execution_callback_classes = self.saved
+        if hasattr(self.ctx, "custom_execution_callback_classes"):
+            self.ctx.custom_execution_callback_classes = self.saved
+        else:
+            self.ctx.set_config(_CALLBACKS_KEY, self.saved)
+
+
+_CALLBACKS_KEY = "execution_callbacks"  # Ray 2.54's EXECUTION_CALLBACKS_CONFIG_KEY
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +210,74 @@ def test_address_reported(pipeline_run):
     final = pipeline_run["final"]
     assert final.address and final.address == pipeline_run["address"]
     assert final.ray_version
+
+
+def _square(batch):
+    batch["id"] = batch["id"] ** 2
+    return batch
+
+
+def test_executions_sharing_a_context_at_once_are_reported_apart(ray_cluster, chan_dir,
+                                                                   monkeypatch):
+    """Datasets derived from one dataset share its DataContext. Before Ray 2.55 the context holds
+    one probe instance for every execution of those datasets, even concurrent ones."""
+    monkeypatch.setenv("RAY_DATA_EXECUTION_CALLBACKS", "raytop.probe.RaytopProbe")
+    monkeypatch.setenv("RAYTOP_INTERVAL", "0.1")
+    source = ProbeSource(pids=[os.getpid()], directory=chan_dir)
+    probe_mod.set_sender(Sender(chan_dir))
+    try:
+        base = ray_cluster.data.range(ROWS, override_num_blocks=20)
+        a, b = base.map_batches(_double), base.map_batches(_square)
+        both = zip(a.iter_batches(batch_size=100), b.iter_batches(batch_size=100), strict=True)
+        rows = 0
+        for x, y in both:  # both executions run at once
+            rows += len(x["id"]) + len(y["id"])
+            source.read()  # drain the channel as raytop does
+        final = source.read()
+    finally:
+        probe_mod.set_sender(None)
+        source.close()
+    assert rows == 2 * ROWS
+    by_op = {d.operators[1].name: d for d in final.datasets if len(d.operators) == 2}
+    assert set(by_op) == {"ReadRange->MapBatches(_double)", "ReadRange->MapBatches(_square)"}
+    assert [(d.state, d.rows_out) for d in by_op.values()] == [("FINISHED", ROWS)] * 2
+    assert len({d.dataset_id for d in final.datasets}) == len(final.datasets) == 2
+
+
+def _slow(batch):
+    time.sleep(0.1)
+    return batch
+
+
+def test_agent_joins_a_running_execution(ray_cluster, chan_dir):
+    """What `raytop attach --inject` runs in the driver, in-process: the agent finds the running
+    executor and adds a probe to the callbacks it calls on every step (Ray 2.54: its
+    DataContext's list), which reports from then on."""
+    from raytop.attach import agent as agent_mod
+
+    source = ProbeSource(pids=[os.getpid()], directory=chan_dir)
+    batches = iter(ray_cluster.data.range(ROWS, override_num_blocks=40).map_batches(_slow)
+                   .iter_batches())
+    agent = None
+    try:
+        rows = len(next(batches)["id"])  # the execution runs
+        assert any(True for _ in agent_mod.live_executors())
+        agent = agent_mod.Agent(chan_dir, "token")
+        agent._register_with_executors()
+        assert [p.injected for p in agent._probes] == [True]
+        for batch in batches:
+            rows += len(batch["id"])
+            source.read()
+        final = source.read()
+    finally:
+        if agent is not None:
+            agent._go_quiet()
+        probe_mod.set_sender(None)
+        source.close()
+    assert rows == ROWS
+    ds = _dataset(final)
+    assert ds.probe == "injected" and ds.state == "FINISHED" and ds.rows_out == ROWS
+    assert ds.plan is not None and len(ds.plan.logical) == 2
 
 
 def _rows(ray):
@@ -372,6 +450,22 @@ def test_describe_error_keeps_the_root_cause_and_hides_secrets(monkeypatch):
         assert secret not in text
     assert "\n" not in text
     assert len(probe_mod.describe_error(ValueError("x" * 5000))) <= probe_mod.MAX_ERROR_CHARS
+
+
+def test_a_copied_probe_starts_afresh_and_a_pickled_one_is_a_no_op():
+    """Ray 2.54 keeps the probe in the DataContext, copied for derived datasets and pickled into
+    every task: the copy must not carry the execution it reported, nor tasks need raytop."""
+    import copy
+
+    from ray import cloudpickle
+    from ray.data._internal.execution.execution_callback import ExecutionCallback
+
+    probe = probe_mod.RaytopProbe(injected=True)
+    probe.quiet, probe._dataset_id = True, "ds_1"
+    for fresh in (copy.copy(probe), copy.deepcopy(probe)):
+        assert type(fresh) is probe_mod.RaytopProbe and fresh is not probe
+        assert fresh.injected and fresh.quiet and fresh._dataset_id is None
+    assert type(cloudpickle.loads(cloudpickle.dumps(probe))) is ExecutionCallback
 
 
 def test_interval_from_env(monkeypatch):

@@ -48,10 +48,27 @@ def live_executors() -> Iterator[Any]:
             yield thread
 
 
+def callback_list(executor: Any) -> Optional[List[Any]]:
+    """The list of callbacks the executor calls on every step: its ``_callbacks`` (Ray 2.55+);
+    in Ray 2.54, its DataContext's, which the executor looks up again on every step (and which
+    the later executions of datasets sharing that context use too)."""
+    callbacks = getattr(executor, "_callbacks", None)
+    if isinstance(callbacks, list):
+        return callbacks
+    try:
+        from ray.data._internal.execution import execution_callback
+
+        get = getattr(execution_callback, "get_execution_callbacks", None)  # Ray 2.54 only
+        callbacks = get(executor._data_context) if get is not None else None
+    except Exception:  # noqa: BLE001 - not an executor raytop can join
+        return None
+    return callbacks if isinstance(callbacks, list) else None
+
+
 def _our_probe(executor: Any) -> Optional[Any]:
     from raytop.probe import RaytopProbe
 
-    for callback in list(getattr(executor, "_callbacks", None) or ()):
+    for callback in list(callback_list(executor) or ()):
         if isinstance(callback, RaytopProbe):
             return callback
     return None
@@ -93,8 +110,8 @@ class Agent(threading.Thread):
 
         probes = []
         for executor in live_executors():
-            callbacks = getattr(executor, "_callbacks", None)
-            if not isinstance(callbacks, list):
+            callbacks = callback_list(executor)
+            if callbacks is None:
                 continue
             mine = _our_probe(executor)
             if mine is not None and not mine.injected:

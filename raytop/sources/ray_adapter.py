@@ -290,15 +290,22 @@ def _per_input(op: Any, in_queues: Any) -> Tuple[Tuple[Optional[int], ...], Tupl
     if in_queues is None:
         return (), ()
     blocks, nbytes = _per_queue(in_queues, "num_blocks"), _per_queue(in_queues, "memory_usage")
-    internal = _safe(lambda: op._input_queues)  # a property on Ray's operators
-    if callable(internal):
-        internal = _safe(internal)
+    internal = _internal_input_queues(op)
     if len(blocks) > 1 and isinstance(internal, (list, tuple)) and len(internal) == len(blocks):
         inner_blocks = tuple(_int(_call(q, "num_blocks")) for q in internal)
         inner_bytes = tuple(_int(_call(q, "estimate_size_bytes")) for q in internal)
         blocks = tuple(_add(a, b) for a, b in zip(blocks, inner_blocks, strict=True))
         nbytes = tuple(_add(a, b) for a, b in zip(nbytes, inner_bytes, strict=True))
     return blocks, nbytes
+
+
+def _internal_input_queues(op: Any) -> Any:
+    """The operator's internal buffers, one per input: the property ``_input_queues`` (Ray
+    2.56+), else the list ``_input_buffers`` that zip and union kept before."""
+    internal = _safe(lambda: op._input_queues)
+    if callable(internal):
+        internal = _safe(internal)
+    return internal if internal is not None else getattr(op, "_input_buffers", None)
 
 
 def _add(a: Optional[int], b: Optional[int]) -> Optional[int]:
@@ -331,11 +338,17 @@ def _backpressure(op: Any) -> Tuple[str, ...]:
     return tuple(out)
 
 
+def _task_time_s(metrics: Any) -> Any:
+    """Total wall time of finished tasks: ``task_completion_time_total_s`` before Ray 2.55."""
+    total = getattr(metrics, "task_completion_time_s", None)
+    return total if total is not None else getattr(metrics, "task_completion_time_total_s", None)
+
+
 def _actors(op: Any) -> Optional[ActorCounts]:
     info = _call(op, "get_actor_info")
     if info is None:
         return None
-    # ActorPoolInfo.idle exists but stays at its default 0 before 2.56: not a real reading.
+    # ActorPoolInfo has no idle before 2.56 (docs/ray-internals.md, "Versions").
     idle = _int(getattr(info, "idle", None)) if RAY_VERSION_TUPLE >= (2, 56) else None
     return ActorCounts(
         running=_int(getattr(info, "running", None)),
@@ -391,8 +404,7 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
         if resource_manager is not None else None,
         budget=_resources(_safe(lambda: resource_manager.get_budget(op)))
         if resource_manager is not None else None,
-        avg_task_s=_div(getattr(metrics, "task_completion_time_s", None),
-                        getattr(metrics, "num_tasks_finished", None)),
+        avg_task_s=_div(_task_time_s(metrics), getattr(metrics, "num_tasks_finished", None)),
         avg_block_bytes=_div(getattr(metrics, "bytes_task_outputs_generated", None), gen_blocks),
         avg_block_rows=_div(getattr(metrics, "rows_task_outputs_generated", None), gen_blocks),
         obj_store_mem_bytes=_int(getattr(metrics, "obj_store_mem_used", None)),
