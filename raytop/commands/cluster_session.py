@@ -26,10 +26,15 @@ from raytop.sources.ray_rpc import RpcError, RpcUnavailable, protos
 
 BRIDGED = ("cluster", "stats", "processes", "samplers", "drivers")
 NO_AGENTS_ENV = "RAYTOP_NO_AGENTS"
+THROUGH_DRIVER_ENV = "RAYTOP_THROUGH_DRIVER"  # "1": every source through the driver bridge
 SAMPLER_WAIT_S = 20.0
 
 
 def light_available() -> bool:
+    """Whether raytop can read the cluster itself (Ray's gRPC modules load), unless the user
+    asked for the driver path."""
+    if os.environ.get(THROUGH_DRIVER_ENV) == "1":
+        return False
     try:
         protos()
         return True

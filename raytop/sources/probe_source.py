@@ -35,7 +35,7 @@ _STATES = ("PENDING", "RUNNING", "FINISHED", "FAILED", None)
 _EVENT_KINDS = {"started": "dataset_started", "finished": "dataset_finished",
                 "failed": "dataset_failed"}
 _REPORT_KINDS = ("started", "joined", "step", "finished", "failed")
-_PID_FIELD = re.compile(rb'"pid": ?(\d+)')
+_PID_FIELD = re.compile(rb'"pid": ?(\d+)[,}]')  # the whole number, never one cut at the window
 
 
 class ProbeSource:
@@ -193,7 +193,7 @@ class ProbeSource:
         user gets every probe's datagrams, and decoding them costs ~1 ms each."""
         if self._pids is None:
             return False
-        m = _PID_FIELD.search(raw, 0, 64)
+        m = _PID_FIELD.search(raw, 0, 96)
         return m is not None and int(m.group(1)) not in self._pids
 
     def _accept(self, msg: dict) -> None:
