@@ -26,14 +26,15 @@ def run_live(collector, *, title: str, address: Optional[str], log_path: Optiona
     return 0
 
 
-def run_replay(path: Path) -> int:
-    """The same screens over a recording, with a scrubber. ``RecordingError`` propagates."""
+def run_replay(path: Path, *, play: bool = False) -> int:
+    """The same screens over a recording, with a scrubber, opened on the first snapshot with a
+    running dataset; ``play``: playing from there. ``RecordingError`` propagates."""
     from raytop.recording import RecordingReader
     from raytop.tui.app import ReplayApp
 
     reader = RecordingReader(path)
     try:
-        app = ReplayApp(reader, title=f"replay {Path(path).name}")
+        app = ReplayApp(reader, title=f"replay {Path(path).name}", play=play)
     except BaseException:
         reader.close()
         raise

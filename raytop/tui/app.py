@@ -265,9 +265,10 @@ class ReplayApp(RaytopApp):
         Binding("end", "seek_fraction(1)", "End", show=False, priority=True),
     ]
 
-    def __init__(self, reader, *, title: str) -> None:
+    def __init__(self, reader, *, title: str, play: bool = False) -> None:
+        """Opens on the first snapshot with a running dataset; ``play``: playing from there."""
         super().__init__(title=title, with_scrubber=True)
-        self.player = ReplayPlayer(reader, self.post_message)
+        self.player = ReplayPlayer(reader, self.post_message, play=play)
 
     def on_mount(self) -> None:
         self.update_mode()
