@@ -23,6 +23,7 @@ KEYS_COMMON = (
     ("l", "plan: logical → physical operators, why not fused"),
     ("d", "pick a dataset (when there are several)"),
     ("/", "filter operators by name (Esc clears)"),
+    ("o  O", "sort by the next column / reverse it"),
     ("?", "this help"),
     ("q", "quit"),
 )
@@ -40,7 +41,9 @@ LEGEND = ("backpressure: tasks(budget|cap|downstream) = task submission held by 
           "ResourceBudget / ConcurrencyCap / DownstreamCapacity policy; out(...) = outputs held. "
           "▶ marks the bottleneck: the operator with the most input blocks waiting that is not "
           "held by its downstream. Run = tasks running; Actors = running/pending/idle; "
-          "In q / Out q = blocks·bytes waiting; – means not readable.")
+          "In q / Out q = blocks·bytes waiting; – means not readable. Sorted (o, O, or a click "
+          "on a column's header), operators go largest first, those with no value last; after "
+          "the last column, in the plan's order again.")
 
 
 def help_text(replay: bool) -> Text:

@@ -47,7 +47,11 @@ class ScriptLog:
 
 
 class OverviewScreen(FrameScreen):
-    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", show=False)]
+    BINDINGS = [
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("o", "sort", "Sort", show=False),
+        Binding("O", "reverse_sort", "Reverse sort", show=False),
+    ]
 
     dataset_id: var[Optional[str]] = var(None, init=False)
     mode: var[Mode] = var(Mode(), init=False)
@@ -126,6 +130,16 @@ class OverviewScreen(FrameScreen):
         log.clear()
         log.write_lines(script_log.lines)
         self.query_one("#log-box").border_title = script_log.title
+
+    # -- the operators table's order ---------------------------------------------------------
+    def action_sort(self) -> None:
+        """``o``: sort the operators by the next column shown (largest first); after the last
+        one, back to the plan's order."""
+        self.query_one(OperatorsTable).cycle_sort()
+
+    def action_reverse_sort(self) -> None:
+        """``O``: the same column the other way (unknown values stay last)."""
+        self.query_one(OperatorsTable).reverse_sort()
 
     # -- the operators filter ---------------------------------------------------------------
     def open_filter(self) -> None:
