@@ -16,6 +16,7 @@ from raytop.commands.common import (ADDRESS, FORCE, INJECT, NO_AGENTS, PID, add_
 
 def attach_live(*, address, dataset_id, interval, record_path, force, argv,
                 inject: bool = False, pid=None) -> int:
+    from raytop.commands.stacks import view_stacks
     from raytop.tui import run_live
 
     refuse_existing(record_path, force)
@@ -29,7 +30,7 @@ def attach_live(*, address, dataset_id, interval, record_path, force, argv,
     try:
         collector.start()
         return run_live(collector, title="raytop attach", address=session.address,
-                        injector=injector)
+                        injector=injector, stacks=view_stacks(session))
     finally:
         collector.stop()
         if writer is not None:

@@ -60,6 +60,15 @@ class ClusterSession:
     def _bridge_address(self) -> Optional[str]:
         return self.link.address or self._address_of()
 
+    def ready_bridge(self) -> RayBridge:
+        """The bridge, its address set (``raytop run``: known once the script started Ray), for
+        a call of its own (the view's stacks); RaytopError when the address is not known yet."""
+        if self.bridge.address is None:
+            self.bridge.address = self._bridge_address()
+        if self.bridge.address is None:
+            raise RaytopError("the script has not started Ray yet")
+        return self.bridge
+
     def _samplers(self, node_ids) -> object:
         if self.bridge.address is None:
             self.bridge.address = self._bridge_address()

@@ -172,11 +172,12 @@ def _watch(run: _Run) -> None:
         run.finished.wait()
         printer.finish()
         return
+    from raytop.commands.stacks import view_stacks
     from raytop.tui import run_live
 
     run.collector.start()
     run_live(run.collector, title=f"raytop run {run.opts.script.name}", address=None,
-             log_path=run.log_path, job=run.job)
+             log_path=run.log_path, job=run.job, stacks=view_stacks(run.session))
     if run.job.poll() is None:
         print("raytop: view closed; the script is still running and being recorded "
               "(Ctrl-C stops it)", file=sys.stderr)

@@ -28,7 +28,8 @@ KEYS_COMMON = (
     ("q", "quit"),
 )
 KEYS_LIVE = (("p", "pause / resume the view (collection goes on)"),
-             ("i", "load raytop's probe into the dataset's driver (asks first)"))
+             ("i", "load raytop's probe into the dataset's driver (asks first)"),
+             ("s", "Python stacks of the operator's busiest workers (py-spy)"))
 KEYS_REPLAY = (
     ("Space  p", "play / pause"),
     ("← →", "step one snapshot back / forward"),
@@ -36,6 +37,7 @@ KEYS_REPLAY = (
     ("g", "go to a time (seconds, m:ss or h:mm:ss from the start)"),
     ("Home End", "first / last snapshot"),
     ("click scrubber", "seek there"),
+    ("s", "stacks need a live job (raytop attach)"),
 )
 LEGEND = ("backpressure: tasks(budget|cap|downstream) = task submission held by the "
           "ResourceBudget / ConcurrencyCap / DownstreamCapacity policy; out(...) = outputs held. "
@@ -151,3 +153,25 @@ class ConfirmInject(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class StacksScreen(ModalScreen):
+    """The Python stacks of an operator's busiest workers (the ``s`` key), as `raytop stacks`
+    prints them; scrolls."""
+
+    BINDINGS = [Binding("escape,q,s", "dismiss", "Close")]
+
+    def __init__(self, operator: str, text: str) -> None:
+        super().__init__()
+        self.operator, self.text = operator, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="stacks-box", classes="dialog"):
+            title = Text(f"Stacks of {self.operator}", style="bold")
+            title.append("  (py-spy; ↑ ↓ PgUp PgDn scroll, Esc closes)", style="dim")
+            yield Static(title, classes="dialog-title")
+            with VerticalScroll(id="stacks-scroll"):
+                yield Static(Text(self.text, no_wrap=True), id="stacks-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#stacks-scroll").focus()
