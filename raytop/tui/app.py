@@ -28,8 +28,7 @@ from raytop.tui.operators_table import OperatorsTable
 from raytop.tui.panels import Mode
 from raytop.tui.row_table import RowTable
 from raytop.tui.screens.detail import OperatorDetailScreen
-from raytop.tui.screens.dialogs import (ConfirmInject, DatasetPicker, GotoTime, HelpScreen,
-                                        StacksScreen)
+from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen, StacksScreen
 from raytop.tui.screens.overview import OverviewScreen, ScriptLog
 from raytop.tui.screens.plan import PlanScreen
 from raytop.tui.scrubber import Scrubber

@@ -11,8 +11,7 @@ from click.testing import CliRunner
 
 from raytop.recording import RecordingReader
 from raytop.tui.app import ReplayApp
-from tests.tui.helpers import (committed_snapshots, sync, text_of, wait_for, wait_index,
-                               write_recording)
+from tests.tui.helpers import committed_snapshots, sync, text_of, wait_for, wait_index, write_recording
 
 LEAD = 5  # snapshots before the first one with a running dataset
 

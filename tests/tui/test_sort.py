@@ -5,8 +5,15 @@ numbers, unknown values last either way; the cursor stays on its operator."""
 from __future__ import annotations
 
 from raytop.model import ActorCounts, OperatorStats
-from raytop.tui.operators_table import (NARROW, OPERATOR, PIPELINE, OperatorsTable, SortOrder,
-                                        next_sort, sort_operators)
+from raytop.tui.operators_table import (
+    NARROW,
+    OPERATOR,
+    PIPELINE,
+    OperatorsTable,
+    SortOrder,
+    next_sort,
+    sort_operators,
+)
 from tests.tui.helpers import replay_app, row_keys, sync, wait_for, wait_index
 
 READ, MODEL, POST, WRITE = ("ReadRange->MapBatches(preprocess)_1", "MapBatches(Model)_2",
