@@ -54,8 +54,7 @@ class Advisor:
         for d in snap.datasets:
             if d.plan is not None:
                 self._plans[d.dataset_id] = d.plan
-        recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
-        win = Window(recent, dict(self._plans))
+        win = Window(self._rule_window(snap), dict(self._plans))
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:
@@ -79,11 +78,25 @@ class Advisor:
                 tr.best = s
         return self.active()
 
+    def _rule_window(self, snap: Snapshot) -> Tuple[Snapshot, ...]:
+        """The last ``RULE_WINDOW_S`` seconds, reaching further back (up to ``RULE_WINDOW_MAX_S``)
+        while a running dataset has fewer than ``MIN_READINGS`` distinct readings in it."""
+        recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
+        if all(_readings(recent, d.dataset_id) >= th.MIN_READINGS for d in snap.datasets
+               if d.state == "RUNNING" and d.figures_t is not None):
+            return recent
+        return tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_MAX_S)
+
     def active(self) -> Tuple[Suggestion, ...]:
         return rank([t.last for t in self._tracks.values() if t.active and t.last is not None])
 
     def ever_active(self) -> Tuple[Suggestion, ...]:
         return rank([t.best for t in self._tracks.values() if t.best is not None])
+
+
+def _readings(snaps: Sequence[Snapshot], dataset_id: str) -> int:
+    """Distinct readings of a dataset's figures among ``snaps`` (its ``figures_t`` values)."""
+    return len({d.figures_t for s in snaps for d in s.datasets if d.dataset_id == dataset_id})
 
 
 def rank(suggestions: Sequence[Suggestion]) -> Tuple[Suggestion, ...]:
