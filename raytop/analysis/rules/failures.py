@@ -62,7 +62,7 @@ def _failed_op(win: Window, d: DatasetStats, kind: str) -> Optional[str]:
     ops = [o for o in d.operators if not is_source_op(o)]
     failed = [o for o in ops if (o.tasks_failed or 0) > 0]
     if failed:
-        return op_key(max(failed, key=lambda o: o.tasks_failed))
+        return op_key(max(failed, key=lambda o: o.tasks_failed or 0))
     named = [o for o in ops if o.name and o.name in (d.error or "")]
     if named:
         return op_key(named[-1])
