@@ -91,7 +91,7 @@ def render_markdown(report: Report, files_dir: Path) -> str:
     if cmp is not None:
         out += ["## Comparison", "",
                 f"Before: {_code(cmp['baseline'])} → after: {_code(cmp['current'])}", ""]
-        rows = [(c[0], c[1], c[2], c[3] + _VERDICT.get(v, "")) for c, v in tables.comparison_rows(cmp)]
+        rows = [(c[0], c[1], c[2], c[3] + _VERDICT.get(v or "", "")) for c, v in tables.comparison_rows(cmp)]
         out += _table(tables.COMPARISON_HEADERS, rows, (False, True, True, True))
         for key, label in (("disappeared", "Disappeared"), ("appeared", "Appeared"),
                            ("remaining", "Still active")):

@@ -84,7 +84,7 @@ COMPARISON_HEADERS = ("Metric", "Before", "After", "Change")
 
 def comparison_rows(cmp: dict) -> List[Tuple[Row, Optional[str]]]:
     """(cells, verdict) per metric and per operator throughput."""
-    out = []
+    out: List[Tuple[Row, Optional[str]]] = []
     for m in cmp["metrics"]:
         out.append(((m["label"], fmt.fmt_by_kind(m["kind"], m["before"]), fmt.fmt_by_kind(m["kind"], m["after"]),
                      fmt.fmt_change(m["before"], m["after"])), m["verdict"]))
@@ -118,7 +118,7 @@ OPERATOR_NUMERIC = (False, False, True, True, True, True, True, False, True, Tru
 
 def operator_rows(doc: dict) -> List[Row]:
     multi = len(doc["datasets"]) > 1
-    rows = []
+    rows: List[Row] = []
     for op in doc["operators"]:
         runs_as = op["physical_class"] or op["compute"]
         actors = fmt.NA
@@ -144,7 +144,7 @@ DATASET_NUMERIC = (False, False, False, True, True, True, False, False, False)
 
 
 def dataset_rows(doc: dict) -> List[Row]:
-    rows = []
+    rows: List[Row] = []
     for d in doc["datasets"]:
         n = d.get("rows_out_max") if d.get("rows_out_max") is not None else d.get("rows_out")
         rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.fmt_utc(d.get("window_start")),
@@ -165,7 +165,7 @@ def _seconds_of(part: float, total: float) -> str:
 
 def consumer_rows(doc: dict) -> List[Row]:
     """The driver's loop over each dataset it iterated (none for count(), writes, take, ...)."""
-    rows = []
+    rows: List[Row] = []
     for d in doc["datasets"]:
         c = d.get("consumer")
         if not c or c.get("user_s") is None or c.get("blocked_s") is None:
@@ -197,7 +197,7 @@ def _where(name: str, op: Optional[str], labels: dict) -> str:
 def boundary_rows(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[Row, List[dict]]]:
     """(cells, reasons) per boundary between adjacent logical operators."""
     labels = labels or {}
-    out = []
+    out: List[Tuple[Row, List[dict]]] = []
     for b in analysis["boundaries"]:
         up = _where(b["upstream_name"], b.get("upstream_op"), labels)
         down = _where(b["downstream_name"], b.get("downstream_op"), labels)
