@@ -43,7 +43,7 @@ def watch_iterations() -> bool:
 
         manager = getattr(ray_stats, "_StatsManager", None)
         original = getattr(manager, "update_iteration_metrics", None)
-        if original is None:
+        if manager is None or original is None:
             return False
         if getattr(original, _WRAPPED_MARK, False):
             return True
