@@ -292,6 +292,8 @@ class RaytopProbe(ExecutionCallback):
         """Read the executor here, on the scheduling thread (the only consistent view); turn it
         into JSON and send it on the reporter thread, so a step costs only the read. The first
         and the final reports wait for delivery: a final one must leave before the script exits."""
+        if self._dataset_id is None:  # every caller runs _start first
+            return
         read_at = time.time()
         stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
         consumer = ray_iterator.read_consumer(self._dataset_id)
