@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
 from raytop.errors import BadInput
@@ -41,7 +42,7 @@ def _running(snap: Snapshot, drv: DriverInfo) -> bool:
 
 
 class Injector:
-    def __init__(self, channel_for: Callable[[int], object],
+    def __init__(self, channel_for: Callable[[int], Path],
                  wait_for_hello: Callable[[int, str, float], bool],
                  emit: Callable[[Event], None], *, auto: bool = False,
                  pid: Optional[int] = None) -> None:

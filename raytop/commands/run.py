@@ -154,7 +154,8 @@ def _discard_log(log_file, log_path: Optional[Path]) -> None:
     """The log this run just created, removed again when the run cannot start."""
     if log_file is not None:
         log_file.close()
-        os.unlink(log_path)
+        if log_path is not None:
+            os.unlink(log_path)
 
 
 # ---- watch --------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def _overrides_event(run: _Run) -> Event:
 
 
 def _forward_signals(job: ScriptJob) -> Dict[int, Any]:
-    old = {}
+    old: Dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, lambda signum, frame: job.forward(signum))
     return old
@@ -240,7 +241,7 @@ def _finish(run: _Run) -> int:
     for text in run.overrides_unmatched:
         print(f"raytop: --set {text} matched no call of the script: it changed nothing",
               file=sys.stderr)
-    failing = run.gate.failing() if run.gate is not None else []
+    failing = run.gate.failing() if run.gate is not None else ()
     if run.gate is not None:
         report_failing(failing, run.gate.level)
     if run.rec_path is not None:
