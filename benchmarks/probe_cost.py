@@ -11,8 +11,8 @@ at every step: the cost of one report) and once with the default interval (what 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import shutil
 import statistics
 import subprocess

@@ -15,8 +15,17 @@ from typing import Dict, List, Tuple
 
 from benchmarks.recording_size import make_plan
 from raytop.merge import merge_parts
-from raytop.model import (ActorCounts, DatasetStats, GpuProcess, GpuStats, NodeStats, ObjectStore,
-                          OperatorStats, Resources, Snapshot)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    GpuProcess,
+    GpuStats,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    Resources,
+    Snapshot,
+)
 from raytop.sources.base import NodeOverlay, Part
 
 GiB = 1 << 30

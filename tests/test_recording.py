@@ -15,11 +15,23 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from raytop.model import (ActorCounts, DatasetStats, Event, GpuProcess, GpuStats, LogicalOp,
-                          NodeStats, ObjectStore, OperatorStats, PhysicalOp, Plan, Resources,
-                          Snapshot, to_dict)
-from raytop.recording import (SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter,
-                              export_jsonl)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    Event,
+    GpuProcess,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Resources,
+    Snapshot,
+    to_dict,
+)
+from raytop.recording import SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter, export_jsonl
 from raytop.recording import schema as rec_schema
 
 ROOT = Path(__file__).resolve().parent.parent

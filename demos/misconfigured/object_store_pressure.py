@@ -11,6 +11,7 @@ The fix: leave `object_store_memory` at its default or size it for the data in f
 """
 
 import os
+
 import numpy as np
 import ray
 

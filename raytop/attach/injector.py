@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
-from raytop.errors import BadInput
 from raytop.attach.inject import InjectError, inject
 from raytop.attach.levels import INJECTABLE, PROBE
+from raytop.errors import BadInput
 from raytop.model import DriverInfo, Event, Snapshot
 
 

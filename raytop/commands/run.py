@@ -19,19 +19,27 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from raytop.commands.cluster_session import ClusterSession
-from raytop.commands.common import (FAIL_ON, FORCE, NO_AGENTS, build_collector,
-                                    default_recording_path, disable_agents,
-                                    installed_ray_version, interval_option, make_probe_listener,
-                                    recording_meta, refuse_existing)
+from raytop.commands.common import (
+    FAIL_ON,
+    FORCE,
+    NO_AGENTS,
+    build_collector,
+    default_recording_path,
+    disable_agents,
+    installed_ray_version,
+    interval_option,
+    make_probe_listener,
+    recording_meta,
+    refuse_existing,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
-from raytop.tuning.launch import ENV as OVERRIDES_ENV
-from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
-from raytop.tuning.overrides import (Override, check_against_script, parse_settings,
-                                     to_env)
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.errors import BadInput
 from raytop.model import Event
 from raytop.redact import redact_argv
+from raytop.tuning.launch import ENV as OVERRIDES_ENV
+from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
+from raytop.tuning.overrides import Override, check_against_script, parse_settings, to_env
 
 FINAL_WAIT_S = 0.5  # after the script exits, time for the probe's last datagrams to arrive
 

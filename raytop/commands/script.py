@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO, Deque, Dict, List, Mapping, Optional, Sequence
+
 from raytop.errors import BadInput
 
 PROBE_CLASS = "raytop.probe.RaytopProbe"

@@ -7,7 +7,6 @@ OS crash or power cut can lose the last commits). Readers may open the file at a
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
+
 from raytop.errors import BadInput
 
 FORMATS = ("html", "md", "json")

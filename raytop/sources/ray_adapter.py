@@ -13,12 +13,9 @@ import time
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from raytop import dataset_rows
-from raytop import SUPPORTED_RAY
-from raytop.model import (ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan,
-                          Resources)
+from raytop import SUPPORTED_RAY, dataset_rows
+from raytop.model import ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan, Resources
 from raytop.redact import redact_remote_args
-
 
 
 def _ray_version() -> Tuple[Optional[str], Tuple[int, int]]:

@@ -7,8 +7,7 @@ import time
 
 from raytop.collector import Collector
 from raytop.merge import merge_parts
-from raytop.model import (DatasetStats, Event, GpuProcess, GpuStats, NodeStats, ObjectStore,
-                          OperatorStats)
+from raytop.model import DatasetStats, Event, GpuProcess, GpuStats, NodeStats, ObjectStore, OperatorStats
 from raytop.sources.base import NodeOverlay, Part, SourceAbsent
 
 

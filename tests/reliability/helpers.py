@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import psutil
-import pytest
 
 from raytop.recording import RecordingError, RecordingReader
 
