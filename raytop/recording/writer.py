@@ -36,10 +36,11 @@ def utc_now_iso() -> str:
 
 
 def _ray_version() -> Optional[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from importlib.metadata import version
         return version("ray")
-    except Exception:
+    except PackageNotFoundError:
         return None
 
 

@@ -32,7 +32,7 @@ def _remember_iteration(stats: Any, dataset_tag: Any) -> None:
             _ITER_STATS[key] = stats
         except TypeError:
             _ITER_STATS_STRONG[key] = stats
-    except Exception:
+    except Exception:  # noqa: BLE001 - runs in the consumer's loop: must never break it
         pass
 
 
@@ -55,7 +55,7 @@ def watch_iterations() -> bool:
         setattr(update_iteration_metrics, _WRAPPED_MARK, True)
         manager.update_iteration_metrics = staticmethod(update_iteration_metrics)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: no consumer figures
         return False
 
 
