@@ -108,7 +108,7 @@ def _draw_spans(fig: Figure, ax, chart: Chart) -> None:
     ax.set_ylim(-0.6, n - 0.4)
     ax.grid(axis="y", visible=False)
     handles, labels, seen = [], [], set()
-    for h, lab in zip(*ax.get_legend_handles_labels()):
+    for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
         if lab not in seen:
             seen.add(lab)
             handles.append(h)

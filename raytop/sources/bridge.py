@@ -78,10 +78,10 @@ class RayBridge:
             raise BridgeError(f"no answer from the Ray cluster at {self.address} within {timeout:.0f}s")
         try:
             kind, payload = parent.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError) as e:
             proc.join(1)
             raise BridgeError(f"the connection to the Ray cluster at {self.address} failed "
-                              f"(bridge exited with code {proc.exitcode})")
+                              f"(bridge exited with code {proc.exitcode})") from e
         if kind != "connected":
             proc.join(1)
             raise BridgeError(str(payload))
