@@ -1,8 +1,9 @@
 """The tuning advisor: runs every rule over a sliding window, with hysteresis.
 
-A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys. It is raised after the rule held for
-``RAISE_AFTER[rule]`` consecutive evaluations and cleared after ``CLEAR_AFTER`` consecutive
-evaluations without it, so a signal that flickers on and off does not make it flap.
+A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys.
+It is raised after the rule held for ``RAISE_AFTER[rule]`` consecutive evaluations and cleared
+after ``CLEAR_AFTER`` consecutive evaluations without it, so a signal that flickers on and off does
+not make it flap.
 """
 
 from __future__ import annotations

@@ -148,7 +148,8 @@ def _plan_section(doc: dict) -> List[str]:
         out += ["No plan was captured (the probe was not attached).", ""]
     for dsid, plan in doc["plan"].items():
         out += [f"**Dataset {_code(dsid)}**", ""]
-        out += [f"- {_code(p)} runs {_text(names)}" for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid))] + [""]
+        out += [f"- {_code(p)} runs {_text(names)}"
+                for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid))] + [""]
         edges = tables.graph_edge_lines(doc.get("graphs", {}).get(dsid))
         if edges:
             out += ["Edges (a graph: branches meet at a zip, union or join):", ""]

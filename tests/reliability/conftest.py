@@ -74,7 +74,8 @@ def attached_kill(holder, tmp_path_factory):
         holder.start()
     tmp = tmp_path_factory.mktemp("attach")
     job = [sys.executable, str(SCRIPTS / "attach_job.py"), holder.address]
-    alone = subprocess.run(job, capture_output=True, text=True, timeout=300, env=clean_env(RAY_AUTH_MODE="token"))
+    alone = subprocess.run(job, capture_output=True, text=True, timeout=300,
+                           env=clean_env(RAY_AUTH_MODE="token"))
     assert alone.returncode == 0, alone.stderr[-2000:]
 
     rec = tmp / "attach.raytop"

@@ -94,16 +94,18 @@ def check_large_blocks(win: Window) -> List[Suggestion]:
                 continue
             blocks = _total_blocks(op)
             huge = size >= th.LARGE_BLOCK_BYTES
-            few = (_reads_input(win, ds_id, op_key(op), i) and cpus is not None and blocks is not None and blocks < cpus
-                   and size >= th.FEW_BLOCKS_MIN_BYTES)
+            few = (_reads_input(win, ds_id, op_key(op), i) and cpus is not None and blocks is not None
+                   and blocks < cpus and size >= th.FEW_BLOCKS_MIN_BYTES)
             if not (huge or few):
                 continue
             total = size * blocks if blocks else None
-            want = max(int(2 * (cpus or 1)), math.ceil(total / (64 * th.MIB))) if total else int(2 * (cpus or 1))
+            want = (max(int(2 * (cpus or 1)), math.ceil(total / (64 * th.MIB))) if total
+                    else int(2 * (cpus or 1)))
             why = []
             if huge:
                 why.append(f"blocks average {fmt_bytes(size)}, over {fmt_bytes(th.LARGE_BLOCK_BYTES)} "
-                           "(1.5x Ray's 128 MiB target): each one occupies the store and a worker's heap at once")
+                           "(1.5x Ray's 128 MiB target): each one occupies the store and a worker's heap "
+                           "at once")
             if few and blocks is not None:
                 why.append(f"only ~{int(blocks)} blocks for {cpus:g} CPU slots, so slots sit idle")
             key, label = op_key(op), win.label(ds_id, op_key(op))

@@ -120,7 +120,8 @@ def _cuda_oom(win: Window, f: Failure) -> Suggestion:
                if model is not None else f"a smaller batch_size on {target}")
     evidence = _said(f) + (f"; GPU memory peaked at {fmt_share(peak, 1)}" if peak is not None else "")
     return _failed(win, f, "gpu-memory-risk", f"{f.label or 'The model'} ran out of GPU memory",
-                   evidence, fix, {"batch_size": batch, "suggested_batch_size": fit.batch_size if fit else None,
+                   evidence, fix, {"batch_size": batch,
+                                   "suggested_batch_size": fit.batch_size if fit else None,
                                    "gpu_mem_peak_fraction": peak})
 
 

@@ -49,7 +49,8 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
         hot = [(s, p) for s, p in known if p[1] >= th.NODE_MEM_FRACTION]
         share = len(hot) / len(known)
         if share >= th.HOLD_FRACTION:
-            crit = sum(1 for _, p in known if p[1] >= th.NODE_MEM_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(known)
+            crit = (sum(1 for _, p in known if p[1] >= th.NODE_MEM_CRITICAL_FRACTION)
+                    >= th.HOLD_FRACTION * len(known))
             ds_id = running_dataset(win)
             top = _heaviest(win)
             node, frac, heap = hot[-1][1]

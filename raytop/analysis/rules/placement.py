@@ -65,8 +65,8 @@ def _capped_by_gpus(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int
     flags = []
     for s, o in pool.samples:
         a, spare = o.actors, spare_gpus(s)
-        flags.append(a is not None and a.running is not None and a.running >= 1 and busy_actors(o) == a.running
-                     and (o.queued_blocks or 0) >= 1 and a.running < max_size
+        flags.append(a is not None and a.running is not None and a.running >= 1
+                     and busy_actors(o) == a.running and (o.queued_blocks or 0) >= 1 and a.running < max_size
                      and spare is not None and spare < pool.gpu_each)
     share = held_share(flags)
     return (share, max_size, False) if share is not None else None
@@ -141,7 +141,8 @@ def _costly_task_op(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
     if not (gpu and gpu > 0) and not heavy:
         return None
     if gpu and gpu > 0:
-        evidence, sev = f"{name} runs as tasks holding {fmt_plain(gpu)} GPU(s): the model loads per task", "warning"
+        evidence = f"{name} runs as tasks holding {fmt_plain(gpu)} GPU(s): the model loads per task"
+        sev = "warning"
     else:
         evidence = (f"{name} runs as tasks with {fmt_bytes(per_task)} of heap per task and "
                     f"{op.avg_task_s:.1f} s per task: a large fixed cost paid on every call")
