@@ -1,8 +1,9 @@
 """The tuning advisor: runs every rule over a sliding window, with hysteresis.
 
-A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys. It is raised after the rule held for
-``RAISE_AFTER[rule]`` consecutive evaluations and cleared after ``CLEAR_AFTER`` consecutive
-evaluations without it, so a signal that flickers on and off does not make it flap.
+A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys.
+It is raised after the rule held for ``RAISE_AFTER[rule]`` consecutive evaluations and cleared
+after ``CLEAR_AFTER`` consecutive evaluations without it, so a signal that flickers on and off does
+not make it flap.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class _Track:
 
 
 def _key_order(key: Key) -> Tuple[str, str, str]:
-    return tuple(k or "" for k in key)
+    return key[0], key[1] or "", key[2] or ""
 
 
 def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
@@ -58,8 +59,8 @@ class Advisor:
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:
-                for s in fn(win):
-                    found[(s.rule, s.dataset_id, s.op_id or s.operator)] = s
+                for sg in fn(win):
+                    found[(sg.rule, sg.dataset_id, sg.op_id or sg.operator)] = sg
             except Exception as e:  # noqa: BLE001 - a rule bug must not take the live view down
                 self.errors[rid] = f"{type(e).__name__}: {e}"
         # In a fixed order: the same snapshots always give the same tracks, in the same order.

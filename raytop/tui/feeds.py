@@ -198,7 +198,7 @@ class ReplayPlayer:
         finally:
             try:
                 self._reader.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failed close must not hide how the replay ended
                 pass
 
     def _loop(self) -> None:

@@ -17,8 +17,16 @@ import sys
 import pytest
 
 from raytop.analysis.advisor import advise
-from tests.attach.helpers import (JOBS, dataset_samples, events_of, finished_with_rows,
-                                  read_back, start_recorder, stop_recorder, wait_until)
+from tests.attach.helpers import (
+    JOBS,
+    dataset_samples,
+    events_of,
+    finished_with_rows,
+    read_back,
+    start_recorder,
+    stop_recorder,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600),
               pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")]
