@@ -237,7 +237,7 @@ def _kept_value(key: str, value: Any) -> Any:
     return None
 
 
-def redact_remote_args(args: Mapping[str, Any]) -> dict:
+def redact_remote_args(args: Optional[Mapping[str, Any]]) -> dict:
     """``ray_remote_args`` with only the resource keys raytop reads left as they are.
 
     Every other key keeps its name and gets a ``<redacted:…>`` marker instead of its value (the

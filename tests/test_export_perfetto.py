@@ -38,7 +38,7 @@ def test_trace_loads_and_tracks_are_well_formed(rec, tmp_path):
     assert slices, "no operator ever ran?"
     for spans in slices.values():  # one kind of slice per track: they never overlap
         spans.sort()
-        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
     assert any(e["ph"] == "C" and e["name"] == "operator" for e in events)
 
 

@@ -15,11 +15,23 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from raytop.model import (ActorCounts, DatasetStats, Event, GpuProcess, GpuStats, LogicalOp,
-                          NodeStats, ObjectStore, OperatorStats, PhysicalOp, Plan, Resources,
-                          Snapshot, to_dict)
-from raytop.recording import (SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter,
-                              export_jsonl)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    Event,
+    GpuProcess,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Resources,
+    Snapshot,
+    to_dict,
+)
+from raytop.recording import SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter, export_jsonl
 from raytop.recording import schema as rec_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +179,7 @@ def test_threads_share_one_reader(tmp_path):
             for k in range(200):
                 i = (k * 7 + offset) % 60
                 assert r.snapshot(i).t == snaps[i].t
-        except Exception as e:  # surfaced below
+        except Exception as e:  # noqa: BLE001 - any failure in the thread is surfaced below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(o,)) for o in range(4)]

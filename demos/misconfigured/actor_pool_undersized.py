@@ -10,6 +10,7 @@ The fix: let the pool grow into the free CPU, `compute=ActorPoolStrategy(min_siz
 """
 
 import os
+
 import numpy as np
 import ray
 

@@ -1,8 +1,9 @@
 """The tuning advisor: runs every rule over a sliding window, with hysteresis.
 
-A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys. It is raised after the rule held for
-``RAISE_AFTER[rule]`` consecutive evaluations and cleared after ``CLEAR_AFTER`` consecutive
-evaluations without it, so a signal that flickers on and off does not make it flap.
+A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys.
+It is raised after the rule held for ``RAISE_AFTER[rule]`` consecutive evaluations and cleared
+after ``CLEAR_AFTER`` consecutive evaluations without it, so a signal that flickers on and off does
+not make it flap.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class _Track:
 
 
 def _key_order(key: Key) -> Tuple[str, str, str]:
-    return tuple(k or "" for k in key)
+    return key[0], key[1] or "", key[2] or ""
 
 
 def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
@@ -54,13 +55,12 @@ class Advisor:
         for d in snap.datasets:
             if d.plan is not None:
                 self._plans[d.dataset_id] = d.plan
-        recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
-        win = Window(recent, dict(self._plans))
+        win = Window(self._rule_window(snap), dict(self._plans))
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:
-                for s in fn(win):
-                    found[(s.rule, s.dataset_id, s.op_id or s.operator)] = s
+                for sg in fn(win):
+                    found[(sg.rule, sg.dataset_id, sg.op_id or sg.operator)] = sg
             except Exception as e:  # noqa: BLE001 - a rule bug must not take the live view down
                 self.errors[rid] = f"{type(e).__name__}: {e}"
         # In a fixed order: the same snapshots always give the same tracks, in the same order.
@@ -79,11 +79,25 @@ class Advisor:
                 tr.best = s
         return self.active()
 
+    def _rule_window(self, snap: Snapshot) -> Tuple[Snapshot, ...]:
+        """The last ``RULE_WINDOW_S`` seconds, reaching further back (up to ``RULE_WINDOW_MAX_S``)
+        while a running dataset has fewer than ``MIN_READINGS`` distinct readings in it."""
+        recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
+        if all(_readings(recent, d.dataset_id) >= th.MIN_READINGS for d in snap.datasets
+               if d.state == "RUNNING" and d.figures_t is not None):
+            return recent
+        return tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_MAX_S)
+
     def active(self) -> Tuple[Suggestion, ...]:
         return rank([t.last for t in self._tracks.values() if t.active and t.last is not None])
 
     def ever_active(self) -> Tuple[Suggestion, ...]:
         return rank([t.best for t in self._tracks.values() if t.best is not None])
+
+
+def _readings(snaps: Sequence[Snapshot], dataset_id: str) -> int:
+    """Distinct readings of a dataset's figures among ``snaps`` (its ``figures_t`` values)."""
+    return len({d.figures_t for s in snaps for d in s.datasets if d.dataset_id == dataset_id})
 
 
 def rank(suggestions: Sequence[Suggestion]) -> Tuple[Suggestion, ...]:

@@ -9,6 +9,11 @@ GIB = 1024 * MIB
 HISTORY_S = 60.0  # how much history the live Advisor keeps
 HISTORY_MAX_SNAPSHOTS = 600
 RULE_WINDOW_S = 15.0  # rules look at the last this-many seconds
+# Ray's exported series (the probe-free path) are new readings every 5-10 s, not every second:
+# a verdict on three of them is a coin toss, so the window reaches back until it holds this many
+# distinct readings of every running dataset, at most RULE_WINDOW_MAX_S.
+MIN_READINGS = 6
+RULE_WINDOW_MAX_S = 60.0
 MIN_SAMPLES = 3  # fewer samples in the window than this: dynamic rules stay silent
 MIN_SPAN_S = 2.0  # ... or a window shorter than this
 HOLD_FRACTION = 0.6  # a condition "holds" when true in at least this share of the samples

@@ -9,9 +9,20 @@ from pathlib import Path
 import click
 
 from raytop.commands.cluster_session import open_session
-from raytop.commands.common import (ADDRESS, FORCE, INJECT, NO_AGENTS, PID, add_injector,
-                                    build_collector, disable_agents, interval_option,
-                                    make_probe_listener, open_recording, refuse_existing)
+from raytop.commands.common import (
+    ADDRESS,
+    FORCE,
+    INJECT,
+    NO_AGENTS,
+    PID,
+    add_injector,
+    build_collector,
+    disable_agents,
+    interval_option,
+    make_probe_listener,
+    open_recording,
+    refuse_existing,
+)
 
 
 def attach_live(*, address, dataset_id, interval, record_path, force, argv,

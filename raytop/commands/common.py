@@ -179,8 +179,8 @@ ADDRESS = click.option("--address", default=None,
 FORCE = click.option("--force", is_flag=True, help="Overwrite an existing output.")
 NO_AGENTS = click.option(
     "--no-agents", is_flag=True,
-    help="Start no sampler actors on other nodes: their heap, workers and GPUs stay unknown "
-         "(object store, CPU and memory still come from Ray's metrics endpoints).")
+    help="Start no sampler actors on other nodes: a node whose dashboard agent does not answer "
+         "then has unknown heap, workers, CPU, memory and GPUs (its object store stays known).")
 INJECT = click.option(
     "--inject", is_flag=True,
     help="Load raytop's probe into the Ray Data drivers running on this node (gdb, or "

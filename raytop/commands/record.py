@@ -10,10 +10,22 @@ from pathlib import Path
 import click
 
 from raytop.commands.cluster_session import open_session
-from raytop.commands.common import (ADDRESS, FAIL_ON, FORCE, INJECT, NO_AGENTS, PID,
-                                    FiniteFloatRange, add_injector, build_collector,
-                                    disable_agents, interval_option, make_probe_listener,
-                                    open_recording, refuse_existing)
+from raytop.commands.common import (
+    ADDRESS,
+    FAIL_ON,
+    FORCE,
+    INJECT,
+    NO_AGENTS,
+    PID,
+    FiniteFloatRange,
+    add_injector,
+    build_collector,
+    disable_agents,
+    interval_option,
+    make_probe_listener,
+    open_recording,
+    refuse_existing,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 
 

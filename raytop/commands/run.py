@@ -19,19 +19,27 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from raytop.commands.cluster_session import ClusterSession
-from raytop.commands.common import (FAIL_ON, FORCE, NO_AGENTS, build_collector,
-                                    default_recording_path, disable_agents,
-                                    installed_ray_version, interval_option, make_probe_listener,
-                                    recording_meta, refuse_existing)
+from raytop.commands.common import (
+    FAIL_ON,
+    FORCE,
+    NO_AGENTS,
+    build_collector,
+    default_recording_path,
+    disable_agents,
+    installed_ray_version,
+    interval_option,
+    make_probe_listener,
+    recording_meta,
+    refuse_existing,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
-from raytop.tuning.launch import ENV as OVERRIDES_ENV
-from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
-from raytop.tuning.overrides import (Override, check_against_script, parse_settings,
-                                     to_env)
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.errors import BadInput
 from raytop.model import Event
 from raytop.redact import redact_argv
+from raytop.tuning.launch import ENV as OVERRIDES_ENV
+from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
+from raytop.tuning.overrides import Override, check_against_script, parse_settings, to_env
 
 FINAL_WAIT_S = 0.5  # after the script exits, time for the probe's last datagrams to arrive
 
@@ -154,7 +162,8 @@ def _discard_log(log_file, log_path: Optional[Path]) -> None:
     """The log this run just created, removed again when the run cannot start."""
     if log_file is not None:
         log_file.close()
-        os.unlink(log_path)
+        if log_path is not None:
+            os.unlink(log_path)
 
 
 # ---- watch --------------------------------------------------------------------------------------
@@ -224,7 +233,7 @@ def _overrides_event(run: _Run) -> Event:
 
 
 def _forward_signals(job: ScriptJob) -> Dict[int, Any]:
-    old = {}
+    old: Dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, lambda signum, frame: job.forward(signum))
     return old
@@ -241,7 +250,7 @@ def _finish(run: _Run) -> int:
     for text in run.overrides_unmatched:
         print(f"raytop: --set {text} matched no call of the script: it changed nothing",
               file=sys.stderr)
-    failing = run.gate.failing() if run.gate is not None else []
+    failing = run.gate.failing() if run.gate is not None else ()
     if run.gate is not None:
         report_failing(failing, run.gate.level)
     if run.rec_path is not None:

@@ -238,7 +238,7 @@ class ProbeSource:
         self._datasets.pop(incoming.dataset_id, None)
         self._datasets[incoming.dataset_id] = incoming  # newest last
         self._changed.notify_all()
-        kind = _EVENT_KINDS.get(msg.get("kind"))
+        kind = _EVENT_KINDS.get(msg.get("kind", ""))
         if kind is not None:
             self._events.append(_event(kind, incoming, _float(msg.get("t")), pid))
             del self._events[:-MAX_PENDING_EVENTS]

@@ -24,7 +24,7 @@ import math
 import re
 import time
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
@@ -43,6 +43,10 @@ from raytop.sources.ray_data_series import (
     operator_figures,
 )
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+    from ray.actor import ActorHandle
 
 STATS_ACTOR_NAME = "datasets_stats_actor"
 STATS_ACTOR_NAMESPACE = "_dataset_stats_actor"
@@ -79,8 +83,8 @@ class StatsSource:
         wanted = SERIES_NAMES + ITER_SERIES_NAMES
         self._metrics.want(wanted + STATE_SERIES if link is not None else wanted)
         self._clock = clock
-        self._actor = None
-        self._pending = None  # an unanswered get_datasets() call
+        self._actor: Optional[ActorHandle] = None
+        self._pending: Optional[ObjectRef] = None  # an unanswered get_datasets() call
         self._answer: Optional[Dict[str, Any]] = None
         self._answer_at = -math.inf
         self._nodes: List[Mapping] = []
@@ -348,6 +352,6 @@ def names_plan(ops: Tuple[OperatorStats, ...]) -> Optional[Plan]:
         PhysicalOp(name=o.name, logical=tuple(o.name.split("->")),
                    inputs=(ops[i - 1].name,) if linear and i > 0 else (),
                    op_id=o.op_id,
-                   input_ids=(ops[i - 1].op_id,) if linear and i > 0 and ops[i - 1].op_id else ())
+                   input_ids=(up,) if linear and i > 0 and (up := ops[i - 1].op_id) else ())
         for i, o in enumerate(ops))
     return Plan(physical=physical, source="names") if physical else None

@@ -201,7 +201,7 @@ class ReplayPlayer:
         finally:
             try:
                 self._reader.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failed close must not hide how the replay ended
                 pass
 
     def _opening_index(self) -> int:

@@ -47,7 +47,8 @@ def three_ways(ray_start, demo_tmp, tmp_path_factory):
 def test_injected_attach_names_what_run_names(three_ways):
     assert events_of(three_ways["inj_events"], "probe_injected"), three_ways["inj_events"]
     run, inj = _rules(three_ways["run"]), _rules(three_ways["inj"])
-    assert ("actor-pool-undersized", "MapBatches(preprocess)->MapBatches(Embedder)") in run, describe(three_ways["run"])
+    assert ("actor-pool-undersized",
+            "MapBatches(preprocess)->MapBatches(Embedder)") in run, describe(three_ways["run"])
     assert inj == run, f"run:\n{describe(three_ways['run'])}\ninjected:\n{describe(three_ways['inj'])}"
 
 

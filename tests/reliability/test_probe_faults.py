@@ -8,7 +8,6 @@ whose raytop died without removing it, and a stray non-socket file in the channe
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 

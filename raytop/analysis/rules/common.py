@@ -67,7 +67,8 @@ def call(logical_name: str, args: str) -> str:
     cls, udf = split_call(logical_name)
     if cls.startswith("Read"):
         rest = cls[4:]
-        fn = "range" if rest == "Range" else _snake(rest) if rest.startswith("Range") else "read_" + _snake(rest)
+        fn = ("range" if rest == "Range" else _snake(rest) if rest.startswith("Range")
+              else "read_" + _snake(rest))
         return f"ray.data.{fn}(..., {args})"
     method = _METHODS.get(cls, _snake(cls))
     target = f"{udf}, " if udf else ""

@@ -61,8 +61,7 @@ def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
             series.setdefault(k, []).append((s, g))
     out = []
     for (node, index), pts in series.items():
-        fr = [(s, g, _mem_fraction(g)) for s, g in pts]
-        fr = [x for x in fr if x[2] is not None]
+        fr = [(s, g, f) for s, g in pts if (f := _mem_fraction(g)) is not None]
         if len(fr) < th.MIN_SAMPLES:
             continue
         risky = [x for x in fr if x[2] >= th.GPU_MEM_RISK_FRACTION]
@@ -110,7 +109,7 @@ def check_gpu_underutilized(win: Window) -> List[Suggestion]:
             # GPU processes carry the operator's name only: same-named operators share them
             mine = [g for g in readings.values() if _owner(g) == neck_name] or list(readings.values())
             u = [g.util_percent for g in mine if g.util_percent is not None]
-            m = [_mem_fraction(g) for g in mine if _mem_fraction(g) is not None]
+            m = [f for g in mine if (f := _mem_fraction(g)) is not None]
             if not u:
                 continue
             util, mem = sum(u) / len(u), (max(m) if m else None)
