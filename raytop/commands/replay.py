@@ -12,10 +12,12 @@ import click
 @click.argument("path", type=click.Path(path_type=Path))
 def command(path: Path) -> None:
     """Replay a recording in the TUI, with a time scrubber."""
+    from raytop.analysis.progress import set_default_stall_s, stall_s_of
     from raytop.recording import RecordingReader
     from raytop.recording.reader import print_skipped
     from raytop.tui import run_replay
 
     with RecordingReader(path) as reader:  # bad files fail here, before the screen is taken
         print_skipped(reader)
+        set_default_stall_s(stall_s_of(reader.meta))  # stalls judged as when it was recorded
     sys.exit(run_replay(path))
