@@ -206,7 +206,7 @@ FAIL_ON = click.option(
 STALL_AFTER = click.option(
     "--stall-after", "stall_after", type=FiniteFloatRange(min=1.0), default=None, metavar="SECONDS",
     help="Raise `stalled` (critical) when a running dataset makes no progress (no rows, blocks or "
-         "finished tasks out of any operator) for this long  [default: 60].")
+         "finished tasks out of any operator) for this long (default 60).")
 
 
 def set_stall_after(seconds: Optional[float]) -> None:
