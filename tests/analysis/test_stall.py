@@ -128,6 +128,25 @@ def test_fewer_gpus_per_node_than_asked():
     assert "num_gpus=1" in s.fix and "now 2" in s.fix
 
 
+def test_tasks_that_ask_for_a_gpu_no_node_has():
+    """A function UDF with num_gpus=1 on a cluster with none: Ray Data counts the one task it
+    submitted as running (it is pending placement), blocks queue behind it."""
+    from .builders import lop, plan_of
+
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True),
+               lop("1", "MapBatches", "f", inputs=["0"], ray_remote_args={"num_gpus": 1}, batch_size=100)]
+    plan = plan_of([("ReadRange", "TaskPoolMapOperator", ["0"]),
+                    ("MapBatches(f)", "TaskPoolMapOperator", ["1"])], logical)
+    hist = [snap(i, [op("ReadRange", running=0, state="FINISHED", rows_out=1000, tasks_finished=4),
+                     op("MapBatches(f)", q=3, running=1, rows_out=0, tasks_finished=0, state="RUNNING",
+                        bp=("tasks:ResourceBudget",))],
+                 nodes=[node(cpus=2, gpus=0)], plan=plan, dt=DT) for i in range(20)]
+    [s] = _stalled(advise(hist))
+    assert s.figures["waiting_on"] == "resources-missing" and s.op_id == "MapBatches(f)"
+    assert "no task of it can be placed" in s.evidence and "no node has 1 GPU(s)" in s.evidence
+    assert "ds.map_batches(f, num_gpus=0, ...)" in s.fix
+
+
 def test_tasks_that_do_not_finish():
     hist = _gpu_stall(pending=0, running_actors=1, tasks=2)
     [s] = _stalled(advise(hist))

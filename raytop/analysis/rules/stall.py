@@ -14,6 +14,8 @@ What the finding says is what the pipeline waits for, read from the latest sampl
 - actors pending with none running: they cannot be placed. The resources each asks for (the
   plan's ``num_gpus``/``num_cpus``/``resources``) against the largest node say whether they ever
   can (no node has them: lower the request or add nodes) or wait for what others hold;
+- an operator with work waiting whose tasks ask for more than any node has (a function UDF with
+  ``num_gpus=1`` on a CPU cluster: Ray Data counts the task it submitted as running);
 - tasks running and none finishing: a UDF waiting on something (a lock, a service, a call with
   no timeout), or blocks too big to finish in the time;
 - every operator held back (backpressure): on the object store (budget spent or the store full),
@@ -134,7 +136,7 @@ class _Why:
     figures: Optional[Dict[str, Any]] = None
 
 
-def _consumer(win: Window, ds_id: str, d: DatasetStats, stall_s: float) -> _Why:
+def _consumer(d: DatasetStats) -> _Why:
     c = d.consumer
     pid = f" --pid {d.driver_pid}" if d.driver_pid else " --pid <the driver's pid>"
     return _Why(
@@ -147,24 +149,16 @@ def _consumer(win: Window, ds_id: str, d: DatasetStats, stall_s: float) -> _Why:
         figures={"consumer_batches": c.batches})
 
 
-def _pending_actors(win: Window, d: DatasetStats, snap: Snapshot, o: OperatorStats,
-                    stall_s: float) -> _Why:
-    ds_id = d.dataset_id
-    key, label = op_key(o), win.label(ds_id, op_key(o))
-    asks = _asks(win, ds_id, key)
-    pending = o.actors.pending
-    node_g, node_c = _node_max(snap, "num_gpus"), _node_max(snap, "num_cpus")
-    total_g, total_c = cluster_gpus(snap), cluster_cpus(snap)
-    figures = {"gpus_asked": asks.gpus if asks else None, "cpus_asked": asks.cpus if asks else None,
-               "cluster_gpus": total_g, "cluster_cpus": total_c}
-    head = f"{label}: {pending} actor{'s' if pending != 1 else ''} pending and none running"
-    if asks is None:
-        return _Why("actors-pending", "critical", f"{label} cannot start its actors",
-                    head + " (the resources they ask for need raytop's probe: the plan)",
-                    f"see what {label}'s actors wait for: `ray status` (pending demands) or the "
-                    "dashboard's Actors tab; lower their num_gpus / num_cpus, or add nodes",
-                    key, figures)
-    target = asks.target
+def _resource_figures(asks: Optional[_Asks], snap: Snapshot) -> Dict[str, Any]:
+    return {"gpus_asked": asks.gpus if asks else None, "cpus_asked": asks.cpus if asks else None,
+            "cluster_gpus": cluster_gpus(snap), "cluster_cpus": cluster_cpus(snap)}
+
+
+def _beyond_nodes(asks: _Asks, snap: Snapshot, head: str, label: str, kind: str, key: str
+                  ) -> Optional[_Why]:
+    """What ``asks`` needs that no node of the cluster has: GPUs, CPUs, custom resources."""
+    node_g, node_c, total_g = _node_max(snap, "num_gpus"), _node_max(snap, "num_cpus"), cluster_gpus(snap)
+    target, figures = asks.target, _resource_figures(asks, snap)
     if asks.gpus > 0 and node_g is not None and node_g < asks.gpus:
         what = (f"{head}: each asks {asks.words()} and no node has {fmt_plain(asks.gpus)} GPU(s) "
                 f"(the cluster has {fmt_plain(total_g)} in all)")
@@ -176,22 +170,39 @@ def _pending_actors(win: Window, d: DatasetStats, snap: Snapshot, o: OperatorSta
             fix = (call(target, f"num_gpus={fmt_plain(node_g)}")
                    + f"  # now {fmt_plain(asks.gpus)}: no node has more than {fmt_plain(node_g)}; "
                    f"or add nodes with {fmt_plain(asks.gpus)} GPUs")
-        return _Why("actors-pending", "critical", f"{label} waits for GPUs the cluster lacks",
-                    what, fix, key, figures)
+        return _Why(kind, "critical", f"{label} waits for GPUs the cluster lacks", what, fix,
+                    key, figures)
     if node_c is not None and asks.cpus > node_c:
         what = (f"{head}: each asks {asks.words()} and no node has {fmt_plain(asks.cpus)} CPUs "
                 f"(the largest has {fmt_plain(node_c)})")
         fix = (call(target, f"num_cpus={fmt_plain(node_c)}")
                + f"  # now {fmt_plain(asks.cpus)}: no node has more; or add larger nodes")
-        return _Why("actors-pending", "critical", f"{label} waits for CPUs no node has", what, fix,
-                    key, figures)
+        return _Why(kind, "critical", f"{label} waits for CPUs no node has", what, fix, key, figures)
     if asks.resources:
         what = (f"{head}: each asks {asks.words()}; the custom resources must be offered by some "
                 "node (`ray status` lists them)")
         fix = (f"start nodes with resources={asks.resources} (ray start --resources=...), or drop "
                f"them from {target}'s ray_remote_args")
-        return _Why("actors-pending", "critical", f"{label} waits for resources", what, fix,
-                    key, figures)
+        return _Why(kind, "critical", f"{label} waits for resources", what, fix, key, figures)
+    return None
+
+
+def _pending_actors(win: Window, d: DatasetStats, snap: Snapshot, o: OperatorStats,
+                    stall_s: float) -> _Why:
+    ds_id = d.dataset_id
+    key, label = op_key(o), win.label(ds_id, op_key(o))
+    asks = _asks(win, ds_id, key)
+    pending = o.actors.pending
+    head = f"{label}: {pending} actor{'s' if pending != 1 else ''} pending and none running"
+    if asks is None:
+        return _Why("actors-pending", "critical", f"{label} cannot start its actors",
+                    head + " (the resources they ask for need raytop's probe: the plan)",
+                    f"see what {label}'s actors wait for: `ray status` (pending demands) or the "
+                    "dashboard's Actors tab; lower their num_gpus / num_cpus, or add nodes",
+                    key, _resource_figures(None, snap))
+    beyond = _beyond_nodes(asks, snap, head, label, "actors-pending", key)
+    if beyond is not None:
+        return beyond
     free_c, spare_g = free_cpus(snap), spare_gpus(snap)
     holders = [f"{win.label(ds_id, op_key(x))} ({fmt_plain(x.usage.cpu or 0)} CPUs"
                + (f", {fmt_plain(x.usage.gpu)} GPUs" if x.usage.gpu else "") + ")"
@@ -202,15 +213,36 @@ def _pending_actors(win: Window, d: DatasetStats, snap: Snapshot, o: OperatorSta
         room.append(f"{fmt_plain(round(free_c, 2))} CPUs")
     if asks.gpus > 0 and spare_g is not None:
         room.append(f"{fmt_plain(round(spare_g, 2))} GPUs")
-    what = (f"{head}: each asks {asks.words()}, which a node has, but "
-            + (f"only {' and '.join(room)} are free" if room else "the cluster's free resources are unknown")
+    fits = _node_max(snap, "num_cpus") is not None and (
+        asks.gpus <= 0 or _node_max(snap, "num_gpus") is not None)
+    what = (f"{head}: each asks {asks.words()}" + (", which a node has" if fits else "")
+            + (f"; {' and '.join(room)} free" if room else "; the cluster's free resources are unknown")
             + (f"; held by {', '.join(holders)}" if holders else ""))
     fix = ("free what its actors need: a lower concurrency (or num_cpus/num_gpus) on the operators "
            "that hold it, or more nodes; `ray status` shows the pending demand. If its __init__ "
            f"loads a model for longer than {fmt_plain(stall_s)} s, this is start-up: raise --stall-after")
-    figures.update({"free_cpus": free_c, "spare_gpus": spare_g})
+    figures = {**_resource_figures(asks, snap), "free_cpus": free_c, "spare_gpus": spare_g}
     return _Why("actors-pending", "critical", f"{label} cannot start its actors", what, fix,
                 key, figures)
+
+
+def _unplaceable(win: Window, d: DatasetStats, snap: Snapshot, ops: List[OperatorStats]
+                 ) -> Optional[_Why]:
+    """An operator with work waiting whose tasks ask for more than any node has: Ray Data holds
+    them back (or Ray leaves them pending) for good."""
+    for o in ops:
+        if not (o.queued_blocks or o.tasks_running) or (o.actors is not None and o.actors.running):
+            continue  # nothing waits for it, or its running actors show it can be placed
+        key = op_key(o)
+        asks = _asks(win, d.dataset_id, key)
+        if asks is None:
+            continue
+        label = win.label(d.dataset_id, key)
+        head = f"{label}: {o.queued_blocks or 0} blocks queued, no task of it can be placed"
+        found = _beyond_nodes(asks, snap, head, label, "resources-missing", key)
+        if found is not None:
+            return found
+    return None
 
 
 _UDF_CLASSES = ("MapBatches", "MapRows", "Map", "FlatMap", "Filter")
@@ -286,9 +318,12 @@ def _why(win: Window, ds_id: str, d: DatasetStats, snap: Snapshot, stall_s: floa
     busy = [o for o in ops if (o.tasks_running or 0) >= 1]
     # Tasks may still count as running: Ray pauses a task whose output nobody takes.
     if d.consumer is not None and not blocked and _held_at_output(win, ds_id, d):
-        return _consumer(win, ds_id, d, stall_s)
+        return _consumer(d)
     if blocked:
         return _pending_actors(win, d, snap, blocked[0], stall_s)
+    unplaceable = _unplaceable(win, d, snap, ops)
+    if unplaceable is not None:
+        return unplaceable
     if busy:
         return _tasks_running(win, ds_id, busy, idle_s)
     if ops and all(o.backpressure for o in ops):
