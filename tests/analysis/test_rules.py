@@ -47,6 +47,12 @@ def test_every_rule_id_is_covered():
     assert len(RULE_IDS) == 16
 
 
+def test_report_schema_knows_every_rule():
+    from raytop.report.json_report import load_schema
+
+    assert sorted(load_schema()["$defs"]["suggestion"]["properties"]["rule"]["enum"]) == sorted(RULE_IDS)
+
+
 @pytest.mark.parametrize("rule,make,fix", CASES, ids=[c[0] for c in CASES])
 def test_rule_fires_ranked_first_with_fix(rule, make, fix):
     sugs = _warn(_run(make()))

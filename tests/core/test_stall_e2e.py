@@ -15,9 +15,11 @@ import threading
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from raytop.recording import RecordingReader
+from raytop.report.json_report import load_schema
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "stalled_pipeline.py"
 # script -> the rule it plants (tests/test_misconfigured_demos.py counts it as planted)
@@ -81,6 +83,7 @@ def test_a_stalled_pipeline_names_its_pending_actor(tmp_path):
     with RecordingReader(rec) as reader:
         assert reader.meta.get("stall_after") == 5
     doc = json.loads(report.read_text())
+    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
     stalls = [s for s in doc["suggestions"] if s["rule"] == "stalled"]
     assert stalls, [s["rule"] for s in doc["suggestions"]]
     s = stalls[0]
