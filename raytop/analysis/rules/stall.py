@@ -32,7 +32,17 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from ...format import fmt_bytes, fmt_count, fmt_plain
-from ...model import OK, DatasetStats, LogicalOp, OperatorStats, Snapshot, Suggestion, op_key, sum_known
+from ...model import (
+    OK,
+    ConsumerStats,
+    DatasetStats,
+    LogicalOp,
+    OperatorStats,
+    Snapshot,
+    Suggestion,
+    op_key,
+    sum_known,
+)
 from .. import thresholds as th
 from ..plan import canonical_remote_args
 from ..window import Window, cluster_cpus, cluster_gpus, free_cpus, is_source_op
@@ -136,8 +146,7 @@ class _Why:
     figures: Optional[Dict[str, Any]] = None
 
 
-def _consumer(d: DatasetStats) -> _Why:
-    c = d.consumer
+def _consumer(d: DatasetStats, c: ConsumerStats) -> _Why:
     pid = f" --pid {d.driver_pid}" if d.driver_pid else " --pid <the driver's pid>"
     return _Why(
         "consumer", "info", "The consumer stopped pulling batches",
@@ -192,7 +201,7 @@ def _pending_actors(win: Window, d: DatasetStats, snap: Snapshot, o: OperatorSta
     ds_id = d.dataset_id
     key, label = op_key(o), win.label(ds_id, op_key(o))
     asks = _asks(win, ds_id, key)
-    pending = o.actors.pending
+    pending = o.actors.pending if o.actors is not None else None
     head = f"{label}: {pending} actor{'s' if pending != 1 else ''} pending and none running"
     if asks is None:
         return _Why("actors-pending", "critical", f"{label} cannot start its actors",
@@ -259,9 +268,9 @@ def _smaller_blocks(win: Window, ds_id: str, key: str) -> str:
 
 
 def _tasks_running(win: Window, ds_id: str, busy: List[OperatorStats], idle_s: float) -> _Why:
-    o = max(busy, key=lambda x: x.tasks_running)  # the first of those with the most
+    o = max(busy, key=lambda x: x.tasks_running or 0)  # the first of those with the most
     key, label = op_key(o), win.label(ds_id, op_key(o))
-    n = o.tasks_running
+    n = o.tasks_running or 0
     what = (f"{label}: {n} task{'s' if n != 1 else ''} running and none finished for "
             f"{fmt_plain(round(idle_s))} s: {'they wait' if n != 1 else 'it waits'} for something, "
             "or a block takes that long")
@@ -318,7 +327,7 @@ def _why(win: Window, ds_id: str, d: DatasetStats, snap: Snapshot, stall_s: floa
     busy = [o for o in ops if (o.tasks_running or 0) >= 1]
     # Tasks may still count as running: Ray pauses a task whose output nobody takes.
     if d.consumer is not None and not blocked and _held_at_output(win, ds_id, d):
-        return _consumer(d)
+        return _consumer(d, d.consumer)
     if blocked:
         return _pending_actors(win, d, snap, blocked[0], stall_s)
     unplaceable = _unplaceable(win, d, snap, ops)
