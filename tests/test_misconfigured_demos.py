@@ -48,10 +48,11 @@ def test_every_plantable_rule_has_a_demo():
     assert set(PLANTED.values()) <= set(RULE_IDS)
     # GPU readings (NVML) cannot be planted on a CPU machine; everything else is, here or in
     # demos/consumers and demos/failures (tests/test_diagnosis_demos.py).
+    from tests.core.test_stall_e2e import PLANTED as STALL  # a stall never ends: that test ends it
     from tests.test_diagnosis_demos import PLANTED as ISSUE_13
 
     planted = {**PLANTED, **UNRELIABLE}
-    elsewhere = {rule for rule, _ in ISSUE_13.values()}
+    elsewhere = {rule for rule, _ in ISSUE_13.values()} | set(STALL.values())
     assert set(RULE_IDS) - set(planted.values()) - elsewhere == {"gpu-underutilized", "gpu-memory-risk"}
     assert sorted(p.name for p in DEMOS.glob("*.py")) == sorted(planted)
 

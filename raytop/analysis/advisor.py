@@ -14,6 +14,7 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
+from .progress import Progress, default_stall_s, track_all
 from .rules import RULES, SEVERITY_RANK, raise_after, rank_key
 from .window import Window
 
@@ -42,7 +43,9 @@ def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
 
 
 class Advisor:
-    def __init__(self) -> None:
+    def __init__(self, stall_s: Optional[float] = None) -> None:
+        self.stall_s = stall_s if stall_s is not None else default_stall_s()
+        self._progress: Dict[str, Progress] = {}  # for ``stalled``: when each dataset last moved
         self._snaps: Deque[Snapshot] = deque(maxlen=th.HISTORY_MAX_SNAPSHOTS)
         self._plans: Dict[str, Plan] = {}
         self._tracks: Dict[Key, _Track] = {}
@@ -55,7 +58,9 @@ class Advisor:
         for d in snap.datasets:
             if d.plan is not None:
                 self._plans[d.dataset_id] = d.plan
-        win = Window(self._rule_window(snap), dict(self._plans))
+        track_all(self._progress, snap)
+        win = Window(self._rule_window(snap), dict(self._plans), progress=dict(self._progress),
+                     stall_s=self.stall_s)
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:
@@ -105,10 +110,11 @@ def rank(suggestions: Sequence[Suggestion]) -> Tuple[Suggestion, ...]:
     return tuple(sorted(suggestions, key=rank_key))
 
 
-def advise(history: Sequence[Snapshot]) -> Tuple[Suggestion, ...]:
+def advise(history: Sequence[Snapshot], stall_s: Optional[float] = None) -> Tuple[Suggestion, ...]:
     """Every suggestion that became active at some point of ``history``, one per
-    (rule, dataset, operator), with its strongest evidence; ranked like ``Advisor.update``."""
-    adv = Advisor()
+    (rule, dataset, operator), with its strongest evidence; ranked like ``Advisor.update``.
+    ``stall_s``: the stall threshold (a recording's --stall-after), else the default."""
+    adv = Advisor(stall_s)
     for snap in sorted(history, key=lambda s: s.t):
         adv.update(snap)
     return adv.ever_active()

@@ -73,3 +73,6 @@ ACTOR_RESTART_MIN_SAMPLES = 2  # ... and in at least this many of them (one rest
 CONSUMER_USER_SHARE = 0.75  # of the consumer's time in the window, spent in its own code
 CONSUMER_MIN_S = 2.0  # consumer seconds (own code + waiting) the window must cover
 CONSUMER_HELD_BLOCKS = 2  # blocks waiting at the pipeline's output: the consumer has not taken them
+
+# ---- stalls -------------------------------------------------------------------------------
+STALL_S = 60.0  # a RUNNING dataset with no progress for this long is stalled (--stall-after)

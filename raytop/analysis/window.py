@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..model import DatasetStats, LogicalOp, OperatorStats, Plan, Snapshot, op_key, op_labels
 from ..plan_graph import PlanGraph, build_graph
 from . import thresholds as th
+from .progress import Progress
 
 
 def busy_actors(op: OperatorStats) -> Optional[int]:
@@ -63,6 +64,9 @@ class Window:
     snaps: Tuple[Snapshot, ...]
     plans: Dict[str, Plan] = field(default_factory=dict)
     _graphs: Dict[Tuple[str, int], PlanGraph] = field(default_factory=dict, repr=False)
+    # dataset id -> when it last made progress (``analysis.progress``), kept by the Advisor
+    progress: Dict[str, Progress] = field(default_factory=dict)
+    stall_s: float = th.STALL_S  # no progress for this long is a stall (``stalled``)
 
     @property
     def t0(self) -> float:

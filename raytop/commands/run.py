@@ -23,6 +23,7 @@ from raytop.commands.common import (
     FAIL_ON,
     FORCE,
     NO_AGENTS,
+    STALL_AFTER,
     build_collector,
     default_recording_path,
     disable_agents,
@@ -31,6 +32,7 @@ from raytop.commands.common import (
     make_probe_listener,
     recording_meta,
     refuse_existing,
+    set_stall_after,
 )
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
@@ -57,6 +59,7 @@ class RunOptions:
     argv: List[str] = field(default_factory=list)
     fail_on: Optional[str] = None  # "warning" | "critical": the CI gate's level
     overrides: Tuple[Override, ...] = ()  # --set: Ray Data arguments changed in the script
+    stall_after: Optional[float] = None  # --stall-after: seconds without progress that are a stall
 
 
 @dataclass
@@ -142,7 +145,8 @@ def _open_outputs(opts: RunOptions):
     writer = None
     try:
         if rec_path is not None:
-            meta = recording_meta(opts.argv, opts.interval, installed_ray_version())
+            meta = recording_meta(opts.argv, opts.interval, installed_ray_version(),
+                                  opts.stall_after)
             if opts.overrides:
                 meta["overrides"] = [o.text for o in opts.overrides]
             writer = RecordingWriter(rec_path, meta=meta, force=opts.force)
@@ -282,10 +286,11 @@ def _finish(run: _Run) -> int:
               help="Change an argument of the script's Ray Data calls without editing it, e.g. "
                    "'MapBatches(preprocess).concurrency=8' (repeatable; docs/tune.md).")
 @NO_AGENTS
+@STALL_AFTER
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(headless, record_path, no_record, interval, report_path, force, fail_on, settings,
-            no_agents, script, args) -> None:
+            no_agents, stall_after, script, args) -> None:
     """Run SCRIPT with the probe installed and profile it; exits with the script's code."""
     if not script.is_file():
         raise BadInput(f"script not found: {script}" if not script.exists()
@@ -300,7 +305,8 @@ def command(headless, record_path, no_record, interval, report_path, force, fail
     opts = RunOptions(script=script, args=list(args), headless=headless, interval=interval,
                       record_path=None if no_record else record_path, record=not no_record,
                       report_path=report_path, force=force, argv=sys.argv, fail_on=fail_on,
-                      overrides=overrides)
+                      overrides=overrides, stall_after=stall_after)
     if no_agents:
         disable_agents()
+    set_stall_after(stall_after)
     sys.exit(run_script(opts))

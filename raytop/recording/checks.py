@@ -23,7 +23,7 @@ _SIDECARS = ("-wal", "-shm", "-journal")
 _META_TYPES: Dict[str, Union[type, Tuple[type, ...]]] = {
     "schema_version": int, "raytop_version": str, "ray_version": str, "host": str,
     "started_utc": str, "ended_utc": str, "interval": (int, float),
-    "exit_code": int, "env": dict}
+    "exit_code": int, "env": dict, "stall_after": (int, float)}
 
 
 def check_file(p: Path) -> None:

@@ -246,3 +246,16 @@ def pool_first_before_count(n=20):
                                       op("Project", q=1, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
                                       op("AggregateNumRows", running=0, cls="AllToAllOperator")],
                                   nodes=[node(cpus=2)], plan=plan), n)
+
+
+def stalled(n=20):
+    """range -> map_batches(Model, num_gpus=1) -> count() on a machine with no GPU: the read is
+    done, the model's one actor cannot be placed, nothing moves for over a minute (5 s apart)."""
+    return history(lambda i: snap(i, [op("ReadRange", running=0, state="FINISHED", rows_out=1000,
+                                         tasks_finished=4),
+                                      _model(q=4, running=0, actors=(0, 1, 0, 0), tasks_finished=0,
+                                             rows_out=0, state="RUNNING"),
+                                      op("Project", running=0, rows_out=0, tasks_finished=0),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2, gpus=0)], plan=count_plan(1, num_gpus=1),
+                                  dt=5.0), n)

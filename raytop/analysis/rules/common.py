@@ -14,6 +14,7 @@ from ..window import Window
 # symptoms they produce (large blocks above spilling above a full store).
 BASE_IMPACT = {
     "dataset-failed": 1.0,
+    "stalled": 0.95,
     "gpu-memory-risk": 0.9,
     "gpu-oversubscribed": 0.85,
     "large-blocks": 0.85,
