@@ -79,8 +79,10 @@ def attached_kill(holder, tmp_path_factory):
     assert alone.returncode == 0, alone.stderr[-2000:]
 
     rec = tmp / "attach.raytop"
+    # The driver path (every source through the bridge, a Ray driver): what dies with raytop and
+    # what it listens on. The in-process path starts no bridge (test_cluster_loss checks it).
     raytop = start_raytop(["record", "--address", holder.address, "--interval", "0.5", "-o", str(rec)],
-                          cwd=tmp)
+                          cwd=tmp, env=clean_env(RAYTOP_THROUGH_DRIVER="1"))
     wait_until(lambda: snapshots_now(rec) or raytop.poll() is not None, 120, what="first snapshot")
     assert raytop.poll() is None, raytop.stderr.read()[-2000:]
     bridge = bridge_children(raytop.pid)
