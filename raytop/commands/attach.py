@@ -34,7 +34,7 @@ def attach_live(*, address, dataset_id, interval, record_path, force, argv,
 
     refuse_existing(record_path, force)
     session = open_session(address)
-    probe = make_probe_listener(dataset_id=dataset_id)
+    probe = make_probe_listener(dataset_id=dataset_id, cluster=session.address)
     collector = build_collector(session=session, probe=probe, interval=interval)
     injector = add_injector(session, probe, collector, inject=inject, pid=pid)
     writer = open_recording(record_path, force, argv, interval, session.link.ray_version,

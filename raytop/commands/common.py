@@ -54,10 +54,10 @@ class LazyBridgedSource:
         pass
 
 
-def make_probe_source(pids=None, dataset_id: Optional[str] = None):
+def make_probe_source(pids=None, dataset_id: Optional[str] = None, cluster: Optional[str] = None):
     from raytop.sources.probe_source import ProbeSource
 
-    return ProbeSource(pids=pids, dataset_id=dataset_id)
+    return ProbeSource(pids=pids, dataset_id=dataset_id, cluster=cluster)
 
 
 def make_gpu_source():
@@ -160,9 +160,10 @@ def refuse_existing(path: Optional[Path], force: bool) -> None:
         raise OutputExists(path)
 
 
-def make_probe_listener(pids=None, dataset_id: Optional[str] = None):
-    """The probe source, listening; a note on stderr when it had to listen somewhere unusual."""
-    probe = make_probe_source(pids=pids, dataset_id=dataset_id)
+def make_probe_listener(pids=None, dataset_id: Optional[str] = None, cluster: Optional[str] = None):
+    """The probe source, listening (to the drivers of ``cluster``, a GCS address, when given); a
+    note on stderr when it had to listen somewhere unusual."""
+    probe = make_probe_source(pids=pids, dataset_id=dataset_id, cluster=cluster)
     if probe.fallback_note:
         print(f"raytop: {probe.fallback_note}", file=sys.stderr)
     return probe

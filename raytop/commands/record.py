@@ -37,7 +37,7 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
 
     refuse_existing(out, force)
     session = open_session(address)
-    probe = make_probe_listener()
+    probe = make_probe_listener(cluster=session.address)
     collector = build_collector(session=session, probe=probe, interval=interval)
     add_injector(session, probe, collector, inject=inject, pid=pid)
     writer = open_recording(out, force, argv, interval, session.link.ray_version, stall_after)

@@ -98,6 +98,8 @@ class StatsSource:
         self._indexed: Tuple[tuple, OpSeries, list] = ((), {}, [])
         self._rebuilt: Tuple[tuple, Dict[str, Any], list] = ((), {}, [])
         self._settled: Dict[str, Tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
+        self._seen_running: set = set()  # datasets raytop saw before they ended
+        self._ended_at: Dict[str, float] = {}  # when raytop first saw them ended
 
     # ---- Ray reads ------------------------------------------------------------------------
     def _stats_actor(self) -> Any:
@@ -284,7 +286,7 @@ class StatsSource:
             operators=ops,
             job_id=clean_text(d.get("job_id")),
             start_time=d.get("start_time"),
-            end_time=d.get("end_time"),
+            end_time=d.get("end_time") or self._seen_ending(tag, d.get("state"), now),
             source="stats",
             plan=plan,
             figures_t=tracker.figures_t,
@@ -292,6 +294,16 @@ class StatsSource:
             rows_op_id=rows_op.op_id if rows_op else None,
             rows_meaning=meaning,
         )
+
+    def _seen_ending(self, tag: str, state: Any, now: float) -> Optional[float]:
+        """Ray's series carry no end time: the first reading in which a dataset raytop saw
+        running had ended (at most one export period late); None for one that ended before."""
+        if state not in _TERMINAL:
+            self._seen_running.add(tag)
+            return None
+        if tag not in self._seen_running:
+            return None
+        return self._ended_at.setdefault(tag, now)
 
     def _events(self, datasets: Tuple[DatasetStats, ...]) -> Tuple[Event, ...]:
         """Datasets that started/finished/failed since the last read (none on the first read:
