@@ -53,7 +53,10 @@ STATS_ACTOR_NAMESPACE = "_dataset_stats_actor"
 ABSENT_REASON = "no Ray Data dataset has run on this cluster yet"
 MAX_ANSWER_AGE_S = 15.0  # the actor's answer is refreshed every 5 s by the driver
 SILENT_AFTER_S = 20.0  # an endpoint failing this long is not one that is still starting
-EXPORT_PERIOD_S = 10.0  # metrics_report_interval_ms: how often the actor's series change
+# Ray exports the stats actor's series every 10 s (metrics_report_interval_ms); the page is read
+# every 2.5 s so a change is seen at most that late (a new job is found, and --inject goes in,
+# a few seconds after its export) while a page of unchanged series is parsed only 4 times per export.
+PAGE_MAX_AGE_S = 2.5
 SETTLED_S = 30.0  # three export periods after a dataset ended, its figures are final
 
 _OP_INDEX = re.compile(r"_(\d+)$")
@@ -164,8 +167,7 @@ class StatsSource:
         if not pages or node_endpoint(pages[0]) is None:
             raise NeedsDriver("the stats actor's node exports no metrics")
         first_wait = None if self._series_seen else self._timeout
-        # Ray exports these series every 10 s: a page fetched more often brings nothing new.
-        metrics = [self._metrics.get(*ep, wait=first_wait, max_age=EXPORT_PERIOD_S)
+        metrics = [self._metrics.get(*ep, wait=first_wait, max_age=PAGE_MAX_AGE_S)
                    for ep in map(node_endpoint, pages) if ep]
         ep = node_endpoint(pages[0])
         if metrics[0] is None and ep is not None:

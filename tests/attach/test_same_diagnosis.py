@@ -45,7 +45,9 @@ def three_ways(ray_start, demo_tmp, tmp_path_factory):
     try:
         for rec in ("free.raytop", "inj.raytop"):  # both watch the cluster before the job starts
             wait_until(_connected(tmp / rec), 120, f"{rec} to read the cluster")
-        job = subprocess.run([sys.executable, str(DEMO)], env=ray_start.env(), cwd=tmp,
+        # Three times the rows: attach spots a Ray Data job from Ray's series (a few seconds),
+        # so the probe goes in while most of the job is still ahead.
+        job = subprocess.run([sys.executable, str(DEMO)], env=ray_start.env(DEMO_ROWS="9600"), cwd=tmp,
                              capture_output=True, text=True, timeout=300)
     finally:
         codes = (stop_recorder(free), stop_recorder(injected))
