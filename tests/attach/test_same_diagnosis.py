@@ -14,7 +14,7 @@ import pytest
 from raytop.analysis.advisor import advise
 from raytop.recording import RecordingError
 from tests.attach.helpers import events_of, read_back, start_recorder, stop_recorder, wait_until
-from tests.demo_runs import DEMOS, describe, run_demo, warnings_of
+from tests.demos.demo_runs import DEMOS, describe, run_demo, warnings_of
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600),
               pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")]

@@ -22,7 +22,7 @@ from raytop.recording import RecordingReader
 from raytop.report.json_report import load_schema
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "stalled_pipeline.py"
-# script -> the rule it plants (tests/test_misconfigured_demos.py counts it as planted)
+# script -> the rule it plants (tests/demos/test_misconfigured_demos.py counts it as planted)
 PLANTED = {"tests/scripts/stalled_pipeline.py": "stalled"}
 WAIT_S = 240.0  # for the finding: a loaded 2-core machine takes up to a minute to start Ray
 END_S = 90.0  # for the script to end after Ctrl-C

@@ -34,7 +34,7 @@ from raytop.model import (
 from raytop.recording import SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter, export_jsonl
 from raytop.recording import schema as rec_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_760_000_000.123456
 META = {"command": ["raytop", "run", "demo.py"], "raytop_version": "0.1.0", "ray_version": "2.60.0",
         "host": "box", "started_utc": "2025-10-09T08:53:20Z", "interval": 1.0}
@@ -262,7 +262,7 @@ while True:
 def test_kill_9_loses_at_most_the_last_snapshot(tmp_path, python_exe):
     path = tmp_path / "killed.raytop"
     proc = subprocess.Popen([python_exe, "-c", _KILL_WRITER, str(path), str(ROOT),
-                             str(ROOT / "tests")], stdout=subprocess.PIPE, text=True)
+                             str(ROOT / "tests" / "recording")], stdout=subprocess.PIPE, text=True)
     try:
         committed = 0
         deadline = time.monotonic() + 120
