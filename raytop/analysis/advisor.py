@@ -14,7 +14,7 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
 from .rules import RULES, SEVERITY_RANK, raise_after, rank_key
-from .window import Window
+from .window import SnapCache, Window
 
 Key = Tuple[str, Optional[str], Optional[str]]
 
@@ -45,6 +45,7 @@ class Advisor:
         self._snaps: Deque[Snapshot] = deque(maxlen=th.HISTORY_MAX_SNAPSHOTS)
         self._plans: Dict[str, Plan] = {}
         self._tracks: Dict[Key, _Track] = {}
+        self._cache = SnapCache()  # per-snapshot readings, kept while a snapshot is in the window
         self.errors: Dict[str, str] = {}  # rule id -> last exception, so one bad rule can't stop the rest
 
     def update(self, snap: Snapshot) -> Tuple[Suggestion, ...]:
@@ -55,7 +56,8 @@ class Advisor:
             if d.plan is not None:
                 self._plans[d.dataset_id] = d.plan
         recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
-        win = Window(recent, dict(self._plans))
+        self._cache.retain(recent, keep=tuple(self._plans.values()))
+        win = Window(recent, dict(self._plans), cache=self._cache)
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:

@@ -24,9 +24,12 @@ from .common import (
 )
 
 
-def _op_in(d: DatasetStats, key: Optional[str]) -> Optional[OperatorStats]:
+def _op_in(win: Window, d: DatasetStats, key: Optional[str]) -> Optional[OperatorStats]:
     if key is None:
         return None
+    first = win.op_of(d, key)
+    if first is None or not is_source_op(first):
+        return first
     return next((o for o in d.operators if op_key(o) == key and not is_source_op(o)), None)
 
 
@@ -70,11 +73,11 @@ def _starves(op: OperatorStats, up: OperatorStats) -> bool:
     return running >= 1 and idle / running >= th.IDLE_FRACTION and op.queued_blocks == 0 and up_busy
 
 
-def _capped(snap: Snapshot, op: OperatorStats, up: OperatorStats, upi: _Upstream,
+def _capped(fc: Optional[float], op: OperatorStats, up: OperatorStats, upi: _Upstream,
             actor_cpus: float) -> bool:
     """The upstream is held below what it could do: at its cap, or its CPUs held by idle
-    actors, or CPUs free that it does not use."""
-    idle, fc = op.actors.idle or 0, free_cpus(snap)
+    actors, or CPUs free (``fc``) that it does not use."""
+    idle = op.actors.idle or 0
     at_cap = ("tasks:ConcurrencyCap" in up.backpressure
               or (upi.size is not None and (up.tasks_running or 0) >= upi.size))
     cpus_held_idle = idle * actor_cpus >= upi.cpus and (fc is None or fc < upi.cpus)
@@ -87,14 +90,15 @@ def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cp
                      ) -> Tuple[List[bool], List[_Starved]]:
     flags, hits = [], []
     for s, d in win.running(ds_id):
-        op, up = _op_in(d, key), _op_in(d, upi.key)
+        op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
         if op is None or op.actors is None or up is None or op.actors.running is None:
             continue
         hit = _starves(op, up)
         flags.append(hit)
         if hit:
-            hits.append(_Starved(op.actors.idle or 0, up.tasks_running, free_cpus(s),
-                                 _capped(s, op, up, upi, actor_cpus)))
+            fc = win.summary(s, free_cpus)
+            hits.append(_Starved(op.actors.idle or 0, up.tasks_running, fc,
+                                 _capped(fc, op, up, upi, actor_cpus)))
     return flags, hits
 
 
@@ -197,11 +201,12 @@ def _at_max(pool: _Pool, op: OperatorStats) -> bool:
 
 def _pool_sample(win: Window, ds_id: str, pool: _Pool, snap: Snapshot, d: DatasetStats
                  ) -> Optional[_PoolSample]:
-    op = _op_in(d, pool.key)
+    op = _op_in(win, d, pool.key)
     if op is None or op.actors is None or op.actors.running is None:
         return None
     busy, q = busy_actors(op) or 0, op.queued_blocks or 0
-    free, ahead, gpus = free_cpus(snap), cpus_ahead(win, ds_id, d, pool.key), spare_gpus(snap)
+    free, ahead = win.summary(snap, free_cpus), cpus_ahead(win, ds_id, d, pool.key)
+    gpus = win.summary(snap, spare_gpus)
     room = free is not None and free + ahead >= pool.cpu_each * 0.99 and (
         pool.gpu_each <= 0 or (gpus is not None and gpus >= pool.gpu_each))
     hit = (busy == op.actors.running and busy >= 1 and q >= th.QUEUE_PER_ACTOR * busy

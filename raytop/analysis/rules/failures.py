@@ -205,7 +205,7 @@ def _restarting_samples(win: Window, ds_id: str, key: str) -> List[int]:
     out = []
     for s in win.snaps:
         d = s.dataset(ds_id)
-        op = next((o for o in d.operators if op_key(o) == key), None) if d is not None else None
+        op = win.op_of(d, key) if d is not None else None
         if op is not None and op.actors is not None and op.actors.restarting is not None:
             out.append(op.actors.restarting)
     return out
