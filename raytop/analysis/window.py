@@ -88,6 +88,8 @@ class SnapCache:
 
     def __init__(self) -> None:
         self._entries: Dict[int, Tuple[Any, Dict[Any, Any]]] = {}
+        # dataset id -> (plan, operators, graph) of the last graph built (see Window.graph)
+        self.graphs: Dict[str, Tuple[Optional[Plan], tuple, PlanGraph]] = {}
 
     def memo(self, obj: Any) -> Dict[Any, Any]:
         e = self._entries.get(id(obj))
@@ -98,11 +100,16 @@ class SnapCache:
     def retain(self, snaps: Sequence[Snapshot], keep: Sequence[Any] = ()) -> None:
         """Forget what belongs to anything but ``snaps``, their datasets and ``keep``."""
         live = {id(x) for x in keep}
+        ds_ids = set()
         for s in snaps:
             live.add(id(s))
-            live.update(id(d) for d in s.datasets)
+            for d in s.datasets:
+                live.add(id(d))
+                ds_ids.add(d.dataset_id)
         for gone in [k for k in self._entries if k not in live]:
             del self._entries[gone]
+        for ds_id in [k for k in self.graphs if k not in ds_ids]:
+            del self.graphs[ds_id]
 
 
 @dataclass
@@ -232,8 +239,23 @@ class Window:
             return None
         key = (dataset_id, id(d))
         if key not in self._graphs:
-            self._graphs[key] = build_graph(d, self.plan(dataset_id) or d.plan)
+            self._graphs[key] = self._build_graph(dataset_id, d)
         return self._graphs[key]
+
+    def _build_graph(self, dataset_id: str, d: DatasetStats) -> PlanGraph:
+        """``build_graph``; the last window's graph of the dataset when built from the same plan
+        and the same operators (all it reads of them), or when equal to it: one graph object as
+        long as the graph stays the same, so what was derived from it holds (``_flags_in``)."""
+        plan = self.plan(dataset_id) or d.plan
+        ops = tuple((o.name, o.op_id, o.physical_class, o.logical) for o in d.operators)
+        last = self.cache.graphs.get(dataset_id)
+        if last is not None and last[1] == ops and (last[0] is plan or last[0] == plan):
+            return last[2]
+        graph = build_graph(d, plan)
+        if last is not None and last[2] == graph:
+            graph = last[2]
+        self.cache.graphs[dataset_id] = (plan, ops, graph)
+        return graph
 
     def label(self, dataset_id: str, key: str) -> str:
         """An operator's display label: its name, "#index" added when the name is shared."""

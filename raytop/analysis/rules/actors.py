@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 from ...format import fmt_plain
 from ...model import DatasetStats, LogicalOp, OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
-from ..bottleneck import find_bottleneck, is_trivial
+from ..bottleneck import is_trivial, window_bottleneck
 from ..window import Window, busy_actors, cluster_gpus, free_cpus, held_share, is_source_op
 from .common import (
     actor_strategy,
@@ -266,7 +266,7 @@ def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggesti
 def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
     out = []
     for ds_id, _ in win.judged():
-        neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
+        neck_key = window_bottleneck(win, ds_id)
         if neck_key is None or neck_key not in win.actor_ops(ds_id):
             continue
         found = _pool_undersized_one(win, ds_id, neck_key)

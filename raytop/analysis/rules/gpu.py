@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple
 from ...format import fmt_bytes
 from ...model import DatasetStats, GpuStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
-from ..bottleneck import find_bottleneck
+from ..bottleneck import window_bottleneck
 from ..window import Window, ops_by_key
 from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
@@ -147,7 +147,7 @@ def _gpus_of(snap: Snapshot, name: str) -> Optional[Tuple[float, Optional[float]
 def check_gpu_underutilized(win: Window) -> List[Suggestion]:
     out = []
     for ds_id, samples in win.judged():
-        neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
+        neck_key = window_bottleneck(win, ds_id)
         if neck_key is None or neck_key not in _gpu_ops(win, ds_id):
             continue
         neck, neck_name = win.label(ds_id, neck_key), win.name_of(ds_id, neck_key)
