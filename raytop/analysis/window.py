@@ -80,11 +80,11 @@ def _plan_index(plan: Plan) -> Tuple[Dict[str, PhysicalOp], Dict[str, LogicalOp]
 
 
 class SnapCache:
-    """What is derived from one snapshot, or one dataset of it, computed once and kept while it
-    stays in the rule window: snapshots are frozen, so nothing derived from one changes. The
-    Advisor keeps one across its evaluations (``retain`` after each window moves); a Window made
-    without one gets its own. Keyed by identity, the object kept with its entry (so its id
-    cannot be reused while the entry lives)."""
+    """What is derived from one snapshot or one dataset of it (or a plan, or a dataset's graph),
+    computed once and kept while it stays in the rule window: snapshots are frozen, so nothing
+    derived from one changes. The Advisor keeps one across its evaluations (``retain`` after
+    each window moves); a Window made without one gets its own. Keyed by identity, the object
+    kept with its entry (so its id cannot be reused while the entry lives)."""
 
     def __init__(self) -> None:
         self._entries: Dict[int, Tuple[Any, Dict[Any, Any]]] = {}
@@ -106,10 +106,11 @@ class SnapCache:
             for d in s.datasets:
                 live.add(id(d))
                 ds_ids.add(d.dataset_id)
-        for gone in [k for k in self._entries if k not in live]:
-            del self._entries[gone]
         for ds_id in [k for k in self.graphs if k not in ds_ids]:
             del self.graphs[ds_id]
+        live.update(id(graph) for _, _, graph in self.graphs.values())
+        for gone in [k for k in self._entries if k not in live]:
+            del self._entries[gone]
 
 
 @dataclass
@@ -128,7 +129,8 @@ class Window:
     def summary(self, obj: Any, fn: Callable, *args: Any) -> Any:
         """``fn(obj, *args)`` for a snapshot, a dataset of one or a plan, computed once per object
         (and ``args``) while it stays in the window. ``fn`` must read nothing but its arguments."""
-        m = self.cache.memo(obj)
+        e = self.cache._entries.get(id(obj))  # memo(), inlined: this runs for every sample
+        m = e[1] if e is not None and e[0] is obj else self.cache.memo(obj)
         key = (fn, args) if args else fn
         try:
             return m[key]
@@ -142,6 +144,19 @@ class Window:
             return self._memos[key]
         except KeyError:
             v = self._memos[key] = compute()
+            return v
+
+    def _per_graph(self, dataset_id: str, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per graph object, for what reads nothing but the dataset's graph:
+        it lasts as long as the graph does (``_build_graph``)."""
+        graph = self.graph(dataset_id)
+        if graph is None:
+            return compute()
+        m = self.cache.memo(graph)
+        try:
+            return m[key]
+        except KeyError:
+            v = m[key] = compute()
             return v
 
     def op_of(self, d: DatasetStats, key: str) -> Optional[OperatorStats]:
@@ -306,7 +321,8 @@ class Window:
         """The real operators feeding ``key``: input buffers left out, and a union (which only
         passes blocks on) replaced by the operators feeding it. Empty when the graph's edges
         are not known."""
-        return list(self.once(("upstreams", dataset_id, key), lambda: self._upstreams_of(dataset_id, key)))
+        return list(self._per_graph(dataset_id, ("upstreams", key),
+                                    lambda: self._upstreams_of(dataset_id, key)))
 
     def _upstreams_of(self, dataset_id: str, key: str) -> List[str]:
         graph = self.graph(dataset_id)
@@ -323,7 +339,7 @@ class Window:
 
     def branch(self, dataset_id: str, key: str) -> List[str]:
         """``key`` and every real operator above it (all of them feed it, directly or not)."""
-        return list(self.once(("branch", dataset_id, key), lambda: self._branch(dataset_id, key)))
+        return list(self._per_graph(dataset_id, ("branch", key), lambda: self._branch(dataset_id, key)))
 
     def _branch(self, dataset_id: str, key: str) -> List[str]:
         out, todo = [], [key]

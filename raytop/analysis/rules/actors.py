@@ -86,19 +86,32 @@ def _capped(fc: Optional[float], op: OperatorStats, up: OperatorStats, upi: _Ups
     return at_cap or cpus_held_idle or under_used
 
 
+def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstream,
+                actor_cpus: float) -> Optional[Tuple[bool, Optional[_Starved]]]:
+    """One sample of ``_starved_samples``: (starved, what it was like), None without the pool."""
+    op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
+    if op is None or op.actors is None or up is None or op.actors.running is None:
+        return None
+    if not _starves(op, up):
+        return False, None
+    fc = win.summary(s, free_cpus)
+    return True, _Starved(op.actors.idle or 0, up.tasks_running, fc, _capped(fc, op, up, upi, actor_cpus))
+
+
 def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cpus: float
                      ) -> Tuple[List[bool], List[_Starved]]:
     flags, hits = [], []
     for s, d in win.running(ds_id):
-        op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
-        if op is None or op.actors is None or up is None or op.actors.running is None:
+        # kept with the snapshot: it reads nothing but these
+        memo, k = win.cache.memo(s), (_starved_in, id(d), key, upi, actor_cpus)
+        if k not in memo:
+            memo[k] = _starved_in(win, s, d, key, upi, actor_cpus)
+        sample = memo[k]
+        if sample is None:
             continue
-        hit = _starves(op, up)
-        flags.append(hit)
-        if hit:
-            fc = win.summary(s, free_cpus)
-            hits.append(_Starved(op.actors.idle or 0, up.tasks_running, fc,
-                                 _capped(fc, op, up, upi, actor_cpus)))
+        flags.append(sample[0])
+        if sample[1] is not None:
+            hits.append(sample[1])
     return flags, hits
 
 
