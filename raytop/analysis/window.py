@@ -64,6 +64,11 @@ def ops_by_key(d: DatasetStats) -> Dict[str, OperatorStats]:
     return out
 
 
+def _pool_keys(d: DatasetStats) -> Tuple[str, ...]:
+    """Op keys whose operator (the first of its key) is an actor pool."""
+    return tuple(k for k, o in ops_by_key(d).items() if o.actors is not None)
+
+
 def _labels_of(d: DatasetStats) -> dict:
     return op_labels(d.operators)
 
@@ -223,9 +228,12 @@ class Window:
 
     def actor_ops(self, dataset_id: str) -> List[str]:
         """Op keys of the dataset's actor-pool operators."""
-        return list(self.once(("actor_ops", dataset_id), lambda: [
-            k for k, samples in self._op_samples(dataset_id).items()
-            if any(o.actors is not None for _, o in samples)]))
+        def make() -> List[str]:
+            pools = set()
+            for _, d in self.running(dataset_id):
+                pools.update(self.summary(d, _pool_keys))
+            return [k for k in self._op_samples(dataset_id) if k in pools]
+        return list(self.once(("actor_ops", dataset_id), make))
 
     def enough(self, samples: Sequence) -> bool:
         if len(samples) < th.MIN_SAMPLES:

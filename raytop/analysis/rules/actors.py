@@ -102,8 +102,8 @@ def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cp
                      ) -> Tuple[List[bool], List[_Starved]]:
     flags, hits = [], []
     for s, d in win.running(ds_id):
-        # kept with the snapshot: it reads nothing but these
-        memo, k = win.cache.memo(s), (_starved_in, id(d), key, upi, actor_cpus)
+        # kept with the snapshot: it reads nothing but these (of upi: key, cpus, size)
+        memo, k = win.cache.memo(s), (_starved_in, id(d), key, upi.key, upi.cpus, upi.size, actor_cpus)
         if k not in memo:
             memo[k] = _starved_in(win, s, d, key, upi, actor_cpus)
         sample = memo[k]

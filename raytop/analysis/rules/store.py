@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, List, Optional, Tuple
 
 from ...format import fmt_bytes
@@ -48,9 +49,13 @@ def _spilled(snap: Snapshot) -> Dict[str, int]:
     return out
 
 
+# Spilled bytes stay the same from one sample to the next on most nodes: their words too.
+_said = functools.lru_cache(maxsize=4096, typed=True)(fmt_bytes)
+
+
 def _spilled_text(snap: Snapshot) -> Dict[str, str]:
     """``_spilled`` in words; asked for only once a node spills."""
-    return {k: fmt_bytes(v) for k, v in _spilled(snap).items()}
+    return {k: _said(v) for k, v in _spilled(snap).items()}
 
 
 def check_spilling(win: Window) -> List[Suggestion]:
