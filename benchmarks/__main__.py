@@ -101,7 +101,8 @@ def _run_groups(groups, args, results: list, failures: list) -> None:
             from benchmarks import diagnosis
 
             only = [d.strip() for d in args.demos.split(",")] if args.demos else None
-            results += _guard("diagnosis", lambda: diagnosis.run(args.quick, max(1, args.runs), only),
+            results += _guard("diagnosis", lambda: diagnosis.run(args.quick, max(1, args.runs), only,
+                                                                  max(1, args.jobs)),
                               failures)
         if "footprint" in groups or "startup" in groups:
             _cluster_groups(groups, args, results, failures)
@@ -114,6 +115,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help=f"comma-separated groups of {','.join(GROUPS)}")
     ap.add_argument("--runs", type=int, default=3, help="diagnosis: runs per demo (default 3)")
     ap.add_argument("--demos", default=None, help="diagnosis: only these demos (file stems)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="diagnosis: demo runs at a time (each its own 2-CPU cluster; default 1)")
     args = ap.parse_args(argv)
     groups = DEFAULT_GROUPS
     if args.only:

@@ -178,8 +178,10 @@ def soak(snapshots: int) -> Measurement:
 def run(quick: bool, cluster: Optional[Cluster]) -> List[Measurement]:
     if cluster is None:
         why = "no Ray cluster could be started"
-        out = [skipped("footprint_cpu_percent", GROUP, "raytop attach CPU at 1 Hz, % of one core", "%", 2.0, why),
-               skipped("footprint_rss_mb", GROUP, "raytop attach RSS (TUI + bridge process)", "MB", 200.0, why)]
+        out = [skipped("footprint_cpu_percent", GROUP, "raytop attach CPU at 1 Hz, % of one core", "%",
+                       2.0, why),
+               skipped("footprint_rss_mb", GROUP, "raytop attach RSS (TUI + bridge process)", "MB",
+                       200.0, why)]
     else:
         out = attached(cluster, seconds=8 if quick else 45, settle=5 if quick else 10)
     out.append(soak(600 if quick else 3600))

@@ -2,8 +2,9 @@
 
 Runs a real pipeline of 14 physical operators (a read and 12 maps that cannot fuse, because their
 ``num_cpus`` alternate) on a local Ray, with the probe timed on the executor's scheduling thread
-and a raytop ``ProbeSource`` in another process (as in real use) receiving the reports. Once with ``RAYTOP_INTERVAL=0`` (a full read and send
-at every step: the cost of one report) and once with the default interval (what a job pays).
+and a raytop ``ProbeSource`` in another process (as in real use) receiving the reports. Once with
+``RAYTOP_INTERVAL=0`` (a full read and send at every step: the cost of one report) and once with
+the default interval (what a job pays).
 
     python benchmarks/probe_cost.py [--rows 20000] [--blocks 200]
 """
@@ -11,8 +12,8 @@ at every step: the cost of one report) and once with the default interval (what 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import shutil
 import statistics
 import subprocess

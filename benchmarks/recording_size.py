@@ -18,11 +18,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from raytop.model import (ActorCounts, DatasetStats, GpuProcess, GpuStats, LogicalOp,  # noqa: E402
-                          NodeStats, ObjectStore, OperatorStats, PhysicalOp, Plan, Resources,
-                          Snapshot)
-from raytop.recording import RecordingReader, RecordingWriter  # noqa: E402
-from raytop.recording import codec  # noqa: E402
+from raytop.model import (  # noqa: E402
+    ActorCounts,
+    DatasetStats,
+    GpuProcess,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Resources,
+    Snapshot,
+)
+from raytop.recording import (  # noqa: E402
+    RecordingReader,
+    RecordingWriter,
+    codec,
+)
 
 GiB = 1 << 30
 MiB = 1 << 20

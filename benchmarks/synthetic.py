@@ -15,8 +15,17 @@ from typing import Dict, List, Tuple
 
 from benchmarks.recording_size import make_plan
 from raytop.merge import merge_parts
-from raytop.model import (ActorCounts, DatasetStats, GpuProcess, GpuStats, NodeStats, ObjectStore,
-                          OperatorStats, Resources, Snapshot)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    GpuProcess,
+    GpuStats,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    Resources,
+    Snapshot,
+)
 from raytop.sources.base import NodeOverlay, Part
 
 GiB = 1 << 30
@@ -141,8 +150,10 @@ class ScaleSim:
                 name=name, physical_class=cls, logical=logical, compute=compute, op_id=f"{name}_{k}",
                 state="RUNNING", input_queue_blocks=q, input_queue_bytes=q * block,
                 output_queue_blocks=out_q, output_queue_bytes=out_q * block,
-                internal_input_queue_blocks=rng.randint(0, 8), internal_input_queue_bytes=rng.randint(0, 8) * block,
-                internal_output_queue_blocks=rng.randint(0, 8), internal_output_queue_bytes=rng.randint(0, 8) * block,
+                internal_input_queue_blocks=rng.randint(0, 8),
+                internal_input_queue_bytes=rng.randint(0, 8) * block,
+                internal_output_queue_blocks=rng.randint(0, 8),
+                internal_output_queue_bytes=rng.randint(0, 8) * block,
                 tasks_running=running, tasks_finished=self.tasks[k], tasks_failed=0, actors=actors,
                 rows_out=self.rows[k], bytes_out=self.rows[k] * 4096, blocks_out=self.rows[k] // 1000,
                 rows_total=10**9,

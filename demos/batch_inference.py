@@ -53,7 +53,7 @@ class Classifier:
         rng = np.random.default_rng(0)
         dims = [3 * 32 * 32, HIDDEN, HIDDEN, CLASSES]
         self.weights = [rng.standard_normal((a, b), dtype=np.float32) / np.sqrt(a)
-                        for a, b in zip(dims, dims[1:])]
+                        for a, b in zip(dims, dims[1:], strict=False)]
         self.torch = None
         if device == "cuda":
             import torch

@@ -15,7 +15,6 @@ fixed random weights. Needs PyTorch with CUDA and a GPU.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time

@@ -18,6 +18,7 @@ import stat
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
+
 from raytop.errors import RaytopError
 
 ENV_DIR = "RAYTOP_CHANNEL_DIR"

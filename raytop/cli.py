@@ -10,8 +10,7 @@ from typing import Optional
 import click
 
 from raytop import __version__
-from raytop.commands import (attach, doctor, export, probe, record, replay, report, run,
-                             stacks, tune)
+from raytop.commands import attach, doctor, export, probe, record, replay, report, run, stacks, tune
 from raytop.errors import EXIT_BAD_INPUT, RaytopError
 
 

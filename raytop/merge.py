@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from raytop.model import DatasetStats, DriverInfo, NodeStats, OperatorStats, Snapshot
 from raytop.sources.base import NodeOverlay, Part
@@ -160,7 +160,7 @@ def _attribute_op(op: OperatorStats, owners: Mapping[str, object], heap: Optiona
     if owner is _AMBIGUOUS and _live(op):
         return op  # one of several same-named operators at work: whose memory it is is unknown
     mine = owner is op
-    updates = {}
+    updates: Dict[str, Any] = {}  # field -> new value, for dataclasses.replace
     if heap is not None and op.heap_bytes is None:
         # An operator with no live worker right now holds no heap: 0 is a reading, not a guess.
         # Same-named operators none of which is at work share whatever the name holds: unknown.

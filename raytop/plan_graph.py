@@ -195,7 +195,8 @@ def lanes(graph: PlanGraph) -> List[Placed]:
     for node in graph.nodes:
         if node.source:
             continue
-        ins = [k for k in graph.upstream(node.key) if k in open_] if graph.edges_known else []
+        ins: List[Optional[str]] = (
+            [k for k in graph.upstream(node.key) if k in open_] if graph.edges_known else [])
         if not graph.edges_known:
             ins = [open_[0]] if open_ else []
         if ins:

@@ -109,7 +109,7 @@ def describe_error(error: BaseException) -> str:
         detail = root.strip() if root else (lines[0] if lines else "")
         name = type(error).__name__
         out = f"{name}: {detail}" if detail else name
-    except Exception:
+    except Exception:  # noqa: BLE001 - str() of a user's exception may raise anything
         out = type(error).__name__
     out = redact(out[:2 * MAX_ERROR_CHARS])
     return out if len(out) <= MAX_ERROR_CHARS else out[:MAX_ERROR_CHARS - 1] + "…"
@@ -151,7 +151,7 @@ class RaytopProbe(ExecutionCallback):
         self._reset(None)
         try:
             self._interval = interval_from_env()
-        except Exception:
+        except Exception:  # noqa: BLE001 - the probe must never break the watched job
             pass
 
     def _reset(self, executor: Any) -> None:
@@ -201,7 +201,7 @@ class RaytopProbe(ExecutionCallback):
     def before_execution_starts(self, executor: Any) -> None:
         try:
             self._probe_for(executor)._begin(executor)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe bug must never break the watched job
             pass
 
     def on_execution_step(self, executor: Any) -> None:
@@ -210,19 +210,19 @@ class RaytopProbe(ExecutionCallback):
             if probe.quiet or _monotonic() < probe._next_step:
                 return
             probe._step(executor)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe bug must never break the watched job
             pass
 
     def after_execution_succeeds(self, executor: Any) -> None:
         try:
             self._probe_for(executor)._end(executor, "finished", "FINISHED", None)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe bug must never break the watched job
             pass
 
     def after_execution_fails(self, executor: Any, error: Exception) -> None:
         try:
             self._probe_for(executor)._end(executor, "failed", "FAILED", describe_error(error))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe bug must never break the watched job
             pass
 
     # ---- internals ----
@@ -261,7 +261,7 @@ class RaytopProbe(ExecutionCallback):
             ctx = ray.get_runtime_context()  # local state only, no network
             address = ctx.gcs_address
             job_id = ctx.get_job_id()
-        except Exception:
+        except Exception:  # noqa: BLE001 - no runtime context: report without the job id
             pass
         self._job_id = job_id
         self._header = {"v": PROTOCOL_VERSION, "pid": os.getpid(), "address": address,
@@ -272,7 +272,7 @@ class RaytopProbe(ExecutionCallback):
         """The first report a listener gets: with the plan, captured now (2 ms, once)."""
         try:
             self._plan = _as_dict(ray_adapter.capture_plan(executor))
-        except Exception:
+        except Exception:  # noqa: BLE001 - Ray internals vary by version: report without the plan
             self._plan = None
         self._announced = True
         self._report(executor, kind, "RUNNING", with_plan=True)
@@ -292,6 +292,8 @@ class RaytopProbe(ExecutionCallback):
         """Read the executor here, on the scheduling thread (the only consistent view); turn it
         into JSON and send it on the reporter thread, so a step costs only the read. The first
         and the final reports wait for delivery: a final one must leave before the script exits."""
+        if self._dataset_id is None:  # every caller runs _start first
+            return
         read_at = time.time()
         stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
         consumer = ray_iterator.read_consumer(self._dataset_id)
@@ -357,7 +359,7 @@ class _Reporter:
                 self._queue.put((job, done), timeout=self.WAIT_S)
             else:
                 self._queue.put_nowait((job, done))
-        except Exception:  # queue full: the report is dropped, never waited for beyond WAIT_S
+        except Exception:  # noqa: BLE001 - queue full (or no thread at exit): the report is dropped
             return
         if done is not None:
             # A stuck send (whatever the reason) must not hold the job: give up after WAIT_S.
@@ -388,7 +390,7 @@ class _Reporter:
 def _run_quietly(job) -> None:
     try:
         job()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a failed delivery must never reach the watched job
         pass
 
 
@@ -420,5 +422,5 @@ def _as_dict(obj: Any) -> Any:
 def _encode(message: dict) -> Optional[bytes]:
     try:
         return json.dumps(message, separators=(",", ":"), default=repr).encode()
-    except Exception:
+    except Exception:  # noqa: BLE001 - default=repr runs arbitrary user __repr__ code
         return None

@@ -9,6 +9,7 @@ import socket
 import sys
 from pathlib import Path
 from typing import Any, Dict
+
 from raytop.errors import BadInput
 
 _HOST_PORT = re.compile(r"^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")

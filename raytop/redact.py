@@ -26,7 +26,7 @@ _SECRET_NAME = re.compile(
 _ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>.*)$", re.S)
 
 # Every pattern below is linear: bounded repeats, or classes that cannot overlap with what follows
-# (the 100 KB adversarial inputs in tests/test_redact.py hold them to that).
+# (the 100 KB adversarial inputs in tests/security/test_redact.py hold them to that).
 # ``name=``, ``name: ``, ``--name=``, ``"name": `` or ``'name': `` anywhere in a text; the
 # lookbehind keeps a match from starting inside a longer name.
 _NAME_SEP = re.compile(
@@ -237,7 +237,7 @@ def _kept_value(key: str, value: Any) -> Any:
     return None
 
 
-def redact_remote_args(args: Mapping[str, Any]) -> dict:
+def redact_remote_args(args: Optional[Mapping[str, Any]]) -> dict:
     """``ray_remote_args`` with only the resource keys raytop reads left as they are.
 
     Every other key keeps its name and gets a ``<redacted:…>`` marker instead of its value (the

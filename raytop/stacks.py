@@ -91,6 +91,15 @@ def node_stacks(workers, operator: str, n: int, node: str,
     return out
 
 
+def common_failure(stacks: Sequence[WorkerStack]) -> Optional[str]:
+    """The one reason, when no worker's stack could be had and all failed for it (py-spy
+    missing on the nodes, or without the rights to trace the workers); None otherwise."""
+    reasons = {s.error for s in stacks if s.stack is None}
+    if not stacks or any(s.stack is not None for s in stacks) or len(reasons) != 1:
+        return None
+    return next(iter(reasons)) or None
+
+
 def format_stacks(operator: str, stacks: Sequence[WorkerStack], notes: Sequence[str] = ()) -> str:
     """What `raytop stacks` prints and the TUI shows."""
     lines = [f"stacks of {operator}: {len(stacks)} worker(s)"]

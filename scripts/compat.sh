@@ -11,8 +11,8 @@
 # interpreter the venv is made from; default python3), RAYTOP_COMPAT_FRESH=1 (rebuild the venv).
 set -euo pipefail
 
-CORE_TESTS=(tests/test_probe.py tests/test_sources_stats.py tests/core/test_adapter_rows.py
-            tests/core/test_run_e2e.py tests/test_graph_pipelines.py)
+CORE_TESTS=(tests/sources/test_probe.py tests/sources/test_sources_stats.py tests/core/test_adapter_rows.py
+            tests/core/test_run_e2e.py tests/demos/test_graph_pipelines.py)
 DEMO_ROWS=24000  # demos/healthy.py's ROWS
 
 usage() {

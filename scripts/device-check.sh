@@ -13,7 +13,7 @@ export PYTHONPATH=/tmp/site:$PWD RAY_DATA_DISABLE_PROGRESS_BARS=1
   echo "cpus $(nproc)"; } > "$W/machine.txt" 2>&1
 cat "$W/machine.txt"
 python3 -m raytop doctor > "$W/doctor.txt" 2>&1
-python3 -m pytest -q -p no:cacheprovider tests/gpu tests/test_gpu_source.py > "$W/gpu-tests.txt" 2>&1
+python3 -m pytest -q -p no:cacheprovider tests/gpu tests/sources/test_gpu_source.py > "$W/gpu-tests.txt" 2>&1
 tail -1 "$W/gpu-tests.txt"
 python3 benchmarks/gpu_sampling.py 20 > "$W/gpu-sampling.json" 2>&1; cat "$W/gpu-sampling.json"
 run() {  # name, then demo args

@@ -12,7 +12,7 @@ set -uo pipefail
 OUT="${OUT:-/tmp/raytop-device-out}"
 W=/tmp/raytop-device-diagnosis; rm -rf "$W"; mkdir -p "$W" "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+  [ -d /tmp/site/ray ] || python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD

@@ -36,5 +36,5 @@ def python_exe() -> str:
 
 @pytest.fixture(scope="session")
 def demo_tmp(tmp_path_factory) -> Path:
-    """Where demo runs shared across modules (tests/demo_runs.py) keep their recordings."""
+    """Where demo runs shared across modules (tests/demos/demo_runs.py) keep their recordings."""
     return tmp_path_factory.mktemp("demos")

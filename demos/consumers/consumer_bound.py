@@ -12,8 +12,13 @@ iterate the results; or make the loop's work cheaper.
 import os
 import time
 
-import numpy as np
-import ray
+# One BLAS thread: the loop is one slow consumer on any machine (on 32 cores numpy's default of a
+# thread per core starved the 2-CPU pipeline too, and then nothing waited for the loop).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import ray  # noqa: E402
 
 ROWS = 4_000
 

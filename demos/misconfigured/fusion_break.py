@@ -9,6 +9,7 @@ The fix: give both the same `num_cpus` (drop `num_cpus=0.5`, or set it on `decod
 """
 
 import os
+
 import numpy as np
 import ray
 

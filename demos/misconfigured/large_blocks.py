@@ -11,6 +11,7 @@ smaller blocks (more rows per file split / `override_num_blocks`).
 """
 
 import os
+
 import numpy as np
 import ray
 

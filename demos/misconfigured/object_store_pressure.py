@@ -11,6 +11,7 @@ The fix: leave `object_store_memory` at its default or size it for the data in f
 """
 
 import os
+
 import numpy as np
 import ray
 
@@ -26,7 +27,8 @@ def decode(batch):
 
 # An existing cluster (RAY_ADDRESS) brings its own resources; otherwise a small local one.
 own_cluster = os.environ.get("RAY_ADDRESS", "local") == "local"
-ray.init(**({"num_cpus": 2, "object_store_memory": 150 * 1024**2} if own_cluster else {}))  # WRONG: far too small a store
+# WRONG: far too small a store
+ray.init(**({"num_cpus": 2, "object_store_memory": 150 * 1024**2} if own_cluster else {}))
 ds = ray.data.range(IMAGES, override_num_blocks=400).map_batches(decode)
 means = [float(b["image"].mean()) for b in ds.iter_batches(batch_size=None)]
 print(f"batches={len(means)}")

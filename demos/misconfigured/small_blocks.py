@@ -9,7 +9,7 @@ at least two per CPU), or let Ray pick by leaving `override_num_blocks` unset.
 """
 
 import os
-import numpy as np
+
 import ray
 
 ROWS = 20_000

@@ -11,6 +11,7 @@ The fix: stream instead of materializing (drop `.materialize()`), or give the st
 """
 
 import os
+
 import numpy as np
 import ray
 

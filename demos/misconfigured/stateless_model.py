@@ -10,6 +10,7 @@ The fix: a callable class that loads the model once in `__init__`, run on an act
 """
 
 import os
+
 import numpy as np
 import ray
 

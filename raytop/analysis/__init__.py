@@ -5,13 +5,14 @@ Imports neither Ray nor Textual (a test checks it).
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..model import ConsumerStats, DatasetStats, Plan, Snapshot, op_key, op_labels, to_dict
 
 
-def report_data(history: Sequence[Snapshot]) -> dict:
-    """The JSON-ready core of a report: suggestions, plan analysis per dataset, dataset summaries."""
+def report_data(history: Sequence[Snapshot], stall_s: Optional[float] = None) -> dict:
+    """The JSON-ready core of a report: suggestions, plan analysis per dataset, dataset summaries.
+    ``stall_s``: the stall threshold the recording was made with (None: the default)."""
     from .advisor import advise, suggestion_to_dict
     from .bottleneck import find_bottleneck
     from .consumer import consumer_summary
@@ -46,7 +47,7 @@ def report_data(history: Sequence[Snapshot]) -> dict:
             "consumer_summary": consumer_summary(consumers.get(ds_id)),
         })
     return {
-        "suggestions": [suggestion_to_dict(s) for s in advise(snaps)],
+        "suggestions": [suggestion_to_dict(s) for s in advise(snaps, stall_s)],
         "plan": {ds_id: plan_analysis_to_dict(analyze_plan(p)) for ds_id, p in plans.items()},
         "datasets": datasets,
     }

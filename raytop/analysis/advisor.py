@@ -1,8 +1,9 @@
 """The tuning advisor: runs every rule over a sliding window, with hysteresis.
 
-A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys. It is raised after the rule held for
-``RAISE_AFTER[rule]`` consecutive evaluations and cleared after ``CLEAR_AFTER`` consecutive
-evaluations without it, so a signal that flickers on and off does not make it flap.
+A suggestion is keyed by (rule, dataset, operator id): two operators of one name are two keys.
+It is raised after the rule held for ``RAISE_AFTER[rule]`` consecutive evaluations and cleared
+after ``CLEAR_AFTER`` consecutive evaluations without it, so a signal that flickers on and off does
+not make it flap.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
+from .progress import Progress, default_stall_s, track_all
 from .rules import RULES, SEVERITY_RANK, raise_after, rank_key
 from .window import SnapCache, Window
 
@@ -29,7 +31,7 @@ class _Track:
 
 
 def _key_order(key: Key) -> Tuple[str, str, str]:
-    return tuple(k or "" for k in key)
+    return key[0], key[1] or "", key[2] or ""
 
 
 def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
@@ -41,7 +43,9 @@ def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
 
 
 class Advisor:
-    def __init__(self) -> None:
+    def __init__(self, stall_s: Optional[float] = None) -> None:
+        self.stall_s = stall_s if stall_s is not None else default_stall_s()
+        self._progress: Dict[str, Progress] = {}  # for ``stalled``: when each dataset last moved
         self._snaps: Deque[Snapshot] = deque(maxlen=th.HISTORY_MAX_SNAPSHOTS)
         self._plans: Dict[str, Plan] = {}
         self._tracks: Dict[Key, _Track] = {}
@@ -55,14 +59,16 @@ class Advisor:
         for d in snap.datasets:
             if d.plan is not None:
                 self._plans[d.dataset_id] = d.plan
-        recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
+        track_all(self._progress, snap)
+        recent = self._rule_window(snap)
         self._cache.retain(recent, keep=tuple(self._plans.values()))
-        win = Window(recent, dict(self._plans), cache=self._cache)
+        win = Window(recent, dict(self._plans), progress=dict(self._progress),
+                     stall_s=self.stall_s, cache=self._cache)
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:
-                for s in fn(win):
-                    found[(s.rule, s.dataset_id, s.op_id or s.operator)] = s
+                for sg in fn(win):
+                    found[(sg.rule, sg.dataset_id, sg.op_id or sg.operator)] = sg
             except Exception as e:  # noqa: BLE001 - a rule bug must not take the live view down
                 self.errors[rid] = f"{type(e).__name__}: {e}"
         # In a fixed order: the same snapshots always give the same tracks, in the same order.
@@ -81,6 +87,15 @@ class Advisor:
                 tr.best = s
         return self.active()
 
+    def _rule_window(self, snap: Snapshot) -> Tuple[Snapshot, ...]:
+        """The last ``RULE_WINDOW_S`` seconds, reaching further back (up to ``RULE_WINDOW_MAX_S``)
+        while a running dataset has fewer than ``MIN_READINGS`` distinct readings in it."""
+        recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
+        if all(_readings(recent, d.dataset_id) >= th.MIN_READINGS for d in snap.datasets
+               if d.state == "RUNNING" and d.figures_t is not None):
+            return recent
+        return tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_MAX_S)
+
     def active(self) -> Tuple[Suggestion, ...]:
         return rank([t.last for t in self._tracks.values() if t.active and t.last is not None])
 
@@ -88,15 +103,21 @@ class Advisor:
         return rank([t.best for t in self._tracks.values() if t.best is not None])
 
 
+def _readings(snaps: Sequence[Snapshot], dataset_id: str) -> int:
+    """Distinct readings of a dataset's figures among ``snaps`` (its ``figures_t`` values)."""
+    return len({d.figures_t for s in snaps for d in s.datasets if d.dataset_id == dataset_id})
+
+
 def rank(suggestions: Sequence[Suggestion]) -> Tuple[Suggestion, ...]:
     """critical > warning > info, then by impact score."""
     return tuple(sorted(suggestions, key=rank_key))
 
 
-def advise(history: Sequence[Snapshot]) -> Tuple[Suggestion, ...]:
+def advise(history: Sequence[Snapshot], stall_s: Optional[float] = None) -> Tuple[Suggestion, ...]:
     """Every suggestion that became active at some point of ``history``, one per
-    (rule, dataset, operator), with its strongest evidence; ranked like ``Advisor.update``."""
-    adv = Advisor()
+    (rule, dataset, operator), with its strongest evidence; ranked like ``Advisor.update``.
+    ``stall_s``: the stall threshold (a recording's --stall-after), else the default."""
+    adv = Advisor(stall_s)
     for snap in sorted(history, key=lambda s: s.t):
         adv.update(snap)
     return adv.ever_active()

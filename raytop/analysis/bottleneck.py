@@ -16,12 +16,12 @@ holds; the highest score wins, ties go to the longer average backlog. Below
 ``BOTTLENECK_MIN_SCORE`` there is no clear bottleneck and the answer is None.
 
 Graphs: operators are told apart by op id, and "first" means first on its branch (reading an input
-buffer). A zip or join (not a union, which passes blocks on as they come) waits for its slowest input: while its input branches are still being
-produced, the merge is waiting, not limiting; unless an operator of those branches or after the
-merge already limits by the rule above in that sample, the branch operator that is busy, not held
-by its output, and furthest behind (least of its rows done) is credited. Operators held back by
-Ray's budget (``tasks:*``) wait for resources the others hold, so the others go first; a tie
-credits nobody.
+buffer). A zip or join (not a union, which passes blocks on as they come) waits for its slowest
+input: while its input branches are still being produced, the merge is waiting, not limiting;
+unless an operator of those branches or after the merge already limits by the rule above in that
+sample, the branch operator that is busy, not held by its output, and furthest behind (least of its
+rows done) is credited. Operators held back by Ray's budget (``tasks:*``) wait for resources the
+others hold, so the others go first; a tie credits nobody.
 """
 
 from __future__ import annotations

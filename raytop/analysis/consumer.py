@@ -28,18 +28,21 @@ class ConsumerSpan:
         return self.user_s / self.total_s if self.total_s > 0 else None
 
 
-def _known(c: Optional[ConsumerStats]) -> bool:
-    return c is not None and c.user_s is not None and c.blocked_s is not None
+def _times(c: Optional[ConsumerStats]) -> Optional[Tuple[float, float]]:
+    """``(user_s, blocked_s)`` of ``c``, None until both are known."""
+    if c is None or c.user_s is None or c.blocked_s is None:
+        return None
+    return c.user_s, c.blocked_s
 
 
 def consumer_span(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional[ConsumerSpan]:
     """The consumer's activity from the first to the last sample that has its figures."""
-    known = [d.consumer for _, d in samples if _known(d.consumer)]
+    known = [(c, t) for _, d in samples if (c := d.consumer) is not None and (t := _times(c)) is not None]
     if len(known) < 2:
         return None
-    a, b = known[0], known[-1]
+    (a, (a_user, a_blocked)), (b, (b_user, b_blocked)) = known[0], known[-1]
     batches = b.batches - a.batches if a.batches is not None and b.batches is not None else None
-    return ConsumerSpan(max(0.0, b.user_s - a.user_s), max(0.0, b.blocked_s - a.blocked_s), batches)
+    return ConsumerSpan(max(0.0, b_user - a_user), max(0.0, b_blocked - a_blocked), batches)
 
 
 def consumer_bound(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional[ConsumerSpan]:
@@ -53,12 +56,13 @@ def consumer_bound(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional
 
 def consumer_summary(c: Optional[ConsumerStats]) -> Optional[str]:
     """The consumer's figures in one line (TUI overview, report), None when nothing iterates."""
-    if not _known(c):
+    times = _times(c)
+    if c is None or times is None:
         return None
-    total = c.user_s + c.blocked_s
+    total = times[0] + times[1]
     if total <= 0:
         return None
-    user = c.user_s / total
+    user = times[0] / total
     verdict = ("its own code is the slow part" if user >= th.CONSUMER_USER_SHARE else
                "it waits for the pipeline: the bottleneck operator limits it"
                if user <= 1 - th.CONSUMER_USER_SHARE else "balanced")

@@ -280,7 +280,8 @@ def _remote_arg_reasons(up: LogicalOp, down: LogicalOp) -> List[FusionReason]:
     for key, a, b in remote_arg_differences(up.ray_remote_args, down.ray_remote_args):
         hardware = key in HARDWARE_KEYS
         text = (f"ray_remote_args differ in {key}: {up.name} has {_v(a)}, {down.name} has {_v(b)}"
-                + (" (after Ray's defaults num_cpus=1, num_gpus=0)" if key in ("num_cpus", "num_gpus") else ""))
+                + (" (after Ray's defaults num_cpus=1, num_gpus=0)"
+                   if key in ("num_cpus", "num_gpus") else ""))
         if hardware:
             text += ("; this is a real hardware requirement, aligning it would make the other "
                      "operator hold that hardware, usually not worth it")

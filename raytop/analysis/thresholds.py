@@ -9,6 +9,11 @@ GIB = 1024 * MIB
 HISTORY_S = 60.0  # how much history the live Advisor keeps
 HISTORY_MAX_SNAPSHOTS = 600
 RULE_WINDOW_S = 15.0  # rules look at the last this-many seconds
+# Ray's exported series (the probe-free path) are new readings every 5-10 s, not every second:
+# a verdict on three of them is a coin toss, so the window reaches back until it holds this many
+# distinct readings of every running dataset, at most RULE_WINDOW_MAX_S.
+MIN_READINGS = 6
+RULE_WINDOW_MAX_S = 60.0
 MIN_SAMPLES = 3  # fewer samples in the window than this: dynamic rules stay silent
 MIN_SPAN_S = 2.0  # ... or a window shorter than this
 HOLD_FRACTION = 0.6  # a condition "holds" when true in at least this share of the samples
@@ -68,3 +73,6 @@ ACTOR_RESTART_MIN_SAMPLES = 2  # ... and in at least this many of them (one rest
 CONSUMER_USER_SHARE = 0.75  # of the consumer's time in the window, spent in its own code
 CONSUMER_MIN_S = 2.0  # consumer seconds (own code + waiting) the window must cover
 CONSUMER_HELD_BLOCKS = 2  # blocks waiting at the pipeline's output: the consumer has not taken them
+
+# ---- stalls -------------------------------------------------------------------------------
+STALL_S = 60.0  # a RUNNING dataset with no progress for this long is stalled (--stall-after)

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ..model import DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan, Snapshot, op_key, op_labels
 from ..plan_graph import PlanGraph, build_graph
 from . import thresholds as th
+from .progress import Progress
 
 
 def busy_actors(op: OperatorStats) -> Optional[int]:
@@ -128,6 +129,9 @@ class Window:
     snaps: Tuple[Snapshot, ...]
     plans: Dict[str, Plan] = field(default_factory=dict)
     _graphs: Dict[Tuple[str, int], PlanGraph] = field(default_factory=dict, repr=False)
+    # dataset id -> when it last made progress (``analysis.progress``), kept by the Advisor
+    progress: Dict[str, Progress] = field(default_factory=dict)
+    stall_s: float = th.STALL_S  # no progress for this long is a stall (``stalled``)
     cache: SnapCache = field(default_factory=SnapCache, repr=False, compare=False)
     _memos: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 

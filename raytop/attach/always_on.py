@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
 from raytop.errors import RaytopError
 
 PTH_NAME = "raytop-probe.pth"

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 import raytop
-from raytop.errors import RaytopError
 from raytop.attach.levels import gdb_binary, injection_tool, process_uid, trace_refusal
+from raytop.errors import RaytopError
 
 GDB_TIMEOUT_S = 30.0
 HELLO_TIMEOUT_S = 10.0

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
-from raytop.errors import BadInput
 from raytop.attach.inject import InjectError, inject
 from raytop.attach.levels import INJECTABLE, PROBE
+from raytop.errors import BadInput
 from raytop.model import DriverInfo, Event, Snapshot
 
 
@@ -41,7 +42,7 @@ def _running(snap: Snapshot, drv: DriverInfo) -> bool:
 
 
 class Injector:
-    def __init__(self, channel_for: Callable[[int], object],
+    def __init__(self, channel_for: Callable[[int], Path],
                  wait_for_hello: Callable[[int, str, float], bool],
                  emit: Callable[[Event], None], *, auto: bool = False,
                  pid: Optional[int] = None) -> None:

@@ -17,9 +17,10 @@ read through the bridge, as raytop did before it read the cluster itself.
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from raytop.errors import RaytopError
+from raytop.sources.base import Part
 from raytop.sources.bridge import BridgedSource, BridgeError, FallbackSource, RayBridge
 from raytop.sources.link import ClusterLink
 from raytop.sources.ray_rpc import RpcError, RpcUnavailable, protos
@@ -60,7 +61,16 @@ class ClusterSession:
     def _bridge_address(self) -> Optional[str]:
         return self.link.address or self._address_of()
 
-    def _samplers(self, node_ids) -> object:
+    def ready_bridge(self) -> RayBridge:
+        """The bridge, its address set (``raytop run``: known once the script started Ray), for
+        a call of its own (the view's stacks); RaytopError when the address is not known yet."""
+        if self.bridge.address is None:
+            self.bridge.address = self._bridge_address()
+        if self.bridge.address is None:
+            raise RaytopError("the script has not started Ray yet")
+        return self.bridge
+
+    def _samplers(self, node_ids: Tuple[str, ...]) -> Part:
         if self.bridge.address is None:
             self.bridge.address = self._bridge_address()
         return self.bridge.call("samplers", "read_nodes", node_ids, timeout=SAMPLER_WAIT_S)

@@ -54,10 +54,10 @@ class LazyBridgedSource:
         pass
 
 
-def make_probe_source(pids=None, dataset_id: Optional[str] = None):
+def make_probe_source(pids=None, dataset_id: Optional[str] = None, cluster: Optional[str] = None):
     from raytop.sources.probe_source import ProbeSource
 
-    return ProbeSource(pids=pids, dataset_id=dataset_id)
+    return ProbeSource(pids=pids, dataset_id=dataset_id, cluster=cluster)
 
 
 def make_gpu_source():
@@ -77,8 +77,9 @@ def build_collector(*, session, probe, interval: float) -> Collector:
     return Collector(sources, interval=interval)
 
 
-def recording_meta(command: Sequence[str], interval: float, ray_version: Optional[str]) -> dict:
-    return {
+def recording_meta(command: Sequence[str], interval: float, ray_version: Optional[str],
+                   stall_after: Optional[float] = None) -> dict:
+    meta = {
         "command": ["raytop", *list(command)[1:]],  # argv[0] is a path to raytop's entry point
         "raytop_version": __version__,
         "ray_version": ray_version,
@@ -89,6 +90,11 @@ def recording_meta(command: Sequence[str], interval: float, ray_version: Optiona
         "interval": interval,
         "cwd": os.getcwd(),
     }
+    if stall_after is not None:  # the report judges stalls as the live view did
+        from raytop.analysis.progress import META_KEY
+
+        meta[META_KEY] = stall_after
+    return meta
 
 
 def _user() -> Optional[str]:
@@ -139,13 +145,14 @@ def add_injector(session, probe, collector, *, inject: bool, pid: Optional[int])
 
 
 def open_recording(out: Optional[Path], force: bool, argv: Sequence[str], interval: float,
-                   ray_version: Optional[str]):
+                   ray_version: Optional[str], stall_after: Optional[float] = None):
     """A RecordingWriter for ``out`` (None: no recording); RecordingError says why not."""
     if out is None:
         return None
     from raytop.recording import RecordingWriter
 
-    return RecordingWriter(out, meta=recording_meta(argv, interval, ray_version), force=force)
+    return RecordingWriter(out, meta=recording_meta(argv, interval, ray_version, stall_after),
+                           force=force)
 
 
 def refuse_existing(path: Optional[Path], force: bool) -> None:
@@ -153,9 +160,10 @@ def refuse_existing(path: Optional[Path], force: bool) -> None:
         raise OutputExists(path)
 
 
-def make_probe_listener(pids=None, dataset_id: Optional[str] = None):
-    """The probe source, listening; a note on stderr when it had to listen somewhere unusual."""
-    probe = make_probe_source(pids=pids, dataset_id=dataset_id)
+def make_probe_listener(pids=None, dataset_id: Optional[str] = None, cluster: Optional[str] = None):
+    """The probe source, listening (to the drivers of ``cluster``, a GCS address, when given); a
+    note on stderr when it had to listen somewhere unusual."""
+    probe = make_probe_source(pids=pids, dataset_id=dataset_id, cluster=cluster)
     if probe.fallback_note:
         print(f"raytop: {probe.fallback_note}", file=sys.stderr)
     return probe
@@ -179,8 +187,8 @@ ADDRESS = click.option("--address", default=None,
 FORCE = click.option("--force", is_flag=True, help="Overwrite an existing output.")
 NO_AGENTS = click.option(
     "--no-agents", is_flag=True,
-    help="Start no sampler actors on other nodes: their heap, workers and GPUs stay unknown "
-         "(object store, CPU and memory still come from Ray's metrics endpoints).")
+    help="Start no sampler actors on other nodes: a node whose dashboard agent does not answer "
+         "then has unknown heap, workers, CPU, memory and GPUs (its object store stays known).")
 INJECT = click.option(
     "--inject", is_flag=True,
     help="Load raytop's probe into the Ray Data drivers running on this node (gdb, or "
@@ -194,6 +202,21 @@ FAIL_ON = click.option(
     "--fail-on", type=click.Choice(["warning", "critical"]), default=None,
     help="CI gate: exit 3 when the advisor raised a finding at this level or above (a failed "
          "script's own exit code comes first); the findings go to stderr and the recording.")
+
+
+STALL_AFTER = click.option(
+    "--stall-after", "stall_after", type=FiniteFloatRange(min=1.0), default=None, metavar="SECONDS",
+    help="Raise `stalled` (critical) when a running dataset makes no progress (no rows, blocks or "
+         "finished tasks out of any operator) for this long (default 60).")
+
+
+def set_stall_after(seconds: Optional[float]) -> None:
+    """--stall-after: the stall threshold of every advisor of this session (live view, status
+    line, --fail-on, the report written at the end)."""
+    if seconds is not None:
+        from raytop.analysis.progress import set_default_stall_s
+
+        set_default_stall_s(seconds)
 
 
 def interval_option(default: float = 1.0):

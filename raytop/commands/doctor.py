@@ -7,7 +7,7 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
 import click
 
@@ -54,7 +54,7 @@ def check_nvml() -> Tuple[bool, str]:
 
     nv = Nvml()
     try:
-        if not nv.available:
+        if not nv.available():
             return False, f"no GPU readings: {nv.reason}"
         devs = nv.devices()
         if not devs:
@@ -169,8 +169,9 @@ def driver_lines(drivers) -> List[str]:
 
 def run_doctor(address: Optional[str]) -> int:
     print(f"raytop {__version__} on Python {sys.version.split()[0]}")
-    checks = [("ray", check_ray), ("probe", check_probe), ("gpu", check_nvml), ("auth", check_token),
-              ("cluster", lambda: check_cluster(address))]
+    checks: List[Tuple[str, Callable[[], Union[Tuple[bool, str], Tuple[bool, str, List[str]]]]]] = [
+        ("ray", check_ray), ("probe", check_probe), ("gpu", check_nvml), ("auth", check_token),
+        ("cluster", lambda: check_cluster(address))]
     for name, fn in checks:
         detail: List[str] = []
         try:

@@ -10,23 +10,37 @@ from pathlib import Path
 import click
 
 from raytop.commands.cluster_session import open_session
-from raytop.commands.common import (ADDRESS, FAIL_ON, FORCE, INJECT, NO_AGENTS, PID,
-                                    FiniteFloatRange, add_injector, build_collector,
-                                    disable_agents, interval_option, make_probe_listener,
-                                    open_recording, refuse_existing)
+from raytop.commands.common import (
+    ADDRESS,
+    FAIL_ON,
+    FORCE,
+    INJECT,
+    NO_AGENTS,
+    PID,
+    STALL_AFTER,
+    FiniteFloatRange,
+    add_injector,
+    build_collector,
+    disable_agents,
+    interval_option,
+    make_probe_listener,
+    open_recording,
+    refuse_existing,
+    set_stall_after,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
 
 
 def record_headless(*, address, duration, interval, out: Path, force: bool, argv,
-                    inject: bool = False, pid=None, fail_on=None) -> int:
+                    inject: bool = False, pid=None, fail_on=None, stall_after=None) -> int:
     from raytop.commands.status_line import StatusPrinter
 
     refuse_existing(out, force)
     session = open_session(address)
-    probe = make_probe_listener()
+    probe = make_probe_listener(cluster=session.address)
     collector = build_collector(session=session, probe=probe, interval=interval)
     add_injector(session, probe, collector, inject=inject, pid=pid)
-    writer = open_recording(out, force, argv, interval, session.link.ray_version)
+    writer = open_recording(out, force, argv, interval, session.link.ray_version, stall_after)
     collector.add_sink(writer)
     printer = StatusPrinter()
     collector.add_sink(printer)
@@ -66,10 +80,13 @@ def record_headless(*, address, duration, interval, out: Path, force: bool, argv
 @PID
 @FAIL_ON
 @NO_AGENTS
-def command(address, duration, interval, out, force, inject, pid, fail_on, no_agents) -> None:
+@STALL_AFTER
+def command(address, duration, interval, out, force, inject, pid, fail_on, no_agents,
+            stall_after) -> None:
     """Attach headless and record to OUT (for tmux, cron, CI)."""
     if no_agents:
         disable_agents()
+    set_stall_after(stall_after)
     sys.exit(record_headless(address=address, duration=duration, interval=interval, out=out,
                              force=force, argv=sys.argv, inject=inject, pid=pid,
-                             fail_on=fail_on))
+                             fail_on=fail_on, stall_after=stall_after))

@@ -19,19 +19,29 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from raytop.commands.cluster_session import ClusterSession
-from raytop.commands.common import (FAIL_ON, FORCE, NO_AGENTS, build_collector,
-                                    default_recording_path, disable_agents,
-                                    installed_ray_version, interval_option, make_probe_listener,
-                                    recording_meta, refuse_existing)
+from raytop.commands.common import (
+    FAIL_ON,
+    FORCE,
+    NO_AGENTS,
+    STALL_AFTER,
+    build_collector,
+    default_recording_path,
+    disable_agents,
+    installed_ray_version,
+    interval_option,
+    make_probe_listener,
+    recording_meta,
+    refuse_existing,
+    set_stall_after,
+)
 from raytop.commands.gate import FindingsGate, gated_exit_code, report_failing
-from raytop.tuning.launch import ENV as OVERRIDES_ENV
-from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
-from raytop.tuning.overrides import (Override, check_against_script, parse_settings,
-                                     to_env)
 from raytop.commands.script import ScriptJob, exit_status, open_script_log, probe_env
 from raytop.errors import BadInput
 from raytop.model import Event
 from raytop.redact import redact_argv
+from raytop.tuning.launch import ENV as OVERRIDES_ENV
+from raytop.tuning.launch import REPORT_ENV as OVERRIDES_REPORT_ENV
+from raytop.tuning.overrides import Override, check_against_script, parse_settings, to_env
 
 FINAL_WAIT_S = 0.5  # after the script exits, time for the probe's last datagrams to arrive
 
@@ -49,6 +59,7 @@ class RunOptions:
     argv: List[str] = field(default_factory=list)
     fail_on: Optional[str] = None  # "warning" | "critical": the CI gate's level
     overrides: Tuple[Override, ...] = ()  # --set: Ray Data arguments changed in the script
+    stall_after: Optional[float] = None  # --stall-after: seconds without progress that are a stall
 
 
 @dataclass
@@ -134,7 +145,8 @@ def _open_outputs(opts: RunOptions):
     writer = None
     try:
         if rec_path is not None:
-            meta = recording_meta(opts.argv, opts.interval, installed_ray_version())
+            meta = recording_meta(opts.argv, opts.interval, installed_ray_version(),
+                                  opts.stall_after)
             if opts.overrides:
                 meta["overrides"] = [o.text for o in opts.overrides]
             writer = RecordingWriter(rec_path, meta=meta, force=opts.force)
@@ -154,7 +166,8 @@ def _discard_log(log_file, log_path: Optional[Path]) -> None:
     """The log this run just created, removed again when the run cannot start."""
     if log_file is not None:
         log_file.close()
-        os.unlink(log_path)
+        if log_path is not None:
+            os.unlink(log_path)
 
 
 # ---- watch --------------------------------------------------------------------------------------
@@ -172,11 +185,12 @@ def _watch(run: _Run) -> None:
         run.finished.wait()
         printer.finish()
         return
+    from raytop.commands.stacks import view_stacks
     from raytop.tui import run_live
 
     run.collector.start()
     run_live(run.collector, title=f"raytop run {run.opts.script.name}", address=None,
-             log_path=run.log_path, job=run.job)
+             log_path=run.log_path, job=run.job, stacks=view_stacks(run.session))
     if run.job.poll() is None:
         print("raytop: view closed; the script is still running and being recorded "
               "(Ctrl-C stops it)", file=sys.stderr)
@@ -223,7 +237,7 @@ def _overrides_event(run: _Run) -> Event:
 
 
 def _forward_signals(job: ScriptJob) -> Dict[int, Any]:
-    old = {}
+    old: Dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, lambda signum, frame: job.forward(signum))
     return old
@@ -240,7 +254,7 @@ def _finish(run: _Run) -> int:
     for text in run.overrides_unmatched:
         print(f"raytop: --set {text} matched no call of the script: it changed nothing",
               file=sys.stderr)
-    failing = run.gate.failing() if run.gate is not None else []
+    failing = run.gate.failing() if run.gate is not None else ()
     if run.gate is not None:
         report_failing(failing, run.gate.level)
     if run.rec_path is not None:
@@ -272,10 +286,11 @@ def _finish(run: _Run) -> int:
               help="Change an argument of the script's Ray Data calls without editing it, e.g. "
                    "'MapBatches(preprocess).concurrency=8' (repeatable; docs/tune.md).")
 @NO_AGENTS
+@STALL_AFTER
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(headless, record_path, no_record, interval, report_path, force, fail_on, settings,
-            no_agents, script, args) -> None:
+            no_agents, stall_after, script, args) -> None:
     """Run SCRIPT with the probe installed and profile it; exits with the script's code."""
     if not script.is_file():
         raise BadInput(f"script not found: {script}" if not script.exists()
@@ -290,7 +305,8 @@ def command(headless, record_path, no_record, interval, report_path, force, fail
     opts = RunOptions(script=script, args=list(args), headless=headless, interval=interval,
                       record_path=None if no_record else record_path, record=not no_record,
                       report_path=report_path, force=force, argv=sys.argv, fail_on=fail_on,
-                      overrides=overrides)
+                      overrides=overrides, stall_after=stall_after)
     if no_agents:
         disable_agents()
+    set_stall_after(stall_after)
     sys.exit(run_script(opts))

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import BinaryIO, Deque, List, Optional, Sequence
+from typing import Any, BinaryIO, Deque, Dict, List, Mapping, Optional, Sequence
+
 from raytop.errors import BadInput
 
 PROBE_CLASS = "raytop.probe.RaytopProbe"
@@ -18,7 +19,7 @@ CALLBACKS_ENV = "RAY_DATA_EXECUTION_CALLBACKS"
 KILL_GRACE_S = 5.0
 
 
-def probe_env(base: dict, interval: float, channel_dir: Optional[Path] = None) -> dict:
+def probe_env(base: Mapping[str, str], interval: float, channel_dir: Optional[Path] = None) -> dict:
     """The script's environment: the probe registered, raytop importable, reporting to the
     channel raytop listens on; nothing else changed."""
     env = dict(base)
@@ -98,7 +99,7 @@ class ScriptJob:
         self._reader: Optional[threading.Thread] = None
 
     def start(self) -> "ScriptJob":
-        kwargs = dict(env=self._env, start_new_session=True, stdin=subprocess.DEVNULL)
+        kwargs: Dict[str, Any] = dict(env=self._env, start_new_session=True, stdin=subprocess.DEVNULL)
         if self._capture and self._log_file is None and self.log_path is not None:
             self._log_file = open_script_log(self.log_path, self._force_log)
         if self._capture:

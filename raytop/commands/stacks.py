@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import shutil
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 import click
 
 from raytop.commands.common import ADDRESS, connect_bridge
 from raytop.errors import RaytopError
-from raytop.stacks import MISSING, WorkerStack, format_stacks
+from raytop.stacks import MISSING, WorkerStack, common_failure, format_stacks
+
+VIEW_WORKERS = 3  # busiest workers per node, for the view's ``s`` key (the command's default)
 
 _INDEX = re.compile(r"\s+#\d+$")
 
@@ -38,6 +40,33 @@ def collect_stacks(bridge, name: str, workers: int, native: bool) -> List[Worker
     return stacks
 
 
+def no_worker_note(name: str) -> str:
+    return (f"no running worker of {name} found (titles ray::MapWorker({name}) for actors, "
+            f"ray::{name} for tasks while they run)")
+
+
+def view_stacks(session, workers: int = VIEW_WORKERS) -> Callable[[str], str]:
+    """What the live view's ``s`` key runs (in a thread worker) for an operator's label: the
+    text `raytop stacks --operator LABEL` prints, through the session's bridge (``session``: a
+    ``cluster_session.ClusterSession``). Raises with one line when there are no stacks to show:
+    py-spy missing here, the cluster not known yet, or every worker refused for one reason
+    (py-spy missing on their node, no rights to trace them)."""
+
+    def stacks(operator: str) -> str:
+        if shutil.which("py-spy") is None:
+            raise RaytopError(MISSING)
+        name, notes = operator_title_name(operator)
+        found = collect_stacks(session.ready_bridge(), name, workers, False)
+        reason = common_failure(found)
+        if reason is not None:
+            raise RaytopError(reason)
+        if not found:
+            notes.append(no_worker_note(name))
+        return format_stacks(name, found, notes)
+
+    return stacks
+
+
 @click.command("stacks")
 @ADDRESS
 @click.option("--operator", "operator", required=True,
@@ -58,6 +87,5 @@ def command(address, operator, workers, native) -> None:
     finally:
         bridge.close()
     if not stacks:
-        notes.append(f"no running worker of {name} found (titles ray::MapWorker({name}) for "
-                     f"actors, ray::{name} for tasks while they run)")
+        notes.append(no_worker_note(name))
     click.echo(format_stacks(name, stacks, notes))

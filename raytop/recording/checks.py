@@ -7,7 +7,7 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Tuple, Union
 
 import zstandard
 
@@ -20,9 +20,10 @@ MAX_DECODED_BYTES = 64 << 20
 MAX_SQLITE_VALUE = 256 << 20
 _SIDECARS = ("-wal", "-shm", "-journal")
 # The meta values the writer sets and the type each must have; others are dropped on read.
-_META_TYPES: Dict[str, type] = {"schema_version": int, "raytop_version": str, "ray_version": str, "host": str,
-               "started_utc": str, "ended_utc": str, "interval": (int, float),
-               "exit_code": int, "env": dict}
+_META_TYPES: Dict[str, Union[type, Tuple[type, ...]]] = {
+    "schema_version": int, "raytop_version": str, "ray_version": str, "host": str,
+    "started_utc": str, "ended_utc": str, "interval": (int, float),
+    "exit_code": int, "env": dict, "stall_after": (int, float)}
 
 
 def check_file(p: Path) -> None:

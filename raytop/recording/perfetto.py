@@ -167,8 +167,8 @@ def trace_events(snapshots: Iterable[Snapshot], events: List[Event]) -> Iterator
         last_ts = builder.ts(snap.t)
     if builder is None:
         return
-    for ev in pending:
-        yield builder.event(ev)
+    for late in pending:
+        yield builder.event(late)
     yield from builder.spans.close_all(last_ts)
 
 

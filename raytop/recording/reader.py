@@ -204,7 +204,7 @@ class RecordingReader:
             self._ids.extend(r[0] for r in good)
             self._ns.extend(r[1] for r in good)
         else:  # a clock step backwards: keep times ascending
-            merged = sorted(list(zip(self._ns, self._ids)) + [(r[1], r[0]) for r in good])
+            merged = sorted(list(zip(self._ns, self._ids, strict=True)) + [(r[1], r[0]) for r in good])
             self._ns = [m[0] for m in merged]
             self._ids = [m[1] for m in merged]
             self._cache.clear()

@@ -7,7 +7,6 @@ OS crash or power cut can lose the last commits). Readers may open the file at a
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -37,10 +36,11 @@ def utc_now_iso() -> str:
 
 
 def _ray_version() -> Optional[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from importlib.metadata import version
         return version("ray")
-    except Exception:
+    except PackageNotFoundError:
         return None
 
 

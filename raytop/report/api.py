@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
+
 from raytop.errors import BadInput
 
 FORMATS = ("html", "md", "json")
@@ -21,7 +22,7 @@ def resolve_format(fmt: Optional[str], out: Optional[Path]) -> str:
         fmt = fmt.lower()
         if fmt not in FORMATS:
             raise BadInput(f"unknown report format {fmt!r}: use html, md or json")
-        if by_ext is not None and by_ext != fmt:
+        if out is not None and by_ext is not None and by_ext != fmt:
             raise BadInput(f"--format {fmt} contradicts the output name {out.name} "
                              f"(a .{by_ext} name): rename the output or drop --format")
         return fmt

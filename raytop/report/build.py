@@ -49,8 +49,9 @@ def build_report(history: History, baseline: Optional[History] = None) -> Report
     """The advisor's report data (suggestions, plan analysis, datasets) extended with the
     summary, per-dataset windows and per-operator aggregates, events and the comparison."""
     from raytop.analysis import report_data
+    from raytop.analysis.progress import stall_s_of
 
-    advice = report_data(history.snapshots)
+    advice = report_data(history.snapshots, stall_s_of(history.meta))
     agg = aggregate(history)
     summary = dict(agg.summary)
     if summary["exit_code"] is None and history.meta.get("exit_code") is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -19,9 +19,12 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 from raytop import format as fmt
 from raytop.report.series import Chart
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # for type checking only: older matplotlib lacks it
+
 matplotlib.use("Agg", force=False)  # never a GUI backend, even where a display exists
 
-_RC = {
+_RC: Dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.size": 9,
@@ -89,6 +92,8 @@ def _draw_lines(fig: Figure, ax, chart: Chart) -> None:
 
 
 def _draw_spans(fig: Figure, ax, chart: Chart) -> None:
+    if chart.spans is None:
+        return
     rows = chart.spans.rows
     policies = sorted({flag for _, per in rows for flag in per})
     colour = {flag: _POLICY_COLOURS[i % len(_POLICY_COLOURS)] for i, flag in enumerate(policies)}
@@ -103,7 +108,7 @@ def _draw_spans(fig: Figure, ax, chart: Chart) -> None:
     ax.set_ylim(-0.6, n - 0.4)
     ax.grid(axis="y", visible=False)
     handles, labels, seen = [], [], set()
-    for h, lab in zip(*ax.get_legend_handles_labels()):
+    for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
         if lab not in seen:
             seen.add(lab)
             handles.append(h)

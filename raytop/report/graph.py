@@ -68,14 +68,16 @@ def graph_doc(snaps: Sequence[Snapshot], ds_id: str, operators: Sequence[dict],
     d = _last(snaps, ds_id)
     if d is None:
         return None
-    plan = next((s.dataset(ds_id).plan for s in reversed(snaps)
-                 if s.dataset(ds_id) is not None and s.dataset(ds_id).plan is not None), None)
+    plan = next((p for s in reversed(snaps)
+                 if (sd := s.dataset(ds_id)) is not None and (p := sd.plan) is not None), None)
     graph = build_graph(d, plan)
     figures: Dict[str, dict] = {o.get("op_id") or o["name"]: o for o in operators
                                 if o["dataset_id"] == ds_id}
     nodes = []
     for placed in lanes(graph):
         node = graph.node(placed.key)
+        if node is None:
+            continue
         fig = figures.get(node.key, {})
         nodes.append({"key": node.key, "label": node.label, "physical_class": node.physical_class,
                       "logical": list(node.logical), "lane": placed.lane,

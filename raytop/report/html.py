@@ -19,9 +19,11 @@ _CSS = Path(__file__).with_name("report.css")
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric=None,
            cls: str = "") -> str:
     numeric = numeric or [False] * len(headers)
-    head = "".join(f'<th{" class=n" if n else ""}>{escape(h)}</th>' for h, n in zip(headers, numeric, strict=True))
+    head = "".join(f'<th{" class=n" if n else ""}>{escape(h)}</th>'
+                   for h, n in zip(headers, numeric, strict=True))
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=n" if n else ""}>{escape(c)}</td>' for c, n in zip(row, numeric, strict=True))
+        "<tr>" + "".join(f'<td{" class=n" if n else ""}>{escape(c)}</td>'
+                         for c, n in zip(row, numeric, strict=True))
         + "</tr>" for row in rows)
     return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")

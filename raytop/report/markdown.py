@@ -91,7 +91,7 @@ def render_markdown(report: Report, files_dir: Path) -> str:
     if cmp is not None:
         out += ["## Comparison", "",
                 f"Before: {_code(cmp['baseline'])} → after: {_code(cmp['current'])}", ""]
-        rows = [(c[0], c[1], c[2], c[3] + _VERDICT.get(v, "")) for c, v in tables.comparison_rows(cmp)]
+        rows = [(c[0], c[1], c[2], c[3] + _VERDICT.get(v or "", "")) for c, v in tables.comparison_rows(cmp)]
         out += _table(tables.COMPARISON_HEADERS, rows, (False, True, True, True))
         for key, label in (("disappeared", "Disappeared"), ("appeared", "Appeared"),
                            ("remaining", "Still active")):
@@ -148,7 +148,8 @@ def _plan_section(doc: dict) -> List[str]:
         out += ["No plan was captured (the probe was not attached).", ""]
     for dsid, plan in doc["plan"].items():
         out += [f"**Dataset {_code(dsid)}**", ""]
-        out += [f"- {_code(p)} runs {_text(names)}" for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid))] + [""]
+        out += [f"- {_code(p)} runs {_text(names)}"
+                for p, names in tables.group_lines(plan, tables.graph_labels(doc, dsid))] + [""]
         edges = tables.graph_edge_lines(doc.get("graphs", {}).get(dsid))
         if edges:
             out += ["Edges (a graph: branches meet at a zip, union or join):", ""]

@@ -59,7 +59,8 @@ class Chart:
         return not any(np.isfinite(s.y).any() for s in self.series)
 
 
-def minmax_downsample(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS):
+def minmax_downsample(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS
+                      ) -> Tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` points: each bucket keeps its min and max, in time order."""
     n = len(t)
     if n <= max_points:
@@ -156,7 +157,8 @@ class _Tables:
 
     @classmethod
     def empty(cls, n: int) -> "_Tables":
-        return cls(n, *(_Table(n) for _ in range(7)), flags={}, gpu_total={}, gpu_reasons=set())
+        return cls(n, _Table(n), _Table(n), _Table(n), _Table(n), _Table(n), _Table(n), _Table(n),
+                   flags={}, gpu_total={}, gpu_reasons=set())
 
 
 def _collect(snaps: Sequence[Snapshot]) -> _Tables:

@@ -183,7 +183,7 @@ class _OperatorAcc:
 
 
 def _union_length(windows: List[Tuple[float, float]]) -> float:
-    total, cur_start, cur_end = 0.0, None, None
+    total, cur_start, cur_end = 0.0, 0.0, None  # cur_start is read only once cur_end is set
     for start, end in sorted(windows):
         if cur_end is None or start > cur_end:
             if cur_end is not None:

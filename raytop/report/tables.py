@@ -54,7 +54,8 @@ def summary_rows(doc: dict) -> List[Tuple[str, str]]:
         ("raytop version", versions),
         ("Nodes / CPUs", f"{s['nodes']} / {fmt.fmt_number(s['cpus'], 0)}"),
         ("GPUs", gpus),
-        ("GPU util mean / max", f"{fmt.fmt_percent_exact(s['gpu_util_mean'])} / {fmt.fmt_percent_exact(s['gpu_util_max'])}"),
+        ("GPU util mean / max",
+         f"{fmt.fmt_percent_exact(s['gpu_util_mean'])} / {fmt.fmt_percent_exact(s['gpu_util_max'])}"),
         ("GPU memory (max, one GPU)", fmt.fmt_bytes(s["gpu_mem_max_bytes"])),
         ("Object store (max used)", store),
         ("Spilled (max)", fmt.fmt_bytes(s["spilled_bytes_max"])),
@@ -84,13 +85,15 @@ COMPARISON_HEADERS = ("Metric", "Before", "After", "Change")
 
 def comparison_rows(cmp: dict) -> List[Tuple[Row, Optional[str]]]:
     """(cells, verdict) per metric and per operator throughput."""
-    out = []
+    out: List[Tuple[Row, Optional[str]]] = []
     for m in cmp["metrics"]:
-        out.append(((m["label"], fmt.fmt_by_kind(m["kind"], m["before"]), fmt.fmt_by_kind(m["kind"], m["after"]),
-                     fmt.fmt_change(m["before"], m["after"])), m["verdict"]))
+        out.append(((m["label"], fmt.fmt_by_kind(m["kind"], m["before"]),
+                     fmt.fmt_by_kind(m["kind"], m["after"]), fmt.fmt_change(m["before"], m["after"])),
+                    m["verdict"]))
     for op in cmp["operators"]:
-        out.append(((f"{op['name']} rows/s", fmt.fmt_rate_exact(op["before"]), fmt.fmt_rate_exact(op["after"]),
-                     fmt.fmt_change(op["before"], op["after"])), op["verdict"]))
+        out.append(((f"{op['name']} rows/s", fmt.fmt_rate_exact(op["before"]),
+                     fmt.fmt_rate_exact(op["after"]), fmt.fmt_change(op["before"], op["after"])),
+                    op["verdict"]))
     return out
 
 
@@ -118,19 +121,21 @@ OPERATOR_NUMERIC = (False, False, True, True, True, True, True, False, True, Tru
 
 def operator_rows(doc: dict) -> List[Row]:
     multi = len(doc["datasets"]) > 1
-    rows = []
+    rows: List[Row] = []
     for op in doc["operators"]:
         runs_as = op["physical_class"] or op["compute"]
         actors = fmt.NA
         if op["actors_running_max"] is not None or op["actors_pending_max"] is not None:
-            actors = f"{fmt.fmt_thousands(op['actors_running_max'])} / {fmt.fmt_thousands(op['actors_pending_max'])}"
+            actors = (f"{fmt.fmt_thousands(op['actors_running_max'])} / "
+                      f"{fmt.fmt_thousands(op['actors_pending_max'])}")
         bp = ", ".join(f"{flag} {fmt.fmt_seconds(sec)}" for flag, sec in op["backpressure_s"].items()
                        if sec > 0) or "none"
         rows.append((
             (f"{op['dataset_id']}: " if multi else "") + op["name"], runs_as,
             fmt.fmt_thousands(op["rows_out"]), fmt.fmt_rate_exact(op["rows_per_s"]),
             f"{fmt.fmt_number(op['tasks_running_mean'])} / {fmt.fmt_thousands(op['tasks_running_max'])}",
-            f"{fmt.fmt_number(op['input_queue_blocks_mean'])} / {fmt.fmt_thousands(op['input_queue_blocks_max'])}",
+            f"{fmt.fmt_number(op['input_queue_blocks_mean'])} / "
+            f"{fmt.fmt_thousands(op['input_queue_blocks_max'])}",
             actors, bp, fmt.fmt_bytes(op["heap_bytes_max"]), fmt.fmt_bytes(op["gpu_mem_bytes_max"]),
             fmt.NA if op["avg_task_s"] is None else fmt.fmt_seconds(op["avg_task_s"]),
             fmt.fmt_bytes(op["avg_block_bytes"]),
@@ -144,11 +149,12 @@ DATASET_NUMERIC = (False, False, False, True, True, True, False, False, False)
 
 
 def dataset_rows(doc: dict) -> List[Row]:
-    rows = []
+    rows: List[Row] = []
     for d in doc["datasets"]:
         n = d.get("rows_out_max") if d.get("rows_out_max") is not None else d.get("rows_out")
         rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.fmt_utc(d.get("window_start")),
-                     fmt.fmt_seconds(d.get("duration_s")), fmt.fmt_thousands(n), fmt.fmt_rate_exact(d.get("rows_per_s")),
+                     fmt.fmt_seconds(d.get("duration_s")), fmt.fmt_thousands(n),
+                     fmt.fmt_rate_exact(d.get("rows_per_s")),
                      d.get("rows_meaning") or fmt.NA, d.get("bottleneck") or fmt.NA,
                      d.get("error") or ""))
     return rows
@@ -165,7 +171,7 @@ def _seconds_of(part: float, total: float) -> str:
 
 def consumer_rows(doc: dict) -> List[Row]:
     """The driver's loop over each dataset it iterated (none for count(), writes, take, ...)."""
-    rows = []
+    rows: List[Row] = []
     for d in doc["datasets"]:
         c = d.get("consumer")
         if not c or c.get("user_s") is None or c.get("blocked_s") is None:
@@ -197,7 +203,7 @@ def _where(name: str, op: Optional[str], labels: dict) -> str:
 def boundary_rows(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[Row, List[dict]]]:
     """(cells, reasons) per boundary between adjacent logical operators."""
     labels = labels or {}
-    out = []
+    out: List[Tuple[Row, List[dict]]] = []
     for b in analysis["boundaries"]:
         up = _where(b["upstream_name"], b.get("upstream_op"), labels)
         down = _where(b["downstream_name"], b.get("downstream_op"), labels)
@@ -222,8 +228,9 @@ def graph_edge_lines(graph: Optional[dict]) -> List[str]:
     out = []
     for e in graph["edges"]:
         which = f" (input {e['input'] + 1} of {e['inputs']})" if e["inputs"] > 1 else ""
-        queued = (f", {fmt.fmt_number(e['queued_blocks_mean'])} / {fmt.fmt_thousands(e['queued_blocks_max'])} "
-                  "blocks queued (mean / peak)" if e["queued_blocks_mean"] is not None else "")
+        queued = (f", {fmt.fmt_number(e['queued_blocks_mean'])} / "
+                  f"{fmt.fmt_thousands(e['queued_blocks_max'])} blocks queued (mean / peak)"
+                  if e["queued_blocks_mean"] is not None else "")
         out.append(f"{labels.get(e['from'], e['from'])} → {labels.get(e['to'], e['to'])}{which}{queued}")
     return out
 

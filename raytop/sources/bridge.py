@@ -15,10 +15,12 @@ import os
 import queue
 import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Dict, Optional, Sequence
 
 from raytop.errors import RaytopError
-from raytop.sources.base import NeedsDriver, Part, SourceAbsent
+from raytop.sources.base import NeedsDriver, Part, Source, SourceAbsent
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ class RayBridge:
         self.source_names = list(source_names)
         self.info: Dict[str, str] = {}
         self._lock = threading.Lock()
-        self._proc = None
-        self._conn = None
+        self._proc: Optional[BaseProcess] = None
+        self._conn: Optional[Connection] = None
         self._pending: Dict[int, "queue.Queue"] = {}
         self._ids = itertools.count()
         self._failures = 0
@@ -76,10 +78,10 @@ class RayBridge:
             raise BridgeError(f"no answer from the Ray cluster at {self.address} within {timeout:.0f}s")
         try:
             kind, payload = parent.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError) as e:
             proc.join(1)
             raise BridgeError(f"the connection to the Ray cluster at {self.address} failed "
-                              f"(bridge exited with code {proc.exitcode})")
+                              f"(bridge exited with code {proc.exitcode})") from e
         if kind != "connected":
             proc.join(1)
             raise BridgeError(str(payload))
@@ -286,8 +288,8 @@ def _connect_ray(conn, address: str) -> Optional[Dict[str, str]]:
         return None
 
 
-def _make_sources(source_names: Sequence[str]) -> Dict[str, object]:
-    sources: Dict[str, object] = {}
+def _make_sources(source_names: Sequence[str]) -> Dict[str, Source]:
+    sources: Dict[str, Source] = {}
     for name in source_names:
         try:
             mod_name, cls_name = BRIDGED_SOURCES[name].split(":")
@@ -300,7 +302,7 @@ def _make_sources(source_names: Sequence[str]) -> Dict[str, object]:
     return sources
 
 
-def _serve(conn, sources: Dict[str, object]) -> None:
+def _serve(conn, sources: Dict[str, Source]) -> None:
     """Answer read requests until raytop says stop or goes away. Each read runs on a thread of
     its own, one at a time per source: a request for a source whose last read still hangs (a
     Ray call that does not return) is answered at once with an error, not with another thread."""
@@ -355,6 +357,8 @@ def _silence_output() -> None:
 
 
 class _Broken:
+    name = "broken"
+
     def __init__(self, why: str, absent: bool = False):
         self.why = why
         self.absent = absent

@@ -21,10 +21,15 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 from raytop.sources import host
 from raytop.sources.base import SourceAbsent
 from raytop.sources.metrics import MetricsCache
-from raytop.sources.ray_rpc import GcsClient, RayletClient
+from raytop.sources.ray_rpc import GcsClient, RayletClient, RpcError
 
 WAITING = "waiting for the job to start Ray (the probe reports the address)"
 LOCAL_NODES_ENV = "RAYTOP_LOCAL_NODES"
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # between tries while the GCS does not answer
+
+
+class Disconnected(RpcError):
+    """The GCS did not answer; the message says when raytop tries again."""
 
 
 def installed_ray_version() -> Optional[str]:
@@ -52,6 +57,9 @@ class ClusterLink:
         self._jobs: Tuple[float, List[Any]] = (-1e18, [])
         self._actors: Dict[Tuple[str, str], Tuple[float, Optional[str]]] = {}
         self._raylets_for: Optional[int] = None  # node table version of the last raylet scan
+        self._failures = 0  # GCS calls failed in a row
+        self._retry_at: Optional[float] = None  # no GCS call before this (monotonic)
+        self._last_error = ""
 
     @property
     def address(self) -> Optional[str]:
@@ -73,10 +81,27 @@ class ClusterLink:
                 self._table = NodeTable(self._gcs, subscribe=self._subscribe)
             return self._gcs
 
+    def _guarded(self, call: Callable[[], Any]) -> Any:
+        """``call()`` to the GCS, with a backoff while it does not answer: within the backoff
+        nothing is sent and ``Disconnected`` says when the next try is."""
+        now = time.monotonic()
+        if self._retry_at is not None and now < self._retry_at:
+            raise Disconnected(f"disconnected, retrying in {self._retry_at - now:.0f}s: "
+                               f"{self._last_error}")
+        try:
+            out = call()
+        except RpcError as e:
+            delay = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
+            self._failures += 1
+            self._retry_at, self._last_error = now + delay, str(e)
+            raise Disconnected(f"disconnected, retrying in {delay:.0f}s: {e}") from None
+        self._failures, self._retry_at = 0, None
+        return out
+
     def nodes(self) -> List[Any]:
         self.gcs()
         assert self._table is not None
-        return self._table.nodes()
+        return self._guarded(self._table.nodes)
 
     def nodes_version(self) -> int:
         """Changes whenever the node table changed (readers keep what they derived until then)."""
@@ -88,7 +113,7 @@ class ClusterLink:
         """The job table (``ray._private.state.jobs()``'s shape), at most ``max_age`` old."""
         at, jobs = self._jobs
         if time.monotonic() - at > max_age:
-            jobs = self.gcs().jobs()
+            jobs = self._guarded(self.gcs().jobs)
             self._jobs = (time.monotonic(), jobs)
         return jobs
 
@@ -97,7 +122,7 @@ class ClusterLink:
         absent actor is looked up again after 2 s."""
         at, node = self._actors.get((name, namespace), (-1e18, None))
         if time.monotonic() - at > (max_age if node else 2.0):
-            node = self.gcs().named_actor_node(name, namespace)
+            node = self._guarded(lambda: self.gcs().named_actor_node(name, namespace))
             self._actors[(name, namespace)] = (time.monotonic(), node)
         return node
 

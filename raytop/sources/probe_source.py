@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from raytop.channel import ENV_DIR, ChannelError, Listener, pid_alive, private_dir
 from raytop.model import DatasetStats, Event, from_dict
@@ -42,8 +42,9 @@ class ProbeSource:
     name = "probe"
 
     def __init__(self, *, pids: Optional[Iterable[int]] = None, dataset_id: Optional[str] = None,
-                 directory: Optional[Path] = None):
+                 directory: Optional[Path] = None, cluster: Optional[str] = None):
         self._pids = None if pids is None else {int(p) for p in pids}
+        self._cluster = cluster  # GCS address: reports from drivers of other clusters are dropped
         self._dataset_id = dataset_id
         self.fallback_note: Optional[str] = None  # why raytop listens somewhere unusual
         self._listener = self._main_listener(directory)
@@ -204,6 +205,8 @@ class ProbeSource:
             return  # every report names its driver; without one it could never expire
         if self._pids is not None and pid not in self._pids:
             return
+        if not same_cluster(self._cluster, msg.get("address")):
+            return  # every raytop of this user hears every probe: a job of another cluster
         if msg.get("kind") == "hello":
             self._hello(pid, msg)
             return
@@ -238,7 +241,7 @@ class ProbeSource:
         self._datasets.pop(incoming.dataset_id, None)
         self._datasets[incoming.dataset_id] = incoming  # newest last
         self._changed.notify_all()
-        kind = _EVENT_KINDS.get(msg.get("kind"))
+        kind = _EVENT_KINDS.get(msg.get("kind", ""))
         if kind is not None:
             self._events.append(_event(kind, incoming, _float(msg.get("t")), pid))
             del self._events[:-MAX_PENDING_EVENTS]
@@ -265,6 +268,33 @@ class ProbeSource:
 
 def _remove_quietly(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _split_address(address: str) -> Tuple[str, str]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), port
+
+
+def _is_this_machine(host: str) -> bool:
+    if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+        return True
+    try:
+        import psutil
+
+        return any(a.address == host for addrs in psutil.net_if_addrs().values() for a in addrs)
+    except Exception:  # noqa: BLE001 - unknown: not this machine
+        return False
+
+
+def same_cluster(watched: Optional[str], reported: Any) -> bool:
+    """Whether a probe's GCS address is the cluster raytop watches: True when either is
+    unknown; the same port and host, or the same port on two names of this machine."""
+    if not watched or not isinstance(reported, str) or not reported:
+        return True
+    (h1, p1), (h2, p2) = _split_address(watched), _split_address(reported)
+    if p1 != p2:
+        return False
+    return h1 == h2 or (_is_this_machine(h1) and _is_this_machine(h2))
 
 
 def _valid_dataset(msg: dict) -> Optional[DatasetStats]:

@@ -13,12 +13,9 @@ import time
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from raytop import dataset_rows
-from raytop import SUPPORTED_RAY
-from raytop.model import (ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan,
-                          Resources)
+from raytop import SUPPORTED_RAY, dataset_rows
+from raytop.model import ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan, Resources
 from raytop.redact import redact_remote_args
-
 
 
 def _ray_version() -> Tuple[Optional[str], Tuple[int, int]]:
@@ -28,7 +25,7 @@ def _ray_version() -> Tuple[Optional[str], Tuple[int, int]]:
         text = ray.__version__
         parts = text.split(".")
         return text, (int(parts[0]), int(parts[1]))
-    except Exception:
+    except (ImportError, AttributeError, ValueError, IndexError):  # no Ray, or an odd version
         return None, (0, 0)
 
 
@@ -42,7 +39,7 @@ def ray_version_supported() -> bool:
 def _safe(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version; the driver must not notice
         return None
 
 
@@ -101,7 +98,7 @@ def _import(path: str, name: str) -> Optional[type]:
         import importlib
 
         return getattr(importlib.import_module(path), name)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a Ray module that fails to import must not break the driver
         return None
 
 
@@ -216,7 +213,7 @@ def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any,
 def _name_of(obj: Any) -> Optional[str]:
     try:
         return obj.name
-    except Exception:
+    except Exception:  # noqa: BLE001 - a property of Ray's may raise anything
         return None
 
 
@@ -263,7 +260,7 @@ def capture_plan(executor: Any) -> Plan:
                     for i, op in enumerate(ops)]
         return Plan(logical=tuple(logical), physical=tuple(physical), ray_version=RAY_VERSION,
                     source="probe")
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: a plan without operators
         return Plan(ray_version=RAY_VERSION, source="probe")
 
 
@@ -272,14 +269,14 @@ def capture_plan(executor: Any) -> Plan:
 def _queues_sum(queues: Any, attr: str) -> Optional[int]:
     try:
         return int(sum(getattr(q, attr) for q in queues))
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: unknown
         return None
 
 
 def _per_queue(queues: Any, attr: str) -> Tuple[Optional[int], ...]:
     try:
         return tuple(_int(getattr(q, attr, None)) for q in queues)
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: unknown
         return ()
 
 
@@ -450,5 +447,5 @@ def read_dataset(executor: Any, dataset_id: str, state: Optional[str]) -> Datase
             rows_op_id=rows_op.op_id if rows_op else None,
             rows_meaning=meaning,
         )
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: a report without figures
         return DatasetStats(dataset_id=dataset_id, state=state, source="probe")

@@ -194,6 +194,6 @@ def consumer_figures(series: Mapping[str, float]) -> Optional[ConsumerStats]:
     if not series:
         return None
     vals = {f: series.get(n) for f, n in _ITER_SERIES.items()}
-    for f in ("batches", "rows"):
-        vals[f] = _i(vals[f])
-    return ConsumerStats(**vals)
+    return ConsumerStats(blocked_s=vals["blocked_s"], user_s=vals["user_s"],
+                         first_batch_s=vals["first_batch_s"], total_s=vals["total_s"],
+                         batches=_i(vals["batches"]), rows=_i(vals["rows"]))

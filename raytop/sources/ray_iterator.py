@@ -32,7 +32,7 @@ def _remember_iteration(stats: Any, dataset_tag: Any) -> None:
             _ITER_STATS[key] = stats
         except TypeError:
             _ITER_STATS_STRONG[key] = stats
-    except Exception:
+    except Exception:  # noqa: BLE001 - runs in the consumer's loop: must never break it
         pass
 
 
@@ -43,7 +43,7 @@ def watch_iterations() -> bool:
 
         manager = getattr(ray_stats, "_StatsManager", None)
         original = getattr(manager, "update_iteration_metrics", None)
-        if original is None:
+        if manager is None or original is None:
             return False
         if getattr(original, _WRAPPED_MARK, False):
             return True
@@ -55,7 +55,7 @@ def watch_iterations() -> bool:
         setattr(update_iteration_metrics, _WRAPPED_MARK, True)
         manager.update_iteration_metrics = staticmethod(update_iteration_metrics)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: no consumer figures
         return False
 
 

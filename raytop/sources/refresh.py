@@ -23,7 +23,7 @@ KEEP_REFRESHES = 8
 @dataclass(frozen=True)
 class Refresh:
     t: float  # when the new figures were first seen (unix s)
-    counters: Mapping[Hashable, float]
+    counters: Mapping[Hashable, Optional[float]]  # None: a counter not read this time
 
 
 class RefreshTracker:
@@ -39,7 +39,7 @@ class RefreshTracker:
         self._first_seen: Optional[float] = None
         self._refreshes: Deque[Refresh] = deque(maxlen=KEEP_REFRESHES)
 
-    def observe(self, t: float, fingerprint: Hashable, counters: Mapping[Hashable, float]) -> None:
+    def observe(self, t: float, fingerprint: Hashable, counters: Mapping[Hashable, Optional[float]]) -> None:
         if self._first_seen is None:
             self._first_seen, self._fingerprint = t, fingerprint
             return

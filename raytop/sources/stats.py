@@ -24,7 +24,7 @@ import math
 import re
 import time
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
@@ -44,12 +44,19 @@ from raytop.sources.ray_data_series import (
 )
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
+if TYPE_CHECKING:
+    from ray import ObjectRef
+    from ray.actor import ActorHandle
+
 STATS_ACTOR_NAME = "datasets_stats_actor"
 STATS_ACTOR_NAMESPACE = "_dataset_stats_actor"
 ABSENT_REASON = "no Ray Data dataset has run on this cluster yet"
 MAX_ANSWER_AGE_S = 15.0  # the actor's answer is refreshed every 5 s by the driver
 SILENT_AFTER_S = 20.0  # an endpoint failing this long is not one that is still starting
-EXPORT_PERIOD_S = 10.0  # metrics_report_interval_ms: how often the actor's series change
+# Ray exports the stats actor's series every 10 s (metrics_report_interval_ms); the page is read
+# every 2.5 s so a change is seen at most that late (a new job is found, and --inject goes in,
+# a few seconds after its export) while a page of unchanged series is parsed only 4 times per export.
+PAGE_MAX_AGE_S = 2.5
 SETTLED_S = 30.0  # three export periods after a dataset ended, its figures are final
 
 _OP_INDEX = re.compile(r"_(\d+)$")
@@ -79,8 +86,8 @@ class StatsSource:
         wanted = SERIES_NAMES + ITER_SERIES_NAMES
         self._metrics.want(wanted + STATE_SERIES if link is not None else wanted)
         self._clock = clock
-        self._actor = None
-        self._pending = None  # an unanswered get_datasets() call
+        self._actor: Optional[ActorHandle] = None
+        self._pending: Optional[ObjectRef] = None  # an unanswered get_datasets() call
         self._answer: Optional[Dict[str, Any]] = None
         self._answer_at = -math.inf
         self._nodes: List[Mapping] = []
@@ -94,6 +101,8 @@ class StatsSource:
         self._indexed: Tuple[tuple, OpSeries, list] = ((), {}, [])
         self._rebuilt: Tuple[tuple, Dict[str, Any], list] = ((), {}, [])
         self._settled: Dict[str, Tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
+        self._seen_running: set = set()  # datasets raytop saw before they ended
+        self._ended_at: Dict[str, float] = {}  # when raytop first saw them ended
 
     # ---- Ray reads ------------------------------------------------------------------------
     def _stats_actor(self) -> Any:
@@ -158,8 +167,7 @@ class StatsSource:
         if not pages or node_endpoint(pages[0]) is None:
             raise NeedsDriver("the stats actor's node exports no metrics")
         first_wait = None if self._series_seen else self._timeout
-        # Ray exports these series every 10 s: a page fetched more often brings nothing new.
-        metrics = [self._metrics.get(*ep, wait=first_wait, max_age=EXPORT_PERIOD_S)
+        metrics = [self._metrics.get(*ep, wait=first_wait, max_age=PAGE_MAX_AGE_S)
                    for ep in map(node_endpoint, pages) if ep]
         ep = node_endpoint(pages[0])
         if metrics[0] is None and ep is not None:
@@ -280,7 +288,7 @@ class StatsSource:
             operators=ops,
             job_id=clean_text(d.get("job_id")),
             start_time=d.get("start_time"),
-            end_time=d.get("end_time"),
+            end_time=d.get("end_time") or self._seen_ending(tag, d.get("state"), now),
             source="stats",
             plan=plan,
             figures_t=tracker.figures_t,
@@ -288,6 +296,16 @@ class StatsSource:
             rows_op_id=rows_op.op_id if rows_op else None,
             rows_meaning=meaning,
         )
+
+    def _seen_ending(self, tag: str, state: Any, now: float) -> Optional[float]:
+        """Ray's series carry no end time: the first reading in which a dataset raytop saw
+        running had ended (at most one export period late); None for one that ended before."""
+        if state not in _TERMINAL:
+            self._seen_running.add(tag)
+            return None
+        if tag not in self._seen_running:
+            return None
+        return self._ended_at.setdefault(tag, now)
 
     def _events(self, datasets: Tuple[DatasetStats, ...]) -> Tuple[Event, ...]:
         """Datasets that started/finished/failed since the last read (none on the first read:
@@ -348,6 +366,6 @@ def names_plan(ops: Tuple[OperatorStats, ...]) -> Optional[Plan]:
         PhysicalOp(name=o.name, logical=tuple(o.name.split("->")),
                    inputs=(ops[i - 1].name,) if linear and i > 0 else (),
                    op_id=o.op_id,
-                   input_ids=(ops[i - 1].op_id,) if linear and i > 0 and ops[i - 1].op_id else ())
+                   input_ids=(up,) if linear and i > 0 and (up := ops[i - 1].op_id) else ())
         for i, o in enumerate(ops))
     return Plan(physical=physical, source="names") if physical else None

@@ -10,7 +10,7 @@ carries it to the screens and their widgets, whose watchers and ``render`` redra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from textual import work
 from textual.app import App
@@ -23,12 +23,12 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from raytop.tui import derive
 from raytop.tui.feeds import Job, JobWatcher, LiveSink, ReplayPlayer
 from raytop.tui.frame import EMPTY_FRAME, Frame
-from raytop.tui.messages import FeedError, FrameReady, JobUpdate, ProbeLoaded
+from raytop.tui.messages import FeedError, FrameReady, JobUpdate, ProbeLoaded, StacksReady
 from raytop.tui.operators_table import OperatorsTable
 from raytop.tui.panels import Mode
 from raytop.tui.row_table import RowTable
 from raytop.tui.screens.detail import OperatorDetailScreen
-from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen
+from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen, StacksScreen
 from raytop.tui.screens.overview import OverviewScreen, ScriptLog
 from raytop.tui.screens.plan import PlanScreen
 from raytop.tui.scrubber import Scrubber
@@ -52,6 +52,7 @@ class RaytopApp(App):
         Binding("l", "plan", "Plan"),
         Binding("d", "pick_dataset", "Dataset"),
         Binding("slash", "filter", "Filter"),
+        Binding("s", "stacks", "Stacks", show=False),
     ]
 
     frame: var[Frame] = var(EMPTY_FRAME, init=False)
@@ -145,19 +146,49 @@ class RaytopApp(App):
         if self.screen is self.overview:
             self.overview.open_filter()
 
+    # -- stacks of an operator's workers ------------------------------------------------------
+    def chosen_operator(self) -> Optional[str]:
+        """The label of the operator ``s`` is about: the one under the overview's cursor, or the
+        one of the detail screen shown; None elsewhere."""
+        snap = self.frame.snapshot
+        if isinstance(self.screen, OperatorDetailScreen):
+            return derive.label_of(snap.dataset(self.screen.dataset_id), self.screen.op_key)
+        if self.screen is not self.overview:
+            return None
+        key = self.overview.query_one(OperatorsTable).selected_operator()
+        if key is None:
+            return None
+        return derive.label_of(derive.pick_dataset(snap, self.dataset_id), key)
+
+    def action_stacks(self) -> None:
+        operator = self.chosen_operator()
+        if operator is not None:
+            self.show_stacks(operator)
+        elif self.screen is self.overview:
+            self.notify("no operator to take the stacks of yet")
+
+    def show_stacks(self, operator: str) -> None:
+        """Collect and show the stacks of ``operator``'s busiest workers (subclasses)."""
+        self.notify("stacks need a live job (raytop attach or raytop run)")
+
 
 class LiveApp(RaytopApp):
-    BINDINGS = [Binding("p", "pause", "Pause"), Binding("i", "inject", "Load probe", show=False)]
+    BINDINGS = [Binding("p", "pause", "Pause"), Binding("i", "inject", "Load probe", show=False),
+                Binding("s", "stacks", "Stacks")]
 
     paused: var[bool] = var(False, init=False)  # the view holds still; collection goes on
     exit_code: var[Optional[int]] = var(None, init=False)  # the script's, once it exited
     script_log: var[Optional[ScriptLog]] = var(None, init=False)
 
     def __init__(self, collector, *, title: str, address: Optional[str], job: Optional[Job] = None,
-                 log_path: Optional[Path] = None, injector=None) -> None:
+                 log_path: Optional[Path] = None, injector=None,
+                 stacks: Optional[Callable[[str], str]] = None) -> None:
         super().__init__(title=title, with_log=job is not None)
         self.collector, self.address, self.job, self.log_path = collector, address, job, log_path
         self.injector = injector
+        # operator label -> the text of its workers' stacks; raises with one line when there are
+        # none (``raytop.commands.stacks.view_stacks``); called on the stacks worker's thread
+        self.stacks = stacks
         self._held: Optional[Frame] = None  # the newest frame that came while paused
 
     def get_default_screen(self) -> Screen:
@@ -233,6 +264,33 @@ class LiveApp(RaytopApp):
         ev = self.injector.inject_now(pid)
         self.post_message(ProbeLoaded(ev.kind == "probe_injected", ev.message))
 
+    def show_stacks(self, operator: str) -> None:
+        if self.stacks is None:
+            self.notify("stacks are not available in this view")
+            return
+        self.notify(f"collecting the stacks of {operator} (py-spy)…", timeout=5, markup=False)
+        self._collect_stacks(operator)
+
+    @work(thread=True, exclusive=True, group="stacks", exit_on_error=False)
+    def _collect_stacks(self, operator: str) -> None:
+        """Runs ``self.stacks`` off the UI thread (py-spy takes seconds); a newer ``s`` cancels
+        this one, whose answer is then dropped."""
+        assert self.stacks is not None
+        try:
+            text, error = self.stacks(operator), None
+        except Exception as e:  # noqa: BLE001 - whatever failed is said in one line
+            text, error = None, (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if not get_current_worker().is_cancelled:
+            self.post_message(StacksReady(operator, text, error))
+
+    def on_stacks_ready(self, message: StacksReady) -> None:
+        if message.error is not None or message.text is None:
+            # markup=False: the reason is py-spy's or raytop's words ("raytop[stacks]", paths)
+            self.notify(f"no stacks of {message.operator}: {message.error}", severity="warning",
+                        timeout=20, markup=False)
+        else:
+            self.push_screen(StacksScreen(message.operator, message.text))
+
     def on_probe_loaded(self, message: ProbeLoaded) -> None:
         self.notify(message.text, severity="information" if message.ok else "error",
                     timeout=10 if message.ok else 20)
@@ -265,9 +323,10 @@ class ReplayApp(RaytopApp):
         Binding("end", "seek_fraction(1)", "End", show=False, priority=True),
     ]
 
-    def __init__(self, reader, *, title: str) -> None:
+    def __init__(self, reader, *, title: str, play: bool = False) -> None:
+        """Opens on the first snapshot with a running dataset; ``play``: playing from there."""
         super().__init__(title=title, with_scrubber=True)
-        self.player = ReplayPlayer(reader, self.post_message)
+        self.player = ReplayPlayer(reader, self.post_message, play=play)
 
     def on_mount(self) -> None:
         self.update_mode()

@@ -109,7 +109,7 @@ class ReplayPlayer:
     """Plays a recording: ``run`` reads it on the app's replay worker thread; commands arrive on a
     queue from the UI thread; every position is posted as a ``FrameReady``."""
 
-    def __init__(self, reader: Recording, post: Post):
+    def __init__(self, reader: Recording, post: Post, *, play: bool = False):
         self._reader = reader
         self._post = post
         self._commands: "queue.Queue[tuple]" = queue.Queue()
@@ -117,6 +117,8 @@ class ReplayPlayer:
         self._times: list[float] = []
         self._index = 0
         self._playing = False
+        self._play_at_start = play  # ``raytop replay --play``
+        self._stopping = threading.Event()  # set by ``stop``: the opening scan gives up
         self._speed = 1.0
         self._cache: dict[int, Snapshot] = {}
 
@@ -140,6 +142,7 @@ class ReplayPlayer:
         self._commands.put(("speed", direction))
 
     def stop(self) -> None:
+        self._stopping.set()
         self._commands.put(("stop",))
 
     # -- player side, on the worker thread ---------------------------------------------
@@ -188,9 +191,9 @@ class ReplayPlayer:
                 self._post(FeedError("the recording holds no snapshots"))
                 return
             self._builder.set_events(self._reader.events())
-            self._index = 0
-            self._builder.reset()
-            self._emit(jumped=False)
+            self._index = self._opening_index()
+            self._playing = self._play_at_start
+            self._emit(jumped=True)  # the history up to the opening snapshot, for the timelines
             self._loop()
         except Exception as e:
             log.exception("replay failed")
@@ -198,8 +201,20 @@ class ReplayPlayer:
         finally:
             try:
                 self._reader.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failed close must not hide how the replay ended
                 pass
+
+    def _opening_index(self) -> int:
+        """Where the replay opens: the first snapshot in which a dataset is RUNNING (a recording
+        starts before the job's first dataset does, and its first seconds show nothing); the
+        first snapshot when no dataset ever runs. Read through the reader, not the player's
+        cache, which the snapshots scanned past would only fill."""
+        for i in range(len(self._times)):
+            if self._stopping.is_set():
+                break
+            if any(ds.state == "RUNNING" for ds in self._reader.snapshot(i).datasets):
+                return i
+        return 0
 
     def _loop(self) -> None:
         while True:

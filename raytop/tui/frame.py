@@ -64,7 +64,7 @@ EMPTY_FRAME = Frame(snapshot=Snapshot(t=0.0), history=())
 def _load_advisor():
     try:
         from raytop.analysis.advisor import Advisor
-    except Exception as e:  # the analysis package may not be there (yet)
+    except ImportError as e:  # the analysis package may not be there (yet)
         log.debug("advisor unavailable: %s", e)
         return None
     return Advisor
@@ -73,7 +73,7 @@ def _load_advisor():
 def _load_find_bottleneck():
     try:
         from raytop.analysis.bottleneck import find_bottleneck
-    except Exception as e:
+    except ImportError as e:
         log.debug("bottleneck analysis unavailable: %s", e)
         return None
     return find_bottleneck
@@ -82,7 +82,7 @@ def _load_find_bottleneck():
 def _load_analyze_plan():
     try:
         from raytop.analysis.plan import analyze_plan
-    except Exception as e:
+    except ImportError as e:
         log.debug("plan analysis unavailable: %s", e)
         return None
     return analyze_plan

@@ -49,3 +49,14 @@ class ProbeLoaded(Message):
         super().__init__()
         self.ok = ok
         self.text = text
+
+
+class StacksReady(Message):
+    """The stacks worker's answer to ``s``: the stacks of ``operator`` as text, or why there are
+    none (one line)."""
+
+    def __init__(self, operator: str, text: Optional[str], error: Optional[str]) -> None:
+        super().__init__()
+        self.operator = operator
+        self.text = text
+        self.error = error

@@ -75,7 +75,8 @@ def input_starved(n=20):
 
 
 def pool_undersized(n=20):
-    return history(lambda i: snap(i, [_pre(cpu=0.0, running=0), _model(q=8 + i, actors=(1, 0, 0, 0), cpu=1.0)],
+    return history(lambda i: snap(i, [_pre(cpu=0.0, running=0),
+                                      _model(q=8 + i, actors=(1, 0, 0, 0), cpu=1.0)],
                                   nodes=[node(cpus=4)], plan=model_plan(max_size=1)), n)
 
 
@@ -131,8 +132,9 @@ def count_plan(max_size=1, num_gpus=None):
     AggregateNumRows after the model."""
     args = {"num_gpus": num_gpus} if num_gpus else {}
     logical = [lop("0", "ReadRange", can_modify_num_rows=True),
-               lop("1", "MapBatches", "Model", inputs=["0"], compute="actor", min_size=1 if num_gpus else max_size,
-                   max_size=max_size, ray_remote_args=args, batch_size=100),
+               lop("1", "MapBatches", "Model", inputs=["0"], compute="actor",
+                   min_size=1 if num_gpus else max_size, max_size=max_size, ray_remote_args=args,
+                   batch_size=100),
                lop("2", "Project", inputs=["1"]),
                lop("3", "AggregateNumRows", inputs=["2"], is_map=False)]
     return plan_of([("ReadRange", "TaskPoolMapOperator", ["0"]),
@@ -144,7 +146,8 @@ def count_plan(max_size=1, num_gpus=None):
 def pool_before_count(n=20):
     """The fixed pool is the bottleneck, the read holds the machine's other CPU (so none is
     free) and blocks pile up in front of count()'s Project, which runs a task now and then."""
-    return history(lambda i: snap(i, [op("ReadRange", q=40 - i, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
+    return history(lambda i: snap(i, [op("ReadRange", q=40 - i, running=1, cpu=1.0,
+                                         bp=("tasks:ResourceBudget",)),
                                       _model(q=4 + i, actors=(1, 0, 0, 0), cpu=1.0, running=2),
                                       op("Project", q=3 + 2 * i, running=1, cpu=0.0),
                                       op("AggregateNumRows", running=0, cls="AllToAllOperator")],
@@ -174,7 +177,8 @@ CUDA_OOM_OLD = ("RayTaskError(RuntimeError): RuntimeError: CUDA out of memory. T
 RAY_OOM = "OutOfMemoryError: Task was killed due to the node running low on memory."
 STORE_FULL = ("ObjectStoreFullError: Failed to put object ffffffff in object store because it is full. "
               "Object size is 268435456 bytes.")
-DISK_FULL = "OutOfDiskError: Local disk is full. The object cannot be created because the local object store is full and the local disk's utilization is over capacity"
+DISK_FULL = ("OutOfDiskError: Local disk is full. The object cannot be created because the local "
+             "object store is full and the local disk's utilization is over capacity")
 ACTOR_DIED = ("ActorDiedError: The actor died unexpectedly before finishing this task. class_name: "
               "MapWorker actor_id: 8f1c4e")
 USER_ERROR = "RayTaskError(UserCodeException): KeyError: 'label'"
@@ -242,3 +246,16 @@ def pool_first_before_count(n=20):
                                       op("Project", q=1, running=1, cpu=1.0, bp=("tasks:ResourceBudget",)),
                                       op("AggregateNumRows", running=0, cls="AllToAllOperator")],
                                   nodes=[node(cpus=2)], plan=plan), n)
+
+
+def stalled(n=20):
+    """range -> map_batches(Model, num_gpus=1) -> count() on a machine with no GPU: the read is
+    done, the model's one actor cannot be placed, nothing moves for over a minute (5 s apart)."""
+    return history(lambda i: snap(i, [op("ReadRange", running=0, state="FINISHED", rows_out=1000,
+                                         tasks_finished=4),
+                                      _model(q=4, running=0, actors=(0, 1, 0, 0), tasks_finished=0,
+                                             rows_out=0, state="RUNNING"),
+                                      op("Project", running=0, rows_out=0, tasks_finished=0),
+                                      op("AggregateNumRows", running=0, cls="AllToAllOperator")],
+                                  nodes=[node(cpus=2, gpus=0)], plan=count_plan(1, num_gpus=1),
+                                  dt=5.0), n)

@@ -3,6 +3,7 @@ import json
 from raytop.analysis import advisor as advisor_mod
 from raytop.analysis import report_data
 from raytop.analysis import rules as rules_mod
+from raytop.analysis import thresholds as th
 from raytop.analysis.advisor import Advisor, advise, rank
 from raytop.model import Snapshot, Suggestion
 
@@ -82,3 +83,30 @@ def test_report_data_read_batch_size_is_explained_without_warning():
     assert not [s for s in data["suggestions"] if s["severity"] != "info"]
     (b,) = [b for b in data["plan"]["ds_1"]["boundaries"] if not b["fused"]]
     assert b["reasons"][0]["code"] == "row-changing-upstream-batch-size" and b["fixable"] is False
+
+
+def _window_sizes(monkeypatch, refresh_s: int, n: int = 40) -> list:
+    """How many seconds of snapshots each rule evaluation saw, for a dataset whose figures are a
+    new reading every ``refresh_s`` samples (1 s apart)."""
+    from dataclasses import replace
+
+    from .builders import op, snap
+
+    seen = []
+    monkeypatch.setattr(advisor_mod, "RULES", {"spilling": lambda win: seen.append(
+        win.snaps[-1].t - win.snaps[0].t) or []})
+    adv = Advisor()
+    for i in range(n):
+        s = snap(i, [op("MapBatches(f)")])
+        d = replace(s.datasets[0], figures_t=float(i - i % refresh_s))
+        adv.update(replace(s, datasets=(d,)))
+    return seen
+
+
+def test_sparse_readings_widen_the_rule_window(monkeypatch):
+    every_second = _window_sizes(monkeypatch, 1)
+    assert max(every_second) == th.RULE_WINDOW_S  # the probe's pace: the usual window
+    every_10s = _window_sizes(monkeypatch, 10)
+    # Ray's series pace: the window reaches back until it holds MIN_READINGS readings, <= 60 s.
+    assert max(every_10s) > th.RULE_WINDOW_S
+    assert max(every_10s) <= th.RULE_WINDOW_MAX_S

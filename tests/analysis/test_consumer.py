@@ -44,7 +44,8 @@ def test_consumer_summary_in_words():
     last = sc.consumer_bound()[-1].datasets[0].consumer
     line = consumer_summary(last)
     # cumulative: 17.1 s own code, 0.2 s first batch + 0.95 s waiting
-    assert line.startswith("consumer: 94 % in its own code, 6 % waiting") and "its own code is the slow part" in line
+    assert line.startswith("consumer: 94 % in its own code, 6 % waiting")
+    assert "its own code is the slow part" in line
     waits = sc.pipeline_bound()[-1].datasets[0].consumer
     assert "the bottleneck operator limits it" in consumer_summary(waits)
     assert consumer_summary(None) is None

@@ -1,5 +1,5 @@
 """Plans that are graphs, operators that share a name: ids, lanes, bottleneck and upstream, on
-hand-built snapshots (the real pipelines are in tests/test_graph_pipelines.py)."""
+hand-built snapshots (the real pipelines are in tests/demos/test_graph_pipelines.py)."""
 
 from __future__ import annotations
 

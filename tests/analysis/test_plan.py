@@ -118,7 +118,8 @@ def test_names_only_plan_has_unknown_reasons():
     pa = analyze_plan(plan)
     assert not pa.reasons_known
     assert [g.names for g in pa.groups] == [("ReadRange", "Map(a)"), ("MapBatches(M)",), ("Map(post)",)]
-    codes = {(b.upstream_name, b.downstream_name): (b.fused, [r.code for r in b.reasons]) for b in pa.boundaries}
+    codes = {(b.upstream_name, b.downstream_name): (b.fused, [r.code for r in b.reasons])
+             for b in pa.boundaries}
     assert codes[("ReadRange", "Map(a)")] == (True, [])
     assert codes[("Map(a)", "MapBatches(M)")] == (False, ["unknown"])
     assert codes[("MapBatches(M)", "Map(post)")] == (False, ["actor-upstream"])
@@ -140,7 +141,8 @@ def test_task_to_actor_fusion_break_is_only_info():
 
     plan = Plan(
         logical=(
-            LogicalOp("0:ReadRange", "ReadRange", "Read", is_map=False, physical="ReadRange->MapBatches(pre)"),
+            LogicalOp("0:ReadRange", "ReadRange", "Read", is_map=False,
+                      physical="ReadRange->MapBatches(pre)"),
             LogicalOp("1:MapBatches(pre)", "MapBatches(pre)", "MapBatches", inputs=("0:ReadRange",),
                       compute="task", is_map=True, can_modify_num_rows=False,
                       physical="ReadRange->MapBatches(pre)"),
@@ -149,7 +151,8 @@ def test_task_to_actor_fusion_break_is_only_info():
                       ray_remote_args={"num_cpus": 1, "memory": 512 * 1024 ** 2}, is_map=True,
                       can_modify_num_rows=False, physical="MapBatches(Model)"),
         ),
-        physical=(PhysicalOp("ReadRange->MapBatches(pre)", "TaskPoolMapOperator", ("0:ReadRange", "1:MapBatches(pre)")),
+        physical=(PhysicalOp("ReadRange->MapBatches(pre)", "TaskPoolMapOperator",
+                             ("0:ReadRange", "1:MapBatches(pre)")),
                   PhysicalOp("MapBatches(Model)", "ActorPoolMapOperator", ("2:MapBatches(Model)",),
                              ("ReadRange->MapBatches(pre)",))),
     )

@@ -38,12 +38,19 @@ CASES = [
     ("dataset-failed", lambda: sc.failed_with(sc.USER_ERROR, with_gpu=False),
      "fix the error in that operator's code"),
     ("consumer-bound", sc.consumer_bound, "ds = ds.map_batches(<that work>"),
+    ("stalled", sc.stalled, "ds.map_batches(Model, num_gpus=0, ...)"),
 ]
 
 
 def test_every_rule_id_is_covered():
     assert sorted(r for r, _, _ in CASES) == sorted(RULE_IDS)
-    assert len(RULE_IDS) == 15
+    assert len(RULE_IDS) == 16
+
+
+def test_report_schema_knows_every_rule():
+    from raytop.report.json_report import load_schema
+
+    assert sorted(load_schema()["$defs"]["suggestion"]["properties"]["rule"]["enum"]) == sorted(RULE_IDS)
 
 
 @pytest.mark.parametrize("rule,make,fix", CASES, ids=[c[0] for c in CASES])

@@ -12,13 +12,24 @@ import sys
 import pytest
 
 from raytop.analysis.advisor import advise
-from tests.attach.helpers import events_of, read_back, start_recorder, stop_recorder
-from tests.demo_runs import DEMOS, describe, run_demo, warnings_of
+from raytop.recording import RecordingError
+from tests.attach.helpers import events_of, read_back, start_recorder, stop_recorder, wait_until
+from tests.demos.demo_runs import DEMOS, describe, run_demo, warnings_of
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600),
               pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")]
 
 DEMO = DEMOS / "actor_pool_undersized.py"
+
+
+def _connected(path):
+    def check() -> bool:
+        try:
+            snaps, _ = read_back(path) if path.exists() else ([], ())
+        except RecordingError:
+            return False
+        return any(s.sources.get("cluster") == "ok" for s in snaps)
+    return check
 
 
 def _rules(sugs) -> set:
@@ -32,7 +43,11 @@ def three_ways(ray_start, demo_tmp, tmp_path_factory):
     free = start_recorder(ray_start, tmp / "free.raytop", tmp / "ch-free")
     injected = start_recorder(ray_start, tmp / "inj.raytop", tmp / "ch-inj", "--inject")
     try:
-        job = subprocess.run([sys.executable, str(DEMO)], env=ray_start.env(), cwd=tmp,
+        for rec in ("free.raytop", "inj.raytop"):  # both watch the cluster before the job starts
+            wait_until(_connected(tmp / rec), 120, f"{rec} to read the cluster")
+        # Three times the rows: attach spots a Ray Data job from Ray's series (a few seconds),
+        # so the probe goes in while most of the job is still ahead.
+        job = subprocess.run([sys.executable, str(DEMO)], env=ray_start.env(DEMO_ROWS="9600"), cwd=tmp,
                              capture_output=True, text=True, timeout=300)
     finally:
         codes = (stop_recorder(free), stop_recorder(injected))
@@ -47,7 +62,8 @@ def three_ways(ray_start, demo_tmp, tmp_path_factory):
 def test_injected_attach_names_what_run_names(three_ways):
     assert events_of(three_ways["inj_events"], "probe_injected"), three_ways["inj_events"]
     run, inj = _rules(three_ways["run"]), _rules(three_ways["inj"])
-    assert ("actor-pool-undersized", "MapBatches(preprocess)->MapBatches(Embedder)") in run, describe(three_ways["run"])
+    assert ("actor-pool-undersized",
+            "MapBatches(preprocess)->MapBatches(Embedder)") in run, describe(three_ways["run"])
     assert inj == run, f"run:\n{describe(three_ways['run'])}\ninjected:\n{describe(three_ways['inj'])}"
 
 

@@ -78,6 +78,10 @@ CASES = {
     "export-directory": ("export", "somedir"),
     "export-existing-output": ("export", "good.raytop", "-o", "out.jsonl"),
     "run-interval-nan": ("run", "--headless", "--interval", "nan", "script.py"),
+    "run-stall-after-zero": ("run", "--headless", "--stall-after", "0", "script.py"),
+    "run-stall-after-nan": ("run", "--headless", "--stall-after", "nan", "script.py"),
+    "record-stall-after-text": ("record", "--stall-after", "soon", "-o", "x.raytop"),
+    "attach-stall-after-negative": ("attach", "--stall-after", "-5"),
     "run-interval-huge": ("run", "--headless", "--interval", "1e9", "script.py"),
     "run-report-bad-extension": ("run", "--headless", "--no-record", "--report", "r.pdf", "script.py"),
     "record-duration-nan": ("record", "--duration", "nan", "-o", "x.raytop"),
@@ -123,6 +127,15 @@ def test_unreachable_address_is_one_line(files):
     assert "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (files / "u.raytop").exists()
+
+
+def test_stall_after_goes_into_the_recording_meta():
+    from raytop.commands.common import recording_meta
+
+    assert recording_meta(["raytop", "record"], 1.0, None, 5.0)["stall_after"] == 5.0
+    assert "stall_after" not in recording_meta(["raytop", "record"], 1.0, None)
+    for command in ("run", "attach", "record"):
+        assert "--stall-after SECONDS" in raytop(command, "--help").stdout
 
 
 def test_help_and_version():

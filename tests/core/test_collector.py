@@ -7,8 +7,7 @@ import time
 
 from raytop.collector import Collector
 from raytop.merge import merge_parts
-from raytop.model import (DatasetStats, Event, GpuProcess, GpuStats, NodeStats, ObjectStore,
-                          OperatorStats)
+from raytop.model import DatasetStats, Event, GpuProcess, GpuStats, NodeStats, ObjectStore, OperatorStats
 from raytop.sources.base import NodeOverlay, Part, SourceAbsent
 
 
@@ -105,7 +104,8 @@ def test_collector_marks_absent_stale_and_slow_sources_without_stalling():
     def good():
         good_calls.append(1)
         return Part(datasets=(DatasetStats("d", rows_out=len(good_calls)),),
-                    events=(Event(t=1.0, kind="dataset_started", dataset_id="d"),) if len(good_calls) == 1 else ())
+                    events=((Event(t=1.0, kind="dataset_started", dataset_id="d"),)
+                            if len(good_calls) == 1 else ()))
 
     sources = [FakeSource("slow", slow), FakeSource("broken", broken), FakeSource("gone", gone),
                FakeSource("good", good)]

@@ -78,8 +78,8 @@ def test_run_refuses_a_symlinked_log_before_recording_anything(tmp_path):
 
 
 def test_run_leaves_no_log_when_the_recording_cannot_be_created(tmp_path):
-    from raytop.recording import RecordingError
     from raytop.commands.run import RunOptions, _open_outputs
+    from raytop.recording import RecordingError
 
     rec = tmp_path / "r.raytop"
     rec.write_text("an earlier recording")

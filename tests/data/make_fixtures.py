@@ -19,9 +19,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from raytop.model import (ActorCounts, DatasetStats, Event, GpuProcess, GpuStats,  # noqa: E402
-                          LogicalOp, NodeStats, ObjectStore, OperatorStats, PhysicalOp, Plan,
-                          Resources, Snapshot)
+from raytop.model import (  # noqa: E402
+    ActorCounts,
+    DatasetStats,
+    Event,
+    GpuProcess,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Resources,
+    Snapshot,
+)
 from raytop.recording import RecordingWriter  # noqa: E402
 
 T0 = 1_700_000_000.0

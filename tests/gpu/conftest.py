@@ -8,7 +8,7 @@ from raytop.sources.nvml import Nvml
 def _gpu_reason():
     nv = Nvml()
     try:
-        if not nv.available:
+        if not nv.available():
             return f"no GPU: {nv.reason}"
         if nv.device_count() == 0:
             return "no GPU: NVML sees no device"

@@ -25,8 +25,7 @@ def failing_run(tmp_path_factory):
     its argv, its environment and its error; raytop's processes are sampled while it runs."""
     import threading
 
-    from tests.reliability.helpers import (SCRIPTS, clean_env, ensure_token, sample_raytop,
-                                           start_raytop)
+    from tests.reliability.helpers import SCRIPTS, clean_env, ensure_token, sample_raytop, start_raytop
 
     token = ensure_token()
     tmp = tmp_path_factory.mktemp("failing")
@@ -60,19 +59,30 @@ def attached_kill(holder, tmp_path_factory):
     import sys
     import time
 
-    from tests.reliability.helpers import (SCRIPTS, bridge_children, clean_env, listening_inet,
-                                           read_line_with, snapshots_now, start_raytop, wait_until)
+    from tests.reliability.helpers import (
+        SCRIPTS,
+        bridge_children,
+        clean_env,
+        listening_inet,
+        read_line_with,
+        snapshots_now,
+        start_raytop,
+        wait_until,
+    )
 
     if not holder.up:
         holder.start()
     tmp = tmp_path_factory.mktemp("attach")
     job = [sys.executable, str(SCRIPTS / "attach_job.py"), holder.address]
-    alone = subprocess.run(job, capture_output=True, text=True, timeout=300, env=clean_env(RAY_AUTH_MODE="token"))
+    alone = subprocess.run(job, capture_output=True, text=True, timeout=300,
+                           env=clean_env(RAY_AUTH_MODE="token"))
     assert alone.returncode == 0, alone.stderr[-2000:]
 
     rec = tmp / "attach.raytop"
+    # The driver path (every source through the bridge, a Ray driver): what dies with raytop and
+    # what it listens on. The in-process path starts no bridge (test_cluster_loss checks it).
     raytop = start_raytop(["record", "--address", holder.address, "--interval", "0.5", "-o", str(rec)],
-                          cwd=tmp)
+                          cwd=tmp, env=clean_env(RAYTOP_THROUGH_DRIVER="1"))
     wait_until(lambda: snapshots_now(rec) or raytop.poll() is not None, 120, what="first snapshot")
     assert raytop.poll() is None, raytop.stderr.read()[-2000:]
     bridge = bridge_children(raytop.pid)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import psutil
-import pytest
 
 from raytop.recording import RecordingError, RecordingReader
 
@@ -35,7 +34,8 @@ def clean_env(**extra: str) -> dict:
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env["RAY_DATA_DISABLE_PROGRESS_BARS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.update(extra)
     return env
 

@@ -1,5 +1,5 @@
 """Fault family 4: the cluster goes away during `raytop record` and comes back. raytop keeps
-recording, shows the bridged sources as stale/disconnected with the retry delay, records the
+recording, shows the cluster's sources as stale/disconnected with the retry delay, records the
 source errors, reconnects to the new cluster and exits cleanly."""
 
 from __future__ import annotations
@@ -9,7 +9,14 @@ import signal
 import pytest
 
 from raytop.recording import RecordingReader
-from tests.reliability.helpers import snapshots_now, start_raytop, stop, wait_until
+from tests.reliability.helpers import (
+    bridge_children,
+    listening_inet,
+    snapshots_now,
+    start_raytop,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -26,6 +33,10 @@ def outage(holder, tmp_path_factory):
         wait_until(lambda: [s for s in snapshots_now(rec) if s.sources.get("cluster") == "ok"]
                    or proc.poll() is not None, 120, what="a connected snapshot")
         assert proc.poll() is None, proc.stderr.read()[-2000:]
+        import psutil
+
+        footprint = {"bridges": bridge_children(proc.pid),
+                     "listen": listening_inet(psutil.Process(proc.pid))}
         holder.kill()  # the cluster goes away, abruptly
         down = wait_until(lambda: [s for s in snapshots_now(rec)
                                    if s.sources.get("cluster", "ok") != "ok"], 120,
@@ -41,7 +52,12 @@ def outage(holder, tmp_path_factory):
     snaps, events, meta = list(reader.iter_snapshots()), reader.events(), reader.meta
     reader.close()
     return {"proc": proc, "err": err, "snaps": snaps, "events": events, "meta": meta,
-            "alive_after": alive_after, "first_down": down[0], "address": holder.address}
+            "alive_after": alive_after, "first_down": down[0], "address": holder.address,
+            "footprint": footprint}
+
+
+def test_in_process_reads_start_no_bridge_and_listen_nowhere(outage):
+    assert outage["footprint"] == {"bridges": [], "listen": []}
 
 
 def test_no_crash_and_clean_exit(outage):

@@ -3,12 +3,11 @@ raise nor block: the pipeline finishes with the same rows in about the same time
 
 "Hang" is a raytop that stopped reading (its socket buffer fills up); "fail" is a listener socket
 whose raytop died without removing it, and a stray non-socket file in the channel directory. A
-``send`` that raises is covered in tests/test_probe.py.
+``send`` that raises is covered in tests/sources/test_probe.py.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 

@@ -74,10 +74,10 @@ def test_no_listening_tcp_port_during_a_run(failing_run):
     samples = failing_run["samples"]
     assert len(samples) >= 10
     assert all(s["raytop_listen"] == [] for s in samples)
+    # `raytop run` reads the cluster in its own process: no bridge. Where one starts (a source
+    # that needs a driver), it is a Ray driver whose only port is its core worker's, Ray's own
+    # (test_attach_opens_only_rays_driver_port); raytop adds none.
     bridges = [b for s in samples for b in s["bridges"].values()]
-    assert bridges, "the Ray bridge never ran during the job"
-    # The bridge is a Ray driver: its core worker's gRPC port is Ray's own (checked against the
-    # GCS's job table in test_attach_opens_only_rays_driver_port); raytop adds none.
     assert all(len(listen) <= 1 for listen in bridges)
 
 

@@ -20,8 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from raytop.model import (ActorCounts, DatasetStats, Event, GpuStats, LogicalOp, NodeStats,
-                          ObjectStore, OperatorStats, PhysicalOp, Plan, Snapshot)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    Event,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Snapshot,
+)
 from raytop.recording import RecordingWriter
 
 MiB = 1 << 20

@@ -65,3 +65,22 @@ def row_keys(table) -> list:
 def text_of(widget) -> str:
     """What a widget shows, as plain text."""
     return str(widget.render())
+
+
+def write_recording(path: Path, snapshots) -> Path:
+    """A recording of ``snapshots`` at ``path`` (built from the committed ones in a test)."""
+    from raytop.recording import RecordingWriter
+
+    with RecordingWriter(path, meta={"command": ["raytop", "test"]}) as writer:
+        for snap in snapshots:
+            writer.snapshot(snap)
+    return path
+
+
+def committed_snapshots(path: Path = CPU_REC) -> list:
+    """Every snapshot of a committed recording."""
+    from raytop.recording import RecordingReader
+
+    ensure_fixtures()
+    with RecordingReader(path) as reader:
+        return [reader.snapshot(i) for i in range(len(reader))]

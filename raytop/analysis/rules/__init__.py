@@ -19,6 +19,7 @@ from .fusion import check_fusion_break
 from .gpu import check_gpu_memory_risk, check_gpu_underutilized
 from .memory import check_heap_pressure
 from .placement import check_gpu_oversubscribed, check_stateless_model
+from .stall import check_stalled
 from .store import check_object_store_pressure, check_spilling
 
 RuleFn = Callable[[Window], List[Suggestion]]
@@ -38,6 +39,7 @@ RULES: Dict[str, RuleFn] = {
     "gpu-memory-risk": check_gpu_memory_risk,
     "actor-restarts": check_actor_restarts,
     "consumer-bound": check_consumer_bound,
+    "stalled": check_stalled,
     # last: a failure's finding replaces a dynamic rule's finding of the same key
     "dataset-failed": check_failures,
 }
@@ -46,7 +48,9 @@ RULE_IDS: Tuple[str, ...] = tuple(RULES)
 
 RAISE_AFTER: Dict[str, int] = {rid: th.RAISE_AFTER for rid in RULE_IDS}
 RAISE_AFTER.update({"fusion-break": th.PLAN_RAISE_AFTER, "stateless-model": th.PLAN_RAISE_AFTER,
-                    "spilling": 2, "dataset-failed": th.PLAN_RAISE_AFTER})
+                    "spilling": 2, "dataset-failed": th.PLAN_RAISE_AFTER,
+                    # the stall's own time (STALL_S) is its hysteresis
+                    "stalled": th.PLAN_RAISE_AFTER})
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 

@@ -68,6 +68,8 @@ def _upstream(win: Window, ds_id: str, up_key: str) -> _Upstream:
 
 def _starves(op: OperatorStats, up: OperatorStats) -> bool:
     """Most actors idle, nothing queued, while the upstream still has work."""
+    if op.actors is None or op.actors.running is None:
+        return False
     running, idle = op.actors.running, op.actors.idle or 0
     up_busy = up.state != "FINISHED" and ((up.queued_blocks or 0) > 0 or (up.tasks_running or 0) > 0)
     return running >= 1 and idle / running >= th.IDLE_FRACTION and op.queued_blocks == 0 and up_busy
@@ -77,7 +79,7 @@ def _capped(fc: Optional[float], op: OperatorStats, up: OperatorStats, upi: _Ups
             actor_cpus: float) -> bool:
     """The upstream is held below what it could do: at its cap, or its CPUs held by idle
     actors, or CPUs free (``fc``) that it does not use."""
-    idle = op.actors.idle or 0
+    idle = (op.actors.idle if op.actors is not None else None) or 0
     at_cap = ("tasks:ConcurrencyCap" in up.backpressure
               or (upi.size is not None and (up.tasks_running or 0) >= upi.size))
     cpus_held_idle = idle * actor_cpus >= upi.cpus and (fc is None or fc < upi.cpus)
@@ -207,6 +209,8 @@ def spare_gpus(snap: Snapshot) -> Optional[float]:
 
 def _at_max(pool: _Pool, op: OperatorStats) -> bool:
     a = op.actors
+    if a is None or a.running is None:
+        return False
     if pool.model is None or pool.model.max_size is None:
         return not a.pending
     return a.running + (a.pending or 0) >= pool.model.max_size
@@ -239,8 +243,8 @@ def _grow_by(pool: _Pool, hits: List[_PoolSample]) -> int:
 
 def _room_words(pool: _Pool, hits: List[_PoolSample]) -> str:
     if pool.gpu_each > 0:
-        return f"{fmt_plain(min(h.spare_gpus for h in hits))} GPU(s) stayed free"
-    free = min(h.free_cpus for h in hits)
+        return f"{fmt_plain(min(h.spare_gpus for h in hits if h.spare_gpus is not None))} GPU(s) stayed free"
+    free = min(h.free_cpus for h in hits if h.free_cpus is not None)
     if free >= pool.cpu_each * 0.99:
         return f"{fmt_plain(free)}+ CPUs stayed free"
     return (f"the operators ahead of it (or trivial ones) held {fmt_plain(min(h.ahead_cpus for h in hits))}+ "
@@ -272,7 +276,8 @@ def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggesti
     return suggest("actor-pool-undersized", "warning", f"Actor pool of {neck} is too small",
                    evidence, fix, operator=neck, op_id=key, dataset_id=ds_id, window=win,
                    share=share, figures={"max_size": cur_max, "suggested_max_size": new_max,
-                                         "free_cpus": min(h.free_cpus for h in hits),
+                                         "free_cpus": min(h.free_cpus for h in hits
+                                                          if h.free_cpus is not None),
                                          "queued_max": max(queues)})
 
 

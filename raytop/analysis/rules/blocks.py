@@ -66,7 +66,7 @@ def check_small_blocks(win: Window) -> List[Suggestion]:
             now = f"  # now ~{int(blocks)} blocks" if blocks else ""
             if read is not None:
                 fix = call(read, f"override_num_blocks={want}") + now
-            elif batch is not None:
+            elif batch is not None and batch.batch_size is not None:
                 factor = max(2, math.ceil(th.TARGET_BLOCK_BYTES / max(op.avg_block_bytes, 1)))
                 fix = (call(batch.name, f"batch_size={batch.batch_size * min(factor, 64)}")
                        + f"  # now batch_size={batch.batch_size}")
@@ -94,17 +94,19 @@ def check_large_blocks(win: Window) -> List[Suggestion]:
                 continue
             blocks = _total_blocks(op)
             huge = size >= th.LARGE_BLOCK_BYTES
-            few = (_reads_input(win, ds_id, op_key(op), i) and cpus is not None and blocks is not None and blocks < cpus
-                   and size >= th.FEW_BLOCKS_MIN_BYTES)
+            few = (_reads_input(win, ds_id, op_key(op), i) and cpus is not None and blocks is not None
+                   and blocks < cpus and size >= th.FEW_BLOCKS_MIN_BYTES)
             if not (huge or few):
                 continue
             total = size * blocks if blocks else None
-            want = max(int(2 * (cpus or 1)), math.ceil(total / (64 * th.MIB))) if total else int(2 * (cpus or 1))
+            want = (max(int(2 * (cpus or 1)), math.ceil(total / (64 * th.MIB))) if total
+                    else int(2 * (cpus or 1)))
             why = []
             if huge:
                 why.append(f"blocks average {fmt_bytes(size)}, over {fmt_bytes(th.LARGE_BLOCK_BYTES)} "
-                           "(1.5x Ray's 128 MiB target): each one occupies the store and a worker's heap at once")
-            if few:
+                           "(1.5x Ray's 128 MiB target): each one occupies the store and a worker's heap "
+                           "at once")
+            if few and blocks is not None:
                 why.append(f"only ~{int(blocks)} blocks for {cpus:g} CPU slots, so slots sit idle")
             key, label = op_key(op), win.label(ds_id, op_key(op))
             evidence = f"{label}: " + "; ".join(why) + f" {win.describe()}"
@@ -114,7 +116,7 @@ def check_large_blocks(win: Window) -> List[Suggestion]:
             if read is not None:
                 fix = call(read, f"override_num_blocks={want}") + (
                     f"  # now ~{int(blocks)} blocks" if blocks else "")
-            elif batch is not None and huge:
+            elif batch is not None and batch.batch_size is not None and huge:
                 factor = math.ceil(size / (64 * th.MIB))
                 fix = (call(batch.name, f"batch_size={max(1, batch.batch_size // factor)}")
                        + f"  # now batch_size={batch.batch_size}")

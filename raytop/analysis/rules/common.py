@@ -14,6 +14,7 @@ from ..window import Window
 # symptoms they produce (large blocks above spilling above a full store).
 BASE_IMPACT = {
     "dataset-failed": 1.0,
+    "stalled": 0.95,
     "gpu-memory-risk": 0.9,
     "gpu-oversubscribed": 0.85,
     "large-blocks": 0.85,
@@ -67,7 +68,8 @@ def call(logical_name: str, args: str) -> str:
     cls, udf = split_call(logical_name)
     if cls.startswith("Read"):
         rest = cls[4:]
-        fn = "range" if rest == "Range" else _snake(rest) if rest.startswith("Range") else "read_" + _snake(rest)
+        fn = ("range" if rest == "Range" else _snake(rest) if rest.startswith("Range")
+              else "read_" + _snake(rest))
         return f"ray.data.{fn}(..., {args})"
     method = _METHODS.get(cls, _snake(cls))
     target = f"{udf}, " if udf else ""

@@ -62,7 +62,7 @@ def _failed_op(win: Window, d: DatasetStats, kind: str) -> Optional[str]:
     ops = [o for o in d.operators if not is_source_op(o)]
     failed = [o for o in ops if (o.tasks_failed or 0) > 0]
     if failed:
-        return op_key(max(failed, key=lambda o: o.tasks_failed))
+        return op_key(max(failed, key=lambda o: o.tasks_failed or 0))
     named = [o for o in ops if o.name and o.name in (d.error or "")]
     if named:
         return op_key(named[-1])
@@ -120,7 +120,8 @@ def _cuda_oom(win: Window, f: Failure) -> Suggestion:
                if model is not None else f"a smaller batch_size on {target}")
     evidence = _said(f) + (f"; GPU memory peaked at {fmt_share(peak, 1)}" if peak is not None else "")
     return _failed(win, f, "gpu-memory-risk", f"{f.label or 'The model'} ran out of GPU memory",
-                   evidence, fix, {"batch_size": batch, "suggested_batch_size": fit.batch_size if fit else None,
+                   evidence, fix, {"batch_size": batch,
+                                   "suggested_batch_size": fit.batch_size if fit else None,
                                    "gpu_mem_peak_fraction": peak})
 
 

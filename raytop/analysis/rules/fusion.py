@@ -19,9 +19,11 @@ def _fix(reason: FusionReason, up: LogicalOp, down: LogicalOp) -> str:
     a, b = (tuple(reason.values) + (None, None))[:2]
     if reason.code == "remote-args":
         if b is None:
-            return f"{call(up.name, f'{reason.key}=...')}: drop {reason.key}={_val(a)} or set the same on {down.name}"
+            return (f"{call(up.name, f'{reason.key}=...')}: drop {reason.key}={_val(a)} "
+                    f"or set the same on {down.name}")
         if a is None:
-            return f"{call(down.name, f'{reason.key}=...')}: drop {reason.key}={_val(b)} or set the same on {up.name}"
+            return (f"{call(down.name, f'{reason.key}=...')}: drop {reason.key}={_val(b)} "
+                    f"or set the same on {up.name}")
         return (call(down.name, f"{reason.key}={_val(a)}") + f"  # now {_val(b)}; or "
                 f"{reason.key}={_val(b)} on {up.name} too (now {_val(a)})")
     if reason.code == "compute-size":

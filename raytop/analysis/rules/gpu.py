@@ -91,8 +91,7 @@ def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
     series = _series(win)
     out = []
     for (node, index), pts in series.items():
-        fr = [(s, g, _mem_fraction(g)) for s, g in pts]
-        fr = [x for x in fr if x[2] is not None]
+        fr = [(s, g, f) for s, g in pts if (f := _mem_fraction(g)) is not None]
         if len(fr) < th.MIN_SAMPLES:
             continue
         risky = [x for x in fr if x[2] >= th.GPU_MEM_RISK_FRACTION]
@@ -138,7 +137,7 @@ def _gpus_of(snap: Snapshot, name: str) -> Optional[Tuple[float, Optional[float]
     # GPU processes carry the operator's name only: same-named operators share them
     mine = [g for g in readings.values() if _owner(g) == name] or list(readings.values())
     u = [g.util_percent for g in mine if g.util_percent is not None]
-    m = [_mem_fraction(g) for g in mine if _mem_fraction(g) is not None]
+    m = [f for g in mine if (f := _mem_fraction(g)) is not None]
     if not u:
         return None
     return sum(u) / len(u), (max(m) if m else None)

@@ -27,10 +27,10 @@ def _node_pressure(snap: Snapshot) -> Optional[Tuple[str, float, Optional[int]]]
 
 def _heaviest(win: Window) -> Optional[Tuple[str, OperatorStats, str]]:
     """(dataset, operator, its label) holding the most worker heap in the latest snapshot."""
-    top = None
+    top: Optional[Tuple[str, OperatorStats]] = None
     for d in win.latest.datasets:
         for op in d.operators:
-            if op.heap_bytes is not None and (top is None or op.heap_bytes > top[1].heap_bytes):
+            if op.heap_bytes is not None and (top is None or op.heap_bytes > (top[1].heap_bytes or 0)):
                 top = (d.dataset_id, op)
     return (top[0], top[1], win.label(top[0], op_key(top[1]))) if top else None
 
@@ -49,7 +49,8 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
         hot = [(s, p) for s, p in known if p[1] >= th.NODE_MEM_FRACTION]
         share = len(hot) / len(known)
         if share >= th.HOLD_FRACTION:
-            crit = sum(1 for _, p in known if p[1] >= th.NODE_MEM_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(known)
+            crit = (sum(1 for _, p in known if p[1] >= th.NODE_MEM_CRITICAL_FRACTION)
+                    >= th.HOLD_FRACTION * len(known))
             ds_id = running_dataset(win)
             top = _heaviest(win)
             node, frac, heap = hot[-1][1]
@@ -58,12 +59,12 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
                         + (f", Ray workers hold {fmt_bytes(heap)}" if heap is not None else "")
                         + (f"; {top[2]} holds the most, {fmt_bytes(top[1].heap_bytes)}" if top else "")
                         + "; Ray's OOM killer starts killing workers at 95 %")
-            if top:
+            if top and top[1].heap_bytes is not None:
                 ds_id = top[0]
                 w = _workers(top[1])
-                per = top[1].heap_bytes / w if w else top[1].heap_bytes
+                each = top[1].heap_bytes / w if w else top[1].heap_bytes
                 target = first_logical(win, ds_id, op_key(top[1]))
-                fix = (call(target, f"memory={int(per * 1.2)}") + f"  # ~{fmt_bytes(per)} per worker "
+                fix = (call(target, f"memory={int(each * 1.2)}") + f"  # ~{fmt_bytes(each)} per worker "
                        "now: Ray then schedules only as many as fit; or lower its concurrency/batch_size")
             else:
                 fix = "lower the concurrency or batch_size of the heaviest operator, and set memory= on it"
@@ -77,10 +78,10 @@ def check_heap_pressure(win: Window) -> List[Suggestion]:
             name = win.label(ds_id, key)
             model = model_logical(win, ds_id, key)
             limit = (model.ray_remote_args or {}).get("memory") if model is not None else None
-            if not limit or any(s.op_id == key for s in out):
+            if model is None or not limit or any(s.op_id == key for s in out):
                 continue
             ops = win.op_samples(ds_id, key)
-            per = [(o.heap_bytes / _workers(o)) for _, o in ops if o.heap_bytes and _workers(o)]
+            per = [h / w for _, o in ops if (h := o.heap_bytes) and (w := _workers(o))]
             if len(per) < th.MIN_SAMPLES:
                 continue
             near = [p for p in per if p >= th.WORKER_MEM_LIMIT_FRACTION * limit]

@@ -40,11 +40,11 @@ def _gpu_pool(win: Window, ds_id: str, key: str) -> Optional[_GpuPool]:
 
 def _pending_beyond(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int, bool]]:
     """Actors pending for GPUs that do not exist: (share of samples, actors wanted, none ran)."""
-    pend = [(s, o) for s, o in pool.samples if o.actors is not None and (o.actors.pending or 0) >= 1]
+    pend = [(s, o.actors) for s, o in pool.samples if o.actors is not None and (o.actors.pending or 0) >= 1]
     share = held_share([True] * len(pend) + [False] * (len(pool.samples) - len(pend)))
     if share is None:
         return None
-    wanted = max((o.actors.running or 0) + (o.actors.pending or 0) for _, o in pend)
+    wanted = max((a.running or 0) + (a.pending or 0) for _, a in pend)
     if wanted * pool.gpu_each <= total_g:
         return None  # pending for another reason (startup, CPU); not GPU oversubscription
     # Actors take seconds to start (a model loads): "none runs" only means a hang once it has
@@ -65,8 +65,8 @@ def _capped_by_gpus(win: Window, pool: _GpuPool, total_g: float) -> Optional[Tup
     flags = []
     for s, o in pool.samples:
         a, spare = o.actors, win.summary(s, spare_gpus)
-        flags.append(a is not None and (a.running or 0) >= 1 and busy_actors(o) == a.running
-                     and (o.queued_blocks or 0) >= 1 and a.running < max_size
+        flags.append(a is not None and a.running is not None and a.running >= 1
+                     and busy_actors(o) == a.running and (o.queued_blocks or 0) >= 1 and a.running < max_size
                      and spare is not None and spare < pool.gpu_each)
     share = held_share(flags)
     return (share, max_size, False) if share is not None else None
@@ -95,7 +95,7 @@ def _oversubscribed_suggestion(win: Window, ds_id: str, pool: _GpuPool, total_g:
 
 
 def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
-    out = []
+    out: List[Suggestion] = []
     total_g = cluster_gpus(win.latest)
     if total_g is None:
         return out
@@ -141,7 +141,8 @@ def _costly_task_op(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
     if not (gpu and gpu > 0) and not heavy:
         return None
     if gpu and gpu > 0:
-        evidence, sev = f"{name} runs as tasks holding {fmt_plain(gpu)} GPU(s): the model loads per task", "warning"
+        evidence = f"{name} runs as tasks holding {fmt_plain(gpu)} GPU(s): the model loads per task"
+        sev = "warning"
     else:
         evidence = (f"{name} runs as tasks with {fmt_bytes(per_task)} of heap per task and "
                     f"{op.avg_task_s:.1f} s per task: a large fixed cost paid on every call")

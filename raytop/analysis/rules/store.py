@@ -24,7 +24,7 @@ def _capacity(snap: Snapshot) -> Optional[int]:
 
 
 def _biggest_store_user(snap: Snapshot) -> Tuple[Optional[str], Optional[str], Optional[int]]:
-    best = (None, None, None)
+    best: Tuple[Optional[str], Optional[str], Optional[int]] = (None, None, None)
     for d in snap.datasets:
         for op in d.operators:
             held = op.obj_store_mem_bytes
@@ -147,10 +147,11 @@ def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorSta
 
 
 def check_object_store_pressure(win: Window) -> List[Suggestion]:
-    out = []
+    out: List[Suggestion] = []
     if check_spilling(win):
         return out  # a full store that spills: the spilling finding covers it
     for ds_id, samples in win.judged():
+        names: Dict[str, int]
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
             f = win.summary(s, _store_fraction)
@@ -171,13 +172,13 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
         known = [f for f in fracs if f is not None]
         peak = max(known) if known else None
         crit = sum(1 for f in known if f >= th.STORE_CRITICAL_FRACTION) >= th.HOLD_FRACTION * len(samples)
-        op_id = max(names, key=names.get) if names else _biggest_store_user(win.latest)[1]
+        op_id = max(names, key=names.__getitem__) if names else _biggest_store_user(win.latest)[1]
         op_name = win.label(ds_id, op_id) if op_id else None
         cap = _capacity(win.latest)
         ev = [f"object store {pct(peak)} full at peak, >= {pct(th.STORE_FULL_FRACTION)} (or >= "
               f"{pct(th.STORE_BUSY_FRACTION)} with an operator waiting on its ResourceBudget) in "
               f"{sum(full)}/{len(samples)} samples" if known else "node object store fill unknown"]
-        if names:
+        if names and op_id is not None:
             ev.append(f"{op_name} held back by ResourceBudget with its object store budget spent "
                       f"while its consumer had nothing queued in {names[op_id]}/{len(samples)} samples")
         evidence = "; ".join(ev) + f" {win.describe()}"

@@ -23,11 +23,13 @@ KEYS_COMMON = (
     ("l", "plan: logical → physical operators, why not fused"),
     ("d", "pick a dataset (when there are several)"),
     ("/", "filter operators by name (Esc clears)"),
+    ("o  O", "sort by the next column / reverse it"),
     ("?", "this help"),
     ("q", "quit"),
 )
 KEYS_LIVE = (("p", "pause / resume the view (collection goes on)"),
-             ("i", "load raytop's probe into the dataset's driver (asks first)"))
+             ("i", "load raytop's probe into the dataset's driver (asks first)"),
+             ("s", "Python stacks of the operator's busiest workers (py-spy)"))
 KEYS_REPLAY = (
     ("Space  p", "play / pause"),
     ("← →", "step one snapshot back / forward"),
@@ -35,12 +37,15 @@ KEYS_REPLAY = (
     ("g", "go to a time (seconds, m:ss or h:mm:ss from the start)"),
     ("Home End", "first / last snapshot"),
     ("click scrubber", "seek there"),
+    ("s", "stacks need a live job (raytop attach)"),
 )
 LEGEND = ("backpressure: tasks(budget|cap|downstream) = task submission held by the "
           "ResourceBudget / ConcurrencyCap / DownstreamCapacity policy; out(...) = outputs held. "
           "▶ marks the bottleneck: the operator with the most input blocks waiting that is not "
           "held by its downstream. Run = tasks running; Actors = running/pending/idle; "
-          "In q / Out q = blocks·bytes waiting; – means not readable.")
+          "In q / Out q = blocks·bytes waiting; – means not readable. Sorted (o, O, or a click "
+          "on a column's header), operators go largest first, those with no value last; after "
+          "the last column, in the plan's order again.")
 
 
 def help_text(replay: bool) -> Text:
@@ -148,3 +153,25 @@ class ConfirmInject(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class StacksScreen(ModalScreen):
+    """The Python stacks of an operator's busiest workers (the ``s`` key), as `raytop stacks`
+    prints them; scrolls."""
+
+    BINDINGS = [Binding("escape,q,s", "dismiss", "Close")]
+
+    def __init__(self, operator: str, text: str) -> None:
+        super().__init__()
+        self.operator, self.text = operator, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="stacks-box", classes="dialog"):
+            title = Text(f"Stacks of {self.operator}", style="bold")
+            title.append("  (py-spy; ↑ ↓ PgUp PgDn scroll, Esc closes)", style="dim")
+            yield Static(title, classes="dialog-title")
+            with VerticalScroll(id="stacks-scroll"):
+                yield Static(Text(self.text, no_wrap=True), id="stacks-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#stacks-scroll").focus()

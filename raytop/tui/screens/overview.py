@@ -25,6 +25,17 @@ from raytop.tui.scrubber import Scrubber
 NARROW_BELOW = 70
 SHORT_BELOW = 30
 TINY_BELOW = 20
+TABLE_SHARE = 0.5  # the operators table takes at most this share of the screen's height
+TABLE_MIN = 5  # lines, border included (as in raytop.tcss)
+ADVICE_MIN = 4  # lines the table leaves the advice panel (#bottom's min-height in raytop.tcss)
+FIXED = "#header, #top, #filter, #scrubber, #sources, Footer"  # all but the table and #bottom
+
+
+def table_max_height(screen_height: int, others: int) -> int:
+    """The most lines the operators table may take: ``TABLE_SHARE`` of the screen, and no more
+    than leaves the advice panel ``ADVICE_MIN`` once the other widgets (``others`` lines) have
+    theirs; never less than ``TABLE_MIN``."""
+    return max(TABLE_MIN, min(int(screen_height * TABLE_SHARE), screen_height - others - ADVICE_MIN))
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,11 @@ class ScriptLog:
 
 
 class OverviewScreen(FrameScreen):
-    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", show=False)]
+    BINDINGS = [
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("o", "sort", "Sort", show=False),
+        Binding("O", "reverse_sort", "Reverse sort", show=False),
+    ]
 
     dataset_id: var[Optional[str]] = var(None, init=False)
     mode: var[Mode] = var(Mode(), init=False)
@@ -45,6 +60,7 @@ class OverviewScreen(FrameScreen):
     def __init__(self, *, title: str, with_log: bool, with_scrubber: bool) -> None:
         super().__init__()
         self.view_title, self.with_log, self.with_scrubber = title, with_log, with_scrubber
+        self._table_cap: Optional[int] = None  # the operators table's max-height, as set
 
     def compose(self) -> ComposeResult:
         shown = (OverviewScreen.frame, OverviewScreen.dataset_id)
@@ -82,6 +98,30 @@ class OverviewScreen(FrameScreen):
         self.set_class(width < NARROW_BELOW, "narrow")
         self.set_class(height < SHORT_BELOW, "short")
         self.set_class(height < TINY_BELOW, "tiny")
+        self.call_after_refresh(self.fit_table)
+
+    def watch_frame(self) -> None:
+        # the panels above the table may have grown or shrunk with the frame
+        self.call_after_refresh(self.fit_table)
+
+    # -- the room each panel gets -------------------------------------------------------------
+    def fit_table(self) -> None:
+        """Bound the operators table's height (it is as high as its rows: ``height: auto``) by
+        ``table_max_height`` for the screen and the widgets laid out above and below it; the
+        advice panel (``#bottom``, ``1fr``) takes the rest. Called after each layout that can
+        change them: a resize, a frame (the number of operators, the panels' heights), the filter
+        opening or closing. On a tiny screen the advice panel is hidden and the table takes all."""
+        if not self.is_mounted:
+            return
+        table = self.query_one(OperatorsTable)
+        if self.has_class("tiny"):
+            cap = None
+        else:
+            others = sum(w.outer_size.height for w in self.query(FIXED) if w.display)
+            cap = table_max_height(self.size.height, others)
+        if cap != self._table_cap:
+            self._table_cap = cap
+            table.styles.max_height = cap
 
     def watch_script_log(self, script_log: Optional[ScriptLog]) -> None:
         if script_log is None or not self.with_log:
@@ -91,10 +131,21 @@ class OverviewScreen(FrameScreen):
         log.write_lines(script_log.lines)
         self.query_one("#log-box").border_title = script_log.title
 
+    # -- the operators table's order ---------------------------------------------------------
+    def action_sort(self) -> None:
+        """``o``: sort the operators by the next column shown (largest first); after the last
+        one, back to the plan's order."""
+        self.query_one(OperatorsTable).cycle_sort()
+
+    def action_reverse_sort(self) -> None:
+        """``O``: the same column the other way (unknown values stay last)."""
+        self.query_one(OperatorsTable).reverse_sort()
+
     # -- the operators filter ---------------------------------------------------------------
     def open_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("visible")
+        self.call_after_refresh(self.fit_table)
         box.value = self.query_one(OperatorsTable).filter_text
         box.focus()
 
@@ -105,6 +156,7 @@ class OverviewScreen(FrameScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
             event.input.remove_class("visible")
+            self.call_after_refresh(self.fit_table)
             self.query_one(OperatorsTable).focus()
 
     def action_clear_filter(self) -> None:
@@ -114,4 +166,5 @@ class OverviewScreen(FrameScreen):
             box.value = ""
             table.filter_text = ""
             box.remove_class("visible")
+            self.call_after_refresh(self.fit_table)
             table.focus()

@@ -285,11 +285,13 @@ def _rows(ray):
 
 
 def test_failing_udf_reports_failure(ray_cluster, chan_dir):
+    from ray.exceptions import RayError  # the UDF's ValueError arrives wrapped in Ray's error
+
     source = ProbeSource(pids=[os.getpid()], directory=chan_dir)
     probe_mod.set_sender(Sender(chan_dir))
     try:
         with _Registered():
-            with pytest.raises(Exception):
+            with pytest.raises(RayError):
                 ray_cluster.data.range(100, override_num_blocks=2).map_batches(_boom).take_all()
         part = source.read()
     finally:
@@ -489,3 +491,25 @@ def test_reporter_thread_ends_when_idle_and_comes_back(monkeypatch):
     assert not first.is_alive() and reporter._thread is None
     reporter.submit(lambda: ran.append(2), wait=True)
     assert ran == [1, 2] and reporter._thread is not first
+
+
+def test_source_hears_only_the_drivers_of_its_cluster(chan_dir):
+    src, snd = _source(chan_dir, cluster="10.0.0.1:6379")
+    try:
+        other = json.loads(_msg("started", dataset_id="ds_other"))
+        other["address"] = "10.0.0.9:6379"  # a job of another cluster, same user
+        snd.send(json.dumps(other).encode())
+        snd.send(_msg("started", dataset_id="ds_mine"))  # _msg reports 10.0.0.1:6379
+        assert [d.dataset_id for d in src.read().datasets] == ["ds_mine"]
+    finally:
+        src.close()
+
+
+@pytest.mark.parametrize("watched, reported, same", [
+    (None, "10.0.0.9:6379", True), ("10.0.0.1:6379", None, True),
+    ("10.0.0.1:6379", "10.0.0.1:6379", True), ("10.0.0.1:6379", "10.0.0.1:6380", False),
+    ("10.0.0.1:6379", "10.0.0.2:6379", False), ("127.0.0.1:6379", "localhost:6379", True)])
+def test_same_cluster(watched, reported, same):
+    from raytop.sources.probe_source import same_cluster
+
+    assert same_cluster(watched, reported) is same

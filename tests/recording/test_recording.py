@@ -15,14 +15,26 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from raytop.model import (ActorCounts, DatasetStats, Event, GpuProcess, GpuStats, LogicalOp,
-                          NodeStats, ObjectStore, OperatorStats, PhysicalOp, Plan, Resources,
-                          Snapshot, to_dict)
-from raytop.recording import (SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter,
-                              export_jsonl)
+from raytop.model import (
+    ActorCounts,
+    DatasetStats,
+    Event,
+    GpuProcess,
+    GpuStats,
+    LogicalOp,
+    NodeStats,
+    ObjectStore,
+    OperatorStats,
+    PhysicalOp,
+    Plan,
+    Resources,
+    Snapshot,
+    to_dict,
+)
+from raytop.recording import SCHEMA_VERSION, RecordingError, RecordingReader, RecordingWriter, export_jsonl
 from raytop.recording import schema as rec_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_760_000_000.123456
 META = {"command": ["raytop", "run", "demo.py"], "raytop_version": "0.1.0", "ray_version": "2.60.0",
         "host": "box", "started_utc": "2025-10-09T08:53:20Z", "interval": 1.0}
@@ -167,7 +179,7 @@ def test_threads_share_one_reader(tmp_path):
             for k in range(200):
                 i = (k * 7 + offset) % 60
                 assert r.snapshot(i).t == snaps[i].t
-        except Exception as e:  # surfaced below
+        except Exception as e:  # noqa: BLE001 - any failure in the thread is surfaced below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(o,)) for o in range(4)]
@@ -250,7 +262,7 @@ while True:
 def test_kill_9_loses_at_most_the_last_snapshot(tmp_path, python_exe):
     path = tmp_path / "killed.raytop"
     proc = subprocess.Popen([python_exe, "-c", _KILL_WRITER, str(path), str(ROOT),
-                             str(ROOT / "tests")], stdout=subprocess.PIPE, text=True)
+                             str(ROOT / "tests" / "recording")], stdout=subprocess.PIPE, text=True)
     try:
         committed = 0
         deadline = time.monotonic() + 120

@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Set
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "raytop"
 
 FORBIDDEN_IN_PURE_CORE = ("ray", "textual")

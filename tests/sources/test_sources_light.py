@@ -237,3 +237,31 @@ _WANTED = ("ray_component_uss_bytes", "ray_component_gpu_memory_mb", "ray_node_c
            "ray_data_operator_estimated_total_rows")
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_link_backs_off_while_the_gcs_does_not_answer(monkeypatch):
+    from raytop.sources import link as link_mod
+    from raytop.sources.ray_rpc import RpcError
+
+    clock = [100.0]
+    monkeypatch.setattr(link_mod.time, "monotonic", lambda: clock[0])
+    calls = []
+
+    def down():
+        calls.append(clock[0])
+        raise RpcError("GetAllNodeInfo: UNAVAILABLE")
+
+    lk = link_mod.ClusterLink("127.0.0.1:1", subscribe=False)
+    with pytest.raises(link_mod.Disconnected, match="retrying in 1s: GetAllNodeInfo"):
+        lk._guarded(down)
+    clock[0] += 0.5  # within the backoff: nothing is sent
+    with pytest.raises(link_mod.Disconnected, match="disconnected, retrying in"):
+        lk._guarded(down)
+    assert len(calls) == 1
+    clock[0] += 1.0
+    with pytest.raises(link_mod.Disconnected, match="retrying in 2s"):  # the next delay doubles
+        lk._guarded(down)
+    clock[0] += 2.5
+    assert lk._guarded(lambda: "answered") == "answered"  # back: the backoff resets
+    with pytest.raises(link_mod.Disconnected, match="retrying in 1s"):
+        lk._guarded(down)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from raytop.recording import RecordingReader
-from tests.advice_agreement import assert_agree, assert_same_every_run
+from tests.demos.advice_agreement import assert_agree, assert_same_every_run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = sorted((ROOT / "tests" / "data").glob("*.raytop")) + sorted((ROOT / "examples").glob("*.raytop"))
 
 

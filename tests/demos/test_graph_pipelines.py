@@ -17,7 +17,7 @@ from raytop.model import op_key
 from raytop.plan_graph import build_graph
 from raytop.recording import RecordingReader
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demos" / "graph_pipelines.py"
 BRANCH = "ReadRange->MapBatches(<lambda>)"
 ROWS = 6_000  # the demo's --quick size

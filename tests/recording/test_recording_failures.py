@@ -149,7 +149,7 @@ def test_replay_reports_the_skipped_snapshots_before_the_screen_opens(tmp_path, 
 
     path = tmp_path / "r.raytop"
     recording_with_dangling_rows(path)
-    monkeypatch.setattr(raytop.tui, "run_replay", lambda p: 0)  # no screen in a test
+    monkeypatch.setattr(raytop.tui, "run_replay", lambda p, play=False: 0)  # no screen in a test
     with pytest.raises(SystemExit) as done:
         cli.main(["replay", str(path)])
     assert done.value.code == 0

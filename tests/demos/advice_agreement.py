@@ -1,5 +1,5 @@
 """Live, replay and report give the same suggestions for the same snapshots: the check shared by
-tests/test_same_advice.py (committed recordings) and the demo tests (fresh recordings)."""
+tests/demos/test_same_advice.py (committed recordings) and the demo tests (fresh recordings)."""
 
 from __future__ import annotations
 

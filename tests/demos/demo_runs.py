@@ -13,7 +13,7 @@ from raytop.analysis.advisor import advise
 from raytop.model import Snapshot, Suggestion
 from raytop.recording import RecordingReader
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMOS = ROOT / "demos" / "misconfigured"
 
 Run = Tuple[Path, Tuple[Snapshot, ...], Tuple[Suggestion, ...]]

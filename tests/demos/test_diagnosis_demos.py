@@ -5,7 +5,7 @@ report must agree on it.
 What runs where (CI time: each demo is 20-40 s on 2 cores):
 - by default: `write_parquet` (a consumer kind, a fixed pool, and the Write's rows/s),
   `consumer_bound` and `udf_error` (a failure leads the advice), plus `gpu_pool_beyond_cluster`
-  in tests/test_misconfigured_demos.py;
+  in tests/demos/test_misconfigured_demos.py;
 - with RAYTOP_ALL_DEMOS=1: every other one of demos/consumers/ and demos/failures/ that runs on
   a CPU machine (`ray_oom_killer` briefly takes ~12 GiB of memory);
 - every one of them, ten times: `python -m benchmarks --only diagnosis --runs 10`
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.advice_agreement import assert_agree
-from tests.demo_runs import ROOT, describe, run_demo, warnings_of
+from tests.demos.advice_agreement import assert_agree
+from tests.demos.demo_runs import ROOT, describe, run_demo, warnings_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

@@ -14,7 +14,7 @@ from typing import Dict
 
 import pytest
 
-from tests.demo_runs import DEMOS, ROOT, describe, run_demo, warnings_of
+from tests.demos.demo_runs import DEMOS, ROOT, describe, run_demo, warnings_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -47,11 +47,12 @@ def test_every_plantable_rule_has_a_demo():
 
     assert set(PLANTED.values()) <= set(RULE_IDS)
     # GPU readings (NVML) cannot be planted on a CPU machine; everything else is, here or in
-    # demos/consumers and demos/failures (tests/test_diagnosis_demos.py).
-    from tests.test_diagnosis_demos import PLANTED as ISSUE_13
+    # demos/consumers and demos/failures (tests/demos/test_diagnosis_demos.py).
+    from tests.core.test_stall_e2e import PLANTED as STALL  # a stall never ends: that test ends it
+    from tests.demos.test_diagnosis_demos import PLANTED as ISSUE_13
 
     planted = {**PLANTED, **UNRELIABLE}
-    elsewhere = {rule for rule, _ in ISSUE_13.values()}
+    elsewhere = {rule for rule, _ in ISSUE_13.values()} | set(STALL.values())
     assert set(RULE_IDS) - set(planted.values()) - elsewhere == {"gpu-underutilized", "gpu-memory-risk"}
     assert sorted(p.name for p in DEMOS.glob("*.py")) == sorted(planted)
 
@@ -108,7 +109,7 @@ def test_fusion_break_report_names_num_cpus_and_both_values(tmp_root):
 def test_ci_gate_fails_on_a_planted_problem_and_passes_the_healthy_demo(tmp_root):
     """`--fail-on warning`: the planted demo exits 3 and names its finding on stderr; the
     healthy one exits 0; the verdict is in the recording for the report."""
-    from tests.demo_runs import gate_results
+    from tests.demos.demo_runs import gate_results
 
     planted = DEMOS / "actor_pool_undersized.py"
     rec, _, _ = run_demo(planted, tmp_root)
