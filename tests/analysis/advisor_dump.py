@@ -2,7 +2,7 @@
 change to the advisor's speed changes none of its findings.
 
 Inputs: the committed recordings (tests/data/*.raytop, examples/*.raytop), the hand-built rule
-scenarios (tests/analysis/scenarios.py), a zip/union graph, small random clusters
+scenarios (tests/analysis/scenarios.py, test_stall.py), a zip/union graph, small random clusters
 (``benchmarks.synthetic.ScaleSim`` at a few seeds) and the first snapshots of the 256 nodes x 8
 GPUs x 40 operators simulation ``benchmarks/scale.py`` measures. For each tick: what every rule
 returned (all fields of each suggestion), what the Advisor had active and each dataset's
@@ -56,7 +56,7 @@ def _scenarios() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
              "pool_undersized", "gpu_oversubscribed", "stateless_model", "fusion_break",
              "heap_pressure", "worker_memory_limit", "gpu_underutilized", "gpu_memory_risk",
              "pool_before_count", "gpu_pool_beyond_cluster", "actor_restarts", "consumer_bound",
-             "pipeline_bound", "pool_first_before_count"]
+             "pipeline_bound", "pool_first_before_count", "stalled"]
     for name in plain:
         yield f"scenario:{name}", getattr(sc, name)
     yield "scenario:healthy_gpu", lambda: sc.healthy(with_gpu=True)
@@ -66,6 +66,18 @@ def _scenarios() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
         yield f"scenario:failed_with_{err}", lambda err=err: sc.failed_with(getattr(sc, err))
     yield "scenario:failed_no_gpu_stats_source", lambda: sc.failed_with(
         sc.USER_ERROR, with_gpu=False, source="stats")
+
+
+def _stalls() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+    """The stalled rule's histories (tests/analysis/test_stall.py), 5 s apart."""
+    from . import test_stall as st
+
+    yield "stall:gpu_actor_pending", lambda: st._gpu_stall()
+    yield "stall:no_plan", lambda: st._gpu_stall(plan=False)
+    yield "stall:tasks_running", lambda: st._gpu_stall(pending=0, running_actors=1, tasks=2)
+    yield "stall:nothing_scheduled", lambda: st._gpu_stall(pending=0, running_actors=1)
+    yield "stall:moving_then_stuck", lambda: st._gpu_stall(n=30, moving_until=8)
+    yield "stall:consumer_paused", st._consumer_paused
 
 
 def _graph() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
@@ -138,6 +150,7 @@ def _hot_gpus(snaps: List[Snapshot], seed: int) -> List[Snapshot]:
 def sources(scale_steps: int = SCALE_STEPS) -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
     yield from _recordings()
     yield from _scenarios()
+    yield from _stalls()
     yield from _graph()
     yield from _sims(scale_steps)
 
