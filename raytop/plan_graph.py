@@ -35,11 +35,26 @@ class PlanGraph:
     nodes: Tuple[GraphNode, ...]  # topological order (Ray's topology order)
     edges_known: bool
 
+    def _index(self) -> Tuple[Dict[str, GraphNode], Dict[str, List[GraphNode]]]:
+        """(the first node of each key, the nodes reading each key), made on first use: the
+        advisor asks for nodes and consumers for every operator of every sample."""
+        index = self.__dict__.get("_index_")
+        if index is None:
+            first: Dict[str, GraphNode] = {}
+            readers: Dict[str, List[GraphNode]] = {}
+            for n in self.nodes:
+                first.setdefault(n.key, n)
+                for k in dict.fromkeys(n.inputs):
+                    readers.setdefault(k, []).append(n)
+            index = (first, readers)
+            object.__setattr__(self, "_index_", index)  # a cache, not a field: not compared
+        return index
+
     def node(self, key: str) -> Optional[GraphNode]:
-        return next((n for n in self.nodes if n.key == key), None)
+        return self._index()[0].get(key)
 
     def consumers(self, key: str) -> List[GraphNode]:
-        return [n for n in self.nodes if key in n.inputs]
+        return list(self._index()[1].get(key, ()))
 
     def upstream(self, key: str, real_only: bool = True) -> List[str]:
         """Keys feeding ``key``; input buffers left out unless ``real_only`` is False."""

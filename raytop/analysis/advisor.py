@@ -16,7 +16,7 @@ from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
 from .progress import Progress, default_stall_s, track_all
 from .rules import RULES, SEVERITY_RANK, raise_after, rank_key
-from .window import Window
+from .window import SnapCache, Window
 
 Key = Tuple[str, Optional[str], Optional[str]]
 
@@ -49,6 +49,7 @@ class Advisor:
         self._snaps: Deque[Snapshot] = deque(maxlen=th.HISTORY_MAX_SNAPSHOTS)
         self._plans: Dict[str, Plan] = {}
         self._tracks: Dict[Key, _Track] = {}
+        self._cache = SnapCache()  # per-snapshot readings, kept while a snapshot is in the window
         self.errors: Dict[str, str] = {}  # rule id -> last exception, so one bad rule can't stop the rest
 
     def update(self, snap: Snapshot) -> Tuple[Suggestion, ...]:
@@ -59,8 +60,10 @@ class Advisor:
             if d.plan is not None:
                 self._plans[d.dataset_id] = d.plan
         track_all(self._progress, snap)
-        win = Window(self._rule_window(snap), dict(self._plans), progress=dict(self._progress),
-                     stall_s=self.stall_s)
+        recent = self._rule_window(snap)
+        self._cache.retain(recent, keep=tuple(self._plans.values()))
+        win = Window(recent, dict(self._plans), progress=dict(self._progress),
+                     stall_s=self.stall_s, cache=self._cache)
         found: Dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:

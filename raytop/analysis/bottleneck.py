@@ -153,19 +153,56 @@ def _clear_trivial_tails(win: Window, ds_id: str, ops: List[OperatorStats],
             flags[key] = False
 
 
+def _queues(d: DatasetStats) -> Tuple[Tuple[str, ...], Tuple[int, ...]]:
+    """The op keys of the operators with a known queue, and their queued blocks."""
+    keys, queued = [], []
+    for op in d.operators:
+        q = op.queued_blocks
+        if q is not None and not is_source_op(op):
+            keys.append(op_key(op))
+            queued.append(q)
+    return tuple(keys), tuple(queued)
+
+
+def _flags_in(win: Window, dataset_id: str, d: DatasetStats
+              ) -> Tuple[Dict[str, Optional[bool]], Tuple[str, ...], Tuple[int, ...]]:
+    """``_sample_flags``, its keys, and 1 where a flag is set: kept with the sample for as long
+    as the dataset's graph is the same (the flags read nothing else)."""
+    graph = win.graph(dataset_id)
+    m = win.cache.memo(d)
+    kept = m.get(_flags_in)
+    if kept is None or kept[0] is not graph:
+        flags = _sample_flags(win, dataset_id, d)
+        kept = m[_flags_in] = (graph, flags, tuple(flags), tuple(1 if f else 0 for f in flags.values()))
+    return kept[1:]
+
+
 def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id, plans=None
                       ) -> Dict[str, Tuple[float, float]]:
     """op key -> (share of samples it limits throughput, mean queued blocks)."""
-    win = Window(tuple(snaps), dict(plans or {}))
+    return window_scores(Window(tuple(snaps), dict(plans or {})), dataset_id)
+
+
+def window_scores(win: Window, dataset_id) -> Dict[str, Tuple[float, float]]:
+    """``bottleneck_scores`` of a window's snapshots and plans."""
+    rows = [(_flags_in(win, dataset_id, d), win.summary(d, _queues)) for _, d in win.running(dataset_id)]
+    if rows:
+        (_, keys, _), (qkeys, _) = rows[0]
+        if len(set(qkeys)) == len(qkeys) and all(f[1] == keys and q[0] == qkeys for f, q in rows):
+            # The same operators in every sample (as good as always): add up the columns, in
+            # sample order as below, so the figures are the same to the last bit.
+            n = len(rows)
+            hits = [sum(col) for col in zip(*(f[2] for f, _ in rows), strict=True)]
+            means = dict(zip(qkeys, [sum(col) / n for col in zip(*(q[1] for _, q in rows), strict=True)],
+                             strict=True))
+            return {key: (h / n, means.get(key, 0.0)) for key, h in zip(keys, hits, strict=True)}
     flags: Dict[str, List[Optional[bool]]] = {}
     queues: Dict[str, List[int]] = {}
-    for _, d in win.running(dataset_id):
-        for key, flag in _sample_flags(win, dataset_id, d).items():
+    for (sample_flags, _, _), (qkeys, queued) in rows:
+        for key, flag in sample_flags.items():
             flags.setdefault(key, []).append(flag)
-        for op in d.operators:
-            q = op.queued_blocks
-            if q is not None and not is_source_op(op):
-                queues.setdefault(op_key(op), []).append(q)
+        for key, q in zip(qkeys, queued, strict=True):
+            queues.setdefault(key, []).append(q)
     out = {}
     for key, fl in flags.items():
         score = sum(1 for f in fl if f) / len(fl) if fl else 0.0
@@ -179,10 +216,18 @@ def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> Option
     ``snaps``, or None. ``plans`` (dataset id -> Plan) adds a plan seen earlier than ``snaps``."""
     if not snaps:
         return None
-    win = Window(tuple(snaps), dict(plans or {}))
+    return window_bottleneck(Window(tuple(snaps), dict(plans or {})), dataset_id)
+
+
+def window_bottleneck(win: Window, dataset_id) -> Optional[str]:
+    """``find_bottleneck`` of a window's snapshots and plans, once per window."""
+    return win.once(("bottleneck", dataset_id), lambda: _bottleneck(win, dataset_id))
+
+
+def _bottleneck(win: Window, dataset_id) -> Optional[str]:
     if consumer_bound(win.running(dataset_id)) is not None:
         return None  # the consumer's loop, not an operator, limits the dataset
-    scores = bottleneck_scores(snaps, dataset_id, plans)
+    scores = window_scores(win, dataset_id)
     if not scores:
         return None
     key, (score, _) = max(scores.items(), key=lambda kv: kv[1])

@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 from ...format import fmt_plain
 from ...model import DatasetStats, LogicalOp, OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
-from ..bottleneck import find_bottleneck, is_trivial
+from ..bottleneck import is_trivial, window_bottleneck
 from ..window import Window, busy_actors, cluster_gpus, free_cpus, held_share, is_source_op
 from .common import (
     actor_strategy,
@@ -24,9 +24,12 @@ from .common import (
 )
 
 
-def _op_in(d: DatasetStats, key: Optional[str]) -> Optional[OperatorStats]:
+def _op_in(win: Window, d: DatasetStats, key: Optional[str]) -> Optional[OperatorStats]:
     if key is None:
         return None
+    first = win.op_of(d, key)
+    if first is None or not is_source_op(first):
+        return first
     return next((o for o in d.operators if op_key(o) == key and not is_source_op(o)), None)
 
 
@@ -72,11 +75,11 @@ def _starves(op: OperatorStats, up: OperatorStats) -> bool:
     return running >= 1 and idle / running >= th.IDLE_FRACTION and op.queued_blocks == 0 and up_busy
 
 
-def _capped(snap: Snapshot, op: OperatorStats, up: OperatorStats, upi: _Upstream,
+def _capped(fc: Optional[float], op: OperatorStats, up: OperatorStats, upi: _Upstream,
             actor_cpus: float) -> bool:
     """The upstream is held below what it could do: at its cap, or its CPUs held by idle
-    actors, or CPUs free that it does not use."""
-    idle, fc = (op.actors.idle if op.actors is not None else None) or 0, free_cpus(snap)
+    actors, or CPUs free (``fc``) that it does not use."""
+    idle = (op.actors.idle if op.actors is not None else None) or 0
     at_cap = ("tasks:ConcurrencyCap" in up.backpressure
               or (upi.size is not None and (up.tasks_running or 0) >= upi.size))
     cpus_held_idle = idle * actor_cpus >= upi.cpus and (fc is None or fc < upi.cpus)
@@ -85,18 +88,32 @@ def _capped(snap: Snapshot, op: OperatorStats, up: OperatorStats, upi: _Upstream
     return at_cap or cpus_held_idle or under_used
 
 
+def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstream,
+                actor_cpus: float) -> Optional[Tuple[bool, Optional[_Starved]]]:
+    """One sample of ``_starved_samples``: (starved, what it was like), None without the pool."""
+    op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
+    if op is None or op.actors is None or up is None or op.actors.running is None:
+        return None
+    if not _starves(op, up):
+        return False, None
+    fc = win.summary(s, free_cpus)
+    return True, _Starved(op.actors.idle or 0, up.tasks_running, fc, _capped(fc, op, up, upi, actor_cpus))
+
+
 def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cpus: float
                      ) -> Tuple[List[bool], List[_Starved]]:
     flags, hits = [], []
     for s, d in win.running(ds_id):
-        op, up = _op_in(d, key), _op_in(d, upi.key)
-        if op is None or op.actors is None or up is None or op.actors.running is None:
+        # kept with the snapshot: it reads nothing but these (of upi: key, cpus, size)
+        memo, k = win.cache.memo(s), (_starved_in, id(d), key, upi.key, upi.cpus, upi.size, actor_cpus)
+        if k not in memo:
+            memo[k] = _starved_in(win, s, d, key, upi, actor_cpus)
+        sample = memo[k]
+        if sample is None:
             continue
-        hit = _starves(op, up)
-        flags.append(hit)
-        if hit:
-            hits.append(_Starved(op.actors.idle or 0, up.tasks_running, free_cpus(s),
-                                 _capped(s, op, up, upi, actor_cpus)))
+        flags.append(sample[0])
+        if sample[1] is not None:
+            hits.append(sample[1])
     return flags, hits
 
 
@@ -201,11 +218,12 @@ def _at_max(pool: _Pool, op: OperatorStats) -> bool:
 
 def _pool_sample(win: Window, ds_id: str, pool: _Pool, snap: Snapshot, d: DatasetStats
                  ) -> Optional[_PoolSample]:
-    op = _op_in(d, pool.key)
+    op = _op_in(win, d, pool.key)
     if op is None or op.actors is None or op.actors.running is None:
         return None
     busy, q = busy_actors(op) or 0, op.queued_blocks or 0
-    free, ahead, gpus = free_cpus(snap), cpus_ahead(win, ds_id, d, pool.key), spare_gpus(snap)
+    free, ahead = win.summary(snap, free_cpus), cpus_ahead(win, ds_id, d, pool.key)
+    gpus = win.summary(snap, spare_gpus)
     room = free is not None and free + ahead >= pool.cpu_each * 0.99 and (
         pool.gpu_each <= 0 or (gpus is not None and gpus >= pool.gpu_each))
     hit = (busy == op.actors.running and busy >= 1 and q >= th.QUEUE_PER_ACTOR * busy
@@ -266,7 +284,7 @@ def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggesti
 def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
     out = []
     for ds_id, _ in win.judged():
-        neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
+        neck_key = window_bottleneck(win, ds_id)
         if neck_key is None or neck_key not in win.actor_ops(ds_id):
             continue
         found = _pool_undersized_one(win, ds_id, neck_key)

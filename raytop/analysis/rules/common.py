@@ -87,6 +87,10 @@ def first_logical(win: Window, dataset_id: str, key: str) -> str:
 
 def model_logical(win: Window, dataset_id: str, key: str) -> Optional[LogicalOp]:
     """The actor-pool or GPU logical op inside a physical op (by op key), if the plan is known."""
+    return win.once((model_logical, dataset_id, key), lambda: _model_logical(win, dataset_id, key))
+
+
+def _model_logical(win: Window, dataset_id: str, key: str) -> Optional[LogicalOp]:
     ops = win.logical_ops(dataset_id, key)
     for op in reversed(ops):
         if op.compute == "actor" or (canonical_remote_args(op.ray_remote_args)["num_gpus"] or 0) > 0:

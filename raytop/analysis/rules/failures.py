@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional
 from ...format import fmt_bytes, fmt_share
 from ...model import DatasetStats, LogicalOp, Suggestion, op_key
 from .. import thresholds as th
-from ..window import Window, is_source_op
+from ..window import Window, is_source_op, ops_by_key
 from .common import call, first_logical, model_logical, op_num_gpus, suggest
 from .cuda_oom import fitting_batch, parse_cuda_oom
 
@@ -206,10 +206,16 @@ def _restarting_samples(win: Window, ds_id: str, key: str) -> List[int]:
     out = []
     for s in win.snaps:
         d = s.dataset(ds_id)
-        op = next((o for o in d.operators if op_key(o) == key), None) if d is not None else None
-        if op is not None and op.actors is not None and op.actors.restarting is not None:
-            out.append(op.actors.restarting)
+        restarting = win.summary(d, _restarting) if d is not None else {}
+        if key in restarting:
+            out.append(restarting[key])
     return out
+
+
+def _restarting(d: DatasetStats) -> Dict[str, int]:
+    """op key -> actors restarting, for the pools that say (the first operator of a key)."""
+    return {k: o.actors.restarting for k, o in ops_by_key(d).items()
+            if o.actors is not None and o.actors.restarting is not None}
 
 
 def check_actor_restarts(win: Window) -> List[Suggestion]:

@@ -45,7 +45,7 @@ def check_fusion_break(win: Window) -> List[Suggestion]:
         if plan is None or plan.source == "names":
             continue
         by_id: Dict[str, LogicalOp] = {lop.id: lop for lop in plan.logical}
-        pa = analyze_plan(plan)
+        pa = win.summary(plan, analyze_plan)
         for b in pa.boundaries:
             if not b.fixable:
                 continue

@@ -6,10 +6,10 @@ import math
 from typing import Dict, List, Optional, Tuple
 
 from ...format import fmt_bytes
-from ...model import GpuStats, Snapshot, Suggestion, op_key
+from ...model import DatasetStats, GpuStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
-from ..bottleneck import find_bottleneck
-from ..window import Window
+from ..bottleneck import window_bottleneck
+from ..window import Window, ops_by_key
 from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
 GpuKey = Tuple[str, int]
@@ -24,6 +24,21 @@ def _mem_fraction(g: GpuStats) -> Optional[float]:
     if g.mem_used_bytes is None or not g.mem_total_bytes:
         return None
     return g.mem_used_bytes / g.mem_total_bytes
+
+
+def _positions(snap: Snapshot) -> Dict[GpuKey, int]:
+    return {k: i for i, k in enumerate(_readings(snap))}
+
+
+def _risky_keys(snap: Snapshot) -> Tuple[GpuKey, ...]:
+    """The GPUs whose memory is at risk in this snapshot (a reading of ``_readings``)."""
+    out = []
+    for n in snap.nodes:
+        for g in n.gpus:
+            used, total = g.mem_used_bytes, g.mem_total_bytes
+            if used is not None and total and not g.lost and used / total >= th.GPU_MEM_RISK_FRACTION:
+                out.append((n.node_id, g.index))
+    return tuple(out)
 
 
 def _owner(g: GpuStats) -> Optional[str]:
@@ -54,11 +69,26 @@ def _batch_fix(win: Window, ds_id: Optional[str], op_name: Optional[str], factor
     return call(model.name, f"batch_size={new}") + f"  # now batch_size={model.batch_size}"
 
 
-def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
-    series: Dict[GpuKey, List[Tuple[Snapshot, GpuStats]]] = {}
+def _series(win: Window) -> Dict[GpuKey, List[Tuple[Snapshot, GpuStats]]]:
+    """Each GPU's readings over the window, in the order GPUs first appear in it; only the GPUs
+    at risk in at least one sample (no other can hold the rule)."""
+    risky: Dict[GpuKey, None] = {}
     for s in win.snaps:
-        for k, g in _readings(s).items():
-            series.setdefault(k, []).append((s, g))
+        for k in win.summary(s, _risky_keys):
+            risky.setdefault(k, None)
+    if not risky:
+        return {}
+    readings = [win.summary(s, _readings) for s in win.snaps]
+
+    def first_seen(k: GpuKey) -> Tuple[int, int]:
+        i = next(i for i, r in enumerate(readings) if k in r)
+        return i, win.summary(win.snaps[i], _positions)[k]
+    return {k: [(s, r[k]) for s, r in zip(win.snaps, readings, strict=True) if k in r]
+            for k in sorted(risky, key=first_seen)}
+
+
+def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
+    series = _series(win)
     out = []
     for (node, index), pts in series.items():
         fr = [(s, g, f) for s, g in pts if (f := _mem_fraction(g)) is not None]
@@ -86,33 +116,46 @@ def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
     return out
 
 
+def _on_gpus(d: DatasetStats) -> Tuple[str, ...]:
+    """Op keys whose operator (as ``op_samples`` finds it) uses GPUs or holds GPU memory."""
+    return tuple(k for k, o in ops_by_key(d).items()
+                 if (o.usage is not None and (o.usage.gpu or 0) > 0) or o.gpu_mem_bytes)
+
+
 def _gpu_ops(win: Window, ds_id: str) -> List[str]:
-    keys = []
-    for key in win.operator_keys(ds_id):
-        ops = win.op_samples(ds_id, key)
-        uses = any(o.usage is not None and (o.usage.gpu or 0) > 0 for _, o in ops)
-        if uses or op_num_gpus(model_logical(win, ds_id, key)) > 0 or any(o.gpu_mem_bytes for _, o in ops):
-            keys.append(key)
-    return keys
+    on_gpus = set()
+    for _, d in win.running(ds_id):
+        on_gpus.update(win.summary(d, _on_gpus))
+    return [key for key in win.operator_keys(ds_id)
+            if key in on_gpus or op_num_gpus(model_logical(win, ds_id, key)) > 0]
+
+
+def _gpus_of(snap: Snapshot, name: str) -> Optional[Tuple[float, Optional[float]]]:
+    """(mean utilization, peak memory fraction) of the GPUs held by the operator called
+    ``name`` (of every GPU when none is), None without a utilization reading."""
+    readings = _readings(snap)
+    # GPU processes carry the operator's name only: same-named operators share them
+    mine = [g for g in readings.values() if _owner(g) == name] or list(readings.values())
+    u = [g.util_percent for g in mine if g.util_percent is not None]
+    m = [f for g in mine if (f := _mem_fraction(g)) is not None]
+    if not u:
+        return None
+    return sum(u) / len(u), (max(m) if m else None)
 
 
 def check_gpu_underutilized(win: Window) -> List[Suggestion]:
     out = []
     for ds_id, samples in win.judged():
-        neck_key = find_bottleneck(win.snaps, ds_id, win.plans)
+        neck_key = window_bottleneck(win, ds_id)
         if neck_key is None or neck_key not in _gpu_ops(win, ds_id):
             continue
         neck, neck_name = win.label(ds_id, neck_key), win.name_of(ds_id, neck_key)
         utils, mems, low = [], [], []
         for s, _ in samples:
-            readings = _readings(s)
-            # GPU processes carry the operator's name only: same-named operators share them
-            mine = [g for g in readings.values() if _owner(g) == neck_name] or list(readings.values())
-            u = [g.util_percent for g in mine if g.util_percent is not None]
-            m = [f for g in mine if (f := _mem_fraction(g)) is not None]
-            if not u:
+            reading = win.summary(s, _gpus_of, neck_name)
+            if reading is None:
                 continue
-            util, mem = sum(u) / len(u), (max(m) if m else None)
+            util, mem = reading
             utils.append(util)
             mems.append(mem)
             low.append(util < th.GPU_LOW_UTIL_PERCENT and (mem is None or mem < th.GPU_MEM_HEADROOM_FRACTION))

@@ -43,7 +43,7 @@ def _workers(op) -> Optional[int]:
 
 def check_heap_pressure(win: Window) -> List[Suggestion]:
     out = []
-    pressure = [(s, _node_pressure(s)) for s in win.snaps]
+    pressure = [(s, win.summary(s, _node_pressure)) for s in win.snaps]
     known = [(s, p) for s, p in pressure if p is not None]
     if len(known) >= th.MIN_SAMPLES:
         hot = [(s, p) for s, p in known if p[1] >= th.NODE_MEM_FRACTION]

@@ -55,7 +55,7 @@ def _pending_beyond(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int
     return share, wanted, none_running
 
 
-def _capped_by_gpus(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int, bool]]:
+def _capped_by_gpus(win: Window, pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int, bool]]:
     """A pool whose max_size needs more GPUs than the cluster has, saturated (every actor busy,
     blocks queued: it would grow) while no GPU is left for another actor. Ray Data's autoscaler
     does not even ask for the actors it cannot place, so nothing is pending."""
@@ -64,7 +64,7 @@ def _capped_by_gpus(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int
         return None
     flags = []
     for s, o in pool.samples:
-        a, spare = o.actors, spare_gpus(s)
+        a, spare = o.actors, win.summary(s, spare_gpus)
         flags.append(a is not None and a.running is not None and a.running >= 1
                      and busy_actors(o) == a.running and (o.queued_blocks or 0) >= 1 and a.running < max_size
                      and spare is not None and spare < pool.gpu_each)
@@ -106,7 +106,7 @@ def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
                 continue
             found = _pending_beyond(pool, total_g)
             pending = found is not None
-            found = found or _capped_by_gpus(pool, total_g)
+            found = found or _capped_by_gpus(win, pool, total_g)
             if found is not None:
                 out.append(_oversubscribed_suggestion(win, ds_id, pool, total_g, found, pending))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, List, Optional, Tuple
 
 from ...format import fmt_bytes
@@ -39,20 +40,45 @@ def _label(snap: Snapshot, ds_id: Optional[str], key: Optional[str]) -> Optional
     return op_labels(d.operators).get(key, key) if d is not None and key else key
 
 
+def _spilled(snap: Snapshot) -> Dict[str, int]:
+    """node id -> spilled bytes, where known (the first reading of a node id)."""
+    out: Dict[str, int] = {}
+    for n in snap.nodes:
+        if n.object_store.spilled_bytes is not None:
+            out.setdefault(n.node_id, n.object_store.spilled_bytes)
+    return out
+
+
+# Spilled bytes stay the same from one sample to the next on most nodes: their words too.
+_said = functools.lru_cache(maxsize=4096, typed=True)(fmt_bytes)
+
+
+def _spilled_text(snap: Snapshot) -> Dict[str, str]:
+    """``_spilled`` in words; asked for only once a node spills."""
+    return {k: _said(v) for k, v in _spilled(snap).items()}
+
+
 def check_spilling(win: Window) -> List[Suggestion]:
+    return list(win.once(check_spilling, lambda: _check_spilling(win)))
+
+
+def _check_spilling(win: Window) -> List[Suggestion]:
     first, last = win.snaps[0], win.latest
     # Each node's first known reading in the window: nodes appear (and readings turn known) a few
     # seconds into a run, so the window's first snapshot may not have them yet.
-    before: Dict[str, int] = {}
-    for snap in win.snaps:
-        for n in snap.nodes:
-            if n.object_store.spilled_bytes is not None:
-                before.setdefault(n.node_id, n.object_store.spilled_bytes)
-    rises = []
+    spilled = [win.summary(snap, _spilled) for snap in win.snaps]
+    rises: List[Tuple[str, int, int]] = []
+    read_in: List[Tuple[int, str]] = []  # (the sample the first reading is from, node id)
     for n in last.nodes:
-        a, b = before.get(n.node_id), n.object_store.spilled_bytes
-        if a is not None and b is not None and b - a >= th.SPILL_MIN_BYTES:
+        nid = n.node_id
+        j = 0 if nid in spilled[0] else next((j for j, m in enumerate(spilled) if nid in m), None)
+        b = n.object_store.spilled_bytes
+        if j is None or b is None:
+            continue  # no reading to compare
+        a = spilled[j][nid]
+        if b - a >= th.SPILL_MIN_BYTES:
             rises.append((n.ip or n.node_id, a, b))
+            read_in.append((j, nid))
     if not rises or last.t - first.t <= 0:
         return []
     delta = sum(b - a for _, a, b in rises)
@@ -61,7 +87,11 @@ def check_spilling(win: Window) -> List[Suggestion]:
     ds_id, op_id, held = _biggest_store_user(last)
     op_name = _label(last, ds_id, op_id)
     ds_id = ds_id or running_dataset(win)
-    where = "; ".join(f"node {ip}: {fmt_bytes(a)} -> {fmt_bytes(b)}" for ip, a, b in rises)
+    # fmt_bytes of each reading, kept with the sample it was read from
+    texts = {j: win.summary(win.snaps[j], _spilled_text) for j in {j for j, _ in read_in} | {-1}}
+    where = "; ".join(f"node {ip}: {texts[j][nid]} -> "
+                      f"{texts[-1][nid] if spilled[-1].get(nid) is b else fmt_bytes(b)}"
+                      for (ip, _, b), (j, nid) in zip(rises, read_in, strict=True))
     rate = delta / (last.t - first.t)
     evidence = (f"spilled bytes rose by {fmt_bytes(delta)} ({fmt_bytes(rate)}/s) {win.describe()} "
                 f"({where}); object store capacity {fmt_bytes(cap)}"
@@ -124,7 +154,7 @@ def check_object_store_pressure(win: Window) -> List[Suggestion]:
         names: Dict[str, int]
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
-            f = _store_fraction(s)
+            f = win.summary(s, _store_fraction)
             fracs.append(f)
             budget_wait = any("tasks:ResourceBudget" in o.backpressure for o in d.operators)
             full.append(f is not None and (f >= th.STORE_FULL_FRACTION
