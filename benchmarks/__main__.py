@@ -16,9 +16,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, List
 
 from benchmarks.common import Measurement, compile_bytecode, fmt_value, machine_info
 
@@ -26,7 +26,7 @@ GROUPS = ("job", "probe", "attach", "footprint", "scale", "recording", "startup"
 DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "diagnosis")  # diagnosis: only when named
 
 
-def _table(results: List[Measurement], info: dict, quick: bool, elapsed: float) -> str:
+def _table(results: list[Measurement], info: dict, quick: bool, elapsed: float) -> str:
     rows = [("measurement", "value", "target", "met")]
     for m in results:
         met = {True: "yes", False: "NO", None: "-"}[m.met]
@@ -45,7 +45,7 @@ def _table(results: List[Measurement], info: dict, quick: bool, elapsed: float) 
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def _guard(name: str, fn: Callable[[], List[Measurement]], failures: list) -> List[Measurement]:
+def _guard(name: str, fn: Callable[[], list[Measurement]], failures: list) -> list[Measurement]:
     t0 = time.perf_counter()
     print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
     try:
@@ -132,8 +132,8 @@ def main(argv=None) -> int:
     compile_bytecode()
     started = time.time()
     info = machine_info()
-    results: List[Measurement] = []
-    failures: List[str] = []
+    results: list[Measurement] = []
+    failures: list[str] = []
     _run_groups(groups, args, results, failures)
     elapsed = time.time() - started
     print(_table(results, info, args.quick, elapsed))

@@ -10,14 +10,13 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
 
 from benchmarks.common import ROOT, Measurement, run_timed, skipped, tail
 
 GROUP = "attach"
 
 
-def _phase(data: dict, name: str, what: str, target_median: float) -> List[Measurement]:
+def _phase(data: dict, name: str, what: str, target_median: float) -> list[Measurement]:
     p = data["phases"][name]
     note = f"{p['steps']} steps, p99 {p['p99_ms']:.3f} ms" if p["median_ms"] is not None else ""
     return [Measurement(f"probe_step_{name}_median_ms", GROUP,
@@ -27,7 +26,7 @@ def _phase(data: dict, name: str, what: str, target_median: float) -> List[Measu
                         skipped=None if p["median_ms"] is not None else "no step was timed")]
 
 
-def run(quick: bool) -> List[Measurement]:
+def run(quick: bool) -> list[Measurement]:
     if shutil.which("gdb") is None:
         return [skipped("inject_first_full_s", GROUP, "--inject to the first full report", "s",
                         5.0, "gdb is not installed")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Optional
 
 from benchmarks.common import child_env
 
@@ -27,10 +26,10 @@ ray.shutdown()
 
 class Cluster:
     def __init__(self) -> None:
-        self.proc: Optional[subprocess.Popen] = None
-        self.address: Optional[str] = None
+        self.proc: subprocess.Popen | None = None
+        self.address: str | None = None
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         self.proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      env=child_env())

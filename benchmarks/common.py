@@ -8,9 +8,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,15 +24,15 @@ class Measurement:
     group: str
     label: str
     unit: str
-    value: Optional[float]
-    target: Optional[float] = None  # None: the figure is stated, with no target
+    value: float | None
+    target: float | None = None  # None: the figure is stated, with no target
     compare: str = "<="  # "<=" | ">=" | "stated"
-    skipped: Optional[str] = None
+    skipped: str | None = None
     note: str = ""
-    detail: Dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def met(self) -> Optional[bool]:
+    def met(self) -> bool | None:
         if self.value is None or self.target is None:
             return None
         return self.value <= self.target if self.compare == "<=" else self.value >= self.target
@@ -49,7 +50,7 @@ class Measurement:
         return d
 
 
-def skipped(id: str, group: str, label: str, unit: str, target: Optional[float], why: str,
+def skipped(id: str, group: str, label: str, unit: str, target: float | None, why: str,
             compare: str = "<=") -> Measurement:
     return Measurement(id=id, group=group, label=label, unit=unit, value=None, target=target,
                        compare=compare if target is not None else "stated", skipped=why)
@@ -117,7 +118,7 @@ def compile_bytecode() -> None:
     compileall.compile_dir(str(ROOT / "raytop"), quiet=1)
 
 
-def child_env(extra: Optional[dict] = None) -> dict:
+def child_env(extra: dict | None = None) -> dict:
     """The environment for child processes: raytop importable from this checkout, no Ray address
     inherited (a script's own ``ray.init()`` must start its own local cluster), quiet progress."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
@@ -136,8 +137,8 @@ class Timed:
     stderr: str
 
 
-def run_timed(cmd: List[str], *, cwd: Optional[Path] = None, timeout: float = 600,
-              env: Optional[dict] = None) -> Timed:
+def run_timed(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600,
+              env: dict | None = None) -> Timed:
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=env or child_env(), capture_output=True, text=True,
                        timeout=timeout)

@@ -20,9 +20,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.common import ROOT, Measurement, child_env, run_timed, skipped, tail
 
@@ -35,16 +35,16 @@ WARN = ("warning", "critical")
 @dataclass(frozen=True)
 class Demo:
     path: str  # relative to the repository
-    rule: Optional[str]  # the planted rule; None for the healthy control
-    severity: Tuple[str, ...] = WARN  # the severities that count as naming it
-    needs: Tuple[str, ...] = ()  # "torch", "cuda": skipped where missing
+    rule: str | None  # the planted rule; None for the healthy control
+    severity: tuple[str, ...] = WARN  # the severities that count as naming it
+    needs: tuple[str, ...] = ()  # "torch", "cuda": skipped where missing
 
     @property
     def name(self) -> str:
         return Path(self.path).stem
 
 
-DEMOS: Tuple[Demo, ...] = (
+DEMOS: tuple[Demo, ...] = (
     Demo("demos/healthy.py", None),
     *(Demo(f"demos/misconfigured/{n}.py", r) for n, r in (
         ("spilling", "spilling"), ("object_store_pressure", "object-store-pressure"),
@@ -72,8 +72,8 @@ class Tally:
     named: int = 0  # the planted rule raised at its severity
     first: int = 0  # ... and first among the findings at warning or above
     other: int = 0  # runs with another rule at warning or above
-    others: Dict[str, int] = field(default_factory=dict)  # which ones, in how many runs
-    errors: List[str] = field(default_factory=list)  # runs that did not give a report
+    others: dict[str, int] = field(default_factory=dict)  # which ones, in how many runs
+    errors: list[str] = field(default_factory=list)  # runs that did not give a report
 
     def add(self, suggestions: Sequence[dict]) -> None:
         self.runs += 1
@@ -87,7 +87,7 @@ class Tally:
             self.others[rule] = self.others.get(rule, 0) + 1
 
 
-def missing_need(demo: Demo) -> Optional[str]:
+def missing_need(demo: Demo) -> str | None:
     for need in demo.needs:
         if need == "torch":
             try:
@@ -105,7 +105,7 @@ def missing_need(demo: Demo) -> Optional[str]:
     return None
 
 
-def run_once(demo: Demo, workdir: Path, index: int) -> List[dict]:
+def run_once(demo: Demo, workdir: Path, index: int) -> list[dict]:
     """One run of ``demo`` under raytop and its JSON report's suggestions."""
     rec, out = workdir / f"{demo.name}-{index}.raytop", workdir / f"{demo.name}-{index}.json"
     env = child_env({"RAY_ADDRESS": "local"})  # its own cluster, even beside a `ray start` one
@@ -168,14 +168,14 @@ def _measurement(t: Tally) -> Measurement:
                                "other": t.other, "others": t.others, "errors": t.errors[:3]})
 
 
-def tally_parallel(demos: Sequence[Demo], runs: int, workdir: Path, jobs: int) -> List[Tally]:
+def tally_parallel(demos: Sequence[Demo], runs: int, workdir: Path, jobs: int) -> list[Tally]:
     """Every run of every demo, ``jobs`` at a time (each demo starts its own 2-CPU Ray cluster,
     so a machine with 3 cores per job judges them as the 2-core one does)."""
     from concurrent.futures import ThreadPoolExecutor
 
     tallies = {d.name: Tally(d) for d in demos}
 
-    def one(demo: Demo, i: int) -> Tuple[Demo, Optional[List[dict]], Optional[str]]:
+    def one(demo: Demo, i: int) -> tuple[Demo, list[dict] | None, str | None]:
         print(f"[diagnosis] {demo.name} run {i + 1}/{runs}", file=sys.stderr, flush=True)
         try:
             return demo, run_once(demo, workdir, i), None
@@ -194,14 +194,14 @@ def tally_parallel(demos: Sequence[Demo], runs: int, workdir: Path, jobs: int) -
     return [tallies[d.name] for d in demos]
 
 
-def run(quick: bool, runs: int = 3, only: Optional[Sequence[str]] = None,
-        jobs: int = 1) -> List[Measurement]:
+def run(quick: bool, runs: int = 3, only: Sequence[str] | None = None,
+        jobs: int = 1) -> list[Measurement]:
     demos = [d for d in DEMOS if not only or d.name in only]
     if quick:
         return [skipped(f"diagnosis_{d.name}", GROUP, d.name, "%", None,
                         "skipped in --quick (half a minute per demo run)") for d in demos]
     workdir = Path(tempfile.mkdtemp(prefix="raytop-bench-diagnosis-"))
-    out: List[Measurement] = []
+    out: list[Measurement] = []
     ready = []
     for demo in demos:
         why = missing_need(demo)

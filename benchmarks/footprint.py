@@ -22,7 +22,6 @@ import sys
 import termios
 import threading
 import time
-from typing import Dict, List, Optional
 
 import psutil
 
@@ -33,14 +32,14 @@ GROUP = "footprint"
 MB = 1e6
 
 
-def _tree(proc: psutil.Process) -> List[psutil.Process]:
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
     try:
         return [proc, *proc.children(recursive=True)]
     except psutil.Error:
         return []
 
 
-def _cpu_s(procs: List[psutil.Process], seen: Dict[int, float]) -> None:
+def _cpu_s(procs: list[psutil.Process], seen: dict[int, float]) -> None:
     for p in procs:
         try:
             t = p.cpu_times()
@@ -49,7 +48,7 @@ def _cpu_s(procs: List[psutil.Process], seen: Dict[int, float]) -> None:
             pass
 
 
-def attached(cluster: Cluster, seconds: float, settle: float) -> List[Measurement]:
+def attached(cluster: Cluster, seconds: float, settle: float) -> list[Measurement]:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     env = child_env({"TERM": "xterm-256color", "COLUMNS": "160", "LINES": "50"})
@@ -67,8 +66,8 @@ def attached(cluster: Cluster, seconds: float, settle: float) -> List[Measuremen
 
     threading.Thread(target=drain, daemon=True).start()
     root = psutil.Process(proc.pid)
-    start_cpu: Dict[int, float] = {}
-    end_cpu: Dict[int, float] = {}
+    start_cpu: dict[int, float] = {}
+    end_cpu: dict[int, float] = {}
     rss_tree, rss_main = [], []
     t_settled = time.monotonic() + settle
     t_end = t_settled + seconds
@@ -175,7 +174,7 @@ def soak(snapshots: int) -> Measurement:
                                "rss_mb_by_snapshot": {k: round(v / MB, 1) for k, v in rss.items()}})
 
 
-def run(quick: bool, cluster: Optional[Cluster]) -> List[Measurement]:
+def run(quick: bool, cluster: Cluster | None) -> list[Measurement]:
     if cluster is None:
         why = "no Ray cluster could be started"
         out = [skipped("footprint_cpu_percent", GROUP, "raytop attach CPU at 1 Hz, % of one core", "%",

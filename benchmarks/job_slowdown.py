@@ -13,7 +13,6 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 from benchmarks.common import ROOT, Measurement, median, run_timed, skipped, tail
 
@@ -22,7 +21,7 @@ DEMO = ROOT / "demos" / "batch_inference.py"
 _PIPELINE_S = re.compile(r"classified \d+ images on \w+ in ([0-9.]+)s")
 
 # name -> raytop run options (None: plain python)
-CONFIGS: Dict[str, Optional[List[str]]] = {
+CONFIGS: dict[str, list[str] | None] = {
     "plain": None,
     "no_record_1s": ["--no-record"],
     "record_1s": ["--record", "{rec}"],
@@ -30,7 +29,7 @@ CONFIGS: Dict[str, Optional[List[str]]] = {
 }
 
 
-def _command(config: str, rows: int, rec: Path) -> List[str]:
+def _command(config: str, rows: int, rec: Path) -> list[str]:
     opts = CONFIGS[config]
     script = [str(DEMO), "--rows", str(rows)]
     if opts is None:
@@ -39,7 +38,7 @@ def _command(config: str, rows: int, rec: Path) -> List[str]:
             *[o.format(rec=rec) for o in opts], *script]
 
 
-def _one(config: str, rows: int, workdir: Path, rnd: int) -> Tuple[float, float, Optional[Path]]:
+def _one(config: str, rows: int, workdir: Path, rnd: int) -> tuple[float, float, Path | None]:
     rec = workdir / f"{config}-{rnd}.raytop"
     res = run_timed(_command(config, rows, rec), cwd=workdir, timeout=420)
     m = _PIPELINE_S.search(res.stdout + res.stderr)
@@ -49,7 +48,7 @@ def _one(config: str, rows: int, workdir: Path, rnd: int) -> Tuple[float, float,
 
 
 def run(quick: bool, rounds: int = 3, rows: int = 20_000,
-        keep_recordings: Optional[Path] = None) -> Tuple[List[Measurement], List[Path]]:
+        keep_recordings: Path | None = None) -> tuple[list[Measurement], list[Path]]:
     labels = {
         "no_record_1s": ("job_slowdown_no_record", "job time ratio, run --headless --no-record, 1 s", 1.01),
         "record_1s": ("job_slowdown_default", "job time ratio, run --headless (records), 1 s default", 1.01),
@@ -59,11 +58,11 @@ def run(quick: bool, rounds: int = 3, rows: int = 20_000,
         why = "skipped in --quick (each demo run takes 30-60 s on 2 cores)"
         return [skipped(mid, GROUP, label, "x", target, why) for mid, label, target in labels.values()], []
     names = list(CONFIGS)
-    pipe: Dict[str, List[float]] = {n: [] for n in names}
-    wall: Dict[str, List[float]] = {n: [] for n in names}
-    recordings: List[Path] = []
+    pipe: dict[str, list[float]] = {n: [] for n in names}
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    recordings: list[Path] = []
     workdir = Path(tempfile.mkdtemp(prefix="raytop-bench-job-"))
-    errors: List[str] = []
+    errors: list[str] = []
     for rnd in range(rounds):
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         for name in order:

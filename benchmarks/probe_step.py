@@ -7,7 +7,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
 
 from benchmarks.common import ROOT, Measurement, run_timed, skipped, tail
 
@@ -16,7 +15,7 @@ DEFAULT = "interval 1.0 s (default)"
 EVERY_STEP = "interval 0 (report every step)"
 
 
-def run(quick: bool) -> List[Measurement]:
+def run(quick: bool) -> list[Measurement]:
     rows, blocks = (2000, 30) if quick else (20_000, 200)
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
         out = Path(tmp) / "probe.json"

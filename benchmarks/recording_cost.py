@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import List, Optional
 
 from benchmarks import recording_size
 from benchmarks.common import Measurement, median, skipped
@@ -14,7 +13,7 @@ from benchmarks.common import Measurement, median, skipped
 GROUP = "recording"
 
 
-def run(quick: bool, demo_recordings: Optional[List[Path]] = None) -> List[Measurement]:
+def run(quick: bool, demo_recordings: list[Path] | None = None) -> list[Measurement]:
     seconds = 600 if quick else 3600
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
         m = recording_size.measure(seconds, Path(tmp) / "hour.raytop")
@@ -61,7 +60,7 @@ def hour_from_real_rows(path: Path, tmp: Path) -> tuple:
     return copy.stat().st_size, len(rows), median_row
 
 
-def _demo(paths: Optional[List[Path]]) -> Measurement:
+def _demo(paths: list[Path] | None) -> Measurement:
     """Real `raytop run` recordings of the demo at 1 Hz, grown to an hour of their own rows."""
     label = "MB per hour at 1 Hz, real demo rows"
     paths = [p for p in (paths or []) if p.exists()]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
 
 import psutil
 
@@ -28,7 +27,7 @@ TARGET = 1.0
 MB = 1e6
 
 
-def _script_pid(root: psutil.Process) -> Optional[int]:
+def _script_pid(root: psutil.Process) -> int | None:
     try:
         for child in root.children():
             if any(DEMO.name in arg for arg in child.cmdline()):
@@ -45,9 +44,9 @@ def one_run(rows: int, workdir: Path, timeout: float = 420) -> dict:
     proc = subprocess.Popen(cmd, cwd=workdir, env=child_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
-    script: List[Optional[int]] = [None]
+    script: list[int | None] = [None]
 
-    def job_root() -> Optional[int]:
+    def job_root() -> int | None:
         if script[0] is None:
             script[0] = _script_pid(root)
         return script[0]
@@ -68,7 +67,7 @@ def one_run(rows: int, workdir: Path, timeout: float = 420) -> dict:
                                          for p in watch.raytop_pids if p in usage.rss_peak}}
 
 
-def run(quick: bool, rounds: int = 2, rows: int = 60_000) -> List[Measurement]:
+def run(quick: bool, rounds: int = 2, rows: int = 60_000) -> list[Measurement]:
     if quick:
         return [skipped(ID, GROUP, LABEL, "%", TARGET,
                         "skipped in --quick (a 45 s demo run on 2 cores)")]

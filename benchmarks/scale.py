@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import List
 
 from benchmarks.common import Measurement, median, percentile
 from benchmarks.synthetic import FULL, SOURCES, T0, Scale, ScaleSim
@@ -19,7 +18,7 @@ from raytop.merge import merge_parts
 GROUP = "scale"
 
 
-def _detail(samples_ms: List[float], scale: Scale) -> dict:
+def _detail(samples_ms: list[float], scale: Scale) -> dict:
     return {"samples": len(samples_ms), "p90_ms": round(percentile(samples_ms, 0.9), 3),
             "max_ms": round(max(samples_ms), 3), "scale": scale.describe()}
 
@@ -54,11 +53,11 @@ def measure_advisor(snaps, n: int) -> Measurement:
                        round(median(ms), 3), 5.0, detail=d)  # issue 16
 
 
-async def _tui_updates(frames, size, budget_s: float) -> List[float]:
+async def _tui_updates(frames, size, budget_s: float) -> list[float]:
     from raytop.tui.app import RaytopApp
 
     app = RaytopApp(title="raytop bench")
-    ms: List[float] = []
+    ms: list[float] = []
     started = time.perf_counter()
     async with app.run_test(size=size, headless=True) as pilot:
         await pilot.pause()
@@ -88,7 +87,7 @@ def measure_tui(snaps, n: int, history: int, budget_s: float, size=(200, 60)) ->
                        "ms", round(median(ms), 3), 50.0, detail=d)
 
 
-def run(quick: bool) -> List[Measurement]:
+def run(quick: bool) -> list[Measurement]:
     n = 5 if quick else 30
     sim = ScaleSim(FULL)
     out = [measure_merge(sim, n)]

@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
 
 from benchmarks import recording_size
 from benchmarks.cluster import Cluster
@@ -50,7 +49,7 @@ main(sys.argv[1:])
 """
 
 
-def _time_to_first(args: List[str], timeout: float) -> Optional[float]:
+def _time_to_first(args: list[str], timeout: float) -> float | None:
     t0 = time.time()
     p = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True,
                        timeout=timeout, env=child_env())
@@ -86,7 +85,7 @@ def attach_first_data(quick: bool, cluster: Cluster) -> Measurement:
                        detail={"runs_s": ok})
 
 
-def run(quick: bool, cluster: Optional[Cluster]) -> List[Measurement]:
+def run(quick: bool, cluster: Cluster | None) -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
         out = [replay_first_frame(quick, Path(tmp))]
     if cluster is None:

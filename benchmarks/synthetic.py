@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
 
 from benchmarks.recording_size import make_plan
 from raytop.merge import merge_parts
@@ -49,7 +48,7 @@ class Scale:
 FULL = Scale()
 
 
-def operator_specs(n: int) -> List[Tuple[str, str, Tuple[str, ...], str]]:
+def operator_specs(n: int) -> list[tuple[str, str, tuple[str, ...], str]]:
     """A long pipeline: a fused read, then alternating CPU task maps and GPU actor pools."""
     specs = [("ReadParquet->MapBatches(decode)", "TaskPoolMapOperator",
               ("ReadParquet", "MapBatches(decode)"), "task")]
@@ -74,7 +73,7 @@ class ScaleSim:
         self.node_ids = [f"{self.rng.getrandbits(224):056x}" for _ in range(scale.nodes)]
         self.ips = [f"10.{i // 250}.{i % 250}.{7 + i % 3}" for i in range(scale.nodes)]
         # workers spread over nodes; each one runs one operator
-        self.node_workers: List[List[Tuple[int, str, int]]] = [[] for _ in range(scale.nodes)]
+        self.node_workers: list[list[tuple[int, str, int]]] = [[] for _ in range(scale.nodes)]
         for w in range(scale.workers):
             op = self.specs[w % len(self.specs)][0]
             self.node_workers[w % scale.nodes].append(
@@ -84,7 +83,7 @@ class ScaleSim:
         self.spilled = [0] * scale.nodes
 
     # -- sources' parts ------------------------------------------------------------------
-    def _nodes(self) -> Tuple[NodeStats, ...]:
+    def _nodes(self) -> tuple[NodeStats, ...]:
         rng = self.rng
         out = []
         for i, node_id in enumerate(self.node_ids):
@@ -98,7 +97,7 @@ class ScaleSim:
                 num_cpus=96.0, num_gpus=float(self.scale.gpus_per_node)))
         return tuple(out)
 
-    def _gpu_overlays(self) -> Tuple[NodeOverlay, ...]:
+    def _gpu_overlays(self) -> tuple[NodeOverlay, ...]:
         rng = self.rng
         out = []
         for i, node_id in enumerate(self.node_ids):
@@ -119,12 +118,12 @@ class ScaleSim:
             out.append(NodeOverlay(node_id=node_id, gpus=tuple(gpus), gpu_source="ok"))
         return tuple(out)
 
-    def _process_parts(self) -> Tuple[Part, ...]:
+    def _process_parts(self) -> tuple[Part, ...]:
         rng = self.rng
         parts = []
         for i, node_id in enumerate(self.node_ids):
-            heap: Dict[str, int] = {}
-            pids: Dict[int, str] = {}
+            heap: dict[str, int] = {}
+            pids: dict[int, str] = {}
             for pid, op, rss in self.node_workers[i]:
                 rss = rss + rng.randint(-64, 64) * 4096
                 heap[op] = heap.get(op, 0) + rss
@@ -169,7 +168,7 @@ class ScaleSim:
                             operators=tuple(ops), job_id="02000000", start_time=T0 - 5.0,
                             rows_total=10**9, source="probe", plan=self.plan)
 
-    def parts(self, step: int) -> List[Part]:
+    def parts(self, step: int) -> list[Part]:
         """What the sources return on one tick: probe, cluster, GPU, then one part per node's
         process sampler."""
         return [Part(datasets=(self._dataset(step),), address="10.0.0.7:6379", ray_version="2.60.0"),

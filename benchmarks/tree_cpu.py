@@ -13,20 +13,20 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Set
 
 import psutil
 
 
 @dataclass
 class TreeUsage:
-    cpu_s: Dict[int, float] = field(default_factory=dict)  # pid -> user + system seconds
-    rss_peak: Dict[int, int] = field(default_factory=dict)
-    names: Dict[int, str] = field(default_factory=dict)
+    cpu_s: dict[int, float] = field(default_factory=dict)  # pid -> user + system seconds
+    rss_peak: dict[int, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
     tree_rss_peak: int = 0  # the largest sum of RSS seen at one poll
 
-    def cpu(self, pids: Set[int]) -> float:
+    def cpu(self, pids: set[int]) -> float:
         return sum(v for p, v in self.cpu_s.items() if p in pids)
 
 
@@ -45,7 +45,7 @@ def _role(proc: psutil.Process, root_pid: int) -> str:
     return f"{proc.name()}:{proc.pid}"
 
 
-def _proc_stat_cpu(pid: int) -> Optional[float]:
+def _proc_stat_cpu(pid: int) -> float | None:
     """utime + stime of ``pid`` from /proc, also for a zombie (psutil refuses those)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
@@ -60,20 +60,20 @@ class TreeWatch:
     """Polls ``root``'s tree every ``period`` seconds on a thread of its own."""
 
     def __init__(self, root_pid: int, period: float = 0.2,
-                 job_root: Callable[[], Optional[int]] = lambda: None) -> None:
+                 job_root: Callable[[], int | None] = lambda: None) -> None:
         self.root_pid = root_pid
         self.period = period
         self._job_root = job_root
         self.usage = TreeUsage()
-        self.job_pids: Set[int] = set()
-        self.raytop_pids: Set[int] = {root_pid}
+        self.job_pids: set[int] = set()
+        self.raytop_pids: set[int] = {root_pid}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._root = psutil.Process(root_pid)
         self._counting = False
-        self._start_cpu: Dict[int, float] = {}
+        self._start_cpu: dict[int, float] = {}
 
-    def start(self) -> "TreeWatch":
+    def start(self) -> TreeWatch:
         self._thread.start()
         return self
 

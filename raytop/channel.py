@@ -17,7 +17,6 @@ import socket
 import stat
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from raytop.errors import RaytopError
 
@@ -51,7 +50,7 @@ def default_dir() -> Path:
     return Path("/tmp") / f"raytop-{os.getuid()}"
 
 
-def _check_dir(path: Path, *, fix_mode: bool, owner: Optional[int] = None) -> None:
+def _check_dir(path: Path, *, fix_mode: bool, owner: int | None = None) -> None:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise ChannelError(f"channel path {path} exists and is not a directory")
@@ -65,7 +64,7 @@ def _check_dir(path: Path, *, fix_mode: bool, owner: Optional[int] = None) -> No
         os.chmod(path, 0o700)
 
 
-def ensure_dir(path: Optional[Path] = None, owner: Optional[int] = None) -> Path:
+def ensure_dir(path: Path | None = None, owner: int | None = None) -> Path:
     """Create (0700) or validate the channel directory; ``ChannelError`` when it is unsafe.
     ``owner``: a root raytop makes a channel for another user's probe (their uid owns it)."""
     path = Path(path) if path is not None else default_dir()
@@ -101,7 +100,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _listener_pid(name: str) -> Optional[int]:
+def _listener_pid(name: str) -> int | None:
     if not (name.startswith(_PREFIX) and name.endswith(_SUFFIX)):
         return None
     try:
@@ -131,7 +130,7 @@ def remove_stale_listeners(path: Path) -> int:
 class Listener:
     """A raytop process's receiving end: one bound datagram socket in the channel directory."""
 
-    def __init__(self, directory: Optional[Path] = None, owner: Optional[int] = None):
+    def __init__(self, directory: Path | None = None, owner: int | None = None):
         self.directory = ensure_dir(directory, owner)
         remove_stale_listeners(self.directory)
         self.path = self.directory / f"{_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
@@ -153,14 +152,14 @@ class Listener:
             except OSError:
                 pass
             raise ChannelError(f"cannot listen on {self.path}: {e.strerror or e}") from None
-        self._sock: Optional[socket.socket] = sock
+        self._sock: socket.socket | None = sock
 
     def fileno(self) -> int:
         return self._sock.fileno() if self._sock else -1
 
-    def drain(self, max_messages: int = 10_000) -> List[bytes]:
+    def drain(self, max_messages: int = 10_000) -> list[bytes]:
         """All datagrams pending now, oldest first; never blocks."""
-        out: List[bytes] = []
+        out: list[bytes] = []
         sock = self._sock
         if sock is None:
             return out
@@ -183,7 +182,7 @@ class Listener:
         except OSError:
             pass
 
-    def __enter__(self) -> "Listener":
+    def __enter__(self) -> Listener:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -193,18 +192,18 @@ class Listener:
 class Sender:
     """The probe's sending end. Every method swallows OS errors: a lost message is fine."""
 
-    def __init__(self, directory: Optional[Path] = None):
+    def __init__(self, directory: Path | None = None):
         self._directory = Path(directory) if directory is not None else None
-        self._targets: List[str] = []
+        self._targets: list[str] = []
         self._listed_at = float("-inf")
-        self._refused: Dict[str, float] = {}  # socket path -> when a send found nobody there
-        self._sock: Optional[socket.socket] = None
+        self._refused: dict[str, float] = {}  # socket path -> when a send found nobody there
+        self._sock: socket.socket | None = None
 
     @property
     def directory(self) -> Path:
         return self._directory if self._directory is not None else default_dir()
 
-    def _resolve_targets(self) -> List[str]:
+    def _resolve_targets(self) -> list[str]:
         now = time.monotonic()
         if now - self._listed_at < _RELIST_S:
             return self._targets

@@ -5,7 +5,6 @@ mistake as click words it, anything else as the bug it is."""
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import click
 
@@ -24,7 +23,7 @@ for _module in (run, attach, record, replay, report, export, probe, stacks, tune
     cli.add_command(_module.command)
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: list | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="raytop", standalone_mode=False)
     except RaytopError as e:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Dict, List, Optional, Sequence
 
 from raytop.merge import merge_parts
 from raytop.model import OK, Event, Snapshot, absent, stale
@@ -29,19 +29,19 @@ class Collector:
                  clock: Callable[[], float] = time.time):
         self.sources = list(sources)
         self.interval = float(interval)
-        self.latest: Optional[Snapshot] = None
+        self.latest: Snapshot | None = None
         self._clock = clock
-        self._sinks: List = []
+        self._sinks: list = []
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.sources)),
                                         thread_name_prefix="raytop-source")
-        self._inflight: Dict[str, Future] = {}
-        self._last_part: Dict[str, Part] = {}
-        self._status: Dict[str, str] = {}
+        self._inflight: dict[str, Future] = {}
+        self._last_part: dict[str, Part] = {}
+        self._status: dict[str, str] = {}
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # serialises tick() between the thread and callers
         self._dataset_events_seen: set = set()  # (kind, dataset_id): probe and stats both report them
-        self._lost_since: Dict[str, float] = {}  # source -> when it stopped answering
+        self._lost_since: dict[str, float] = {}  # source -> when it stopped answering
 
     # ---- sinks -------------------------------------------------------------------------
     def add_sink(self, sink) -> None:
@@ -62,19 +62,19 @@ class Collector:
                 log.exception("sink %r failed on snapshot", sink)
 
     # ---- one collection ------------------------------------------------------------------
-    def tick(self, wait_s: Optional[float] = None) -> Snapshot:
+    def tick(self, wait_s: float | None = None) -> Snapshot:
         """One collection; sources get ``wait_s`` (default: SLOW_FACTOR of the interval)."""
         with self._lock:
             return self._tick(wait_s)
 
-    def _tick(self, wait_s: Optional[float] = None) -> Snapshot:
+    def _tick(self, wait_s: float | None = None) -> Snapshot:
         started = time.monotonic()
         for src in self.sources:
             if src.name not in self._inflight:
                 self._inflight[src.name] = self._pool.submit(src.read)
         deadline = started + (wait_s if wait_s is not None else max(0.05, self.interval * SLOW_FACTOR))
-        parts: List[Part] = []
-        events: List[Event] = []
+        parts: list[Part] = []
+        events: list[Event] = []
         for src in self.sources:
             fut = self._inflight[src.name]
             remaining = deadline - time.monotonic()

@@ -10,14 +10,14 @@ took (``iter_batches``, ``take``, ``materialize``). Pure: operators and their up
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from raytop.model import OperatorStats, op_key, op_labels
 
 SOURCE_CLASSES = ("InputDataBuffer",)
 
 
-def tail_kind(name: str) -> Optional[str]:
+def tail_kind(name: str) -> str | None:
     """What a terminal operator does to the rows, from its (last fused) name: "write",
     "count", "aggregate", "limit"; None for an operator that carries the data."""
     last = name.split("->")[-1].strip()
@@ -43,8 +43,8 @@ def is_source(op: OperatorStats) -> bool:
     return op.physical_class in SOURCE_CLASSES or op.name == "Input"
 
 
-def pick(ops: Sequence[OperatorStats], upstream: Callable[[str], Optional[str]]
-         ) -> Tuple[Optional[OperatorStats], Optional[str]]:
+def pick(ops: Sequence[OperatorStats], upstream: Callable[[str], str | None]
+         ) -> tuple[OperatorStats | None, str | None]:
     """(operator whose ``rows_out`` are the dataset's rows, what they mean in words).
 
     ``upstream(key)`` is the op key feeding ``key`` (its first input), None when unknown."""
@@ -77,7 +77,7 @@ def _feeds_from_aggregate(op: OperatorStats, by_key, upstream) -> bool:
     return up is not None and tail_kind(up.name) in ("aggregate", "count")
 
 
-def linear_upstream(ops: Sequence[OperatorStats]) -> Callable[[str], Optional[str]]:
+def linear_upstream(ops: Sequence[OperatorStats]) -> Callable[[str], str | None]:
     """``upstream`` for a list in topological order whose edges are not known: the previous
     operator. Used only where the plan gives no inputs."""
     keys = [op_key(o) for o in ops]

@@ -10,7 +10,6 @@ only: the probe, loaded into a job's driver, imports modules that raise these.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
 
 EXIT_BAD_INPUT = 2
 
@@ -18,7 +17,7 @@ EXIT_BAD_INPUT = 2
 class RaytopError(Exception):
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, exit_code: Optional[int] = None) -> None:
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if exit_code is not None:
@@ -35,5 +34,5 @@ class BadInput(RaytopError):
 class OutputExists(BadInput):
     """An output that exists, and no ``--force``."""
 
-    def __init__(self, path: Union[str, Path]) -> None:
+    def __init__(self, path: str | Path) -> None:
         super().__init__(f"{path} exists; pass --force to overwrite it")

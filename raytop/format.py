@@ -9,14 +9,14 @@ forms (``fmt_thousands``: 12,345) for reports, where there is room.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 NA = "–"
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 _BYTE_UNITS = ("B", "K", "M", "G", "T", "P")
 
 
-def fmt_bytes(n: Optional[float]) -> str:
+def fmt_bytes(n: float | None) -> str:
     """1536 -> '1.5K'; binary units, at most 4 significant characters before the unit."""
     if n is None:
         return NA
@@ -32,7 +32,7 @@ def fmt_bytes(n: Optional[float]) -> str:
     raise AssertionError("unreachable")
 
 
-def fmt_count(n: Optional[float]) -> str:
+def fmt_count(n: float | None) -> str:
     """12345 -> '12.3k'; small numbers as they are."""
     if n is None:
         return NA
@@ -53,20 +53,20 @@ def fmt_plain(v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def fmt_rate(n: Optional[float], unit: str = "/s") -> str:
+def fmt_rate(n: float | None, unit: str = "/s") -> str:
     return NA if n is None else f"{fmt_count(n)}{unit}"
 
 
-def fmt_percent(p: Optional[float]) -> str:
+def fmt_percent(p: float | None) -> str:
     return NA if p is None else f"{p:.0f}%"
 
 
-def fmt_share(x: Optional[float], digits: int = 0) -> str:
+def fmt_share(x: float | None, digits: int = 0) -> str:
     """A fraction (0..1) as a percentage with a space: 0.943 -> '94 %' ('94.3 %' with digits=1)."""
     return NA if x is None else f"{100 * x:.{digits}f} %"
 
 
-def fmt_duration(s: Optional[float]) -> str:
+def fmt_duration(s: float | None) -> str:
     """Seconds as m:ss or h:mm:ss."""
     if s is None or math.isnan(s):
         return NA
@@ -99,13 +99,13 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def fraction(used: Optional[float], total: Optional[float]) -> Optional[float]:
+def fraction(used: float | None, total: float | None) -> float | None:
     if used is None or not total:
         return None
     return max(0.0, min(1.0, used / total))
 
 
-def bar(frac: Optional[float], width: int) -> str:
+def bar(frac: float | None, width: int) -> str:
     """A horizontal bar of ``width`` cells; eighths for the partial cell; blank-dotted when unknown."""
     if width <= 0:
         return ""
@@ -117,8 +117,8 @@ def bar(frac: Optional[float], width: int) -> str:
     return ("█" * full + partial).ljust(width, "░")
 
 
-def sparkline(values: Sequence[Optional[float]], width: int, *, lo: Optional[float] = 0.0,
-              hi: Optional[float] = None) -> str:
+def sparkline(values: Sequence[float | None], width: int, *, lo: float | None = 0.0,
+              hi: float | None = None) -> str:
     """The last ``width`` values as block characters; a missing value is a space."""
     if width <= 0:
         return ""
@@ -149,12 +149,12 @@ def truncate(text: str, width: int) -> str:
 
 # ---- exact figures (reports) ----------------------------------------------------------------
 
-def fmt_thousands(v: Optional[float]) -> str:
+def fmt_thousands(v: float | None) -> str:
     """12345 -> '12,345'."""
     return NA if v is None else f"{int(v):,}"
 
 
-def fmt_number(v: Optional[float], digits: int = 1) -> str:
+def fmt_number(v: float | None, digits: int = 1) -> str:
     if v is None:
         return NA
     if isinstance(v, int):
@@ -164,7 +164,7 @@ def fmt_number(v: Optional[float], digits: int = 1) -> str:
     return f"{v:,.{digits}f}"
 
 
-def fmt_rate_exact(v: Optional[float]) -> str:
+def fmt_rate_exact(v: float | None) -> str:
     """A rate with the digits that matter: '1,234', '12.3', '1.23'."""
     if v is None:
         return NA
@@ -175,11 +175,11 @@ def fmt_rate_exact(v: Optional[float]) -> str:
     return f"{v:,.2f}"
 
 
-def fmt_percent_exact(v: Optional[float]) -> str:
+def fmt_percent_exact(v: float | None) -> str:
     return NA if v is None else f"{v:.1f} %"
 
 
-def fmt_seconds(v: Optional[float]) -> str:
+def fmt_seconds(v: float | None) -> str:
     """'12.3 s', '4m 05s', '1h 02m 03s'."""
     if v is None:
         return NA
@@ -200,7 +200,7 @@ def fmt_clock(seconds: float) -> str:
     return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
 
 
-def fmt_utc(t: Optional[float]) -> str:
+def fmt_utc(t: float | None) -> str:
     if t is None:
         return NA
     import datetime as dt
@@ -208,7 +208,7 @@ def fmt_utc(t: Optional[float]) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def fmt_change(before: Optional[float], after: Optional[float]) -> str:
+def fmt_change(before: float | None, after: float | None) -> str:
     """Relative change as '+12.5 %'; NA when either side is unknown or the base is 0."""
     if before is None or after is None:
         return NA
@@ -217,7 +217,7 @@ def fmt_change(before: Optional[float], after: Optional[float]) -> str:
     return f"{(after - before) / abs(before) * 100.0:+.1f} %"
 
 
-def fmt_by_kind(kind: str, v: Optional[float]) -> str:
+def fmt_by_kind(kind: str, v: float | None) -> str:
     """``v`` formatted by the kind a comparison metric names."""
     by_kind = {"rate": fmt_rate_exact, "duration": fmt_seconds, "percent": fmt_percent_exact,
                "bytes": fmt_bytes, "count": fmt_thousands}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any
 
 from raytop.model import DatasetStats, DriverInfo, NodeStats, OperatorStats, Snapshot
 from raytop.sources.base import NodeOverlay, Part
@@ -14,7 +15,7 @@ _OVERLAY_FIELDS = ("gpus", "gpu_source", "heap_bytes", "num_workers", "heap_by_o
 
 
 def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> Snapshot:
-    nodes: List[NodeStats] = []
+    nodes: list[NodeStats] = []
     for part in parts:
         nodes.extend(part.nodes)
     for part in parts:
@@ -23,7 +24,7 @@ def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> 
     datasets = _merge_datasets(parts)
     datasets = [_attribute(ds, nodes) for ds in datasets]
     drivers = next((p.drivers for p in parts if p.drivers), ())
-    probe_pids: Dict[int, str] = {}
+    probe_pids: dict[int, str] = {}
     for part in parts:
         probe_pids.update(part.probe_pids)
     datasets = [_with_driver(ds, drivers, probe_pids) for ds in datasets]
@@ -34,11 +35,11 @@ def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> 
                     drivers=_drivers(drivers, datasets, probe_pids))
 
 
-def _first(values: Iterable[Optional[str]]) -> Optional[str]:
+def _first(values: Iterable[str | None]) -> str | None:
     return next((v for v in values if v), None)
 
 
-def _apply_overlay(nodes: List[NodeStats], ov: NodeOverlay) -> List[NodeStats]:
+def _apply_overlay(nodes: list[NodeStats], ov: NodeOverlay) -> list[NodeStats]:
     idx = None
     if ov.node_id:
         idx = next((i for i, n in enumerate(nodes) if n.node_id == ov.node_id), None)
@@ -61,8 +62,8 @@ def _apply_overlay(nodes: List[NodeStats], ov: NodeOverlay) -> List[NodeStats]:
     return nodes
 
 
-def _merge_datasets(parts: Sequence[Part]) -> List[DatasetStats]:
-    by_id: Dict[str, DatasetStats] = {}
+def _merge_datasets(parts: Sequence[Part]) -> list[DatasetStats]:
+    by_id: dict[str, DatasetStats] = {}
     # Probe data is complete; the stats actor only fills datasets the probe does not know.
     ordered = sorted(parts, key=lambda p: 0 if any(d.source == "probe" for d in p.datasets) else 1)
     for part in ordered:
@@ -101,9 +102,9 @@ def _drivers(drivers: Sequence[DriverInfo], datasets: Sequence[DatasetStats],
 
 def _attribute(ds: DatasetStats, nodes: Sequence[NodeStats]) -> DatasetStats:
     """Heap and GPU memory per operator, summed over nodes, from the node-side readings."""
-    heap: Dict[str, int] = {}
+    heap: dict[str, int] = {}
     heap_seen = False
-    gpu_mem: Dict[str, int] = {}
+    gpu_mem: dict[str, int] = {}
     gpu_seen = False
     for node in nodes:
         if node.heap_bytes is not None:
@@ -137,14 +138,14 @@ def _live(op: OperatorStats) -> bool:
     return bool(op.tasks_running) or bool(op.actors is not None and op.actors.running)
 
 
-def _name_owners(ops: Sequence[OperatorStats]) -> Dict[str, object]:
+def _name_owners(ops: Sequence[OperatorStats]) -> dict[str, object]:
     """Process titles carry only an operator's name (``ray::MapWorker(<name>)``). For each name,
     the one operator its processes belong to: the only operator of that name, or the only one of
     them with live tasks or actors; ``_AMBIGUOUS`` when several of that name have live work."""
-    by_name: Dict[str, List[OperatorStats]] = {}
+    by_name: dict[str, list[OperatorStats]] = {}
     for op in ops:
         by_name.setdefault(op.name, []).append(op)
-    owners: Dict[str, object] = {}
+    owners: dict[str, object] = {}
     for name, same in by_name.items():
         if len(same) == 1:
             owners[name] = same[0]
@@ -154,13 +155,13 @@ def _name_owners(ops: Sequence[OperatorStats]) -> Dict[str, object]:
     return owners
 
 
-def _attribute_op(op: OperatorStats, owners: Mapping[str, object], heap: Optional[Dict[str, int]],
-                  gpu_mem: Optional[Dict[str, int]]) -> OperatorStats:
+def _attribute_op(op: OperatorStats, owners: Mapping[str, object], heap: dict[str, int] | None,
+                  gpu_mem: dict[str, int] | None) -> OperatorStats:
     owner = owners.get(op.name)
     if owner is _AMBIGUOUS and _live(op):
         return op  # one of several same-named operators at work: whose memory it is is unknown
     mine = owner is op
-    updates: Dict[str, Any] = {}  # field -> new value, for dataclasses.replace
+    updates: dict[str, Any] = {}  # field -> new value, for dataclasses.replace
     if heap is not None and op.heap_bytes is None:
         # An operator with no live worker right now holds no heap: 0 is a reading, not a guess.
         # Same-named operators none of which is at work share whatever the name holds: unknown.

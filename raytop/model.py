@@ -11,8 +11,9 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Tuple
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -28,7 +29,7 @@ def absent(why: str) -> str:
     return f"absent: {why}"
 
 
-def sum_known(values: Iterable[Optional[float]]) -> Optional[Any]:
+def sum_known(values: Iterable[float | None]) -> Any | None:
     """The sum of the values that were read; None when none was (an unknown is never a 0)."""
     known = [v for v in values if v is not None]
     return sum(known) if known else None
@@ -36,51 +37,51 @@ def sum_known(values: Iterable[Optional[float]]) -> Optional[Any]:
 
 @dataclass(frozen=True)
 class ObjectStore:
-    used_bytes: Optional[int] = None
-    capacity_bytes: Optional[int] = None
-    spilled_bytes: Optional[int] = None
+    used_bytes: int | None = None
+    capacity_bytes: int | None = None
+    spilled_bytes: int | None = None
 
 
 @dataclass(frozen=True)
 class GpuProcess:
     pid: int
-    gpu_mem_bytes: Optional[int] = None
-    operator: Optional[str] = None  # physical operator name, when the pid maps to one
+    gpu_mem_bytes: int | None = None
+    operator: str | None = None  # physical operator name, when the pid maps to one
 
 
 @dataclass(frozen=True)
 class GpuStats:
     index: int
-    uuid: Optional[str] = None
-    name: Optional[str] = None
-    util_percent: Optional[float] = None
-    mem_used_bytes: Optional[int] = None
-    mem_total_bytes: Optional[int] = None
-    power_watts: Optional[float] = None
-    temp_c: Optional[float] = None
-    processes: Tuple[GpuProcess, ...] = ()
-    mem_util_percent: Optional[float] = None
-    power_limit_watts: Optional[float] = None
+    uuid: str | None = None
+    name: str | None = None
+    util_percent: float | None = None
+    mem_used_bytes: int | None = None
+    mem_total_bytes: int | None = None
+    power_watts: float | None = None
+    temp_c: float | None = None
+    processes: tuple[GpuProcess, ...] = ()
+    mem_util_percent: float | None = None
+    power_limit_watts: float | None = None
     lost: bool = False  # the device stopped answering (NVML GPU_IS_LOST); readings are None
 
 
 @dataclass(frozen=True)
 class NodeStats:
     node_id: str
-    ip: Optional[str] = None
+    ip: str | None = None
     is_head: bool = False
-    cpu_percent: Optional[float] = None
-    mem_used_bytes: Optional[int] = None
-    mem_total_bytes: Optional[int] = None
+    cpu_percent: float | None = None
+    mem_used_bytes: int | None = None
+    mem_total_bytes: int | None = None
     object_store: ObjectStore = field(default_factory=ObjectStore)
-    gpus: Tuple[GpuStats, ...] = ()
+    gpus: tuple[GpuStats, ...] = ()
     alive: bool = True
-    num_cpus: Optional[float] = None  # Ray logical resources of the node
-    num_gpus: Optional[float] = None
-    heap_bytes: Optional[int] = None  # sum of Ray worker memory (USS, else RSS) on the node
-    num_workers: Optional[int] = None  # Ray worker processes seen on the node
+    num_cpus: float | None = None  # Ray logical resources of the node
+    num_gpus: float | None = None
+    heap_bytes: int | None = None  # sum of Ray worker memory (USS, else RSS) on the node
+    num_workers: int | None = None  # Ray worker processes seen on the node
     heap_by_operator: Mapping[str, int] = field(default_factory=dict)  # operator name -> bytes
-    gpu_source: Optional[str] = None  # why ``gpus`` is empty, e.g. "absent: no NVIDIA driver"
+    gpu_source: str | None = None  # why ``gpus`` is empty, e.g. "absent: no NVIDIA driver"
     # GPU memory per operator name where it is known per node but not per GPU (a node read
     # from its dashboard agent's metrics: ``gpus[].processes`` are then empty)
     gpu_mem_by_operator: Mapping[str, int] = field(default_factory=dict)
@@ -88,66 +89,66 @@ class NodeStats:
 
 @dataclass(frozen=True)
 class ActorCounts:
-    running: Optional[int] = None
-    pending: Optional[int] = None
-    idle: Optional[int] = None
-    restarting: Optional[int] = None
+    running: int | None = None
+    pending: int | None = None
+    idle: int | None = None
+    restarting: int | None = None
 
 
 @dataclass(frozen=True)
 class Resources:
-    cpu: Optional[float] = None
-    gpu: Optional[float] = None
-    object_store_bytes: Optional[int] = None
-    memory_bytes: Optional[int] = None
+    cpu: float | None = None
+    gpu: float | None = None
+    object_store_bytes: int | None = None
+    memory_bytes: int | None = None
 
 
 @dataclass(frozen=True)
 class OperatorStats:
     name: str  # physical operator name as Ray shows it, fused ones read "A->B"
-    physical_class: Optional[str] = None  # TaskPoolMapOperator, ActorPoolMapOperator, ...
-    logical: Tuple[str, ...] = ()  # names of the fused logical operators, in order
+    physical_class: str | None = None  # TaskPoolMapOperator, ActorPoolMapOperator, ...
+    logical: tuple[str, ...] = ()  # names of the fused logical operators, in order
     compute: str = "other"  # "task" | "actor" | "other"
-    op_id: Optional[str] = None  # Ray's metrics tag, f"{name}_{index}"
-    state: Optional[str] = None  # "RUNNING" | "FINISHED" | ... when known
-    input_queue_blocks: Optional[int] = None  # external input queue(s) of this operator
-    input_queue_bytes: Optional[int] = None
-    output_queue_blocks: Optional[int] = None  # external output queue
-    output_queue_bytes: Optional[int] = None
-    internal_input_queue_blocks: Optional[int] = None  # inside the operator (bundler etc.)
-    internal_input_queue_bytes: Optional[int] = None
-    internal_output_queue_blocks: Optional[int] = None
-    internal_output_queue_bytes: Optional[int] = None
-    tasks_running: Optional[int] = None
-    tasks_finished: Optional[int] = None
-    tasks_failed: Optional[int] = None
-    actors: Optional[ActorCounts] = None  # None for operators without an actor pool
-    rows_out: Optional[int] = None  # rows taken downstream (cumulative)
-    bytes_out: Optional[int] = None
-    blocks_out: Optional[int] = None
-    rows_total: Optional[int] = None  # Ray's estimate of the rows this operator will output
-    backpressure: Tuple[str, ...] = ()  # "tasks:<Policy>" / "outputs:<Policy>", active now
-    usage: Optional[Resources] = None
-    budget: Optional[Resources] = None
-    heap_bytes: Optional[int] = None  # worker memory attributed to this operator, all nodes
-    gpu_mem_bytes: Optional[int] = None  # GPU memory of this operator's processes
-    avg_task_s: Optional[float] = None  # mean wall time of finished tasks
-    avg_block_bytes: Optional[float] = None  # mean size of output blocks
-    avg_block_rows: Optional[float] = None
-    obj_store_mem_bytes: Optional[int] = None  # object store memory held by this operator
-    submission_backpressure_s: Optional[float] = None  # cumulative time in task submission backpressure
-    output_backpressure_s: Optional[float] = None  # cumulative time in output backpressure
+    op_id: str | None = None  # Ray's metrics tag, f"{name}_{index}"
+    state: str | None = None  # "RUNNING" | "FINISHED" | ... when known
+    input_queue_blocks: int | None = None  # external input queue(s) of this operator
+    input_queue_bytes: int | None = None
+    output_queue_blocks: int | None = None  # external output queue
+    output_queue_bytes: int | None = None
+    internal_input_queue_blocks: int | None = None  # inside the operator (bundler etc.)
+    internal_input_queue_bytes: int | None = None
+    internal_output_queue_blocks: int | None = None
+    internal_output_queue_bytes: int | None = None
+    tasks_running: int | None = None
+    tasks_finished: int | None = None
+    tasks_failed: int | None = None
+    actors: ActorCounts | None = None  # None for operators without an actor pool
+    rows_out: int | None = None  # rows taken downstream (cumulative)
+    bytes_out: int | None = None
+    blocks_out: int | None = None
+    rows_total: int | None = None  # Ray's estimate of the rows this operator will output
+    backpressure: tuple[str, ...] = ()  # "tasks:<Policy>" / "outputs:<Policy>", active now
+    usage: Resources | None = None
+    budget: Resources | None = None
+    heap_bytes: int | None = None  # worker memory attributed to this operator, all nodes
+    gpu_mem_bytes: int | None = None  # GPU memory of this operator's processes
+    avg_task_s: float | None = None  # mean wall time of finished tasks
+    avg_block_bytes: float | None = None  # mean size of output blocks
+    avg_block_rows: float | None = None
+    obj_store_mem_bytes: int | None = None  # object store memory held by this operator
+    submission_backpressure_s: float | None = None  # cumulative time in task submission backpressure
+    output_backpressure_s: float | None = None  # cumulative time in output backpressure
     # Rows out per second as the source measured it. Set by sources whose counters move in steps
     # (Ray's exported series refresh every ~10 s); None: derive it from ``rows_out`` over time.
-    rows_per_s: Optional[float] = None
+    rows_per_s: float | None = None
     # One entry per input dependency (zip, union and join have several), in the plan's input
     # order: the external input queue fed by that upstream. Empty when the source cannot tell.
-    inputs_queue_blocks: Tuple[Optional[int], ...] = ()
-    inputs_queue_bytes: Tuple[Optional[int], ...] = ()
-    rows_in: Optional[int] = None  # rows received at its input (cumulative)
+    inputs_queue_blocks: tuple[int | None, ...] = ()
+    inputs_queue_bytes: tuple[int | None, ...] = ()
+    rows_in: int | None = None  # rows received at its input (cumulative)
 
     @property
-    def rows_processed(self) -> Optional[int]:
+    def rows_processed(self) -> int | None:
         """The rows the operator has worked through, for its rows/s: what it output, except for
         a write, whose output is one result row per written block: there, the rows it received."""
         if self.name.split("->")[-1].strip().startswith("Write") and self.rows_in is not None:
@@ -155,21 +156,21 @@ class OperatorStats:
         return self.rows_out
 
     @property
-    def queued_blocks(self) -> Optional[int]:
+    def queued_blocks(self) -> int | None:
         """Blocks waiting to be processed: the external plus the internal input queue."""
         return sum_known((self.input_queue_blocks, self.internal_input_queue_blocks))
 
     @property
-    def queued_bytes(self) -> Optional[int]:
+    def queued_bytes(self) -> int | None:
         return sum_known((self.input_queue_bytes, self.internal_input_queue_bytes))
 
     @property
-    def produced_blocks(self) -> Optional[int]:
+    def produced_blocks(self) -> int | None:
         """Blocks produced and not yet taken downstream: internal plus external output queue."""
         return sum_known((self.output_queue_blocks, self.internal_output_queue_blocks))
 
     @property
-    def produced_bytes(self) -> Optional[int]:
+    def produced_bytes(self) -> int | None:
         return sum_known((self.output_queue_bytes, self.internal_output_queue_bytes))
 
 
@@ -180,35 +181,35 @@ class LogicalOp:
     id: str  # unique in the plan, e.g. "2:MapBatches(Model)"
     name: str
     op_class: str  # MapBatches, MapRows, Filter, FlatMap, Read, Write, Aggregate, ...
-    inputs: Tuple[str, ...] = ()  # ids of upstream logical operators
+    inputs: tuple[str, ...] = ()  # ids of upstream logical operators
     compute: str = "other"  # "task" | "actor" | "other"
-    min_size: Optional[int] = None  # actor pool min size / task pool size
-    max_size: Optional[int] = None
+    min_size: int | None = None  # actor pool min size / task pool size
+    max_size: int | None = None
     ray_remote_args: Mapping[str, Any] = field(default_factory=dict)  # as given, JSON-safe
     has_remote_args_fn: bool = False
-    batch_size: Optional[int] = None  # None: not set ("default") or not a batch op
-    can_modify_num_rows: Optional[bool] = None
-    target_max_block_size: Optional[int] = None
+    batch_size: int | None = None  # None: not set ("default") or not a batch op
+    can_modify_num_rows: bool | None = None
+    target_max_block_size: int | None = None
     is_map: bool = False  # a map-like op that Ray's fusion rule considers
-    physical: Optional[str] = None  # name of the physical operator that runs it
-    physical_id: Optional[str] = None  # op id of that physical operator
+    physical: str | None = None  # name of the physical operator that runs it
+    physical_id: str | None = None  # op id of that physical operator
 
 
 @dataclass(frozen=True)
 class PhysicalOp:
     name: str
-    physical_class: Optional[str] = None
-    logical: Tuple[str, ...] = ()  # LogicalOp ids, in order
-    inputs: Tuple[str, ...] = ()  # names of upstream physical operators (for display)
-    op_id: Optional[str] = None  # Ray's operator id f"{name}_{index}", as in OperatorStats.op_id
-    input_ids: Tuple[str, ...] = ()  # op ids of the upstream operators, in input order
+    physical_class: str | None = None
+    logical: tuple[str, ...] = ()  # LogicalOp ids, in order
+    inputs: tuple[str, ...] = ()  # names of upstream physical operators (for display)
+    op_id: str | None = None  # Ray's operator id f"{name}_{index}", as in OperatorStats.op_id
+    input_ids: tuple[str, ...] = ()  # op ids of the upstream operators, in input order
 
 
 @dataclass(frozen=True)
 class Plan:
-    logical: Tuple[LogicalOp, ...] = ()
-    physical: Tuple[PhysicalOp, ...] = ()
-    ray_version: Optional[str] = None
+    logical: tuple[LogicalOp, ...] = ()
+    physical: tuple[PhysicalOp, ...] = ()
+    ray_version: str | None = None
     source: str = "probe"  # "probe": full capture; "names": only physical names were known
 
 
@@ -217,42 +218,42 @@ class ConsumerStats:
     """The driver's own loop over a dataset (``iter_batches``, ``iter_torch_batches``,
     ``iter_rows``), as Ray Data's iterator counts it: cumulative over the iteration."""
 
-    blocked_s: Optional[float] = None  # waiting in next() for the pipeline's next batch
-    user_s: Optional[float] = None  # in the consumer's own code between two batches
-    first_batch_s: Optional[float] = None  # from the start of iteration to the first batch
-    total_s: Optional[float] = None  # wall time of finished iterations (0 while the first runs)
-    batches: Optional[int] = None  # batches handed to the consumer
-    rows: Optional[int] = None  # rows in those batches
+    blocked_s: float | None = None  # waiting in next() for the pipeline's next batch
+    user_s: float | None = None  # in the consumer's own code between two batches
+    first_batch_s: float | None = None  # from the start of iteration to the first batch
+    total_s: float | None = None  # wall time of finished iterations (0 while the first runs)
+    batches: int | None = None  # batches handed to the consumer
+    rows: int | None = None  # rows in those batches
 
 
 @dataclass(frozen=True)
 class DatasetStats:
     dataset_id: str
-    state: Optional[str] = None  # "PENDING" | "RUNNING" | "FINISHED" | "FAILED"
-    rows_out: Optional[int] = None  # rows out of the last operator (cumulative)
-    operators: Tuple[OperatorStats, ...] = ()
-    job_id: Optional[str] = None
-    start_time: Optional[float] = None  # unix seconds
-    end_time: Optional[float] = None
-    rows_total: Optional[int] = None  # Ray's estimate of the dataset's output rows
-    error: Optional[str] = None
-    source: Optional[str] = None  # "probe" | "stats"
-    plan: Optional[Plan] = None
+    state: str | None = None  # "PENDING" | "RUNNING" | "FINISHED" | "FAILED"
+    rows_out: int | None = None  # rows out of the last operator (cumulative)
+    operators: tuple[OperatorStats, ...] = ()
+    job_id: str | None = None
+    start_time: float | None = None  # unix seconds
+    end_time: float | None = None
+    rows_total: int | None = None  # Ray's estimate of the dataset's output rows
+    error: str | None = None
+    source: str | None = None  # "probe" | "stats"
+    plan: Plan | None = None
     # When the operator figures were last refreshed (unix s): the probe's read in the driver, or
     # the moment Ray's exported series were seen to change. Samples with the same value repeat
     # one reading and count once in the advisor.
-    figures_t: Optional[float] = None
-    rows_per_s: Optional[float] = None  # see OperatorStats.rows_per_s
-    driver_pid: Optional[int] = None  # the driver process running the execution, when known
-    probe: Optional[str] = None  # how the probe got there: "env" | "injected"; None: no probe
-    notes: Tuple[str, ...] = ()  # what this level of access cannot show, and why, in words
+    figures_t: float | None = None
+    rows_per_s: float | None = None  # see OperatorStats.rows_per_s
+    driver_pid: int | None = None  # the driver process running the execution, when known
+    probe: str | None = None  # how the probe got there: "env" | "injected"; None: no probe
+    notes: tuple[str, ...] = ()  # what this level of access cannot show, and why, in words
     # Which operator's output rows ``rows_out`` counts, and what those rows are, in words
     # (e.g. "rows into count()"): see docs/snapshot.md, "Dataset rows".
-    rows_op_id: Optional[str] = None
-    rows_meaning: Optional[str] = None
+    rows_op_id: str | None = None
+    rows_meaning: str | None = None
     # The driver's loop over the dataset, when it iterates it (None: count(), write, take, ...,
     # or not readable): see docs/snapshot.md, "Consumer".
-    consumer: Optional[ConsumerStats] = None
+    consumer: ConsumerStats | None = None
 
 
 @dataclass(frozen=True)
@@ -260,26 +261,26 @@ class DriverInfo:
     """A Ray driver process of the watched cluster, and how closely raytop can watch it."""
 
     pid: int
-    job_id: Optional[str] = None
-    node_ip: Optional[str] = None
-    entrypoint: Optional[str] = None  # the driver's command line, secrets masked
-    datasets: Tuple[str, ...] = ()  # Ray Data executions of this job seen by the stats actor
+    job_id: str | None = None
+    node_ip: str | None = None
+    entrypoint: str | None = None  # the driver's command line, secrets masked
+    datasets: tuple[str, ...] = ()  # Ray Data executions of this job seen by the stats actor
     level: str = "probe-free"  # "probe" | "injectable" | "probe-free"
-    why: Optional[str] = None  # why the level is not "probe", in one line
+    why: str | None = None  # why the level is not "probe", in one line
 
 
 @dataclass(frozen=True)
 class Snapshot:
     t: float  # unix seconds
-    nodes: Tuple[NodeStats, ...] = ()
-    datasets: Tuple[DatasetStats, ...] = ()
+    nodes: tuple[NodeStats, ...] = ()
+    datasets: tuple[DatasetStats, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
-    address: Optional[str] = None  # the Ray cluster's GCS address
-    ray_version: Optional[str] = None
-    drivers: Tuple[DriverInfo, ...] = ()  # alive drivers of the cluster (attach sessions)
+    address: str | None = None  # the Ray cluster's GCS address
+    ray_version: str | None = None
+    drivers: tuple[DriverInfo, ...] = ()  # alive drivers of the cluster (attach sessions)
 
-    def dataset(self, dataset_id: str) -> Optional[DatasetStats]:
+    def dataset(self, dataset_id: str) -> DatasetStats | None:
         return next((d for d in self.datasets if d.dataset_id == dataset_id), None)
 
 
@@ -290,11 +291,11 @@ class Suggestion:
     title: str
     evidence: str  # the figures and window that triggered it, in words
     fix: str  # a concrete code change with the user's names and values
-    operator: Optional[str] = None  # display label of the operator (name, "#index" when shared)
-    dataset_id: Optional[str] = None
-    window: Optional[Tuple[float, float]] = None  # unix seconds, first and last evidence
+    operator: str | None = None  # display label of the operator (name, "#index" when shared)
+    dataset_id: str | None = None
+    window: tuple[float, float] | None = None  # unix seconds, first and last evidence
     figures: Mapping[str, Any] = field(default_factory=dict)  # the evidence as numbers
-    op_id: Optional[str] = None  # the operator's id (``OperatorStats.op_id``); None: no operator
+    op_id: str | None = None  # the operator's id (``OperatorStats.op_id``); None: no operator
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ class Event:
     t: float  # unix seconds
     kind: str  # dataset_started | dataset_finished | dataset_failed | job_exit | source_error | gap | ...
     message: str = ""
-    dataset_id: Optional[str] = None
+    dataset_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"exit_code": 1}
 
 
@@ -319,7 +320,7 @@ def op_key(op: OperatorStats) -> str:
     return op.op_id or op.name
 
 
-def op_index(op_id: Optional[str]) -> Optional[int]:
+def op_index(op_id: str | None) -> int | None:
     """The topology index at the end of an op id (``Map_3`` -> 3), None when there is none."""
     m = _INDEX_SUFFIX.search(op_id or "")
     return int(m.group(1)) if m else None
@@ -388,7 +389,7 @@ def clean_text(s: str) -> str: ...
 def clean_text(s: None) -> None: ...
 
 
-def clean_text(s: Optional[str]) -> Optional[str]:
+def clean_text(s: str | None) -> str | None:
     """``s`` with C0/C1 control characters (escape sequences among them) shown as ``\\xNN``: text
     from jobs, other users' datasets and recordings must never drive the terminal."""
     if not isinstance(s, str) or _CONTROL.search(s) is None:
@@ -459,7 +460,7 @@ def _converter(tp: Any):
         return _converter(inner[0]) if len(inner) == 1 else _clean_any
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return lambda v: None if v is None else from_dict(tp, v)
-    if origin in (tuple, Tuple):
+    if origin in (tuple, tuple):
         item = _converter(args[0]) if args else _clean_any
 
         def to_tuple(v: Any) -> Any:

@@ -9,8 +9,8 @@ in topological order, so the terminal and the SVG report draw the same picture. 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from raytop.dataset_rows import is_source
 from raytop.model import DatasetStats, OperatorStats, Plan, op_key, sum_known
@@ -23,25 +23,25 @@ class GraphNode:
     key: str  # op id (``op_key`` of its OperatorStats)
     name: str
     label: str  # display: the name, "#index" added when the name is shared
-    physical_class: Optional[str] = None
-    logical: Tuple[str, ...] = ()  # logical names fused into it
-    inputs: Tuple[str, ...] = ()  # keys of its upstream operators, in input order
+    physical_class: str | None = None
+    logical: tuple[str, ...] = ()  # logical names fused into it
+    inputs: tuple[str, ...] = ()  # keys of its upstream operators, in input order
     source: bool = False  # Ray's input buffer, not a real operator
-    logical_ids: Tuple[str, ...] = ()  # LogicalOp ids, when the plan has them
+    logical_ids: tuple[str, ...] = ()  # LogicalOp ids, when the plan has them
 
 
 @dataclass(frozen=True)
 class PlanGraph:
-    nodes: Tuple[GraphNode, ...]  # topological order (Ray's topology order)
+    nodes: tuple[GraphNode, ...]  # topological order (Ray's topology order)
     edges_known: bool
 
-    def _index(self) -> Tuple[Dict[str, GraphNode], Dict[str, List[GraphNode]]]:
+    def _index(self) -> tuple[dict[str, GraphNode], dict[str, list[GraphNode]]]:
         """(the first node of each key, the nodes reading each key), made on first use: the
         advisor asks for nodes and consumers for every operator of every sample."""
         index = self.__dict__.get("_index_")
         if index is None:
-            first: Dict[str, GraphNode] = {}
-            readers: Dict[str, List[GraphNode]] = {}
+            first: dict[str, GraphNode] = {}
+            readers: dict[str, list[GraphNode]] = {}
             for n in self.nodes:
                 first.setdefault(n.key, n)
                 for k in dict.fromkeys(n.inputs):
@@ -50,13 +50,13 @@ class PlanGraph:
             object.__setattr__(self, "_index_", index)  # a cache, not a field: not compared
         return index
 
-    def node(self, key: str) -> Optional[GraphNode]:
+    def node(self, key: str) -> GraphNode | None:
         return self._index()[0].get(key)
 
-    def consumers(self, key: str) -> List[GraphNode]:
+    def consumers(self, key: str) -> list[GraphNode]:
         return list(self._index()[1].get(key, ()))
 
-    def upstream(self, key: str, real_only: bool = True) -> List[str]:
+    def upstream(self, key: str, real_only: bool = True) -> list[str]:
         """Keys feeding ``key``; input buffers left out unless ``real_only`` is False."""
         node = self.node(key)
         if node is None:
@@ -79,8 +79,8 @@ def _is_source_key(graph: PlanGraph, key: str) -> bool:
     return node is not None and node.source
 
 
-def _labels(names: Sequence[str], keys: Sequence[str]) -> List[str]:
-    counts: Dict[str, int] = {}
+def _labels(names: Sequence[str], keys: Sequence[str]) -> list[str]:
+    counts: dict[str, int] = {}
     for n in names:
         counts[n] = counts.get(n, 0) + 1
     out = []
@@ -90,7 +90,7 @@ def _labels(names: Sequence[str], keys: Sequence[str]) -> List[str]:
     return out
 
 
-def _resolve_inputs(plan: Plan, keys: List[str]) -> List[Tuple[str, ...]]:
+def _resolve_inputs(plan: Plan, keys: list[str]) -> list[tuple[str, ...]]:
     """Input keys per physical operator: ``input_ids`` when captured; for older plans, each
     input name resolved to the nearest operator of that name before it (topology order)."""
     out = []
@@ -108,7 +108,7 @@ def _resolve_inputs(plan: Plan, keys: List[str]) -> List[Tuple[str, ...]]:
     return out
 
 
-def _keys(ops: Sequence[OperatorStats], plan: Plan) -> List[str]:
+def _keys(ops: Sequence[OperatorStats], plan: Plan) -> list[str]:
     """The op key of each planned operator: its captured op id; for plans recorded before op
     ids, the key of the first not yet matched operator of that name."""
     used: set = set()
@@ -149,7 +149,7 @@ def _from_operators(ops: Sequence[OperatorStats]) -> PlanGraph:
     return PlanGraph(nodes, edges_known=chain)
 
 
-def build_graph(ds: DatasetStats, plan: Optional[Plan] = None) -> PlanGraph:
+def build_graph(ds: DatasetStats, plan: Plan | None = None) -> PlanGraph:
     plan = plan if plan is not None else ds.plan
     if plan is not None and plan.physical:
         return _from_plan(ds, plan)
@@ -159,8 +159,8 @@ def build_graph(ds: DatasetStats, plan: Optional[Plan] = None) -> PlanGraph:
 # ---- edges ------------------------------------------------------------------------------
 
 
-def edge_queue(up: Optional[OperatorStats], down: Optional[OperatorStats], index: int
-               ) -> Tuple[Optional[int], Optional[int]]:
+def edge_queue(up: OperatorStats | None, down: OperatorStats | None, index: int
+               ) -> tuple[int | None, int | None]:
     """(blocks, bytes) between ``up`` and input ``index`` of ``down``: what ``up`` produced and
     nobody took yet, plus what waits at that input of ``down`` (its whole input queue when it
     has one input; per input only where the probe read them)."""
@@ -182,20 +182,20 @@ def edge_queue(up: Optional[OperatorStats], down: Optional[OperatorStats], index
 class Placed:
     key: str
     lane: int  # column of the branch it runs on
-    merged: Tuple[int, ...] = ()  # lanes of its other inputs, joined into ``lane`` just above it
-    open_lanes: Tuple[int, ...] = ()  # lanes with an open branch while it is drawn (its own too)
+    merged: tuple[int, ...] = ()  # lanes of its other inputs, joined into ``lane`` just above it
+    open_lanes: tuple[int, ...] = ()  # lanes with an open branch while it is drawn (its own too)
 
 
-def lanes(graph: PlanGraph) -> List[Placed]:
+def lanes(graph: PlanGraph) -> list[Placed]:
     """Real operators in topological order, each on a lane: a branch start opens the leftmost
     free lane, a single-input operator continues its input's lane, a merge continues its first
     input's lane and closes the others. Without known edges every operator stays on lane 0."""
-    out: List[Placed] = []
-    open_: List[Optional[str]] = []  # lane -> key of the operator whose output it carries
+    out: list[Placed] = []
+    open_: list[str | None] = []  # lane -> key of the operator whose output it carries
     for node in graph.nodes:
         if node.source:
             continue
-        ins: List[Optional[str]] = (
+        ins: list[str | None] = (
             [k for k in graph.upstream(node.key) if k in open_] if graph.edges_known else [])
         if not graph.edges_known:
             ins = [open_[0]] if open_ else []

@@ -18,7 +18,8 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import ray
 from ray.data._internal.execution.execution_callback import ExecutionCallback
@@ -35,11 +36,11 @@ PLAN_RESEND_S = 10.0  # datagrams can be lost: repeat the plan now and then
 MAX_ERROR_CHARS = 500
 
 _monotonic = time.monotonic
-_sender: Optional[Sender] = None
+_sender: Sender | None = None
 _sender_lock = threading.Lock()  # several executors (threads) may report at once
 
 
-def set_sender(sender: Optional[Sender]) -> None:
+def set_sender(sender: Sender | None) -> None:
     """Replace the process-wide sender (tests; ``None``: a fresh default one on next send)."""
     global _sender
     with _sender_lock:
@@ -75,7 +76,7 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 MAX_SCAN_CHARS = 65_536  # of an error's text, searched for its root-cause line
 
 
-def _mask_secret_value(m: "re.Match") -> str:
+def _mask_secret_value(m: re.Match) -> str:
     if _SECRET_KEY.search(m.group(1)):
         return f"{m.group(1)}{m.group(2)}{m.group(3)}***"
     return m.group(0)
@@ -147,7 +148,7 @@ class RaytopProbe(ExecutionCallback):
         self.injected = injected
         self.quiet = False
         self._interval = DEFAULT_INTERVAL_S
-        self._others: "weakref.WeakKeyDictionary[Any, RaytopProbe]" = weakref.WeakKeyDictionary()
+        self._others: weakref.WeakKeyDictionary[Any, RaytopProbe] = weakref.WeakKeyDictionary()
         self._reset(None)
         try:
             self._interval = interval_from_env()
@@ -159,29 +160,29 @@ class RaytopProbe(ExecutionCallback):
         self._executor = _weak(executor)
         self._ended = False
         self._next_step = 0.0
-        self._dataset_id: Optional[str] = None
+        self._dataset_id: str | None = None
         self._header: dict = {}
-        self._plan: Optional[dict] = None
+        self._plan: dict | None = None
         self._announced = False
         self._plan_sent_at = float("-inf")
-        self._start_time: Optional[float] = None
-        self._job_id: Optional[str] = None
+        self._start_time: float | None = None
+        self._job_id: str | None = None
 
     # Ray 2.54 keeps the probe in the DataContext, which it copies for derived datasets and ships
     # with every task: a copy starts afresh, and workers get Ray's no-op base class (they never
     # run callbacks, and nodes without raytop could not unpickle this one).
-    def __copy__(self) -> "RaytopProbe":
+    def __copy__(self) -> RaytopProbe:
         fresh = RaytopProbe(self.injected)
         fresh.quiet = self.quiet
         return fresh
 
-    def __deepcopy__(self, memo: dict) -> "RaytopProbe":
+    def __deepcopy__(self, memo: dict) -> RaytopProbe:
         return self.__copy__()
 
     def __reduce__(self) -> tuple:
         return ExecutionCallback, ()
 
-    def _probe_for(self, executor: Any) -> "RaytopProbe":
+    def _probe_for(self, executor: Any) -> RaytopProbe:
         """The probe reporting ``executor``: this one, unless it still reports another execution.
         From Ray 2.55 there is one probe per execution, so that is always this one; in 2.54 one
         per DataContext serves every execution of the datasets derived from one, even at once."""
@@ -246,7 +247,7 @@ class RaytopProbe(ExecutionCallback):
         self._report(executor, "step", "RUNNING",
                      with_plan=now - self._plan_sent_at >= PLAN_RESEND_S)
 
-    def _end(self, executor: Any, kind: str, state: str, error: Optional[str]) -> None:
+    def _end(self, executor: Any, kind: str, state: str, error: str | None) -> None:
         try:
             self._final(executor, kind, state, error)
         finally:
@@ -277,7 +278,7 @@ class RaytopProbe(ExecutionCallback):
         self._announced = True
         self._report(executor, kind, "RUNNING", with_plan=True)
 
-    def _final(self, executor: Any, kind: str, state: str, error: Optional[str]) -> None:
+    def _final(self, executor: Any, kind: str, state: str, error: str | None) -> None:
         self._next_step = float("inf")  # no step reports after the end
         if self.quiet or not listening():
             return
@@ -288,7 +289,7 @@ class RaytopProbe(ExecutionCallback):
         self._report(executor, kind, state, with_plan=True, end_time=time.time(), error=error)
 
     def _report(self, executor: Any, kind: str, state: str, *, with_plan: bool,
-                end_time: Optional[float] = None, error: Optional[str] = None) -> None:
+                end_time: float | None = None, error: str | None = None) -> None:
         """Read the executor here, on the scheduling thread (the only consistent view); turn it
         into JSON and send it on the reporter thread, so a step costs only the read. The first
         and the final reports wait for delivery: a final one must leave before the script exits."""
@@ -308,7 +309,7 @@ class RaytopProbe(ExecutionCallback):
         _reporter.submit(lambda: _deliver(header, stats, extra, plan), wait=kind != "step")
 
 
-def _weak(obj: Any) -> Optional[Callable[[], Any]]:
+def _weak(obj: Any) -> Callable[[], Any] | None:
     """A weak reference to ``obj`` (an ended execution must not be kept alive by its probe)."""
     if obj is None:
         return None
@@ -318,7 +319,7 @@ def _weak(obj: Any) -> Optional[Callable[[], Any]]:
         return lambda: obj
 
 
-def _deliver(header: dict, stats: Any, extra: dict, plan: Optional[dict]) -> None:
+def _deliver(header: dict, stats: Any, extra: dict, plan: dict | None) -> None:
     dataset = _as_dict(stats)
     dataset.update(extra)
     if plan is not None:
@@ -347,8 +348,8 @@ class _Reporter:
     IDLE_EXIT_S = 30.0
 
     def __init__(self) -> None:
-        self._queue: "queue.Queue" = queue.Queue(maxsize=self.QUEUE)
-        self._thread: Optional[threading.Thread] = None
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE)
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def submit(self, job, *, wait: bool) -> None:
@@ -419,7 +420,7 @@ def _as_dict(obj: Any) -> Any:
     return to_dict(obj)
 
 
-def _encode(message: dict) -> Optional[bytes]:
+def _encode(message: dict) -> bytes | None:
     try:
         return json.dumps(message, separators=(",", ":"), default=repr).encode()
     except Exception:  # noqa: BLE001 - default=repr runs arbitrary user __repr__ code

@@ -8,7 +8,7 @@ import re
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 from raytop.errors import BadInput
 
@@ -90,7 +90,7 @@ def enable_token_auth_if_available() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
-def init_kwargs(address: str) -> Dict[str, Any]:
+def init_kwargs(address: str) -> dict[str, Any]:
     """ray.init arguments for a read-only observer: no log forwarding, its own namespace.
 
     Token auth needs nothing here: Ray finds ~/.ray/auth_token or RAY_AUTH_TOKEN itself.

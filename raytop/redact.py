@@ -14,8 +14,9 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
 
 MASK = "***"
 
@@ -58,7 +59,7 @@ def is_secret_name(name: str) -> bool:
 def redact_url_credentials(s: str) -> str:
     """``scheme://user:password@host`` with the password masked, also when it holds ``/`` or
     ``@``. Each ``://`` is followed up to the next blank or the next ``://``: linear."""
-    out: List[str] = []
+    out: list[str] = []
     done = 0
     starts = [m.end() for m in re.finditer("://", s)]
     for k, start in enumerate(starts):
@@ -72,7 +73,7 @@ def redact_url_credentials(s: str) -> str:
     return "".join(out) + s[done:]
 
 
-def _credentials_span(s: str, start: int, end: int) -> Optional[Tuple[int, int]]:
+def _credentials_span(s: str, start: int, end: int) -> tuple[int, int] | None:
     """(from, to) of the password in the authority starting at ``start``, or None."""
     authority = re.split("[?#]", s[start:end], maxsplit=1)[0]
     first_at = None
@@ -97,7 +98,7 @@ def _credentials_span(s: str, start: int, end: int) -> Optional[Tuple[int, int]]
 def _mask_assignments(s: str) -> str:
     """The values of secret-named assignments in free text: ``DB_PASSWORD=x``, ``?token=x&``,
     ``{"api_key": "x"}``, ``'HF_TOKEN': 'x'``, ``Authorization: Bearer x``."""
-    out: List[str] = []
+    out: list[str] = []
     done = 0
     for m in _NAME_SEP.finditer(s):
         if m.start() < done or not is_secret_name(m["name"]):
@@ -109,7 +110,7 @@ def _mask_assignments(s: str) -> str:
     return "".join(out) + s[done:]
 
 
-def _value_span(s: str, pos: int, header: bool) -> Optional[Tuple[int, int]]:
+def _value_span(s: str, pos: int, header: bool) -> tuple[int, int] | None:
     quoted = _QUOTED_VALUE.match(s, pos)
     if quoted:
         return (pos + 1, quoted.end() - 1) if quoted.end() - pos > 2 else None
@@ -117,9 +118,9 @@ def _value_span(s: str, pos: int, header: bool) -> Optional[Tuple[int, int]]:
     return (pos, plain.end()) if plain else None
 
 
-def _ray_tokens() -> List[str]:
+def _ray_tokens() -> list[str]:
     """The Ray auth token(s) valid here; read fresh each call since ray.init may create one."""
-    found: List[str] = []
+    found: list[str] = []
     env_token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
     if env_token:
         found.append(env_token)
@@ -137,7 +138,7 @@ def _ray_tokens() -> List[str]:
     return [t for t in dict.fromkeys(found) if len(t) >= _MIN_TOKEN_LEN]
 
 
-def redact_text(s: str, tokens: Optional[Iterable[str]] = None) -> str:
+def redact_text(s: str, tokens: Iterable[str] | None = None) -> str:
     """``s`` without the Ray auth token, URL passwords, secret-named values (``KEY=…``,
     ``"api_key": …``, ``?token=…``, ``Authorization: …``) and bearer tokens."""
     if not s:
@@ -149,13 +150,13 @@ def redact_text(s: str, tokens: Optional[Iterable[str]] = None) -> str:
     return _BEARER.sub(lambda m: m["kw"] + MASK, s)
 
 
-def redact_argv(argv: Iterable[str]) -> List[str]:
+def redact_argv(argv: Iterable[str]) -> list[str]:
     """A copy of a command line with secret option values and URL passwords masked.
 
     Handles ``--token X``, ``--token=X``, ``NAME_TOKEN=X`` (env-style prefixes) and URLs.
     """
     tokens = _ray_tokens()
-    out: List[str] = []
+    out: list[str] = []
     hide_next = False
     for raw in argv:
         arg = str(raw)
@@ -237,7 +238,7 @@ def _kept_value(key: str, value: Any) -> Any:
     return None
 
 
-def redact_remote_args(args: Optional[Mapping[str, Any]]) -> dict:
+def redact_remote_args(args: Mapping[str, Any] | None) -> dict:
     """``ray_remote_args`` with only the resource keys raytop reads left as they are.
 
     Every other key keeps its name and gets a ``<redacted:…>`` marker instead of its value (the

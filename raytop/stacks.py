@@ -13,8 +13,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
 
 CPU_WINDOW_S = 0.5
 DUMP_TIMEOUT_S = 20.0
@@ -26,9 +26,9 @@ class WorkerStack:
     pid: int
     node: str  # the node's IP (or id)
     title: str  # the process title, e.g. ray::MapWorker(MapBatches(Model)).submit
-    cpu_percent: Optional[float]  # over CPU_WINDOW_S, of one core
-    stack: Optional[str] = None  # py-spy's dump
-    error: Optional[str] = None  # why there is no stack, in one line
+    cpu_percent: float | None  # over CPU_WINDOW_S, of one core
+    stack: str | None = None  # py-spy's dump
+    error: str | None = None  # why there is no stack, in one line
 
 
 def _cpu_percents(pids: Sequence[int], window_s: float) -> dict:
@@ -52,7 +52,7 @@ def _cpu_percents(pids: Sequence[int], window_s: float) -> dict:
     return out
 
 
-def busiest(workers, operator: str, n: int, window_s: float = CPU_WINDOW_S) -> List:
+def busiest(workers, operator: str, n: int, window_s: float = CPU_WINDOW_S) -> list:
     """The ``n`` workers of ``operator`` (by process title) using the most CPU, with it."""
     mine = [w for w in workers if w.operator == operator]
     cpu = _cpu_percents([w.pid for w in mine], window_s)
@@ -80,7 +80,7 @@ def dump(pid: int, native: bool = False, timeout: float = DUMP_TIMEOUT_S) -> str
 
 
 def node_stacks(workers, operator: str, n: int, node: str,
-                native: bool = False) -> List[WorkerStack]:
+                native: bool = False) -> list[WorkerStack]:
     """Stacks of ``operator``'s ``n`` busiest workers among ``workers`` (one node's)."""
     out = []
     for w, cpu in busiest(workers, operator, n):
@@ -91,7 +91,7 @@ def node_stacks(workers, operator: str, n: int, node: str,
     return out
 
 
-def common_failure(stacks: Sequence[WorkerStack]) -> Optional[str]:
+def common_failure(stacks: Sequence[WorkerStack]) -> str | None:
     """The one reason, when no worker's stack could be had and all failed for it (py-spy
     missing on the nodes, or without the rights to trace the workers); None otherwise."""
     reasons = {s.error for s in stacks if s.stack is None}

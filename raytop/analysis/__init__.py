@@ -5,12 +5,12 @@ Imports neither Ray nor Textual (a test checks it).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from ..model import ConsumerStats, DatasetStats, Plan, Snapshot, op_key, op_labels, to_dict
 
 
-def report_data(history: Sequence[Snapshot], stall_s: Optional[float] = None) -> dict:
+def report_data(history: Sequence[Snapshot], stall_s: float | None = None) -> dict:
     """The JSON-ready core of a report: suggestions, plan analysis per dataset, dataset summaries.
     ``stall_s``: the stall threshold the recording was made with (None: the default)."""
     from .advisor import advise, suggestion_to_dict
@@ -19,9 +19,9 @@ def report_data(history: Sequence[Snapshot], stall_s: Optional[float] = None) ->
     from .plan import analyze_plan, plan_analysis_to_dict
 
     snaps = sorted(history, key=lambda s: s.t)
-    plans: Dict[str, Plan] = {}
-    last: Dict[str, DatasetStats] = {}
-    consumers: Dict[str, ConsumerStats] = {}  # the latest reading of each dataset's loop
+    plans: dict[str, Plan] = {}
+    last: dict[str, DatasetStats] = {}
+    consumers: dict[str, ConsumerStats] = {}  # the latest reading of each dataset's loop
     for s in snaps:
         for d in s.datasets:
             last[d.dataset_id] = d
@@ -29,7 +29,7 @@ def report_data(history: Sequence[Snapshot], stall_s: Optional[float] = None) ->
                 consumers[d.dataset_id] = d.consumer
             if d.plan is not None:
                 plans[d.dataset_id] = d.plan
-    datasets: List[dict] = []
+    datasets: list[dict] = []
     for ds_id, d in last.items():
         labels = op_labels(d.operators)
         neck = find_bottleneck(snaps, ds_id, plans)

@@ -9,8 +9,8 @@ not make it flap.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from ..model import Plan, Snapshot, Suggestion
 from . import thresholds as th
@@ -18,7 +18,7 @@ from .progress import Progress, default_stall_s, track_all
 from .rules import RULES, SEVERITY_RANK, raise_after, rank_key
 from .window import SnapCache, Window
 
-Key = Tuple[str, Optional[str], Optional[str]]
+Key = tuple[str, str | None, str | None]
 
 
 @dataclass
@@ -26,15 +26,15 @@ class _Track:
     on: int = 0
     off: int = 0
     active: bool = False
-    last: Optional[Suggestion] = None  # the latest evidence while on
-    best: Optional[Suggestion] = None  # the strongest evidence while active
+    last: Suggestion | None = None  # the latest evidence while on
+    best: Suggestion | None = None  # the strongest evidence while active
 
 
-def _key_order(key: Key) -> Tuple[str, str, str]:
+def _key_order(key: Key) -> tuple[str, str, str]:
     return key[0], key[1] or "", key[2] or ""
 
 
-def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
+def _stronger(a: Suggestion, b: Suggestion | None) -> bool:
     if b is None:
         return True
     ka = (-SEVERITY_RANK.get(a.severity, 3), a.figures.get("impact", 0.0))
@@ -43,16 +43,16 @@ def _stronger(a: Suggestion, b: Optional[Suggestion]) -> bool:
 
 
 class Advisor:
-    def __init__(self, stall_s: Optional[float] = None) -> None:
+    def __init__(self, stall_s: float | None = None) -> None:
         self.stall_s = stall_s if stall_s is not None else default_stall_s()
-        self._progress: Dict[str, Progress] = {}  # for ``stalled``: when each dataset last moved
-        self._snaps: Deque[Snapshot] = deque(maxlen=th.HISTORY_MAX_SNAPSHOTS)
-        self._plans: Dict[str, Plan] = {}
-        self._tracks: Dict[Key, _Track] = {}
+        self._progress: dict[str, Progress] = {}  # for ``stalled``: when each dataset last moved
+        self._snaps: deque[Snapshot] = deque(maxlen=th.HISTORY_MAX_SNAPSHOTS)
+        self._plans: dict[str, Plan] = {}
+        self._tracks: dict[Key, _Track] = {}
         self._cache = SnapCache()  # per-snapshot readings, kept while a snapshot is in the window
-        self.errors: Dict[str, str] = {}  # rule id -> last exception, so one bad rule can't stop the rest
+        self.errors: dict[str, str] = {}  # rule id -> last exception, so one bad rule can't stop the rest
 
-    def update(self, snap: Snapshot) -> Tuple[Suggestion, ...]:
+    def update(self, snap: Snapshot) -> tuple[Suggestion, ...]:
         self._snaps.append(snap)
         while self._snaps and snap.t - self._snaps[0].t > th.HISTORY_S:
             self._snaps.popleft()
@@ -64,7 +64,7 @@ class Advisor:
         self._cache.retain(recent, keep=tuple(self._plans.values()))
         win = Window(recent, dict(self._plans), progress=dict(self._progress),
                      stall_s=self.stall_s, cache=self._cache)
-        found: Dict[Key, Suggestion] = {}
+        found: dict[Key, Suggestion] = {}
         for rid, fn in RULES.items():
             try:
                 for sg in fn(win):
@@ -87,7 +87,7 @@ class Advisor:
                 tr.best = s
         return self.active()
 
-    def _rule_window(self, snap: Snapshot) -> Tuple[Snapshot, ...]:
+    def _rule_window(self, snap: Snapshot) -> tuple[Snapshot, ...]:
         """The last ``RULE_WINDOW_S`` seconds, reaching further back (up to ``RULE_WINDOW_MAX_S``)
         while a running dataset has fewer than ``MIN_READINGS`` distinct readings in it."""
         recent = tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_S)
@@ -96,10 +96,10 @@ class Advisor:
             return recent
         return tuple(s for s in self._snaps if snap.t - s.t <= th.RULE_WINDOW_MAX_S)
 
-    def active(self) -> Tuple[Suggestion, ...]:
+    def active(self) -> tuple[Suggestion, ...]:
         return rank([t.last for t in self._tracks.values() if t.active and t.last is not None])
 
-    def ever_active(self) -> Tuple[Suggestion, ...]:
+    def ever_active(self) -> tuple[Suggestion, ...]:
         return rank([t.best for t in self._tracks.values() if t.best is not None])
 
 
@@ -108,12 +108,12 @@ def _readings(snaps: Sequence[Snapshot], dataset_id: str) -> int:
     return len({d.figures_t for s in snaps for d in s.datasets if d.dataset_id == dataset_id})
 
 
-def rank(suggestions: Sequence[Suggestion]) -> Tuple[Suggestion, ...]:
+def rank(suggestions: Sequence[Suggestion]) -> tuple[Suggestion, ...]:
     """critical > warning > info, then by impact score."""
     return tuple(sorted(suggestions, key=rank_key))
 
 
-def advise(history: Sequence[Snapshot], stall_s: Optional[float] = None) -> Tuple[Suggestion, ...]:
+def advise(history: Sequence[Snapshot], stall_s: float | None = None) -> tuple[Suggestion, ...]:
     """Every suggestion that became active at some point of ``history``, one per
     (rule, dataset, operator), with its strongest evidence; ranked like ``Advisor.update``.
     ``stall_s``: the stall threshold (a recording's --stall-after), else the default."""

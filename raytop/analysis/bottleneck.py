@@ -26,7 +26,7 @@ others hold, so the others go first; a tie credits nobody.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..dataset_rows import tail_kind
 from ..model import DatasetStats, OperatorStats, Snapshot, op_key
@@ -46,7 +46,7 @@ def _busy(op: OperatorStats) -> bool:
     return (op.tasks_running or 0) >= 1
 
 
-def _limiting(op: OperatorStats, first: bool, alone: bool = False) -> Optional[bool]:
+def _limiting(op: OperatorStats, first: bool, alone: bool = False) -> bool | None:
     """``alone``: no other operator of the dataset is busy, so whatever budget or cap holds
     ``op`` back, it is ``op``'s own work that the pipeline waits for."""
     q = op.queued_blocks
@@ -72,7 +72,7 @@ def _done_fraction(op: OperatorStats) -> float:
     return float(op.rows_out or 0)
 
 
-def _downstream(graph: PlanGraph, key: str) -> List[str]:
+def _downstream(graph: PlanGraph, key: str) -> list[str]:
     out, todo = [], [key]
     while todo:
         for c in graph.consumers(todo.pop()):
@@ -82,8 +82,8 @@ def _downstream(graph: PlanGraph, key: str) -> List[str]:
     return out
 
 
-def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: Dict[str, OperatorStats],
-                      flags: Dict[str, Optional[bool]]) -> None:
+def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: dict[str, OperatorStats],
+                      flags: dict[str, bool | None]) -> None:
     """A merge whose input branches are still being produced waits for them: it is not the
     bottleneck; the busiest-behind operator of those branches is (see the module docstring)."""
     for key in list(flags):
@@ -109,11 +109,11 @@ def _credit_waited_on(win: Window, ds_id: str, graph: PlanGraph, ops: Dict[str, 
             flags[op_key(slowest)] = True
 
 
-def _sample_flags(win: Window, ds_id: str, d: DatasetStats) -> Dict[str, Optional[bool]]:
+def _sample_flags(win: Window, ds_id: str, d: DatasetStats) -> dict[str, bool | None]:
     graph = win.graph(ds_id)
     ops = [o for o in d.operators if not is_source_op(o)]
     by_key = {op_key(o): o for o in ops}
-    flags: Dict[str, Optional[bool]] = {}
+    flags: dict[str, bool | None] = {}
     busy = [op_key(o) for o in ops if _busy(o)]
     for i, op in enumerate(ops):
         key = op_key(op)
@@ -138,8 +138,8 @@ def is_trivial(op: OperatorStats) -> bool:
     return all(tail_kind(p) is not None or p in TRIVIAL_PARTS for p in parts)
 
 
-def _clear_trivial_tails(win: Window, ds_id: str, ops: List[OperatorStats],
-                         flags: Dict[str, Optional[bool]]) -> None:
+def _clear_trivial_tails(win: Window, ds_id: str, ops: list[OperatorStats],
+                         flags: dict[str, bool | None]) -> None:
     """Blocks wait in front of a sink or a trivial summary while the operator upstream of it is
     still at work: that operator, not the sink, is what the pipeline waits for."""
     graph = win.graph(ds_id)
@@ -153,7 +153,7 @@ def _clear_trivial_tails(win: Window, ds_id: str, ops: List[OperatorStats],
             flags[key] = False
 
 
-def _queues(d: DatasetStats) -> Tuple[Tuple[str, ...], Tuple[int, ...]]:
+def _queues(d: DatasetStats) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """The op keys of the operators with a known queue, and their queued blocks."""
     keys, queued = [], []
     for op in d.operators:
@@ -165,7 +165,7 @@ def _queues(d: DatasetStats) -> Tuple[Tuple[str, ...], Tuple[int, ...]]:
 
 
 def _flags_in(win: Window, dataset_id: str, d: DatasetStats
-              ) -> Tuple[Dict[str, Optional[bool]], Tuple[str, ...], Tuple[int, ...]]:
+              ) -> tuple[dict[str, bool | None], tuple[str, ...], tuple[int, ...]]:
     """``_sample_flags``, its keys, and 1 where a flag is set: kept with the sample for as long
     as the dataset's graph is the same (the flags read nothing else)."""
     graph = win.graph(dataset_id)
@@ -178,12 +178,12 @@ def _flags_in(win: Window, dataset_id: str, d: DatasetStats
 
 
 def bottleneck_scores(snaps: Sequence[Snapshot], dataset_id, plans=None
-                      ) -> Dict[str, Tuple[float, float]]:
+                      ) -> dict[str, tuple[float, float]]:
     """op key -> (share of samples it limits throughput, mean queued blocks)."""
     return window_scores(Window(tuple(snaps), dict(plans or {})), dataset_id)
 
 
-def window_scores(win: Window, dataset_id) -> Dict[str, Tuple[float, float]]:
+def window_scores(win: Window, dataset_id) -> dict[str, tuple[float, float]]:
     """``bottleneck_scores`` of a window's snapshots and plans."""
     rows = [(_flags_in(win, dataset_id, d), win.summary(d, _queues)) for _, d in win.running(dataset_id)]
     if rows:
@@ -196,8 +196,8 @@ def window_scores(win: Window, dataset_id) -> Dict[str, Tuple[float, float]]:
             means = dict(zip(qkeys, [sum(col) / n for col in zip(*(q[1] for _, q in rows), strict=True)],
                              strict=True))
             return {key: (h / n, means.get(key, 0.0)) for key, h in zip(keys, hits, strict=True)}
-    flags: Dict[str, List[Optional[bool]]] = {}
-    queues: Dict[str, List[int]] = {}
+    flags: dict[str, list[bool | None]] = {}
+    queues: dict[str, list[int]] = {}
     for (sample_flags, _, _), (qkeys, queued) in rows:
         for key, flag in sample_flags.items():
             flags.setdefault(key, []).append(flag)
@@ -211,7 +211,7 @@ def window_scores(win: Window, dataset_id) -> Dict[str, Tuple[float, float]]:
     return out
 
 
-def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> Optional[str]:
+def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> str | None:
     """The op key (``OperatorStats.op_id``) that limits ``dataset_id``'s throughput over
     ``snaps``, or None. ``plans`` (dataset id -> Plan) adds a plan seen earlier than ``snaps``."""
     if not snaps:
@@ -219,12 +219,12 @@ def find_bottleneck(snaps: Sequence[Snapshot], dataset_id, plans=None) -> Option
     return window_bottleneck(Window(tuple(snaps), dict(plans or {})), dataset_id)
 
 
-def window_bottleneck(win: Window, dataset_id) -> Optional[str]:
+def window_bottleneck(win: Window, dataset_id) -> str | None:
     """``find_bottleneck`` of a window's snapshots and plans, once per window."""
     return win.once(("bottleneck", dataset_id), lambda: _bottleneck(win, dataset_id))
 
 
-def _bottleneck(win: Window, dataset_id) -> Optional[str]:
+def _bottleneck(win: Window, dataset_id) -> str | None:
     if consumer_bound(win.running(dataset_id)) is not None:
         return None  # the consumer's loop, not an operator, limits the dataset
     scores = window_scores(win, dataset_id)

@@ -3,8 +3,8 @@ its time splits between its own code and waiting for the pipeline. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
 
 from ..format import fmt_count, fmt_seconds, fmt_share
 from ..model import ConsumerStats, DatasetStats, Snapshot
@@ -17,25 +17,25 @@ class ConsumerSpan:
 
     user_s: float
     blocked_s: float
-    batches: Optional[int]
+    batches: int | None
 
     @property
     def total_s(self) -> float:
         return self.user_s + self.blocked_s
 
     @property
-    def user_share(self) -> Optional[float]:
+    def user_share(self) -> float | None:
         return self.user_s / self.total_s if self.total_s > 0 else None
 
 
-def _times(c: Optional[ConsumerStats]) -> Optional[Tuple[float, float]]:
+def _times(c: ConsumerStats | None) -> tuple[float, float] | None:
     """``(user_s, blocked_s)`` of ``c``, None until both are known."""
     if c is None or c.user_s is None or c.blocked_s is None:
         return None
     return c.user_s, c.blocked_s
 
 
-def consumer_span(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional[ConsumerSpan]:
+def consumer_span(samples: Sequence[tuple[Snapshot, DatasetStats]]) -> ConsumerSpan | None:
     """The consumer's activity from the first to the last sample that has its figures."""
     known = [(c, t) for _, d in samples if (c := d.consumer) is not None and (t := _times(c)) is not None]
     if len(known) < 2:
@@ -45,7 +45,7 @@ def consumer_span(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional[
     return ConsumerSpan(max(0.0, b_user - a_user), max(0.0, b_blocked - a_blocked), batches)
 
 
-def consumer_bound(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional[ConsumerSpan]:
+def consumer_bound(samples: Sequence[tuple[Snapshot, DatasetStats]]) -> ConsumerSpan | None:
     """The span, when the loop's own code took ``CONSUMER_USER_SHARE`` of at least
     ``CONSUMER_MIN_S`` consumer seconds: the consumer, not an operator, is the slow part."""
     span = consumer_span(samples)
@@ -54,7 +54,7 @@ def consumer_bound(samples: Sequence[Tuple[Snapshot, DatasetStats]]) -> Optional
     return span if (span.user_share or 0) >= th.CONSUMER_USER_SHARE else None
 
 
-def consumer_summary(c: Optional[ConsumerStats]) -> Optional[str]:
+def consumer_summary(c: ConsumerStats | None) -> str | None:
     """The consumer's figures in one line (TUI overview, report), None when nothing iterates."""
     times = _times(c)
     if c is None or times is None:

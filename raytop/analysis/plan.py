@@ -11,7 +11,7 @@ and any ``ray_remote_args_fn``. We evaluate each unfused pair against that group
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from ..model import LogicalOp, Plan, to_dict
 
@@ -29,17 +29,17 @@ class FusionReason:
     #            remote-args | remote-args-fn | target-max-block-size | streaming-repartition | unknown
     text: str
     fixable: bool
-    key: Optional[str] = None
-    values: Tuple = ()
+    key: str | None = None
+    values: tuple = ()
 
 
 @dataclass(frozen=True)
 class FusedGroup:
     physical: str  # name of the physical operator (display)
-    physical_class: Optional[str]
-    logical: Tuple[str, ...]  # LogicalOp ids
-    names: Tuple[str, ...]
-    op_id: Optional[str] = None  # the physical operator's key: names repeat across branches
+    physical_class: str | None
+    logical: tuple[str, ...]  # LogicalOp ids
+    names: tuple[str, ...]
+    op_id: str | None = None  # the physical operator's key: names repeat across branches
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ class Boundary:
     upstream_name: str
     downstream_name: str
     fused: bool
-    reasons: Tuple[FusionReason, ...] = ()
-    upstream_op: Optional[str] = None  # op keys of the physical operators on either side
-    downstream_op: Optional[str] = None
+    reasons: tuple[FusionReason, ...] = ()
+    upstream_op: str | None = None  # op keys of the physical operators on either side
+    downstream_op: str | None = None
 
     @property
     def fixable(self) -> bool:
@@ -61,8 +61,8 @@ class Boundary:
 
 @dataclass(frozen=True)
 class PlanAnalysis:
-    groups: Tuple[FusedGroup, ...]
-    boundaries: Tuple[Boundary, ...]
+    groups: tuple[FusedGroup, ...]
+    boundaries: tuple[Boundary, ...]
     reasons_known: bool
 
 
@@ -86,7 +86,7 @@ def _phys_key(p) -> str:
     return p.op_id or p.name
 
 
-def _names_boundary(up, down_names: Tuple[str, ...], up_key: str, down_key: str) -> Boundary:
+def _names_boundary(up, down_names: tuple[str, ...], up_key: str, down_key: str) -> Boundary:
     up_names = tuple(n.strip() for n in up.name.split("->"))
     if up.physical_class == "ActorPoolMapOperator":
         reason = FusionReason(
@@ -101,8 +101,8 @@ def _names_boundary(up, down_names: Tuple[str, ...], up_key: str, down_key: str)
 
 
 def _analyze_names(plan: Plan) -> PlanAnalysis:
-    groups: List[FusedGroup] = []
-    boundaries: List[Boundary] = []
+    groups: list[FusedGroup] = []
+    boundaries: list[Boundary] = []
     keyed = {_phys_key(p): p for p in plan.physical}
     by_name = {p.name: p for p in plan.physical}
     prev = None
@@ -130,9 +130,9 @@ def _analyze_names(plan: Plan) -> PlanAnalysis:
 
 def _analyze_probe(plan: Plan) -> PlanAnalysis:
     by_id = {lop.id: lop for lop in plan.logical}
-    member_of: Dict[str, str] = {}  # logical id -> physical op key
-    groups: List[FusedGroup] = []
-    members: Dict[str, List[LogicalOp]] = {}
+    member_of: dict[str, str] = {}  # logical id -> physical op key
+    groups: list[FusedGroup] = []
+    members: dict[str, list[LogicalOp]] = {}
     for p in plan.physical:
         ids = tuple(i for i in p.logical if i in by_id)
         if not ids:
@@ -149,7 +149,7 @@ def _analyze_probe(plan: Plan) -> PlanAnalysis:
             member_of[lop.id] = owner
             members.setdefault(owner, []).append(lop)
 
-    boundaries: List[Boundary] = []
+    boundaries: list[Boundary] = []
     for down in plan.logical:
         for up_id in down.inputs:
             up = by_id.get(up_id)
@@ -157,7 +157,7 @@ def _analyze_probe(plan: Plan) -> PlanAnalysis:
                 continue
             g_up, g_down = member_of.get(up.id), member_of.get(down.id)
             fused = g_up is not None and g_up == g_down
-            reasons: Tuple[FusionReason, ...] = ()
+            reasons: tuple[FusionReason, ...] = ()
             if not fused:
                 group = members.get(g_down or "", [down])
                 start = group.index(down) if down in group else 0
@@ -168,7 +168,7 @@ def _analyze_probe(plan: Plan) -> PlanAnalysis:
     return PlanAnalysis(tuple(groups), tuple(boundaries), reasons_known=True)
 
 
-def _size(op: LogicalOp) -> Optional[int]:
+def _size(op: LogicalOp) -> int | None:
     return op.max_size if op.max_size is not None else op.min_size
 
 
@@ -178,7 +178,7 @@ def _modifies_rows(op: LogicalOp) -> bool:
     return op.op_class.startswith(ROW_CHANGING_CLASSES)
 
 
-def canonical_remote_args(args) -> Dict[str, Any]:
+def canonical_remote_args(args) -> dict[str, Any]:
     """Ray's ``_canonicalize``: num_cpus defaults to 1, num_gpus to 0, zero resources dropped."""
     out = dict(args or {})
     if out.get("num_cpus") is None:
@@ -190,7 +190,7 @@ def canonical_remote_args(args) -> Dict[str, Any]:
     return out
 
 
-def remote_arg_differences(up_args, down_args) -> List[Tuple[str, Any, Any]]:
+def remote_arg_differences(up_args, down_args) -> list[tuple[str, Any, Any]]:
     """(key, upstream value, downstream value) for every key that blocks fusion."""
     up, down = canonical_remote_args(up_args), canonical_remote_args(down_args)
     for key in INHERITABLE_REMOTE_ARGS:
@@ -204,8 +204,8 @@ def _v(v) -> str:
     return "unset" if v is None else repr(v) if isinstance(v, str) else str(v)
 
 
-def explain_unfused(up: LogicalOp, group: List[LogicalOp], multi_input: bool = False
-                    ) -> List[FusionReason]:
+def explain_unfused(up: LogicalOp, group: list[LogicalOp], multi_input: bool = False
+                    ) -> list[FusionReason]:
     """Why Ray 2.60 kept ``up`` apart from the fused group starting at ``group[0]``."""
     structural = _structural_reason(up, group[0], multi_input)
     if structural is not None:
@@ -221,7 +221,7 @@ def explain_unfused(up: LogicalOp, group: List[LogicalOp], multi_input: bool = F
         "the capture does not show (e.g. a read split into more blocks than it has files)", False)]
 
 
-def _structural_reason(up: LogicalOp, down: LogicalOp, multi_input: bool) -> Optional[FusionReason]:
+def _structural_reason(up: LogicalOp, down: LogicalOp, multi_input: bool) -> FusionReason | None:
     """A reason no setting changes: not a pair of maps, or a streaming repartition."""
     shuffle_after_map = up.is_map and down.op_class in ALL_TO_ALL_FUSABLE
     if multi_input or not up.is_map or not (down.is_map or shuffle_after_map):
@@ -234,7 +234,7 @@ def _structural_reason(up: LogicalOp, down: LogicalOp, multi_input: bool) -> Opt
     return None
 
 
-def _compute_reasons(up: LogicalOp, last: LogicalOp) -> List[FusionReason]:
+def _compute_reasons(up: LogicalOp, last: LogicalOp) -> list[FusionReason]:
     """The compute strategies: an actor upstream never fuses; task pool sizes must agree."""
     if up.compute == "actor":
         return [FusionReason(
@@ -253,7 +253,7 @@ def _compute_reasons(up: LogicalOp, last: LogicalOp) -> List[FusionReason]:
     return []
 
 
-def _batch_size_reasons(up: LogicalOp, down: LogicalOp, maps: List[LogicalOp]) -> List[FusionReason]:
+def _batch_size_reasons(up: LogicalOp, down: LogicalOp, maps: list[LogicalOp]) -> list[FusionReason]:
     batch_sizes = [g.batch_size for g in maps if g.batch_size is not None]
     if not batch_sizes or not _modifies_rows(up) or up.op_class == "MapBatches":
         return []
@@ -264,7 +264,7 @@ def _batch_size_reasons(up: LogicalOp, down: LogicalOp, maps: List[LogicalOp]) -
         "its parallelism", False, "batch_size", (max(batch_sizes),))]
 
 
-def _remote_args_fn_reasons(up: LogicalOp, maps: List[LogicalOp]) -> List[FusionReason]:
+def _remote_args_fn_reasons(up: LogicalOp, maps: list[LogicalOp]) -> list[FusionReason]:
     fn_ops = [o.name for o in [up, *maps] if o.has_remote_args_fn]
     if not fn_ops:
         return []
@@ -274,7 +274,7 @@ def _remote_args_fn_reasons(up: LogicalOp, maps: List[LogicalOp]) -> List[Fusion
         "ray_remote_args_fn")]
 
 
-def _remote_arg_reasons(up: LogicalOp, down: LogicalOp) -> List[FusionReason]:
+def _remote_arg_reasons(up: LogicalOp, down: LogicalOp) -> list[FusionReason]:
     """One reason per ``ray_remote_args`` key that differs; hardware keys are not fixable."""
     out = []
     for key, a, b in remote_arg_differences(up.ray_remote_args, down.ray_remote_args):
@@ -289,7 +289,7 @@ def _remote_arg_reasons(up: LogicalOp, down: LogicalOp) -> List[FusionReason]:
     return out
 
 
-def _block_size_reasons(up: LogicalOp, down: LogicalOp, maps: List[LogicalOp]) -> List[FusionReason]:
+def _block_size_reasons(up: LogicalOp, down: LogicalOp, maps: list[LogicalOp]) -> list[FusionReason]:
     blocks = [g.target_max_block_size for g in maps if g.target_max_block_size is not None]
     if up.target_max_block_size is None or not blocks or blocks[0] == up.target_max_block_size:
         return []

@@ -16,39 +16,39 @@ it in its meta (``stall_s_of``) so its report judges the same way.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any
 
 from ..model import DatasetStats, Snapshot, op_key
 from . import thresholds as th
 
 META_KEY = "stall_after"  # the recording's meta key for --stall-after
 _TERMINAL = ("FINISHED", "FAILED")
-_default_stall_s: Optional[float] = None
+_default_stall_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Progress:
     since: float  # unix s: when the counters last changed (or the dataset started, if nothing done)
-    counters: Tuple[Any, ...]  # the readings compared from one snapshot to the next
+    counters: tuple[Any, ...]  # the readings compared from one snapshot to the next
     known: bool  # some counter was read (all None: raytop cannot tell progress from none)
 
 
-def counters(d: DatasetStats) -> Tuple[Any, ...]:
+def counters(d: DatasetStats) -> tuple[Any, ...]:
     c = d.consumer
     ops = tuple((op_key(o), o.rows_out, o.rows_in, o.blocks_out, o.bytes_out, o.tasks_finished)
                 for o in d.operators)
     return (d.rows_out, c.batches if c is not None else None, c.rows if c is not None else None, ops)
 
 
-def _values(cs: Tuple[Any, ...]):
-    for v in cs[:3]:
-        yield v
+def _values(cs: tuple[Any, ...]):
+    yield from cs[:3]
     for entry in cs[3]:
         yield from entry[1:]
 
 
-def track(prev: Optional[Progress], t: float, d: DatasetStats) -> Progress:
+def track(prev: Progress | None, t: float, d: DatasetStats) -> Progress:
     now = counters(d)
     known = any(v is not None for v in _values(now))
     if prev is None:
@@ -61,7 +61,7 @@ def track(prev: Optional[Progress], t: float, d: DatasetStats) -> Progress:
     return prev
 
 
-def track_all(progress: Dict[str, Progress], snap: Snapshot) -> None:
+def track_all(progress: dict[str, Progress], snap: Snapshot) -> None:
     """``progress`` updated with ``snap``'s datasets; a finished or failed one is dropped."""
     for d in snap.datasets:
         if d.state in _TERMINAL:
@@ -70,7 +70,7 @@ def track_all(progress: Dict[str, Progress], snap: Snapshot) -> None:
             progress[d.dataset_id] = track(progress.get(d.dataset_id), snap.t, d)
 
 
-def valid_stall_s(v: Any) -> Optional[float]:
+def valid_stall_s(v: Any) -> float | None:
     """A stall threshold as given (option, recording meta): a finite number of seconds > 0."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -78,7 +78,7 @@ def valid_stall_s(v: Any) -> Optional[float]:
     return v if math.isfinite(v) and v > 0 else None
 
 
-def set_default_stall_s(seconds: Optional[float]) -> None:
+def set_default_stall_s(seconds: float | None) -> None:
     """The stall threshold of every Advisor made from now on in this process (None: ``STALL_S``)."""
     global _default_stall_s
     _default_stall_s = valid_stall_s(seconds)
@@ -88,6 +88,6 @@ def default_stall_s() -> float:
     return _default_stall_s if _default_stall_s is not None else th.STALL_S
 
 
-def stall_s_of(meta: Mapping[str, Any]) -> Optional[float]:
+def stall_s_of(meta: Mapping[str, Any]) -> float | None:
     """The --stall-after a recording was made with (its meta), None when it had none."""
     return valid_stall_s(meta.get(META_KEY))

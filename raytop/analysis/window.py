@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..model import DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan, Snapshot, op_key, op_labels
 from ..plan_graph import PlanGraph, build_graph
@@ -11,38 +12,38 @@ from . import thresholds as th
 from .progress import Progress
 
 
-def busy_actors(op: OperatorStats) -> Optional[int]:
+def busy_actors(op: OperatorStats) -> int | None:
     a = op.actors
     if a is None or a.running is None:
         return None
     return max(0, a.running - (a.idle or 0))
 
 
-def cluster_cpus(snap: Snapshot) -> Optional[float]:
+def cluster_cpus(snap: Snapshot) -> float | None:
     vals = [n.num_cpus for n in snap.nodes if n.alive and n.num_cpus is not None]
     return sum(vals) if vals else None
 
 
-def cluster_gpus(snap: Snapshot) -> Optional[float]:
+def cluster_gpus(snap: Snapshot) -> float | None:
     vals = [n.num_gpus for n in snap.nodes if n.alive and n.num_gpus is not None]
     return sum(vals) if vals else None
 
 
-def used_cpus(snap: Snapshot) -> Optional[float]:
+def used_cpus(snap: Snapshot) -> float | None:
     """CPUs held by Ray Data operators of every running dataset (probe usage)."""
     vals = [op.usage.cpu for d in snap.datasets if d.state in (None, "RUNNING")
             for op in d.operators if op.usage is not None and op.usage.cpu is not None]
     return sum(vals) if vals else None
 
 
-def free_cpus(snap: Snapshot) -> Optional[float]:
+def free_cpus(snap: Snapshot) -> float | None:
     total, used = cluster_cpus(snap), used_cpus(snap)
     if total is None or used is None:
         return None
     return total - used
 
 
-def held_share(flags: Sequence[bool]) -> Optional[float]:
+def held_share(flags: Sequence[bool]) -> float | None:
     """The share of samples a condition held in, when it *holds*: at least ``MIN_SAMPLES`` of
     them and true in at least ``HOLD_FRACTION``; None otherwise."""
     if len(flags) < th.MIN_SAMPLES:
@@ -51,21 +52,21 @@ def held_share(flags: Sequence[bool]) -> Optional[float]:
     return share if share >= th.HOLD_FRACTION else None
 
 
-def fraction(flags: Sequence[Optional[bool]]) -> float:
+def fraction(flags: Sequence[bool | None]) -> float:
     """Share of the known samples that are True (unknown ones do not count either way)."""
     known = [f for f in flags if f is not None]
     return sum(1 for f in known if f) / len(known) if known else 0.0
 
 
-def ops_by_key(d: DatasetStats) -> Dict[str, OperatorStats]:
+def ops_by_key(d: DatasetStats) -> dict[str, OperatorStats]:
     """op key -> the dataset's first operator with that key (what a scan for the key finds)."""
-    out: Dict[str, OperatorStats] = {}
+    out: dict[str, OperatorStats] = {}
     for o in d.operators:
         out.setdefault(op_key(o), o)
     return out
 
 
-def _pool_keys(d: DatasetStats) -> Tuple[str, ...]:
+def _pool_keys(d: DatasetStats) -> tuple[str, ...]:
     """Op keys whose operator (the first of its key) is an actor pool."""
     return tuple(k for k, o in ops_by_key(d).items() if o.actors is not None)
 
@@ -74,10 +75,10 @@ def _labels_of(d: DatasetStats) -> dict:
     return op_labels(d.operators)
 
 
-def _plan_index(plan: Plan) -> Tuple[Dict[str, PhysicalOp], Dict[str, LogicalOp], bool]:
+def _plan_index(plan: Plan) -> tuple[dict[str, PhysicalOp], dict[str, LogicalOp], bool]:
     """(the first physical op each op key names: its op id, else its name or "name_index"; the
     logical ops by id; whether any physical op has an op id)."""
-    physical: Dict[str, PhysicalOp] = {}
+    physical: dict[str, PhysicalOp] = {}
     for i, p in enumerate(plan.physical):
         for key in ((p.op_id,) if p.op_id is not None else (p.name, f"{p.name}_{i}")):
             physical.setdefault(key, p)
@@ -93,11 +94,11 @@ class SnapCache:
     kept with its entry (so its id cannot be reused while the entry lives)."""
 
     def __init__(self) -> None:
-        self._entries: Dict[int, Tuple[Any, Dict[Any, Any]]] = {}
+        self._entries: dict[int, tuple[Any, dict[Any, Any]]] = {}
         # dataset id -> (plan, operators, graph) of the last graph built (see Window.graph)
-        self.graphs: Dict[str, Tuple[Optional[Plan], tuple, PlanGraph]] = {}
+        self.graphs: dict[str, tuple[Plan | None, tuple, PlanGraph]] = {}
 
-    def memo(self, obj: Any) -> Dict[Any, Any]:
+    def memo(self, obj: Any) -> dict[Any, Any]:
         e = self._entries.get(id(obj))
         if e is None or e[0] is not obj:
             e = self._entries[id(obj)] = (obj, {})
@@ -126,14 +127,14 @@ class Window:
     Its readings are computed once per window (the window is one evaluation: nothing in it
     changes); per-snapshot and per-dataset ones once per snapshot, in ``cache`` (``summary``)."""
 
-    snaps: Tuple[Snapshot, ...]
-    plans: Dict[str, Plan] = field(default_factory=dict)
-    _graphs: Dict[Tuple[str, int], PlanGraph] = field(default_factory=dict, repr=False)
+    snaps: tuple[Snapshot, ...]
+    plans: dict[str, Plan] = field(default_factory=dict)
+    _graphs: dict[tuple[str, int], PlanGraph] = field(default_factory=dict, repr=False)
     # dataset id -> when it last made progress (``analysis.progress``), kept by the Advisor
-    progress: Dict[str, Progress] = field(default_factory=dict)
+    progress: dict[str, Progress] = field(default_factory=dict)
     stall_s: float = th.STALL_S  # no progress for this long is a stall (``stalled``)
     cache: SnapCache = field(default_factory=SnapCache, repr=False, compare=False)
-    _memos: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    _memos: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def summary(self, obj: Any, fn: Callable, *args: Any) -> Any:
         """``fn(obj, *args)`` for a snapshot, a dataset of one or a plan, computed once per object
@@ -168,7 +169,7 @@ class Window:
             v = m[key] = compute()
             return v
 
-    def op_of(self, d: DatasetStats, key: str) -> Optional[OperatorStats]:
+    def op_of(self, d: DatasetStats, key: str) -> OperatorStats | None:
         """The dataset's first operator with op key ``key``."""
         return self.summary(d, ops_by_key).get(key)
 
@@ -181,7 +182,7 @@ class Window:
         return self.snaps[-1].t
 
     @property
-    def span(self) -> Tuple[float, float]:
+    def span(self) -> tuple[float, float]:
         return (self.t0, self.t1)
 
     @property
@@ -191,24 +192,24 @@ class Window:
     def describe(self) -> str:
         return f"over {self.t1 - self.t0:.0f} s ({len(self.snaps)} samples)"
 
-    def dataset_ids(self) -> List[str]:
+    def dataset_ids(self) -> list[str]:
         return list(self.once("dataset_ids", self._dataset_ids))
 
-    def _dataset_ids(self) -> List[str]:
-        seen: Dict[str, None] = {}
+    def _dataset_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
         for s in self.snaps:
             for d in s.datasets:
                 seen.setdefault(d.dataset_id, None)
         return list(seen)
 
-    def running(self, dataset_id: str) -> List[Tuple[Snapshot, DatasetStats]]:
+    def running(self, dataset_id: str) -> list[tuple[Snapshot, DatasetStats]]:
         """Samples in which the dataset runs, past its start-up grace period. A sample that
         repeats the previous one's operator figures (Ray's exported series refresh every ~10 s)
         is the same reading, so it counts once."""
         return list(self.once(("running", dataset_id), lambda: self._running(dataset_id)))
 
-    def _running(self, dataset_id: str) -> List[Tuple[Snapshot, DatasetStats]]:
-        out: List[Tuple[Snapshot, DatasetStats]] = []
+    def _running(self, dataset_id: str) -> list[tuple[Snapshot, DatasetStats]]:
+        out: list[tuple[Snapshot, DatasetStats]] = []
         for s in self.snaps:
             d = s.dataset(dataset_id)
             if d is None or d.state not in ("RUNNING", None):
@@ -220,7 +221,7 @@ class Window:
             out.append((s, d))
         return out
 
-    def judged(self) -> List[Tuple[str, List[Tuple[Snapshot, DatasetStats]]]]:
+    def judged(self) -> list[tuple[str, list[tuple[Snapshot, DatasetStats]]]]:
         """Every dataset of the window with its running samples, where there are enough of
         them to judge (the prologue of every dynamic rule)."""
         out = []
@@ -230,9 +231,9 @@ class Window:
                 out.append((ds_id, samples))
         return out
 
-    def actor_ops(self, dataset_id: str) -> List[str]:
+    def actor_ops(self, dataset_id: str) -> list[str]:
         """Op keys of the dataset's actor-pool operators."""
-        def make() -> List[str]:
+        def make() -> list[str]:
             pools = set()
             for _, d in self.running(dataset_id):
                 pools.update(self.summary(d, _pool_keys))
@@ -246,20 +247,20 @@ class Window:
         t = (lambda x: x[0].t) if isinstance(first, tuple) else (lambda x: x.t)
         return t(last) - t(first) >= th.MIN_SPAN_S
 
-    def plan(self, dataset_id: str) -> Optional[Plan]:
+    def plan(self, dataset_id: str) -> Plan | None:
         return self.plans.get(dataset_id)
 
-    def latest_dataset(self, dataset_id: str) -> Optional[DatasetStats]:
+    def latest_dataset(self, dataset_id: str) -> DatasetStats | None:
         return self.once(("latest", dataset_id), lambda: self._latest_dataset(dataset_id))
 
-    def _latest_dataset(self, dataset_id: str) -> Optional[DatasetStats]:
+    def _latest_dataset(self, dataset_id: str) -> DatasetStats | None:
         for s in reversed(self.snaps):
             d = s.dataset(dataset_id)
             if d is not None:
                 return d
         return None
 
-    def graph(self, dataset_id: str) -> Optional[PlanGraph]:
+    def graph(self, dataset_id: str) -> PlanGraph | None:
         """Who feeds whom, by op id (``plan_graph``), from the plan seen and the latest operators."""
         d = self.latest_dataset(dataset_id)
         if d is None:
@@ -294,11 +295,11 @@ class Window:
         op = self.op_of(d, key) if d is not None else None
         return op.name if op is not None else key
 
-    def logical_ops(self, dataset_id: str, key: str) -> List[LogicalOp]:
+    def logical_ops(self, dataset_id: str, key: str) -> list[LogicalOp]:
         """The logical operators a physical operator (by op key) runs, from the probe's plan."""
         return list(self.once(("logical", dataset_id, key), lambda: self._logical_ops(dataset_id, key)))
 
-    def _logical_ops(self, dataset_id: str, key: str) -> List[LogicalOp]:
+    def _logical_ops(self, dataset_id: str, key: str) -> list[LogicalOp]:
         plan = self.plan(dataset_id)
         if plan is None:
             return []
@@ -312,35 +313,35 @@ class Window:
         return [lop for lop in plan.logical if lop.physical_id == key
                 or (lop.physical_id is None and lop.physical == name)]
 
-    def op_samples(self, dataset_id: str, key: str) -> List[Tuple[Snapshot, OperatorStats]]:
+    def op_samples(self, dataset_id: str, key: str) -> list[tuple[Snapshot, OperatorStats]]:
         return list(self._op_samples(dataset_id).get(key, ()))
 
-    def _op_samples(self, dataset_id: str) -> Dict[str, List[Tuple[Snapshot, OperatorStats]]]:
+    def _op_samples(self, dataset_id: str) -> dict[str, list[tuple[Snapshot, OperatorStats]]]:
         """``op_samples`` of every operator of the dataset (in order of first appearance), made
         in one pass over its samples."""
-        def make() -> Dict[str, List[Tuple[Snapshot, OperatorStats]]]:
-            out: Dict[str, List[Tuple[Snapshot, OperatorStats]]] = {}
+        def make() -> dict[str, list[tuple[Snapshot, OperatorStats]]]:
+            out: dict[str, list[tuple[Snapshot, OperatorStats]]] = {}
             for s, d in self.running(dataset_id):
                 for key, op in self.summary(d, ops_by_key).items():
                     out.setdefault(key, []).append((s, op))
             return out
         return self.once(("op_samples", dataset_id), make)
 
-    def operator_keys(self, dataset_id: str) -> List[str]:
+    def operator_keys(self, dataset_id: str) -> list[str]:
         return list(self._op_samples(dataset_id))
 
-    def upstreams_of(self, dataset_id: str, key: str) -> List[str]:
+    def upstreams_of(self, dataset_id: str, key: str) -> list[str]:
         """The real operators feeding ``key``: input buffers left out, and a union (which only
         passes blocks on) replaced by the operators feeding it. Empty when the graph's edges
         are not known."""
         return list(self._per_graph(dataset_id, ("upstreams", key),
                                     lambda: self._upstreams_of(dataset_id, key)))
 
-    def _upstreams_of(self, dataset_id: str, key: str) -> List[str]:
+    def _upstreams_of(self, dataset_id: str, key: str) -> list[str]:
         graph = self.graph(dataset_id)
         if graph is None or not graph.edges_known:
             return []
-        out: List[str] = []
+        out: list[str] = []
         for k in graph.upstream(key):
             node = graph.node(k)
             if node is not None and node.physical_class == "UnionOperator":
@@ -349,11 +350,11 @@ class Window:
                 out.append(k)
         return out
 
-    def branch(self, dataset_id: str, key: str) -> List[str]:
+    def branch(self, dataset_id: str, key: str) -> list[str]:
         """``key`` and every real operator above it (all of them feed it, directly or not)."""
         return list(self._per_graph(dataset_id, ("branch", key), lambda: self._branch(dataset_id, key)))
 
-    def _branch(self, dataset_id: str, key: str) -> List[str]:
+    def _branch(self, dataset_id: str, key: str) -> list[str]:
         out, todo = [], [key]
         while todo:
             k = todo.pop()
@@ -362,7 +363,7 @@ class Window:
                 todo.extend(self.upstreams_of(dataset_id, k))
         return out
 
-    def sinks(self, dataset_id: str, d: DatasetStats) -> List[str]:
+    def sinks(self, dataset_id: str, d: DatasetStats) -> list[str]:
         """The operators whose output goes to the consumer (no operator reads them)."""
         ops = [o for o in d.operators if not is_source_op(o)]
         graph = self.graph(dataset_id)
@@ -371,7 +372,7 @@ class Window:
                     if not [c for c in graph.consumers(op_key(o)) if not c.source]]
         return [op_key(ops[-1])] if ops else []
 
-    def upstream_of(self, dataset_id: str, key: str) -> Optional[str]:
+    def upstream_of(self, dataset_id: str, key: str) -> str | None:
         """The physical operator feeding ``key``: of several (after a union, zip or join), the
         first one still at work in the latest sample, else the first."""
         ups = self.upstreams_of(dataset_id, key)

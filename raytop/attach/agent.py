@@ -16,15 +16,16 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any
 
 HEARTBEAT_S = 1.0
 QUIET_AFTER_S = 10.0
 EXECUTOR_CLASS = "StreamingExecutor"
 
 _lock = threading.Lock()
-_agent: Optional["Agent"] = None
+_agent: Agent | None = None
 
 
 def start(channel_dir: str, token: str) -> None:
@@ -48,7 +49,7 @@ def live_executors() -> Iterator[Any]:
             yield thread
 
 
-def callback_list(executor: Any) -> Optional[List[Any]]:
+def callback_list(executor: Any) -> list[Any] | None:
     """The list of callbacks the executor calls on every step: its ``_callbacks`` (Ray 2.55+);
     in Ray 2.54, its DataContext's, which the executor looks up again on every step (and which
     the later executions of datasets sharing that context use too)."""
@@ -65,7 +66,7 @@ def callback_list(executor: Any) -> Optional[List[Any]]:
     return callbacks if isinstance(callbacks, list) else None
 
 
-def _our_probe(executor: Any) -> Optional[Any]:
+def _our_probe(executor: Any) -> Any | None:
     from raytop.probe import RaytopProbe
 
     for callback in list(callback_list(executor) or ()):
@@ -84,7 +85,7 @@ class Agent(threading.Thread):
         probe.set_sender(self._sender)  # the probes report to the raytop that injected them
         self._token = token
         self._last_heard = time.monotonic()
-        self._probes: List[Any] = []
+        self._probes: list[Any] = []
         self._stop = threading.Event()
 
     def renew(self, token: str) -> None:

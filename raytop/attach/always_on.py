@@ -17,7 +17,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from raytop.errors import RaytopError
 
@@ -35,7 +34,7 @@ class AlwaysOnError(RaytopError):
 class Environment:
     python: str
     site_packages: Path
-    raytop_dir: Optional[Path]  # where that environment imports raytop from, if it can
+    raytop_dir: Path | None  # where that environment imports raytop from, if it can
 
     @property
     def pth(self) -> Path:
@@ -47,7 +46,7 @@ _INSPECT = ("import importlib.util, json, sysconfig; s = importlib.util.find_spe
             "'raytop': list(s.submodule_search_locations)[0] if s else None}))")
 
 
-def inspect_environment(python: Optional[str] = None) -> Environment:
+def inspect_environment(python: str | None = None) -> Environment:
     exe = python or sys.executable
     try:
         out = subprocess.run([exe, "-I", "-c", _INSPECT], capture_output=True, text=True,
@@ -73,7 +72,7 @@ def pth_line(raytop_dir: Path) -> str:
 _IMPORT_PROBE = "import raytop.probe"
 
 
-def probe_import_error(python: str) -> Optional[str]:
+def probe_import_error(python: str) -> str | None:
     """Why the environment's jobs could not load the probe (Ray would fail them), or None."""
     try:
         res = subprocess.run([python, "-c", _IMPORT_PROBE], capture_output=True, text=True,

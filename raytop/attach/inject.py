@@ -24,9 +24,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Tuple
 
 import raytop
 from raytop.attach.levels import gdb_binary, injection_tool, process_uid, trace_refusal
@@ -50,7 +50,7 @@ class InjectOutcome:
     seconds: float  # from the start of the injection to the agent's hello
 
 
-def python_version_of(pid: int) -> Optional[Tuple[int, int]]:
+def python_version_of(pid: int) -> tuple[int, int] | None:
     """The (major, minor) Python version of a process, from its executable or libpython."""
     try:
         exe = os.path.realpath(f"/proc/{pid}/exe")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
 
 from raytop.attach.inject import InjectError, inject
 from raytop.attach.levels import INJECTABLE, PROBE
@@ -25,7 +25,7 @@ class NotADriver(BadInput):
     """``--pid`` does not name a driver of the watched cluster (bad input, exit 2)."""
 
 
-def check_requested_pid(pid: int, drivers: Sequence[DriverInfo], address: Optional[str]) -> None:
+def check_requested_pid(pid: int, drivers: Sequence[DriverInfo], address: str | None) -> None:
     from raytop.channel import pid_alive
 
     if not pid_alive(pid):
@@ -45,14 +45,14 @@ class Injector:
     def __init__(self, channel_for: Callable[[int], Path],
                  wait_for_hello: Callable[[int, str, float], bool],
                  emit: Callable[[Event], None], *, auto: bool = False,
-                 pid: Optional[int] = None) -> None:
+                 pid: int | None = None) -> None:
         self._channel_for = channel_for
         self._wait_for_hello = wait_for_hello
         self._emit = emit
         self._auto = auto or pid is not None
         self._pid = pid
         self._lock = threading.Lock()
-        self._tried: Dict[int, float] = {}  # pid -> when the injection was requested
+        self._tried: dict[int, float] = {}  # pid -> when the injection was requested
         self._reporting: set = set()
 
     # ---- collector sink ----

@@ -8,8 +8,8 @@ import os
 import pwd
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
-from typing import Collection, Optional, Tuple
 
 PROBE = "probe"  # the probe reports from the driver
 INJECTABLE = "injectable"  # no probe, but raytop can load it into the driver
@@ -19,7 +19,7 @@ CAP_SYS_PTRACE = 19
 _PTRACE_SCOPE = Path("/proc/sys/kernel/yama/ptrace_scope")
 
 
-def process_uid(pid: int) -> Optional[int]:
+def process_uid(pid: int) -> int | None:
     try:
         return os.stat(f"/proc/{int(pid)}").st_uid
     except OSError:
@@ -55,7 +55,7 @@ def has_cap_sys_ptrace() -> bool:
 GDB_ENV = "RAYTOP_GDB"
 
 
-def gdb_binary() -> Optional[str]:
+def gdb_binary() -> str | None:
     """The debugger to inject with: ``RAYTOP_GDB``, else gdb, else cuda-gdb (a full gdb that
     CUDA toolkits install on GPU machines that often lack plain gdb)."""
     chosen = os.environ.get(GDB_ENV)
@@ -64,7 +64,7 @@ def gdb_binary() -> Optional[str]:
     return shutil.which("gdb") or shutil.which("cuda-gdb")
 
 
-def injection_tool() -> Optional[str]:
+def injection_tool() -> str | None:
     """"gdb" or "remote_exec" (PEP 768, Python >= 3.14), or None when neither is here."""
     if gdb_binary():
         return "gdb"
@@ -73,7 +73,7 @@ def injection_tool() -> Optional[str]:
     return None
 
 
-def trace_refusal(pid: int) -> Optional[str]:
+def trace_refusal(pid: int) -> str | None:
     """Why this process may not be traced by raytop, or None when the kernel should allow it."""
     uid = process_uid(pid)
     if uid is None:
@@ -95,7 +95,7 @@ def trace_refusal(pid: int) -> Optional[str]:
     return None
 
 
-def classify(pid: int, node_ip: Optional[str], local_ips: Collection[str]) -> Tuple[str, str]:
+def classify(pid: int, node_ip: str | None, local_ips: Collection[str]) -> tuple[str, str]:
     """(level, why) for a driver without the probe: INJECTABLE with how, or PROBE_FREE with why."""
     if node_ip and local_ips and node_ip not in local_ips:
         return PROBE_FREE, (f"the driver runs on {node_ip}: run `raytop attach --inject` on that "

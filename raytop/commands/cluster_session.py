@@ -17,7 +17,7 @@ read through the bridge, as raytop did before it read the cluster itself.
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Optional, Tuple
+from collections.abc import Callable
 
 from raytop.errors import RaytopError
 from raytop.sources.base import Part
@@ -46,19 +46,19 @@ def light_available() -> bool:
 class ClusterSession:
     """The link (in-process reads) and the bridge (a driver, started when first needed)."""
 
-    def __init__(self, address: Optional[str], *,
-                 address_of: Callable[[], Optional[str]] = lambda: None,
-                 light: Optional[bool] = None) -> None:
+    def __init__(self, address: str | None, *,
+                 address_of: Callable[[], str | None] = lambda: None,
+                 light: bool | None = None) -> None:
         self.light = light_available() if light is None else light
         self.link = ClusterLink(address, address_of=address_of)
         self.bridge = RayBridge(address, BRIDGED)
         self._address_of = address_of
 
     @property
-    def address(self) -> Optional[str]:
+    def address(self) -> str | None:
         return self.link.address
 
-    def _bridge_address(self) -> Optional[str]:
+    def _bridge_address(self) -> str | None:
         return self.link.address or self._address_of()
 
     def ready_bridge(self) -> RayBridge:
@@ -70,12 +70,12 @@ class ClusterSession:
             raise RaytopError("the script has not started Ray yet")
         return self.bridge
 
-    def _samplers(self, node_ids: Tuple[str, ...]) -> Part:
+    def _samplers(self, node_ids: tuple[str, ...]) -> Part:
         if self.bridge.address is None:
             self.bridge.address = self._bridge_address()
         return self.bridge.call("samplers", "read_nodes", node_ids, timeout=SAMPLER_WAIT_S)
 
-    def sources(self) -> List:
+    def sources(self) -> list:
         """The bridged-or-light sources of a live session, in the collector's order."""
         if not self.light:
             from raytop.commands.common import LazyBridgedSource
@@ -118,7 +118,7 @@ class ClusterSession:
         self.bridge.close(timeout=bridge_timeout)
 
 
-def open_session(address: Optional[str]) -> ClusterSession:
+def open_session(address: str | None) -> ClusterSession:
     """The session for ``attach``/``record``/``doctor``: the address resolved (RAY_ADDRESS, else
     the local cluster) and answering, or one line."""
     from raytop.ray_connect import check_reachable, normalize_address, resolve_address

@@ -7,9 +7,9 @@ import getpass
 import os
 import socket
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
 
 import click
 
@@ -34,7 +34,7 @@ class LazyBridgedSource:
     """A bridged source whose cluster address may only become known later (``raytop run``:
     the probe reports it once the script's Ray Data execution starts)."""
 
-    def __init__(self, bridge: RayBridge, name: str, address_of: Callable[[], Optional[str]]):
+    def __init__(self, bridge: RayBridge, name: str, address_of: Callable[[], str | None]):
         self.bridge = bridge
         self.name = name
         self._address_of = address_of
@@ -54,7 +54,7 @@ class LazyBridgedSource:
         pass
 
 
-def make_probe_source(pids=None, dataset_id: Optional[str] = None, cluster: Optional[str] = None):
+def make_probe_source(pids=None, dataset_id: str | None = None, cluster: str | None = None):
     from raytop.sources.probe_source import ProbeSource
 
     return ProbeSource(pids=pids, dataset_id=dataset_id, cluster=cluster)
@@ -69,7 +69,7 @@ def make_gpu_source():
 def build_collector(*, session, probe, interval: float) -> Collector:
     """The collector of a live session: the probe, the cluster's sources (``session``: a
     ``cluster_session.ClusterSession``), this machine's GPUs."""
-    sources: List = []
+    sources: list = []
     if probe is not None:
         sources.append(probe)
     sources.extend(session.sources())
@@ -77,8 +77,8 @@ def build_collector(*, session, probe, interval: float) -> Collector:
     return Collector(sources, interval=interval)
 
 
-def recording_meta(command: Sequence[str], interval: float, ray_version: Optional[str],
-                   stall_after: Optional[float] = None) -> dict:
+def recording_meta(command: Sequence[str], interval: float, ray_version: str | None,
+                   stall_after: float | None = None) -> dict:
     meta = {
         "command": ["raytop", *list(command)[1:]],  # argv[0] is a path to raytop's entry point
         "raytop_version": __version__,
@@ -97,7 +97,7 @@ def recording_meta(command: Sequence[str], interval: float, ray_version: Optiona
     return meta
 
 
-def _user() -> Optional[str]:
+def _user() -> str | None:
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
@@ -109,7 +109,7 @@ def default_recording_path(script: str) -> Path:
     return Path.cwd() / f"raytop-{Path(script).stem}-{stamp}.raytop"
 
 
-def installed_ray_version() -> Optional[str]:
+def installed_ray_version() -> str | None:
     try:
         from importlib.metadata import version
 
@@ -118,7 +118,7 @@ def installed_ray_version() -> Optional[str]:
         return None
 
 
-def connect_bridge(address: Optional[str], names: Sequence[str] = BRIDGED) -> RayBridge:
+def connect_bridge(address: str | None, names: Sequence[str] = BRIDGED) -> RayBridge:
     """A driver bridge to the cluster at ``address`` (default RAY_ADDRESS, else auto),
     connected, with the sources ``names`` (``raytop stacks``: the samplers need a driver); a
     bad or unreachable address is one line."""
@@ -131,7 +131,7 @@ def connect_bridge(address: Optional[str], names: Sequence[str] = BRIDGED) -> Ra
     return bridge
 
 
-def add_injector(session, probe, collector, *, inject: bool, pid: Optional[int]):
+def add_injector(session, probe, collector, *, inject: bool, pid: int | None):
     """The session's injector, as a collector sink; ``--pid`` must name a driver of the
     cluster (NotADriver otherwise)."""
     from raytop.attach.injector import Injector, check_requested_pid
@@ -144,8 +144,8 @@ def add_injector(session, probe, collector, *, inject: bool, pid: Optional[int])
     return injector
 
 
-def open_recording(out: Optional[Path], force: bool, argv: Sequence[str], interval: float,
-                   ray_version: Optional[str], stall_after: Optional[float] = None):
+def open_recording(out: Path | None, force: bool, argv: Sequence[str], interval: float,
+                   ray_version: str | None, stall_after: float | None = None):
     """A RecordingWriter for ``out`` (None: no recording); RecordingError says why not."""
     if out is None:
         return None
@@ -155,12 +155,12 @@ def open_recording(out: Optional[Path], force: bool, argv: Sequence[str], interv
                            force=force)
 
 
-def refuse_existing(path: Optional[Path], force: bool) -> None:
+def refuse_existing(path: Path | None, force: bool) -> None:
     if path is not None and path.exists() and not force:
         raise OutputExists(path)
 
 
-def make_probe_listener(pids=None, dataset_id: Optional[str] = None, cluster: Optional[str] = None):
+def make_probe_listener(pids=None, dataset_id: str | None = None, cluster: str | None = None):
     """The probe source, listening (to the drivers of ``cluster``, a GCS address, when given); a
     note on stderr when it had to listen somewhere unusual."""
     probe = make_probe_source(pids=pids, dataset_id=dataset_id, cluster=cluster)
@@ -210,7 +210,7 @@ STALL_AFTER = click.option(
          "finished tasks out of any operator) for this long (default 60).")
 
 
-def set_stall_after(seconds: Optional[float]) -> None:
+def set_stall_after(seconds: float | None) -> None:
     """--stall-after: the stall threshold of every advisor of this session (live view, status
     line, --fail-on, the report written at the end)."""
     if seconds is not None:

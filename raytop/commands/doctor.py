@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
 
 import click
 
@@ -15,7 +15,7 @@ from raytop import SUPPORTED_RAY, __version__
 from raytop.format import NA
 
 
-def _version_tuple(v: str) -> Tuple[int, ...]:
+def _version_tuple(v: str) -> tuple[int, ...]:
     out = []
     for part in v.split(".")[:3]:
         digits = "".join(ch for ch in part if ch.isdigit())
@@ -23,7 +23,7 @@ def _version_tuple(v: str) -> Tuple[int, ...]:
     return tuple(out)
 
 
-def check_ray() -> Tuple[bool, str]:
+def check_ray() -> tuple[bool, str]:
     try:
         from importlib.metadata import version
 
@@ -49,7 +49,7 @@ def check_ray() -> Tuple[bool, str]:
     return ok, f"Ray {v}{note}; {extra}"
 
 
-def check_nvml() -> Tuple[bool, str]:
+def check_nvml() -> tuple[bool, str]:
     from raytop.sources.nvml import Nvml
 
     nv = Nvml()
@@ -65,7 +65,7 @@ def check_nvml() -> Tuple[bool, str]:
         nv.close()
 
 
-def check_token() -> Tuple[bool, str]:
+def check_token() -> tuple[bool, str]:
     """Says where a token would come from, never what it is."""
     mode = os.environ.get("RAY_AUTH_MODE")
     if os.environ.get("RAY_AUTH_TOKEN"):
@@ -79,7 +79,7 @@ def check_token() -> Tuple[bool, str]:
     return True, f"token auth: RAY_AUTH_MODE={mode or 'unset'}; {src} (raytop never prints or records it)"
 
 
-def check_probe() -> Tuple[bool, str]:
+def check_probe() -> tuple[bool, str]:
     try:
         import raytop.probe  # noqa: F401
     except Exception as e:  # noqa: BLE001
@@ -108,7 +108,7 @@ def check_probe() -> Tuple[bool, str]:
 PROBE_LISTEN_S = 2.5  # a probe present in a driver reports about once a second once heard
 
 
-def check_cluster(address: Optional[str]) -> Tuple[bool, str, List[str]]:
+def check_cluster(address: str | None) -> tuple[bool, str, list[str]]:
     """The cluster, and for each of its drivers the attach level raytop reaches from here."""
     from raytop.commands.cluster_session import open_session
     from raytop.errors import RaytopError
@@ -148,7 +148,7 @@ def _reporting_pids(pids) -> dict:
         src.close()
 
 
-def driver_lines(drivers) -> List[str]:
+def driver_lines(drivers) -> list[str]:
     if not drivers:
         return ["no driver is connected to the cluster"]
     reporting = _reporting_pids([d.pid for d in drivers])
@@ -167,13 +167,13 @@ def driver_lines(drivers) -> List[str]:
     return lines
 
 
-def run_doctor(address: Optional[str]) -> int:
+def run_doctor(address: str | None) -> int:
     print(f"raytop {__version__} on Python {sys.version.split()[0]}")
-    checks: List[Tuple[str, Callable[[], Union[Tuple[bool, str], Tuple[bool, str, List[str]]]]]] = [
+    checks: list[tuple[str, Callable[[], tuple[bool, str] | tuple[bool, str, list[str]]]]] = [
         ("ray", check_ray), ("probe", check_probe), ("gpu", check_nvml), ("auth", check_token),
         ("cluster", lambda: check_cluster(address))]
     for name, fn in checks:
-        detail: List[str] = []
+        detail: list[str] = []
         try:
             ok, msg, *rest = fn()
             detail = rest[0] if rest else []

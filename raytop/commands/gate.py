@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import List, Optional, TextIO, Tuple
+from typing import TextIO
 
 from raytop.model import Event, Snapshot, Suggestion
 
@@ -35,7 +35,7 @@ class FindingsGate:
     def event(self, ev: Event) -> None:
         pass
 
-    def failing(self) -> Tuple[Suggestion, ...]:
+    def failing(self) -> tuple[Suggestion, ...]:
         """The findings raised during the session at or above the level, most severe first."""
         with self._lock:
             raised = self._advisor.ever_active()
@@ -52,7 +52,7 @@ class FindingsGate:
                      data={"level": self.level, "failed": bool(failing), "findings": findings})
 
 
-def report_failing(failing: Tuple[Suggestion, ...], level: str, out: TextIO = sys.stderr) -> None:
+def report_failing(failing: tuple[Suggestion, ...], level: str, out: TextIO = sys.stderr) -> None:
     if not failing:
         print(f"raytop: --fail-on {level}: no finding at {level} or above", file=out)
         return
@@ -63,7 +63,7 @@ def report_failing(failing: Tuple[Suggestion, ...], level: str, out: TextIO = sy
         print(f"raytop:   fix: {s.fix}", file=out)
 
 
-def gated_exit_code(code: int, gate: Optional[FindingsGate], failing: List) -> int:
+def gated_exit_code(code: int, gate: FindingsGate | None, failing: list) -> int:
     """The command's exit code: the script's failure first, then the gate's."""
     if code != 0 or gate is None:
         return code

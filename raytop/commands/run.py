@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import click
 
@@ -49,17 +49,17 @@ FINAL_WAIT_S = 0.5  # after the script exits, time for the probe's last datagram
 @dataclass
 class RunOptions:
     script: Path
-    args: List[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
     headless: bool = False
     interval: float = 1.0
     record: bool = True
-    record_path: Optional[Path] = None
-    report_path: Optional[Path] = None
+    record_path: Path | None = None
+    report_path: Path | None = None
     force: bool = False
-    argv: List[str] = field(default_factory=list)
-    fail_on: Optional[str] = None  # "warning" | "critical": the CI gate's level
-    overrides: Tuple[Override, ...] = ()  # --set: Ray Data arguments changed in the script
-    stall_after: Optional[float] = None  # --stall-after: seconds without progress that are a stall
+    argv: list[str] = field(default_factory=list)
+    fail_on: str | None = None  # "warning" | "critical": the CI gate's level
+    overrides: tuple[Override, ...] = ()  # --set: Ray Data arguments changed in the script
+    stall_after: float | None = None  # --stall-after: seconds without progress that are a stall
 
 
 @dataclass
@@ -72,13 +72,13 @@ class _Run:
     collector: Any
     job: ScriptJob
     writer: Any = None
-    rec_path: Optional[Path] = None
-    log_path: Optional[Path] = None
+    rec_path: Path | None = None
+    log_path: Path | None = None
     finished: threading.Event = field(default_factory=threading.Event)
     exit_code: int = 1
-    gate: Optional[FindingsGate] = None
-    overrides_report: Optional[Path] = None
-    overrides_unmatched: Tuple[str, ...] = ()
+    gate: FindingsGate | None = None
+    overrides_report: Path | None = None
+    overrides_unmatched: tuple[str, ...] = ()
 
 
 def run_script(opts: RunOptions) -> int:
@@ -117,7 +117,7 @@ def _set_up(opts: RunOptions) -> _Run:
                 overrides_report=report_path)
 
 
-def _override_env(env: Dict[str, str], overrides: Tuple[Override, ...]) -> Optional[Path]:
+def _override_env(env: dict[str, str], overrides: tuple[Override, ...]) -> Path | None:
     """The launcher's settings in the script's environment; where it reports its matches."""
     if not overrides:
         return None
@@ -156,13 +156,13 @@ def _open_outputs(opts: RunOptions):
     return rec_path, writer, log_path, log_file
 
 
-def _log_path(rec_path: Optional[Path], script: Path) -> Path:
+def _log_path(rec_path: Path | None, script: Path) -> Path:
     if rec_path is not None:
         return rec_path.with_name(rec_path.name + ".log")
     return default_recording_path(str(script)).with_suffix(".log")
 
 
-def _discard_log(log_file, log_path: Optional[Path]) -> None:
+def _discard_log(log_file, log_path: Path | None) -> None:
     """The log this run just created, removed again when the run cannot start."""
     if log_file is not None:
         log_file.close()
@@ -220,7 +220,7 @@ def _overrides_event(run: _Run) -> Event:
     """Which overrides matched which of the script's calls (from the launcher's report)."""
     import json
 
-    matches: Dict[str, Optional[int]] = {o.text: None for o in run.opts.overrides}
+    matches: dict[str, int | None] = {o.text: None for o in run.opts.overrides}
     try:
         if run.overrides_report is not None:
             matches.update(json.loads(run.overrides_report.read_text() or "{}").get("matches", {}))
@@ -236,14 +236,14 @@ def _overrides_event(run: _Run) -> Event:
                  data={"matches": matches, "unmatched": unmatched})
 
 
-def _forward_signals(job: ScriptJob) -> Dict[int, Any]:
-    old: Dict[int, Any] = {}
+def _forward_signals(job: ScriptJob) -> dict[int, Any]:
+    old: dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, lambda signum, frame: job.forward(signum))
     return old
 
 
-def _restore_signals(old: Dict[int, Any]) -> None:
+def _restore_signals(old: dict[int, Any]) -> None:
     for sig, handler in old.items():
         signal.signal(sig, handler)
 

@@ -9,8 +9,9 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Deque, Dict, List, Mapping, Optional, Sequence
+from typing import Any, BinaryIO
 
 from raytop.errors import BadInput
 
@@ -19,7 +20,7 @@ CALLBACKS_ENV = "RAY_DATA_EXECUTION_CALLBACKS"
 KILL_GRACE_S = 5.0
 
 
-def probe_env(base: Mapping[str, str], interval: float, channel_dir: Optional[Path] = None) -> dict:
+def probe_env(base: Mapping[str, str], interval: float, channel_dir: Path | None = None) -> dict:
     """The script's environment: the probe registered, raytop importable, reporting to the
     channel raytop listens on; nothing else changed."""
     env = dict(base)
@@ -82,24 +83,24 @@ class ScriptJob:
     """
 
     def __init__(self, script: str, args: Sequence[str], *, env: dict, capture: bool = False,
-                 log_path: Optional[Path] = None, log_file: Optional[BinaryIO] = None,
+                 log_path: Path | None = None, log_file: BinaryIO | None = None,
                  force_log: bool = False, max_lines: int = 2000, launcher: bool = False):
         # With overrides (`--set`), raytop's launcher runs the script in the same process.
         prefix = ["-m", "raytop.tuning.launch"] if launcher else []
-        self.argv: List[str] = [sys.executable, *prefix, script, *args]
+        self.argv: list[str] = [sys.executable, *prefix, script, *args]
         self._env = env
         self._capture = capture
         self.log_path = log_path
         self._log_file = log_file
         self._force_log = force_log
-        self._lines: Deque[str] = collections.deque(maxlen=max_lines)
+        self._lines: collections.deque[str] = collections.deque(maxlen=max_lines)
         self._lines_lock = threading.Lock()
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self._signals = 0
-        self._reader: Optional[threading.Thread] = None
+        self._reader: threading.Thread | None = None
 
-    def start(self) -> "ScriptJob":
-        kwargs: Dict[str, Any] = dict(env=self._env, start_new_session=True, stdin=subprocess.DEVNULL)
+    def start(self) -> ScriptJob:
+        kwargs: dict[str, Any] = dict(env=self._env, start_new_session=True, stdin=subprocess.DEVNULL)
         if self._capture and self._log_file is None and self.log_path is not None:
             self._log_file = open_script_log(self.log_path, self._force_log)
         if self._capture:
@@ -135,14 +136,14 @@ class ScriptJob:
             if log:
                 log.close()
 
-    def log_lines(self, max_lines: int = 200) -> List[str]:
+    def log_lines(self, max_lines: int = 200) -> list[str]:
         with self._lines_lock:
             return list(self._lines)[-max_lines:]
 
-    def poll(self) -> Optional[int]:
+    def poll(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
-    def wait(self, timeout: Optional[float] = None) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         assert self.proc is not None
         code = self.proc.wait(timeout)
         if self._reader is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from typing import Callable, List, Tuple
+from collections.abc import Callable
 
 import click
 
@@ -18,7 +18,7 @@ VIEW_WORKERS = 3  # busiest workers per node, for the view's ``s`` key (the comm
 _INDEX = re.compile(r"\s+#\d+$")
 
 
-def operator_title_name(operator: str) -> Tuple[str, List[str]]:
+def operator_title_name(operator: str) -> tuple[str, list[str]]:
     """The name process titles carry for ``operator`` (a '#index' label loses its index), and
     what that means for operators that share it."""
     name = _INDEX.sub("", operator.strip())
@@ -29,7 +29,7 @@ def operator_title_name(operator: str) -> Tuple[str, List[str]]:
     return name, notes
 
 
-def collect_stacks(bridge, name: str, workers: int, native: bool) -> List[WorkerStack]:
+def collect_stacks(bridge, name: str, workers: int, native: bool) -> list[WorkerStack]:
     stacks = list(bridge.call("processes", "stacks", name, workers, native))
     try:
         stacks += bridge.call("samplers", "stacks", name, workers, native)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 from raytop.format import NA, fmt_bytes, fmt_count
 from raytop.model import Snapshot, Suggestion
@@ -16,8 +16,8 @@ def lead_line(s: Suggestion) -> str:
     return f"{s.severity.upper()} {s.rule}{where}: {s.title} → {s.fix}"
 
 
-def status_line(snap: Snapshot, prev: Optional[Snapshot] = None,
-                lead: Optional[Suggestion] = None) -> str:
+def status_line(snap: Snapshot, prev: Snapshot | None = None,
+                lead: Suggestion | None = None) -> str:
     parts = [lead_line(lead)] if lead is not None and lead.severity == "critical" else []
     running = [d for d in snap.datasets if d.state == "RUNNING"]
     ds = running[-1] if running else (snap.datasets[-1] if snap.datasets else None)
@@ -67,12 +67,12 @@ class StatusPrinter:
         self.stream = stream
         self.tty = stream.isatty()
         self.every_s = every_s
-        self._prev: Optional[Snapshot] = None
+        self._prev: Snapshot | None = None
         self._last_print = 0.0
         self._advisor = _advisor()
         self._told: set = set()  # critical findings already printed on a line of their own
 
-    def _lead(self, snap: Snapshot) -> Optional[Suggestion]:
+    def _lead(self, snap: Snapshot) -> Suggestion | None:
         """The advisor's first finding; a critical one (a failure leads) also gets its own line
         the first time it is seen, so it is not lost in a redrawn status line."""
         if self._advisor is None:

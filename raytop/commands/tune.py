@@ -9,7 +9,6 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
 
 import click
 
@@ -20,7 +19,7 @@ from raytop.tuning.trials import TrialResult, trial_table
 from raytop.tuning.tune import Round, TuneOptions, Tuner, TuneResult
 
 
-def writes_somewhere(script: Path) -> List[str]:
+def writes_somewhere(script: Path) -> list[str]:
     """The ``write_*`` calls of the script's source: every trial would write there again."""
     tree = ast.parse(script.read_text(errors="replace"))
     return sorted({node.func.attr for node in ast.walk(tree)
@@ -43,7 +42,7 @@ def _gain(r: Round) -> str:
     return "n/a" if v.ratio is None else f"×{v.ratio:.2f} rows/s (×{v.low:.2f}..×{v.high:.2f})"
 
 
-def code_to_paste(result: TuneResult) -> List[str]:
+def code_to_paste(result: TuneResult) -> list[str]:
     lines = []
     for r in result.kept:
         change = r.finding.fix.split("  #", 1)[0] if r.finding else "; ".join(r.candidate)
@@ -68,7 +67,7 @@ def print_summary(result: TuneResult) -> None:
         click.echo(f"  {line}")
 
 
-def _write_outputs(result: TuneResult, workdir: Path, report: Optional[Path], force: bool) -> None:
+def _write_outputs(result: TuneResult, workdir: Path, report: Path | None, force: bool) -> None:
     summary = {"kept": list(result.settings), "code": code_to_paste(result),
                "rounds": [{"candidate": list(r.candidate), "kept": r.verdict.keep,
                            "ratio": r.verdict.ratio, "low": r.verdict.low,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Dict, Iterable, Tuple, Union
+from typing import Any
 
 import zstandard
 
@@ -20,7 +21,7 @@ MAX_DECODED_BYTES = 64 << 20
 MAX_SQLITE_VALUE = 256 << 20
 _SIDECARS = ("-wal", "-shm", "-journal")
 # The meta values the writer sets and the type each must have; others are dropped on read.
-_META_TYPES: Dict[str, Union[type, Tuple[type, ...]]] = {
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
     "schema_version": int, "raytop_version": str, "ray_version": str, "host": str,
     "started_utc": str, "ended_utc": str, "interval": (int, float),
     "exit_code": int, "env": dict, "stall_after": (int, float)}
@@ -139,7 +140,7 @@ def inflate(dctx: zstandard.ZstdDecompressor, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def clean_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
+def clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """``meta`` without values of the wrong type for the keys raytop uses."""
     out = {}
     for key, value in meta.items():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import zstandard
 
@@ -22,7 +23,7 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def split_plans(snap: Snapshot) -> Tuple[dict, List[Optional[Plan]]]:
+def split_plans(snap: Snapshot) -> tuple[dict, list[Plan | None]]:
     """``to_dict(snap)`` with every dataset's plan set to None, and the plans in dataset order."""
     plans = [ds.plan for ds in snap.datasets]
     if any(p is not None for p in plans):
@@ -31,7 +32,7 @@ def split_plans(snap: Snapshot) -> Tuple[dict, List[Optional[Plan]]]:
     return to_dict(snap), plans
 
 
-def plan_bytes(plan: Plan) -> Tuple[str, bytes]:
+def plan_bytes(plan: Plan) -> tuple[str, bytes]:
     """(sha256 digest, canonical JSON) of a plan, for storing each distinct plan once."""
     raw = json.dumps(to_dict(plan), sort_keys=True, separators=(",", ":"),
                      ensure_ascii=False).encode("utf-8")
@@ -42,7 +43,7 @@ def plan_from_bytes(raw: bytes) -> Plan:
     return from_dict(Plan, loads(raw))
 
 
-def join_plans(snap: Snapshot, plans: Sequence[Optional[Plan]]) -> Snapshot:
+def join_plans(snap: Snapshot, plans: Sequence[Plan | None]) -> Snapshot:
     if not any(p is not None for p in plans):
         return snap
     datasets = tuple(
@@ -55,14 +56,14 @@ def decode_snapshot(raw_json: bytes) -> Snapshot:
     return snapshot_from_dict(loads(raw_json))
 
 
-def make_compressor(dict_data: Optional[bytes]) -> zstandard.ZstdCompressor:
+def make_compressor(dict_data: bytes | None) -> zstandard.ZstdCompressor:
     if dict_data is None:
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_dict_id=False)
     d = zstandard.ZstdCompressionDict(dict_data, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=d, write_dict_id=False)
 
 
-def make_decompressor(dict_data: Optional[bytes]) -> zstandard.ZstdDecompressor:
+def make_decompressor(dict_data: bytes | None) -> zstandard.ZstdDecompressor:
     if dict_data is None:
         return zstandard.ZstdDecompressor()
     d = zstandard.ZstdCompressionDict(dict_data, dict_type=zstandard.DICT_TYPE_RAWCONTENT)

@@ -12,7 +12,6 @@ import fcntl
 import os
 import stat
 from pathlib import Path
-from typing import Optional
 
 from raytop.recording.errors import RecordingError
 
@@ -61,7 +60,7 @@ def busy_message(path: Path, st: os.stat_result) -> str:
     return f"{path} is being recorded by another raytop{who}"
 
 
-def _lock_holder(st: os.stat_result) -> Optional[int]:
+def _lock_holder(st: os.stat_result) -> int | None:
     """The pid holding a FLOCK on the file ``st`` describes, from /proc/locks (Linux)."""
     device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:

@@ -13,7 +13,8 @@ memory as one JSON document.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 from raytop.model import DatasetStats, Event, OperatorStats, Snapshot, op_key, op_labels
 from raytop.recording.reader import RecordingReader, print_skipped
@@ -26,9 +27,9 @@ class _Spans:
     """Open slices per (pid, tid, name): a slice closes when its condition stops holding."""
 
     def __init__(self) -> None:
-        self._open: Dict[Tuple[int, int, str], float] = {}
+        self._open: dict[tuple[int, int, str], float] = {}
 
-    def update(self, key: Tuple[int, int, str], active: bool, ts: float) -> Optional[dict]:
+    def update(self, key: tuple[int, int, str], active: bool, ts: float) -> dict | None:
         start = self._open.get(key)
         if active and start is None:
             self._open[key] = ts
@@ -37,13 +38,13 @@ class _Spans:
             return _slice(key, start, ts)
         return None
 
-    def close_all(self, ts: float) -> List[dict]:
+    def close_all(self, ts: float) -> list[dict]:
         out = [_slice(key, start, ts) for key, start in self._open.items()]
         self._open.clear()
         return out
 
 
-def _slice(key: Tuple[int, int, str], start: float, end: float) -> dict:
+def _slice(key: tuple[int, int, str], start: float, end: float) -> dict:
     pid, tid, name = key
     return {"ph": "X", "name": name, "cat": "operator", "pid": pid, "tid": tid,
             "ts": start, "dur": max(0.0, end - start)}
@@ -54,22 +55,22 @@ class TraceBuilder:
 
     def __init__(self, t0: float) -> None:
         self.t0 = t0
-        self._pids: Dict[str, int] = {}
-        self._tids: Dict[Tuple[int, str], int] = {}
-        self._policies: Dict[Tuple[int, int], set] = {}  # backpressure policies seen per track
+        self._pids: dict[str, int] = {}
+        self._tids: dict[tuple[int, str], int] = {}
+        self._policies: dict[tuple[int, int], set] = {}  # backpressure policies seen per track
         self.spans = _Spans()
 
     def ts(self, t: float) -> float:
         return round((t - self.t0) * 1e6, 1)
 
-    def _pid(self, ds: DatasetStats) -> Tuple[int, List[dict]]:
+    def _pid(self, ds: DatasetStats) -> tuple[int, list[dict]]:
         if ds.dataset_id in self._pids:
             return self._pids[ds.dataset_id], []
         pid = self._pids[ds.dataset_id] = len(self._pids) + 1
         return pid, [_meta("process_name", pid, 0, f"dataset {ds.dataset_id}")]
 
-    def _tid(self, pid: int, key: str, label: str, sort: Optional[int] = None
-             ) -> Tuple[int, List[dict]]:
+    def _tid(self, pid: int, key: str, label: str, sort: int | None = None
+             ) -> tuple[int, list[dict]]:
         if (pid, key) in self._tids:
             return self._tids[(pid, key)], []
         tid = self._tids[(pid, key)] = len([k for k in self._tids if k[0] == pid]) + 1
@@ -77,14 +78,14 @@ class TraceBuilder:
                      _meta("thread_sort_index", pid, tid, tid * 100 if sort is None else sort,
                            key="sort_index")]
 
-    def snapshot(self, snap: Snapshot) -> List[dict]:
+    def snapshot(self, snap: Snapshot) -> list[dict]:
         ts = self.ts(snap.t)
         out = self._cluster_counters(snap, ts)
         for ds in snap.datasets:
             out.extend(self._dataset(ds, ts))
         return out
 
-    def _dataset(self, ds: DatasetStats, ts: float) -> List[dict]:
+    def _dataset(self, ds: DatasetStats, ts: float) -> list[dict]:
         pid, out = self._pid(ds)
         labels = op_labels(ds.operators)
         for op in ds.operators:
@@ -92,14 +93,14 @@ class TraceBuilder:
         return out
 
     def _span(self, pid: int, key: str, label: str, name: str, active: bool,
-              ts: float, sort: Optional[int] = None) -> List[dict]:
+              ts: float, sort: int | None = None) -> list[dict]:
         """The slice ``name`` on track ``key`` of the dataset, opened or closed at ``ts``."""
         tid, out = self._tid(pid, key, label, sort)
         closed = self.spans.update((pid, tid, name), active, ts)
         return out + ([closed] if closed else [])
 
     def _operator(self, op: OperatorStats, pid: int, label: str, ts: float,
-                  ds_state: Optional[str]) -> List[dict]:
+                  ds_state: str | None) -> list[dict]:
         key = op_key(op)
         running = (op.state or ds_state) == "RUNNING"
         out = self._span(pid, key, label, "running", running, ts)
@@ -117,7 +118,7 @@ class TraceBuilder:
                         "args": values})
         return out
 
-    def _cluster_counters(self, snap: Snapshot, ts: float) -> List[dict]:
+    def _cluster_counters(self, snap: Snapshot, ts: float) -> list[dict]:
         out = []
         used = [n.object_store.used_bytes for n in snap.nodes if n.object_store.used_bytes is not None]
         spilled = [n.object_store.spilled_bytes for n in snap.nodes
@@ -151,9 +152,9 @@ def _meta(kind: str, pid: int, tid: int, value: Any, key: str = "name") -> dict:
     return {"ph": "M", "name": kind, "pid": pid, "tid": tid, "args": {key: value}}
 
 
-def trace_events(snapshots: Iterable[Snapshot], events: List[Event]) -> Iterator[dict]:
+def trace_events(snapshots: Iterable[Snapshot], events: list[Event]) -> Iterator[dict]:
     """Every trace event of a recording, in time order (events merged in)."""
-    builder: Optional[TraceBuilder] = None
+    builder: TraceBuilder | None = None
     pending = sorted(events, key=lambda e: e.t)
     last_ts = 0.0
     for snap in snapshots:
@@ -162,8 +163,7 @@ def trace_events(snapshots: Iterable[Snapshot], events: List[Event]) -> Iterator
             yield _meta("process_name", CLUSTER_PID, 0, "cluster")
         while pending and pending[0].t <= snap.t:
             yield builder.event(pending.pop(0))
-        for ev in builder.snapshot(snap):
-            yield ev
+        yield from builder.snapshot(snap)
         last_ts = builder.ts(snap.t)
     if builder is None:
         return

@@ -15,8 +15,8 @@ import sys
 import threading
 import urllib.parse
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set
 
 import zstandard
 
@@ -35,7 +35,7 @@ _UNDECODABLE = (zstandard.ZstdError, ValueError, TypeError, KeyError, AttributeE
                 RecursionError, OverflowError)
 
 
-def _references_resolve(dict_id, plan_ids, dicts: Set[int], plans: Set[int]) -> bool:
+def _references_resolve(dict_id, plan_ids, dicts: set[int], plans: set[int]) -> bool:
     if dict_id is not None and dict_id not in dicts:
         return False
     if plan_ids is None:
@@ -57,7 +57,7 @@ def _event(t_ns: int, kind, dataset_id, message, data) -> Event:
                  data=payload if isinstance(payload, dict) else {})
 
 
-def print_skipped(reader: "RecordingReader") -> None:
+def print_skipped(reader: RecordingReader) -> None:
     """One line on stderr when ``reader`` skipped unreadable snapshots."""
     note = reader.skipped_note()
     if note:
@@ -87,14 +87,14 @@ class RecordingReader:
         self.path = Path(path)
         check_file(self.path)
         self._lock = threading.RLock()
-        self._ids: List[int] = []
-        self._ns: List[int] = []
-        self._cache: "OrderedDict[int, Snapshot]" = OrderedDict()
-        self._plans: Dict[int, Plan] = {}
-        self._dicts: Dict[Optional[int], zstandard.ZstdDecompressor] = {}
+        self._ids: list[int] = []
+        self._ns: list[int] = []
+        self._cache: OrderedDict[int, Snapshot] = OrderedDict()
+        self._plans: dict[int, Plan] = {}
+        self._dicts: dict[int | None, zstandard.ZstdDecompressor] = {}
         self._max_row_id = 0
         self._index_skipped = 0  # rows that point at a dictionary or plan that is not there
-        self._bad: Set[int] = set()  # row ids whose data turned out undecodable
+        self._bad: set[int] = set()  # row ids whose data turned out undecodable
         self.meta: dict = {}
         try:
             self._conn = self._connect()
@@ -214,7 +214,7 @@ class RecordingReader:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def times(self) -> List[float]:
+    def times(self) -> list[float]:
         with self._lock:
             return [ns / 1e9 for ns in self._ns]
 
@@ -234,7 +234,7 @@ class RecordingReader:
         """Snapshot rows in the file, readable or not."""
         return len(self._ids) + self._index_skipped
 
-    def skipped_note(self) -> Optional[str]:
+    def skipped_note(self) -> str | None:
         if not self.skipped:
             return None
         return (f"{self.path}: {self.skipped} of {self.total} snapshots are unreadable and "
@@ -254,7 +254,7 @@ class RecordingReader:
                 snap = self._nearest_readable(i)
             return snap
 
-    def _readable(self, i: int) -> Optional[Snapshot]:
+    def _readable(self, i: int) -> Snapshot | None:
         """Snapshot ``i`` decoded (from the cache when there), or None if it cannot be."""
         row_id = self._ids[i]
         if row_id in self._bad:
@@ -289,8 +289,8 @@ class RecordingReader:
     def snapshot_at(self, t: float) -> Snapshot:
         return self.snapshot(self.index_at(t))
 
-    def iter_snapshots(self, start: Optional[float] = None,
-                       end: Optional[float] = None) -> Iterator[Snapshot]:
+    def iter_snapshots(self, start: float | None = None,
+                       end: float | None = None) -> Iterator[Snapshot]:
         """Snapshots with ``start <= t <= end`` (either bound optional), in time order."""
         with self._lock:
             lo = 0 if start is None else bisect.bisect_left(self._ns, to_ns(start))
@@ -301,7 +301,7 @@ class RecordingReader:
             if snap is not None:
                 yield snap
 
-    def events(self) -> List[Event]:
+    def events(self) -> list[Event]:
         with self._lock:
             try:
                 rows = self._conn.execute(
@@ -325,7 +325,7 @@ class RecordingReader:
             self._close_quietly()
             self._cache.clear()
 
-    def __enter__(self) -> "RecordingReader":
+    def __enter__(self) -> RecordingReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -333,7 +333,7 @@ class RecordingReader:
 
     # ---- decoding -----------------------------------------------------------------------
 
-    def _decode(self, i: int, dict_id: Optional[int], plan_ids: Optional[str],
+    def _decode(self, i: int, dict_id: int | None, plan_ids: str | None,
                 data: bytes) -> Snapshot:
         try:
             raw = inflate(self._decompressor(dict_id), data)
@@ -346,7 +346,7 @@ class RecordingReader:
                 f"{self.path} is truncated or corrupt (snapshot {i} unreadable: {e})") from None
         return snap
 
-    def _decompressor(self, dict_id: Optional[int]) -> zstandard.ZstdDecompressor:
+    def _decompressor(self, dict_id: int | None) -> zstandard.ZstdDecompressor:
         d = self._dicts.get(dict_id)
         if d is None:
             seed = None

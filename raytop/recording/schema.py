@@ -13,7 +13,7 @@ Tables (docs/recording.md has the full description):
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Dict
+from collections.abc import Callable
 
 SCHEMA_VERSION = 1
 
@@ -48,4 +48,4 @@ def to_ns(t: float) -> int:
 # Migration hook: MIGRATIONS[v](conn) upgrades a recording of schema v to v + 1 in place and
 # sets meta.schema_version. The reader runs them on an in-memory copy, never on the user's file.
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: Dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {}

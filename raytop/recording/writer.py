@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from raytop.model import Event, Plan, Snapshot
 from raytop.recording import codec
@@ -35,7 +35,7 @@ def utc_now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _ray_version() -> Optional[str]:
+def _ray_version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -54,8 +54,8 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def _redact_meta(meta: Dict[str, Any]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _redact_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in meta.items():
         if key == "command" and isinstance(value, (list, tuple)):
             out[key] = redact_argv(value)
@@ -76,13 +76,13 @@ class RecordingWriter:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._closed = False
-        self._dict_id: Optional[int] = None
+        self._dict_id: int | None = None
         self._dict_len = 0
         self._compressor = codec.make_compressor(None)
-        self._best_len: Optional[int] = None
+        self._best_len: int | None = None
         self._rows_since_dict = 0
-        self._plan_ids: Dict[int, tuple] = {}  # id(Plan) -> (Plan, plan row id)
-        self._plan_digests: Dict[str, int] = {}
+        self._plan_ids: dict[int, tuple] = {}  # id(Plan) -> (Plan, plan row id)
+        self._plan_digests: dict[str, int] = {}
         self.snapshots_written = 0
         self.bytes_written = 0  # compressed snapshot payload, for measurements
         self._create_file(force)
@@ -133,7 +133,7 @@ class RecordingWriter:
         except OSError as e:
             raise RecordingError(f"cannot create recording {path}: {e.strerror}") from None
 
-    def _put_meta(self, items: Dict[str, Any]) -> None:
+    def _put_meta(self, items: dict[str, Any]) -> None:
         self._conn.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             [(k, json.dumps(v, ensure_ascii=False, default=str)) for k, v in items.items()])
@@ -186,7 +186,7 @@ class RecordingWriter:
             except sqlite3.Error as e:
                 raise RecordingError(f"cannot write to recording {self.path}: {e}") from None
 
-    def close(self, exit_code: Optional[int] = None) -> None:
+    def close(self, exit_code: int | None = None) -> None:
         with self._lock:
             if self._closed:
                 return
@@ -206,7 +206,7 @@ class RecordingWriter:
                 self._conn.close()
                 os.close(self._lock_fd)  # after SQLite let go of the file: see lock.py
 
-    def __enter__(self) -> "RecordingWriter":
+    def __enter__(self) -> RecordingWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,7 +8,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from raytop.errors import BadInput
 
@@ -16,7 +15,7 @@ FORMATS = ("html", "md", "json")
 _EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
 
 
-def resolve_format(fmt: Optional[str], out: Optional[Path]) -> str:
+def resolve_format(fmt: str | None, out: Path | None) -> str:
     by_ext = _EXTENSIONS.get(out.suffix.lower()) if out is not None else None
     if fmt is not None:
         fmt = fmt.lower()
@@ -83,8 +82,8 @@ def _gc_paused():
             gc.enable()
 
 
-def write_report(path: Path, out: Optional[Path], fmt: Optional[str],
-                 baseline: Optional[Path] = None, force: bool = False) -> Path:
+def write_report(path: Path, out: Path | None, fmt: str | None,
+                 baseline: Path | None = None, force: bool = False) -> Path:
     """Write a report of the recording ``path``; returns the file written.
 
     ``fmt`` None: from ``out``'s extension (html when ``out`` is None too). ``out`` None: next to
@@ -104,7 +103,7 @@ def write_report(path: Path, out: Optional[Path], fmt: Optional[str],
     return out
 
 
-def _render(path: Path, out: Path, fmt: str, baseline: Optional[Path]) -> str:
+def _render(path: Path, out: Path, fmt: str, baseline: Path | None) -> str:
     from raytop.report.build import build_report
     from raytop.report.history import load_history
 

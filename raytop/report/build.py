@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any
 
 from raytop.model import to_dict
 from raytop.report.history import History
@@ -32,7 +32,7 @@ def json_safe(v: Any) -> Any:
     return v
 
 
-def _graphs(history: History, advice: dict, operators: List[dict]) -> dict:
+def _graphs(history: History, advice: dict, operators: list[dict]) -> dict:
     """dataset id -> its plan graph (``report.graph``), for every dataset with operators."""
     from raytop.report.graph import graph_doc
 
@@ -45,7 +45,7 @@ def _graphs(history: History, advice: dict, operators: List[dict]) -> dict:
     return out
 
 
-def build_report(history: History, baseline: Optional[History] = None) -> Report:
+def build_report(history: History, baseline: History | None = None) -> Report:
     """The advisor's report data (suggestions, plan analysis, datasets) extended with the
     summary, per-dataset windows and per-operator aggregates, events and the comparison."""
     from raytop.analysis import report_data
@@ -60,7 +60,7 @@ def build_report(history: History, baseline: Optional[History] = None) -> Report
     datasets = [{**d, **ours.get(d["dataset_id"], {})} for d in advice["datasets"]]
     datasets += [d for dsid, d in ours.items()
                  if dsid not in {x["dataset_id"] for x in advice["datasets"]}]
-    events: List[dict] = [to_dict(ev) for ev in history.events[:MAX_EVENTS]]
+    events: list[dict] = [to_dict(ev) for ev in history.events[:MAX_EVENTS]]
     doc = {
         **advice,
         "schema": REPORT_SCHEMA_VERSION,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 matplotlib.use("Agg", force=False)  # never a GUI backend, even where a display exists
 
-_RC: Dict[RcKeyType, Any] = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.size": 9,
@@ -125,7 +125,7 @@ _STRIP = [
 ]
 
 
-def render_svg(chart: Chart, salt: str) -> Optional[str]:
+def render_svg(chart: Chart, salt: str) -> str | None:
     """The chart as inline-ready SVG markup, or None when it has nothing to draw."""
     if chart.empty:
         return None
@@ -139,7 +139,7 @@ def render_svg(chart: Chart, salt: str) -> Optional[str]:
     return svg.replace("<svg ", f'<svg role="img" aria-label="{chart.title}" ', 1)
 
 
-def render_png(chart: Chart, dpi: int = 110) -> Optional[bytes]:
+def render_png(chart: Chart, dpi: int = 110) -> bytes | None:
     if chart.empty:
         return None
     with matplotlib.rc_context(_RC):

@@ -7,10 +7,8 @@ by (rule, operator).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
-
 # key in summary, label, value kind (for formatting), which direction is better
-METRICS: Tuple[Tuple[str, str, str, str], ...] = (
+METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("rows_per_s", "Rows/s", "rate", "higher"),
     ("duration_s", "Duration", "duration", "lower"),
     ("active_s", "Dataset time", "duration", "lower"),
@@ -20,7 +18,7 @@ METRICS: Tuple[Tuple[str, str, str, str], ...] = (
 )
 
 
-def _delta(before: Optional[float], after: Optional[float]):
+def _delta(before: float | None, after: float | None):
     if before is None or after is None:
         return None, None
     delta = after - before
@@ -28,7 +26,7 @@ def _delta(before: Optional[float], after: Optional[float]):
     return delta, pct
 
 
-def _verdict(delta: Optional[float], better: str) -> Optional[str]:
+def _verdict(delta: float | None, better: str) -> str | None:
     if delta is None or better == "none":
         return None
     if delta == 0:
@@ -42,16 +40,16 @@ def _entry(before, after, better: str) -> dict:
             "verdict": _verdict(delta, better)}
 
 
-def operator_keys(operators: List[dict]) -> Dict[str, dict]:
-    out: Dict[str, dict] = {}
-    seen: Dict[str, int] = {}
+def operator_keys(operators: list[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    seen: dict[str, int] = {}
     for op in operators:
         k = seen[op["name"]] = seen.get(op["name"], 0) + 1
         out[op["name"] if k == 1 else f"{op['name']} (#{k})"] = op
     return out
 
 
-def _suggestion_key(s: dict) -> Tuple[str, Optional[str]]:
+def _suggestion_key(s: dict) -> tuple[str, str | None]:
     return s["rule"], s.get("operator")
 
 

@@ -4,13 +4,13 @@ HTML report draws it as SVG (``graph_svg``). Pure."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from raytop.model import DatasetStats, Snapshot, op_key
 from raytop.plan_graph import PlanGraph, build_graph, edge_queue, lanes
 
 
-def _last(snaps: Sequence[Snapshot], ds_id: str) -> Optional[DatasetStats]:
+def _last(snaps: Sequence[Snapshot], ds_id: str) -> DatasetStats | None:
     for s in reversed(snaps):
         d = s.dataset(ds_id)
         if d is not None and d.operators:
@@ -20,8 +20,8 @@ def _last(snaps: Sequence[Snapshot], ds_id: str) -> Optional[DatasetStats]:
 
 def _edge_figures(snaps: Sequence[Snapshot], ds_id: str, up: str, down: str, index: int) -> dict:
     """Mean and peak blocks, and peak bytes, queued between ``up`` and ``down`` while running."""
-    blocks: List[int] = []
-    peak_bytes: Optional[int] = None
+    blocks: list[int] = []
+    peak_bytes: int | None = None
     for s in snaps:
         d = s.dataset(ds_id)
         if d is None or d.state not in ("RUNNING", None):
@@ -37,7 +37,7 @@ def _edge_figures(snaps: Sequence[Snapshot], ds_id: str, up: str, down: str, ind
             "queued_bytes_max": peak_bytes}
 
 
-def _reasons(plan_doc: Optional[dict], up: str, up_name: str, down: str, down_name: str) -> list:
+def _reasons(plan_doc: dict | None, up: str, up_name: str, down: str, down_name: str) -> list:
     out = []
     for b in (plan_doc or {}).get("boundaries", ()):
         if b["fused"] or b.get("upstream_op") not in (up, up_name) or \
@@ -49,7 +49,7 @@ def _reasons(plan_doc: Optional[dict], up: str, up_name: str, down: str, down_na
     return out
 
 
-def _edges(graph: PlanGraph, snaps, ds_id: str, plan_doc: Optional[dict]) -> List[dict]:
+def _edges(graph: PlanGraph, snaps, ds_id: str, plan_doc: dict | None) -> list[dict]:
     edges = []
     for node in graph.nodes:
         for index, up in enumerate(node.inputs):
@@ -63,7 +63,7 @@ def _edges(graph: PlanGraph, snaps, ds_id: str, plan_doc: Optional[dict]) -> Lis
 
 
 def graph_doc(snaps: Sequence[Snapshot], ds_id: str, operators: Sequence[dict],
-              plan_doc: Optional[dict], bottleneck: Optional[str]) -> Optional[dict]:
+              plan_doc: dict | None, bottleneck: str | None) -> dict | None:
     """``operators``: the report's per-operator aggregates (rows, rows/s) of this dataset."""
     d = _last(snaps, ds_id)
     if d is None:
@@ -71,7 +71,7 @@ def graph_doc(snaps: Sequence[Snapshot], ds_id: str, operators: Sequence[dict],
     plan = next((p for s in reversed(snaps)
                  if (sd := s.dataset(ds_id)) is not None and (p := sd.plan) is not None), None)
     graph = build_graph(d, plan)
-    figures: Dict[str, dict] = {o.get("op_id") or o["name"]: o for o in operators
+    figures: dict[str, dict] = {o.get("op_id") or o["name"]: o for o in operators
                                 if o["dataset_id"] == ds_id}
     nodes = []
     for placed in lanes(graph):

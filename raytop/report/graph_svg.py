@@ -6,7 +6,6 @@ No script and no external reference, like the rest of the report."""
 from __future__ import annotations
 
 from html import escape
-from typing import Dict, List, Tuple
 
 from raytop import format as fmt
 
@@ -34,7 +33,7 @@ def _box(node: dict, x: float, y: float) -> str:
             f'<text x="{x + 8}" y="{y + 50}" class="t3">{escape(line3)}</text></g>')
 
 
-def _edge(edge: dict, start: Tuple[float, float], end: Tuple[float, float]) -> str:
+def _edge(edge: dict, start: tuple[float, float], end: tuple[float, float]) -> str:
     (x1, y1), (x2, y2) = start, end
     mid = y2 - ROW_GAP / 2
     path = f"M{x1},{y1} L{x1},{mid} L{x2},{mid} L{x2},{y2 - 4}" if x1 != x2 else \
@@ -50,10 +49,10 @@ def _edge(edge: dict, start: Tuple[float, float], end: Tuple[float, float]) -> s
 
 
 def render_graph_svg(graph: dict) -> str:
-    nodes: List[dict] = graph["nodes"]
+    nodes: list[dict] = graph["nodes"]
     if not nodes:
         return ""
-    pos: Dict[str, Tuple[float, float]] = {}
+    pos: dict[str, tuple[float, float]] = {}
     for row, node in enumerate(nodes):
         pos[node["key"]] = (PAD + node["lane"] * (BOX_W + COL_GAP), PAD + row * (BOX_H + ROW_GAP))
     width = PAD * 2 + (max(n["lane"] for n in nodes) + 1) * (BOX_W + COL_GAP) - COL_GAP

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any
 
 from raytop.model import Event, Snapshot
 
 
 @dataclass(frozen=True)
 class History:
-    snapshots: Tuple[Snapshot, ...]
-    events: Tuple[Event, ...] = ()
+    snapshots: tuple[Snapshot, ...]
+    events: tuple[Event, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""  # the recording's file name, shown in the report
-    skipped_note: Optional[str] = None  # how many unreadable snapshots were left out, if any
+    skipped_note: str | None = None  # how many unreadable snapshots were left out, if any
 
 
 def load_history(path: Path) -> History:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
 
 from raytop import format as fmt
 from raytop.report import tables
@@ -133,7 +133,7 @@ def _plan(doc: dict) -> str:
 
 def _datasets(doc: dict) -> str:
     out = [_table(tables.DATASET_HEADERS, tables.dataset_rows(doc), tables.DATASET_NUMERIC)]
-    events: List[dict] = doc["events"]
+    events: list[dict] = doc["events"]
     if events:
         start = doc["summary"]["start_t"]
         lines = "\n".join(tables.event_line(ev, start) for ev in events)
@@ -145,7 +145,7 @@ def _datasets(doc: dict) -> str:
 
 def render_html(report: Report) -> str:
     doc = report.doc
-    cmp: Optional[dict] = doc.get("comparison")
+    cmp: dict | None = doc.get("comparison")
     sections = [("summary", _summary(doc))]
     if cmp is not None:
         sections.append(("comparison", _comparison(cmp)))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence
 
 from raytop import format as fmt
 from raytop.report import tables
@@ -55,7 +55,7 @@ def _code(text: str) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def _table(headers: Sequence[str], rows, numeric=None) -> List[str]:
+def _table(headers: Sequence[str], rows, numeric=None) -> list[str]:
     numeric = numeric or [False] * len(headers)
     out = ["| " + " | ".join(_cell(h) for h in headers) + " |",
            "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
@@ -63,7 +63,7 @@ def _table(headers: Sequence[str], rows, numeric=None) -> List[str]:
     return out + [""]
 
 
-def _fence(text: str) -> List[str]:
+def _fence(text: str) -> list[str]:
     text = _CONTROL.sub(lambda m: m.group(0) if m.group(0) in "\t\n" else "", text)
     ticks = "```"
     while ticks in text:
@@ -127,7 +127,7 @@ def render_markdown(report: Report, files_dir: Path) -> str:
     return "\n".join(out)
 
 
-def _timelines(report: Report, files_dir: Path) -> List[str]:
+def _timelines(report: Report, files_dir: Path) -> list[str]:
     out = ["## Timelines", ""]
     files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder = urllib.parse.quote(files_dir.name)
@@ -142,7 +142,7 @@ def _timelines(report: Report, files_dir: Path) -> List[str]:
     return out
 
 
-def _plan_section(doc: dict) -> List[str]:
+def _plan_section(doc: dict) -> list[str]:
     out = ["## Plan", ""]
     if not doc["plan"]:
         out += ["No plan was captured (the probe was not attached).", ""]

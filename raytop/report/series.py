@@ -8,8 +8,8 @@ about 600 points keeping each bucket's min and max, so spikes survive.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,14 +31,14 @@ class Series:
     t: np.ndarray
     y: np.ndarray
     dashed: bool = False
-    colour: Optional[str] = None  # an operator keeps its colour across charts
+    colour: str | None = None  # an operator keeps its colour across charts
 
 
 @dataclass(frozen=True)
 class Spans:
     """Backpressure: per operator, per policy flag, (start, width) spans in elapsed seconds."""
 
-    rows: Tuple[Tuple[str, Dict[str, List[Tuple[float, float]]]], ...]
+    rows: tuple[tuple[str, dict[str, list[tuple[float, float]]]], ...]
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ class Chart:
     key: str  # file-name safe, e.g. "gpu_util"
     title: str
     ylabel: str
-    series: Tuple[Series, ...] = ()
-    spans: Optional[Spans] = None
-    ymax: Optional[float] = None
+    series: tuple[Series, ...] = ()
+    spans: Spans | None = None
+    ymax: float | None = None
     note: str = ""  # why the chart is empty, shown instead of it
     span_s: float = 0.0  # length of the time axis
 
@@ -60,14 +60,14 @@ class Chart:
 
 
 def minmax_downsample(t: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS
-                      ) -> Tuple[np.ndarray, np.ndarray]:
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` points: each bucket keeps its min and max, in time order."""
     n = len(t)
     if n <= max_points:
         return t, y
     buckets = max(1, max_points // 2)
     edges = np.linspace(0, n, buckets + 1).astype(int)
-    keep: List[int] = []
+    keep: list[int] = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if hi <= lo:
             continue
@@ -89,7 +89,7 @@ class _Table:
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.data: Dict[str, np.ndarray] = {}
+        self.data: dict[str, np.ndarray] = {}
 
     def set(self, label: str, i: int, v) -> None:
         if v is None:
@@ -127,8 +127,8 @@ def _trailing_rate(t: np.ndarray, rows: np.ndarray, window_s: float) -> np.ndarr
     return out
 
 
-def _spans(t: np.ndarray, active: np.ndarray, step: float) -> List[Tuple[float, float]]:
-    spans: List[Tuple[float, float]] = []
+def _spans(t: np.ndarray, active: np.ndarray, step: float) -> list[tuple[float, float]]:
+    spans: list[tuple[float, float]] = []
     for i in np.flatnonzero(active):
         start = t[i]
         end = t[i + 1] if i + 1 < len(t) else t[i] + step
@@ -144,19 +144,19 @@ class _Tables:
     """The per-snapshot readings the charts draw, one row per series label."""
 
     n: int
-    gpu_util: "_Table"
-    gpu_mem: "_Table"
-    store: "_Table"
-    heap: "_Table"
-    rows: "_Table"
-    measured_rates: "_Table"  # rows/s a source measured itself (probe-free: Ray's refreshes)
-    queues: "_Table"
-    flags: Dict[str, Dict[str, np.ndarray]]
-    gpu_total: Dict[str, float]
+    gpu_util: _Table
+    gpu_mem: _Table
+    store: _Table
+    heap: _Table
+    rows: _Table
+    measured_rates: _Table  # rows/s a source measured itself (probe-free: Ray's refreshes)
+    queues: _Table
+    flags: dict[str, dict[str, np.ndarray]]
+    gpu_total: dict[str, float]
     gpu_reasons: set
 
     @classmethod
-    def empty(cls, n: int) -> "_Tables":
+    def empty(cls, n: int) -> _Tables:
         return cls(n, _Table(n), _Table(n), _Table(n), _Table(n), _Table(n), _Table(n), _Table(n),
                    flags={}, gpu_total={}, gpu_reasons=set())
 
@@ -202,7 +202,7 @@ def _collect_dataset(tables: _Tables, i: int, ds, multi_ds: bool) -> None:
                 flag, np.zeros(tables.n, dtype=bool))[i] = True
 
 
-def _rates(t: np.ndarray, tables: _Tables) -> "_Table":
+def _rates(t: np.ndarray, tables: _Tables) -> _Table:
     """Rows/s per operator: measured by the source where it did, else a trailing average."""
     rates = _Table(tables.n)
     for label, y in tables.rows.data.items():
@@ -214,7 +214,7 @@ def _rates(t: np.ndarray, tables: _Tables) -> "_Table":
     return rates
 
 
-def build_charts(history: History) -> List[Chart]:
+def build_charts(history: History) -> list[Chart]:
     snaps = history.snapshots
     n = len(snaps)
     t = np.array([s.t - snaps[0].t for s in snaps], dtype=float)
@@ -223,7 +223,7 @@ def build_charts(history: History) -> List[Chart]:
     op_colour = {label: OPERATOR_COLOURS[i % len(OPERATOR_COLOURS)] for i, label in
                  enumerate(_ordered(tables.rows, tables.queues, tables.heap, tables.flags))}
 
-    def series(table: _Table, dashed=()) -> Tuple[Series, ...]:
+    def series(table: _Table, dashed=()) -> tuple[Series, ...]:
         return tuple(Series(label, *minmax_downsample(t, y), dashed=label in dashed,
                             colour=op_colour.get(label) or FIXED_COLOURS.get(label))
                      for label, y in table.data.items() if np.isfinite(y).any())
@@ -255,9 +255,9 @@ def build_charts(history: History) -> List[Chart]:
     return [dataclasses.replace(c, span_s=end) for c in charts]
 
 
-def _ordered(*tables) -> List[str]:
+def _ordered(*tables) -> list[str]:
     """Operator labels in order of first appearance over the given tables."""
-    seen: Dict[str, None] = {}
+    seen: dict[str, None] = {}
     for table in tables:
         for label in (table.data if isinstance(table, _Table) else table):
             if label not in FIXED_COLOURS:
@@ -265,14 +265,14 @@ def _ordered(*tables) -> List[str]:
     return list(seen)
 
 
-def _gib(v) -> Optional[float]:
+def _gib(v) -> float | None:
     return None if v is None else v / GIB
 
 
-def _merge_for_drawing(spans: List[Tuple[float, float]], total: float):
+def _merge_for_drawing(spans: list[tuple[float, float]], total: float):
     """Join spans closer than ~1/1500 of the run: narrower than a pixel, and it keeps SVGs small."""
     tol = max(total, 1.0) / 1500.0
-    out: List[Tuple[float, float]] = []
+    out: list[tuple[float, float]] = []
     for start, width in spans:
         if out and start - (out[-1][0] + out[-1][1]) <= tol:
             out[-1] = (out[-1][0], start + width - out[-1][0])

@@ -19,8 +19,9 @@ Unknown stays ``None``: a figure with no reading at all is null, never 0.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from raytop import __version__ as RAYTOP_VERSION
 from raytop.model import OK, DatasetStats, OperatorStats, Snapshot, op_key, op_labels, sum_known
@@ -49,7 +50,7 @@ class _Mean:
         self.peak = _max(self.peak, v)
 
     @property
-    def mean(self) -> Optional[float]:
+    def mean(self) -> float | None:
         return self.total / self.n if self.n else None
 
 
@@ -58,19 +59,19 @@ class _DatasetAcc:
     dataset_id: str
     first_t: float
     last_t: float
-    start_time: Optional[float] = None
-    end_time: Optional[float] = None
-    state: Optional[str] = None
-    rows_out: Optional[int] = None
-    rows_total: Optional[int] = None
-    job_id: Optional[str] = None
-    error: Optional[str] = None
-    source: Optional[str] = None
-    rows_meaning: Optional[str] = None
-    operators: List[str] = field(default_factory=list)  # op keys, in order of appearance
-    labels: Dict[str, str] = field(default_factory=dict)  # op key -> display label
+    start_time: float | None = None
+    end_time: float | None = None
+    state: str | None = None
+    rows_out: int | None = None
+    rows_total: int | None = None
+    job_id: str | None = None
+    error: str | None = None
+    source: str | None = None
+    rows_meaning: str | None = None
+    operators: list[str] = field(default_factory=list)  # op keys, in order of appearance
+    labels: dict[str, str] = field(default_factory=dict)  # op key -> display label
 
-    def window(self) -> Tuple[float, float]:
+    def window(self) -> tuple[float, float]:
         start = self.start_time if self.start_time is not None else self.first_t
         end = self.end_time if self.end_time is not None else self.last_t
         return start, max(start, end)
@@ -81,36 +82,36 @@ class _OperatorAcc:
     dataset_id: str
     name: str
     op_id: str = ""
-    physical_class: Optional[str] = None
-    logical: Tuple[str, ...] = ()
+    physical_class: str | None = None
+    logical: tuple[str, ...] = ()
     compute: str = "other"
-    state: Optional[str] = None
-    rows_out: Optional[int] = None
-    rows_done: Optional[int] = None  # OperatorStats.rows_processed: a write's rows are its input
-    rows_final_t: Optional[float] = None  # when rows_done reached its final value
-    bytes_out: Optional[int] = None
-    blocks_out: Optional[int] = None
-    tasks_finished: Optional[int] = None
-    tasks_failed: Optional[int] = None
+    state: str | None = None
+    rows_out: int | None = None
+    rows_done: int | None = None  # OperatorStats.rows_processed: a write's rows are its input
+    rows_final_t: float | None = None  # when rows_done reached its final value
+    bytes_out: int | None = None
+    blocks_out: int | None = None
+    tasks_finished: int | None = None
+    tasks_failed: int | None = None
     tasks_running: _Mean = field(default_factory=_Mean)
     input_queue_blocks: _Mean = field(default_factory=_Mean)
-    input_queue_bytes_max: Optional[int] = None
-    output_queue_blocks_max: Optional[int] = None
-    output_queue_bytes_max: Optional[int] = None
-    actors_running_max: Optional[int] = None
-    actors_pending_max: Optional[int] = None
-    actors_restarting_max: Optional[int] = None
-    heap_bytes_max: Optional[int] = None
-    gpu_mem_bytes_max: Optional[int] = None
-    obj_store_mem_bytes_max: Optional[int] = None
-    avg_task_s: Optional[float] = None
-    avg_block_bytes: Optional[float] = None
-    avg_block_rows: Optional[float] = None
-    submission_backpressure_s: Optional[float] = None
-    output_backpressure_s: Optional[float] = None
-    backpressure_s: Dict[str, float] = field(default_factory=dict)
-    last_t: Optional[float] = None
-    last_flags: Tuple[str, ...] = ()
+    input_queue_bytes_max: int | None = None
+    output_queue_blocks_max: int | None = None
+    output_queue_bytes_max: int | None = None
+    actors_running_max: int | None = None
+    actors_pending_max: int | None = None
+    actors_restarting_max: int | None = None
+    heap_bytes_max: int | None = None
+    gpu_mem_bytes_max: int | None = None
+    obj_store_mem_bytes_max: int | None = None
+    avg_task_s: float | None = None
+    avg_block_bytes: float | None = None
+    avg_block_rows: float | None = None
+    submission_backpressure_s: float | None = None
+    output_backpressure_s: float | None = None
+    backpressure_s: dict[str, float] = field(default_factory=dict)
+    last_t: float | None = None
+    last_flags: tuple[str, ...] = ()
 
     def add(self, t: float, op: OperatorStats) -> None:
         if self.last_t is not None:
@@ -148,7 +149,7 @@ class _OperatorAcc:
                                               op.submission_backpressure_s)
         self.output_backpressure_s = _max(self.output_backpressure_s, op.output_backpressure_s)
 
-    def to_dict(self, window: Tuple[float, float]) -> dict:
+    def to_dict(self, window: tuple[float, float]) -> dict:
         rows_per_s = None
         if self.rows_done is not None and self.rows_final_t is not None:
             span = self.rows_final_t - window[0]
@@ -182,7 +183,7 @@ class _OperatorAcc:
         }
 
 
-def _union_length(windows: List[Tuple[float, float]]) -> float:
+def _union_length(windows: list[tuple[float, float]]) -> float:
     total, cur_start, cur_end = 0.0, 0.0, None  # cur_start is read only once cur_end is set
     for start, end in sorted(windows):
         if cur_end is None or start > cur_end:
@@ -199,15 +200,15 @@ def _union_length(windows: List[Tuple[float, float]]) -> float:
 @dataclass(frozen=True)
 class Aggregates:
     summary: dict
-    datasets: List[dict]
-    operators: List[dict]
+    datasets: list[dict]
+    operators: list[dict]
 
 
 def _node_keys(snaps: Sequence[Snapshot]) -> Callable[[Any], str]:
     """A node's key across the recording. Before the cluster source answers, a node's local
     readings (GPU, heap) arrive under a provisional "local:<ip>" id; they count as the real
     node with that IP when there is one."""
-    real_by_ip: Dict[str, set] = {}
+    real_by_ip: dict[str, set] = {}
     for snap in snaps:
         for node in snap.nodes:
             if node.ip and not node.node_id.startswith("local"):
@@ -227,14 +228,14 @@ class _ClusterAcc:
         self.node_key = node_key
         self.node_ids: set = set()
         self.gpu_keys: set = set()
-        self.gpu_names: List[str] = []
+        self.gpu_names: list[str] = []
         self.gpus_used: set = set()  # GPUs where a process of a pipeline operator ran
-        self.gpu_util_samples: Dict[Tuple[str, int], List[float]] = {}
+        self.gpu_util_samples: dict[tuple[str, int], list[float]] = {}
         self.store_used, self.store_spilled = _Mean(), _Mean()
         self.cpus_max = self.store_capacity_max = self.heap_max = None
         self.gpu_mem_max = self.node_mem_pct_max = None
-        self.source_problems: Dict[str, dict] = {}
-        self.ray_version: Optional[str] = None
+        self.source_problems: dict[str, dict] = {}
+        self.ray_version: str | None = None
 
     def add(self, snap: Snapshot) -> None:
         self.ray_version = snap.ray_version or self.ray_version
@@ -282,7 +283,7 @@ class _ClusterAcc:
                 util.add(value)
         return util
 
-    def fields(self) -> Dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
         util = self.gpu_util()
         return {
             "nodes": len(self.node_ids),
@@ -303,10 +304,10 @@ class _ClusterAcc:
 
 def aggregate(history: History) -> Aggregates:
     """One pass over the snapshots: the summary, per-dataset and per-operator figures."""
-    snaps: Tuple[Snapshot, ...] = history.snapshots
+    snaps: tuple[Snapshot, ...] = history.snapshots
     cluster = _ClusterAcc(_node_keys(snaps))
-    datasets: Dict[str, _DatasetAcc] = {}
-    operators: Dict[Tuple[str, str], _OperatorAcc] = {}
+    datasets: dict[str, _DatasetAcc] = {}
+    operators: dict[tuple[str, str], _OperatorAcc] = {}
     for snap in snaps:
         cluster.add(snap)
         for ds in snap.datasets:
@@ -317,8 +318,8 @@ def aggregate(history: History) -> Aggregates:
                       operators=_operator_rows(datasets, operators, windows))
 
 
-def _summary(history: History, cluster: _ClusterAcc, datasets: Dict[str, "_DatasetAcc"],
-             windows: Dict[str, Tuple[float, float]]) -> Dict[str, Any]:
+def _summary(history: History, cluster: _ClusterAcc, datasets: dict[str, _DatasetAcc],
+             windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
     snaps, meta = history.snapshots, history.meta
     rows = sum_known(acc.rows_out for acc in datasets.values())
     active_s = _union_length(list(windows.values())) if windows else None
@@ -348,7 +349,7 @@ def _summary(history: History, cluster: _ClusterAcc, datasets: Dict[str, "_Datas
     }
 
 
-def _overrides(history: History) -> Optional[List[Dict[str, Any]]]:
+def _overrides(history: History) -> list[dict[str, Any]] | None:
     """`raytop run --set` settings in force, with how many of the script's calls each changed
     (None: the launcher could not tell)."""
     texts = history.meta.get("overrides")
@@ -359,14 +360,14 @@ def _overrides(history: History) -> Optional[List[Dict[str, Any]]]:
     return [{"setting": t, "calls": matches.get(t)} for t in texts]
 
 
-def _ci_gate(history: History) -> Optional[Dict[str, Any]]:
+def _ci_gate(history: History) -> dict[str, Any] | None:
     """The verdict of `--fail-on` when the session had one: level, failed, findings."""
     gates = [ev for ev in history.events if ev.kind == "ci_gate"]
     return dict(gates[-1].data) if gates else None
 
 
-def _dataset_rows(datasets: Dict[str, "_DatasetAcc"],
-                  windows: Dict[str, Tuple[float, float]]) -> List[Dict[str, Any]]:
+def _dataset_rows(datasets: dict[str, _DatasetAcc],
+                  windows: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
     out = []
     for dsid, acc in datasets.items():
         start, end = windows[dsid]
@@ -383,7 +384,7 @@ def _dataset_rows(datasets: Dict[str, "_DatasetAcc"],
     return out
 
 
-def _operator_rows(datasets: Dict[str, "_DatasetAcc"], operators, windows) -> List[Dict[str, Any]]:
+def _operator_rows(datasets: dict[str, _DatasetAcc], operators, windows) -> list[dict[str, Any]]:
     out = []
     for dsid, acc in datasets.items():
         for key in acc.operators:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 from raytop import format as fmt
 
-Row = Tuple[str, ...]
+Row = tuple[str, ...]
 
 SECTIONS = (("summary", "Summary"), ("comparison", "Comparison"), ("suggestions", "Suggestions"),
             ("timelines", "Timelines"), ("plan", "Plan"), ("operators", "Operators"),
@@ -17,7 +15,7 @@ def title(doc: dict) -> str:
     return f"raytop report: {doc['summary'].get('recording') or 'recording'}"
 
 
-def summary_cards(doc: dict) -> List[Tuple[str, str]]:
+def summary_cards(doc: dict) -> list[tuple[str, str]]:
     s = doc["summary"]
     return [
         ("Duration", fmt.fmt_seconds(s["duration_s"])),
@@ -29,7 +27,7 @@ def summary_cards(doc: dict) -> List[Tuple[str, str]]:
     ]
 
 
-def summary_rows(doc: dict) -> List[Tuple[str, str]]:
+def summary_rows(doc: dict) -> list[tuple[str, str]]:
     s = doc["summary"]
     states = ", ".join(f"{n} {state.lower()}" for state, n in sorted(s["dataset_states"].items()))
     gpus = str(s["gpus"]) + (f" ({', '.join(s['gpu_names'])})" if s["gpu_names"] else "")
@@ -83,9 +81,9 @@ def summary_rows(doc: dict) -> List[Tuple[str, str]]:
 COMPARISON_HEADERS = ("Metric", "Before", "After", "Change")
 
 
-def comparison_rows(cmp: dict) -> List[Tuple[Row, Optional[str]]]:
+def comparison_rows(cmp: dict) -> list[tuple[Row, str | None]]:
     """(cells, verdict) per metric and per operator throughput."""
-    out: List[Tuple[Row, Optional[str]]] = []
+    out: list[tuple[Row, str | None]] = []
     for m in cmp["metrics"]:
         out.append(((m["label"], fmt.fmt_by_kind(m["kind"], m["before"]),
                      fmt.fmt_by_kind(m["kind"], m["after"]), fmt.fmt_change(m["before"], m["after"])),
@@ -119,9 +117,9 @@ OPERATOR_HEADERS = ("Operator", "Runs as", "Rows", "Rows/s", "Tasks mean / max",
 OPERATOR_NUMERIC = (False, False, True, True, True, True, True, False, True, True, True, True)
 
 
-def operator_rows(doc: dict) -> List[Row]:
+def operator_rows(doc: dict) -> list[Row]:
     multi = len(doc["datasets"]) > 1
-    rows: List[Row] = []
+    rows: list[Row] = []
     for op in doc["operators"]:
         runs_as = op["physical_class"] or op["compute"]
         actors = fmt.NA
@@ -148,8 +146,8 @@ DATASET_HEADERS = ("Dataset", "State", "Started", "Duration", "Rows", "Rows/s", 
 DATASET_NUMERIC = (False, False, False, True, True, True, False, False, False)
 
 
-def dataset_rows(doc: dict) -> List[Row]:
-    rows: List[Row] = []
+def dataset_rows(doc: dict) -> list[Row]:
+    rows: list[Row] = []
     for d in doc["datasets"]:
         n = d.get("rows_out_max") if d.get("rows_out_max") is not None else d.get("rows_out")
         rows.append((d["dataset_id"], d.get("state") or fmt.NA, fmt.fmt_utc(d.get("window_start")),
@@ -169,9 +167,9 @@ def _seconds_of(part: float, total: float) -> str:
     return fmt.fmt_seconds(part) + (f" ({fmt.fmt_share(part / total)})" if total > 0 else "")
 
 
-def consumer_rows(doc: dict) -> List[Row]:
+def consumer_rows(doc: dict) -> list[Row]:
     """The driver's loop over each dataset it iterated (none for count(), writes, take, ...)."""
-    rows: List[Row] = []
+    rows: list[Row] = []
     for d in doc["datasets"]:
         c = d.get("consumer")
         if not c or c.get("user_s") is None or c.get("blocked_s") is None:
@@ -194,16 +192,16 @@ def graph_labels(doc: dict, dsid: str) -> dict:
     return {n["key"]: n["label"] for n in graph.get("nodes", ())}
 
 
-def _where(name: str, op: Optional[str], labels: dict) -> str:
+def _where(name: str, op: str | None, labels: dict) -> str:
     """A logical name, with the physical operator it runs in when that one's name repeats."""
     label = labels.get(op or "")
     return f"{name} (in {label})" if label and " #" in label else name
 
 
-def boundary_rows(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[Row, List[dict]]]:
+def boundary_rows(analysis: dict, labels: dict | None = None) -> list[tuple[Row, list[dict]]]:
     """(cells, reasons) per boundary between adjacent logical operators."""
     labels = labels or {}
-    out: List[Tuple[Row, List[dict]]] = []
+    out: list[tuple[Row, list[dict]]] = []
     for b in analysis["boundaries"]:
         up = _where(b["upstream_name"], b.get("upstream_op"), labels)
         down = _where(b["downstream_name"], b.get("downstream_op"), labels)
@@ -212,7 +210,7 @@ def boundary_rows(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[R
     return out
 
 
-def group_lines(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[str, str]]:
+def group_lines(analysis: dict, labels: dict | None = None) -> list[tuple[str, str]]:
     """(physical operator, "logical → logical") per fused group."""
     labels = labels or {}
     return [(labels.get(g.get("op_id") or "", g["physical"])
@@ -220,7 +218,7 @@ def group_lines(analysis: dict, labels: Optional[dict] = None) -> List[Tuple[str
              " → ".join(g["names"])) for g in analysis["groups"]]
 
 
-def graph_edge_lines(graph: Optional[dict]) -> List[str]:
+def graph_edge_lines(graph: dict | None) -> list[str]:
     """"A → B (input 1 of 2), 3.2 / 8 blocks queued" per edge of a plan that is not a chain."""
     if not graph or graph["linear"] or not graph["edges_known"]:
         return []

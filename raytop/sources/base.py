@@ -8,8 +8,9 @@ exception marks the source ``stale`` and the collector keeps its last good part.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Protocol, Tuple
+from typing import Protocol
 
 from raytop.model import DatasetStats, DriverInfo, Event, GpuStats, NodeStats, ObjectStore
 
@@ -31,34 +32,34 @@ class NodeOverlay:
     node's value as it is.
     """
 
-    node_id: Optional[str] = None
-    ip: Optional[str] = None
-    gpus: Optional[Tuple[GpuStats, ...]] = None
-    gpu_source: Optional[str] = None
-    heap_bytes: Optional[int] = None
-    num_workers: Optional[int] = None
-    heap_by_operator: Optional[Mapping[str, int]] = None
-    cpu_percent: Optional[float] = None
-    mem_used_bytes: Optional[int] = None
-    mem_total_bytes: Optional[int] = None
-    object_store: Optional[ObjectStore] = None  # a node read by a node group, not the cluster
-    gpu_mem_by_operator: Optional[Mapping[str, int]] = None
+    node_id: str | None = None
+    ip: str | None = None
+    gpus: tuple[GpuStats, ...] | None = None
+    gpu_source: str | None = None
+    heap_bytes: int | None = None
+    num_workers: int | None = None
+    heap_by_operator: Mapping[str, int] | None = None
+    cpu_percent: float | None = None
+    mem_used_bytes: int | None = None
+    mem_total_bytes: int | None = None
+    object_store: ObjectStore | None = None  # a node read by a node group, not the cluster
+    gpu_mem_by_operator: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
 class Part:
     """One source's contribution to a snapshot. Empty fields contribute nothing."""
 
-    datasets: Tuple[DatasetStats, ...] = ()
-    nodes: Tuple[NodeStats, ...] = ()  # the cluster's node list (cluster source)
-    overlays: Tuple[NodeOverlay, ...] = ()
-    address: Optional[str] = None  # the Ray GCS address, when this source learnt it
-    ray_version: Optional[str] = None
+    datasets: tuple[DatasetStats, ...] = ()
+    nodes: tuple[NodeStats, ...] = ()  # the cluster's node list (cluster source)
+    overlays: tuple[NodeOverlay, ...] = ()
+    address: str | None = None  # the Ray GCS address, when this source learnt it
+    ray_version: str | None = None
     # pid -> operator name for processes on this node (processes source), used to attribute
     # NVML per-process GPU memory to operators.
     pid_operators: Mapping[int, str] = field(default_factory=dict)
-    events: Tuple[Event, ...] = ()  # things that happened since the last read (dataset finished, ...)
-    drivers: Tuple[DriverInfo, ...] = ()  # the cluster's alive drivers (drivers source)
+    events: tuple[Event, ...] = ()  # things that happened since the last read (dataset finished, ...)
+    drivers: tuple[DriverInfo, ...] = ()  # the cluster's alive drivers (drivers source)
     probe_pids: Mapping[int, str] = field(default_factory=dict)  # driver pid -> "env" | "injected"
 
 

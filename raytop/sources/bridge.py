@@ -15,9 +15,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Dict, Optional, Sequence
 
 from raytop.errors import RaytopError
 from raytop.sources.base import NeedsDriver, Part, Source, SourceAbsent
@@ -45,27 +45,27 @@ class BridgeError(RaytopError):
 class RayBridge:
     """Owns the bridge process; restarts it with backoff after it dies."""
 
-    def __init__(self, address: Optional[str], source_names: Sequence[str]):
+    def __init__(self, address: str | None, source_names: Sequence[str]):
         self.address = address
         self.source_names = list(source_names)
-        self.info: Dict[str, str] = {}
+        self.info: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._proc: Optional[BaseProcess] = None
-        self._conn: Optional[Connection] = None
-        self._pending: Dict[int, "queue.Queue"] = {}
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._pending: dict[int, queue.Queue] = {}
         self._ids = itertools.count()
         self._failures = 0
         self._next_try = 0.0
-        self._last_error: Optional[str] = None
+        self._last_error: str | None = None
         self._closed = False
 
     # ---- lifecycle ------------------------------------------------------------------------
-    def connect(self, timeout: float = CONNECT_TIMEOUT_S) -> Dict[str, str]:
+    def connect(self, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, str]:
         """Start the bridge and wait for its ``ray.init``; raises BridgeError with one line."""
         with self._lock:
             return self._start(timeout)
 
-    def _start(self, timeout: float) -> Dict[str, str]:
+    def _start(self, timeout: float) -> dict[str, str]:
         _start_resource_tracker()
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
@@ -138,7 +138,7 @@ class RayBridge:
     def read(self, name, timeout: float = READ_TIMEOUT_S) -> Part:
         conn = self._ensure()
         req_id = next(self._ids)
-        q: "queue.Queue" = queue.Queue(maxsize=1)
+        q: queue.Queue = queue.Queue(maxsize=1)
         self._pending[req_id] = q
         try:
             with self._lock:
@@ -226,7 +226,7 @@ class FallbackSource:
         self.name = light.name
         self.bridge = bridge
         self._address_of = address_of
-        self.fell_back: Optional[str] = None
+        self.fell_back: str | None = None
 
     def read(self) -> Part:
         if self.fell_back is None:
@@ -272,7 +272,7 @@ def _bridge_main(conn, address: str, source_names: Sequence[str]) -> None:
             pass
 
 
-def _connect_ray(conn, address: str) -> Optional[Dict[str, str]]:
+def _connect_ray(conn, address: str) -> dict[str, str] | None:
     """``ray.init`` to the cluster; on failure the reason goes to raytop and None comes back."""
     try:
         from raytop.ray_connect import enable_token_auth_if_available, init_kwargs
@@ -288,8 +288,8 @@ def _connect_ray(conn, address: str) -> Optional[Dict[str, str]]:
         return None
 
 
-def _make_sources(source_names: Sequence[str]) -> Dict[str, Source]:
-    sources: Dict[str, Source] = {}
+def _make_sources(source_names: Sequence[str]) -> dict[str, Source]:
+    sources: dict[str, Source] = {}
     for name in source_names:
         try:
             mod_name, cls_name = BRIDGED_SOURCES[name].split(":")
@@ -302,12 +302,12 @@ def _make_sources(source_names: Sequence[str]) -> Dict[str, Source]:
     return sources
 
 
-def _serve(conn, sources: Dict[str, Source]) -> None:
+def _serve(conn, sources: dict[str, Source]) -> None:
     """Answer read requests until raytop says stop or goes away. Each read runs on a thread of
     its own, one at a time per source: a request for a source whose last read still hangs (a
     Ray call that does not return) is answered at once with an error, not with another thread."""
     send_lock = threading.Lock()
-    busy: Dict[str, threading.Thread] = {}
+    busy: dict[str, threading.Thread] = {}
 
     def reply(req_id: int, answer: tuple) -> None:
         with send_lock:

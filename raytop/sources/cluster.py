@@ -14,7 +14,8 @@ source reads the cluster that driver is connected to.
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Set, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from raytop.model import NodeStats, ObjectStore
 from raytop.sources import host
@@ -26,17 +27,17 @@ _HEAD_RESOURCE = "node:__internal_head__"
 METRICS_READ = ("ray_object_store_used_memory",)
 
 
-def _int(v: Optional[float]) -> Optional[int]:
+def _int(v: float | None) -> int | None:
     return int(v) if v is not None else None
 
 
-def local_node_identity() -> Tuple[Optional[str], Optional[str]]:
+def local_node_identity() -> tuple[str | None, str | None]:
     """(node id hex, ip) of this machine's Ray node, read without importing Ray: the node id of
     a connected driver (only when Ray is already imported and initialised), the ip of the local
     raylets or of the default route."""
     import sys
 
-    node_id: Optional[str] = None
+    node_id: str | None = None
     ray = sys.modules.get("ray")
     if ray is not None:
         try:
@@ -54,7 +55,7 @@ def driver_link() -> ClusterLink:
     return DriverLink()
 
 
-def _local_mem_cpu() -> Tuple[Optional[int], Optional[int], Optional[float]]:
+def _local_mem_cpu() -> tuple[int | None, int | None, float | None]:
     """(used, total, cpu%) of this machine (kept for the sampler actors)."""
     return host.mem_cpu()
 
@@ -62,7 +63,7 @@ def _local_mem_cpu() -> Tuple[Optional[int], Optional[int], Optional[float]]:
 class ClusterSource:
     name = "cluster"
 
-    def __init__(self, link: Optional[ClusterLink] = None, *, rpc_timeout: float = 0.5) -> None:
+    def __init__(self, link: ClusterLink | None = None, *, rpc_timeout: float = 0.5) -> None:
         self._own_link = link is None
         self._link = link if link is not None else driver_link()
         self._rpc_timeout = rpc_timeout
@@ -98,7 +99,7 @@ class ClusterSource:
                 used = _int(value(self._link.metrics.get(*ep), "ray_object_store_used_memory"))
         return ObjectStore(used_bytes=used, capacity_bytes=_int(capacity), spilled_bytes=spilled)
 
-    def _node(self, node: Mapping, local: Set[str], here) -> NodeStats:
+    def _node(self, node: Mapping, local: set[str], here) -> NodeStats:
         alive = bool(node.get("Alive", node.get("alive", False)))
         res = node.get("Resources") or {}
         mem_used = mem_total = cpu = None
@@ -119,7 +120,7 @@ class ClusterSource:
         )
 
     def read(self) -> Part:
-        nodes: List[Mapping] = self._link.nodes()
+        nodes: list[Mapping] = self._link.nodes()
         local = self._link.local_node_ids(nodes)
         here = host.mem_cpu() if local else (None, None, None)
         out = tuple(self._node(n, local, here) for n in nodes)

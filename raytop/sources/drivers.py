@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from raytop.attach.levels import classify
 from raytop.model import DriverInfo, clean_text
@@ -20,7 +21,7 @@ JOBS_MAX_AGE_S = 5.0
 MAX_ENTRYPOINT_CHARS = 300
 
 
-def _job_table() -> List[Mapping[str, Any]]:
+def _job_table() -> list[Mapping[str, Any]]:
     """The job table through this process's Ray driver."""
     import ray._private.state as state
 
@@ -30,7 +31,7 @@ def _job_table() -> List[Mapping[str, Any]]:
     return list(state.state.job_table())
 
 
-def _local_ips() -> Tuple[str, ...]:
+def _local_ips() -> tuple[str, ...]:
     ips = {"127.0.0.1"}
     ips.update(r.ip for r in host.local_raylets() if r.ip)
     ip = host.host_ip()
@@ -39,7 +40,7 @@ def _local_ips() -> Tuple[str, ...]:
     return tuple(sorted(ips))
 
 
-def entrypoint_text(entry: Optional[str]) -> Optional[str]:
+def entrypoint_text(entry: str | None) -> str | None:
     """A driver's command line, secrets masked, shortened."""
     if not entry:
         return None
@@ -51,7 +52,7 @@ def entrypoint_text(entry: Optional[str]) -> Optional[str]:
     return text if len(text) <= MAX_ENTRYPOINT_CHARS else text[:MAX_ENTRYPOINT_CHARS - 1] + "…"
 
 
-def alive_drivers(table: List[Mapping[str, Any]], own_pid: int) -> List[Mapping[str, Any]]:
+def alive_drivers(table: list[Mapping[str, Any]], own_pid: int) -> list[Mapping[str, Any]]:
     return [j for j in table
             if not j.get("IsDead") and isinstance(j.get("DriverPid"), int)
             and j["DriverPid"] > 0 and j["DriverPid"] != own_pid]
@@ -64,9 +65,9 @@ class DriversSource:
         self._link = link  # None: read the job table through this process's driver
         self._clock = clock
         self._at = -float("inf")
-        self._drivers: Tuple[DriverInfo, ...] = ()
+        self._drivers: tuple[DriverInfo, ...] = ()
         self._local_ips = _local_ips()
-        self._classified: Dict[int, Tuple[str, str]] = {}
+        self._classified: dict[int, tuple[str, str]] = {}
 
     def _driver(self, job: Mapping[str, Any]) -> DriverInfo:
         pid = int(job["DriverPid"])

@@ -7,8 +7,8 @@ process. No usable NVML -> ``SourceAbsent`` with NVML's reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Dict, Mapping, Optional, Tuple
 
 import psutil
 
@@ -19,7 +19,7 @@ from raytop.sources.cluster import local_node_identity
 from raytop.sources.nvml import Nvml
 
 
-def operator_of_pid(pid: int) -> Optional[str]:
+def operator_of_pid(pid: int) -> str | None:
     """The Ray Data operator a process works for now, from its title; None if none/unreadable."""
     try:
         return proctitle.operator_of(psutil.Process(pid).cmdline())
@@ -30,21 +30,21 @@ def operator_of_pid(pid: int) -> Optional[str]:
 class GpuSource:
     name = "gpu"
 
-    def __init__(self, nvml: Optional[Nvml] = None, *, node_id: Optional[str] = None,
-                 ip: Optional[str] = None) -> None:
+    def __init__(self, nvml: Nvml | None = None, *, node_id: str | None = None,
+                 ip: str | None = None) -> None:
         self._nvml = nvml if nvml is not None else Nvml()
         if node_id is None and ip is None:
             node_id, ip = local_node_identity()
         self.node_id, self.ip = node_id, ip
 
-    def gpus(self, pid_operators: Optional[Mapping[int, str]] = None) -> Tuple[GpuStats, ...]:
+    def gpus(self, pid_operators: Mapping[int, str] | None = None) -> tuple[GpuStats, ...]:
         """This node's GPUs now. ``pid_operators`` (e.g. the processes source's map) is tried
         before the pid's own title. Raises SourceAbsent when NVML is not usable."""
         devices = self._nvml.devices()
         if not devices:
             reason = self._nvml.reason
             raise SourceAbsent(reason or "NVML sees no GPU on this node")
-        ops: Dict[int, Optional[str]] = {}
+        ops: dict[int, str | None] = {}
         out = []
         for stats, procs in devices:
             processes = []

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
 
 import psutil
 
@@ -19,12 +19,12 @@ import psutil
 @dataclass(frozen=True)
 class LocalRaylet:
     pid: int
-    node_id: Optional[str]
-    ip: Optional[str]
-    gcs_address: Optional[str]
+    node_id: str | None
+    ip: str | None
+    gcs_address: str | None
 
 
-def _flag(args: Iterable[str], *names: str) -> Optional[str]:
+def _flag(args: Iterable[str], *names: str) -> str | None:
     for arg in args:
         for name in names:
             if arg.startswith(name + "="):
@@ -32,7 +32,7 @@ def _flag(args: Iterable[str], *names: str) -> Optional[str]:
     return None
 
 
-def raylet_of(proc: psutil.Process) -> Optional[LocalRaylet]:
+def raylet_of(proc: psutil.Process) -> LocalRaylet | None:
     try:
         args = proc.cmdline()
     except psutil.Error:
@@ -42,7 +42,7 @@ def raylet_of(proc: psutil.Process) -> Optional[LocalRaylet]:
                        gcs_address=_flag(args, "--gcs-address", "--gcs_address"))
 
 
-def _raylet_pids() -> List[int]:
+def _raylet_pids() -> list[int]:
     """Pids of the processes named ``raylet``: one small read per process (psutil's
     ``process_iter`` costs ~4x as much for the same answer)."""
     out = []
@@ -58,10 +58,10 @@ def _raylet_pids() -> List[int]:
     return out
 
 
-_raylets: Optional[List[LocalRaylet]] = None
+_raylets: list[LocalRaylet] | None = None
 
 
-def local_raylets(refresh: bool = False) -> List[LocalRaylet]:
+def local_raylets(refresh: bool = False) -> list[LocalRaylet]:
     """Every raylet on this machine (of any cluster). Kept until ``refresh`` or until one of
     them exits: callers refresh when the cluster's node table changed (a node joined), so a
     quiet cluster costs no scan of ``/proc``."""
@@ -80,7 +80,7 @@ def local_raylets(refresh: bool = False) -> List[LocalRaylet]:
     return found
 
 
-def route_ip(target: str = "8.8.8.8") -> Optional[str]:
+def route_ip(target: str = "8.8.8.8") -> str | None:
     """The address this host uses towards ``target`` (no packet is sent), Ray's own default."""
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -90,7 +90,7 @@ def route_ip(target: str = "8.8.8.8") -> Optional[str]:
         return None
 
 
-def host_ip() -> Optional[str]:
+def host_ip() -> str | None:
     """This node's IP as the cluster knows it: the local raylets' ``--node_ip_address`` when they
     agree, else the address of the default route."""
     env = os.environ.get("RAY_NODE_IP_ADDRESS")
@@ -110,7 +110,7 @@ _V2 = ("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat",
        "/sys/fs/cgroup/memory.max", "inactive_file", "active_file")
 
 
-def _read_int(path: str) -> Optional[int]:
+def _read_int(path: str) -> int | None:
     try:
         with open(path, encoding="ascii") as fh:
             text = fh.read().strip()
@@ -119,9 +119,9 @@ def _read_int(path: str) -> Optional[int]:
     return int(text) if text.isdigit() else None
 
 
-def _cgroup_used(usage: str, stat: str, inactive_key: str, active_key: str) -> Optional[int]:
+def _cgroup_used(usage: str, stat: str, inactive_key: str, active_key: str) -> int | None:
     used = _read_int(usage)
-    found: Dict[str, int] = {}
+    found: dict[str, int] = {}
     try:
         with open(stat, encoding="ascii") as fh:
             for line in fh:
@@ -135,7 +135,7 @@ def _cgroup_used(usage: str, stat: str, inactive_key: str, active_key: str) -> O
     return used - found[inactive_key] - found[active_key]
 
 
-def node_memory() -> Tuple[Optional[int], Optional[int]]:
+def node_memory() -> tuple[int | None, int | None]:
     """(used, total) bytes: the cgroup's when this runs in one (as Ray's ``get_used_memory`` and
     ``get_system_memory``), else the host's; ``used`` clamped to ``[0, total]``."""
     try:
@@ -154,7 +154,7 @@ def node_memory() -> Tuple[Optional[int], Optional[int]]:
     return max(0, min(used, total)), total
 
 
-def node_cpu_percent() -> Optional[float]:
+def node_cpu_percent() -> float | None:
     """CPU % of this machine since the previous call (non-blocking; prime it once)."""
     try:
         return float(psutil.cpu_percent(interval=None))
@@ -162,6 +162,6 @@ def node_cpu_percent() -> Optional[float]:
         return None
 
 
-def mem_cpu() -> Tuple[Optional[int], Optional[int], Optional[float]]:
+def mem_cpu() -> tuple[int | None, int | None, float | None]:
     used, total = node_memory()
     return used, total, node_cpu_percent()

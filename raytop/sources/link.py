@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from raytop.sources import host
 from raytop.sources.base import SourceAbsent
@@ -32,7 +33,7 @@ class Disconnected(RpcError):
     """The GCS did not answer; the message says when raytop tries again."""
 
 
-def installed_ray_version() -> Optional[str]:
+def installed_ray_version() -> str | None:
     try:
         from importlib.metadata import version
 
@@ -42,27 +43,27 @@ def installed_ray_version() -> Optional[str]:
 
 
 class ClusterLink:
-    def __init__(self, address: Optional[str] = None, *,
-                 address_of: Optional[Callable[[], Optional[str]]] = None,
-                 metrics: Optional[MetricsCache] = None, subscribe: bool = True) -> None:
+    def __init__(self, address: str | None = None, *,
+                 address_of: Callable[[], str | None] | None = None,
+                 metrics: MetricsCache | None = None, subscribe: bool = True) -> None:
         self._address = address
         self._address_of = address_of
         self._subscribe = subscribe
         self._lock = threading.Lock()
-        self._gcs: Optional[GcsClient] = None
-        self._table: Optional[Any] = None  # a membership.NodeTable once connected
-        self._raylets: Dict[Tuple[str, int], RayletClient] = {}
+        self._gcs: GcsClient | None = None
+        self._table: Any | None = None  # a membership.NodeTable once connected
+        self._raylets: dict[tuple[str, int], RayletClient] = {}
         self.metrics = metrics if metrics is not None else MetricsCache(max_age=5.0)
         self.ray_version = installed_ray_version()
-        self._jobs: Tuple[float, List[Any]] = (-1e18, [])
-        self._actors: Dict[Tuple[str, str], Tuple[float, Optional[str]]] = {}
-        self._raylets_for: Optional[int] = None  # node table version of the last raylet scan
+        self._jobs: tuple[float, list[Any]] = (-1e18, [])
+        self._actors: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._raylets_for: int | None = None  # node table version of the last raylet scan
         self._failures = 0  # GCS calls failed in a row
-        self._retry_at: Optional[float] = None  # no GCS call before this (monotonic)
+        self._retry_at: float | None = None  # no GCS call before this (monotonic)
         self._last_error = ""
 
     @property
-    def address(self) -> Optional[str]:
+    def address(self) -> str | None:
         if self._address is None and self._address_of is not None:
             found = self._address_of()
             if found:
@@ -98,7 +99,7 @@ class ClusterLink:
         self._failures, self._retry_at = 0, None
         return out
 
-    def nodes(self) -> List[Any]:
+    def nodes(self) -> list[Any]:
         self.gcs()
         assert self._table is not None
         return self._guarded(self._table.nodes)
@@ -109,7 +110,7 @@ class ClusterLink:
         assert self._table is not None
         return self._table.version
 
-    def jobs(self, max_age: float = 5.0) -> List[Any]:
+    def jobs(self, max_age: float = 5.0) -> list[Any]:
         """The job table (``ray._private.state.jobs()``'s shape), at most ``max_age`` old."""
         at, jobs = self._jobs
         if time.monotonic() - at > max_age:
@@ -117,7 +118,7 @@ class ClusterLink:
             self._jobs = (time.monotonic(), jobs)
         return jobs
 
-    def actor_node(self, name: str, namespace: str, max_age: float = 30.0) -> Optional[str]:
+    def actor_node(self, name: str, namespace: str, max_age: float = 30.0) -> str | None:
         """The node a named actor runs on (None: no such actor), at most ``max_age`` old; an
         absent actor is looked up again after 2 s."""
         at, node = self._actors.get((name, namespace), (-1e18, None))
@@ -134,12 +135,12 @@ class ClusterLink:
                 client = self._raylets[key] = RayletClient(ip, port)
             return client
 
-    def forget_raylets_except(self, live: Set[Tuple[str, int]]) -> None:
+    def forget_raylets_except(self, live: set[tuple[str, int]]) -> None:
         with self._lock:
             for key in [k for k in self._raylets if k not in live]:
                 self._raylets.pop(key).close()
 
-    def local_node_ids(self, nodes: Optional[List[Mapping[str, Any]]] = None) -> Set[str]:
+    def local_node_ids(self, nodes: list[Mapping[str, Any]] | None = None) -> set[str]:
         """Ids of the cluster's alive nodes whose raylet runs on this machine."""
         forced = os.environ.get(LOCAL_NODES_ENV)
         nodes = nodes if nodes is not None else self.nodes()
@@ -152,7 +153,7 @@ class ClusterLink:
         self._raylets_for = version
         return alive & {r.node_id for r in host.local_raylets(refresh=refresh)}
 
-    def local_raylet_pids(self, node_ids: Set[str]) -> Dict[str, int]:
+    def local_raylet_pids(self, node_ids: set[str]) -> dict[str, int]:
         """node id -> pid of its raylet on this machine."""
         return {r.node_id: r.pid for r in host.local_raylets() if r.node_id in node_ids}
 
@@ -177,9 +178,9 @@ class DriverLink(ClusterLink):
         import ray
 
         super().__init__(ray.get_runtime_context().gcs_address, subscribe=False)
-        self._version: Tuple[int, Any] = (0, None)
+        self._version: tuple[int, Any] = (0, None)
 
-    def nodes(self) -> List[Mapping[str, Any]]:
+    def nodes(self) -> list[Mapping[str, Any]]:
         import ray
 
         nodes = ray.nodes()
@@ -191,7 +192,7 @@ class DriverLink(ClusterLink):
     def nodes_version(self) -> int:
         return self._version[0]
 
-    def jobs(self, max_age: float = 5.0) -> List[Mapping[str, Any]]:
+    def jobs(self, max_age: float = 5.0) -> list[Mapping[str, Any]]:
         from raytop.sources.drivers import _job_table
 
         return _job_table()

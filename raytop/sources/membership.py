@@ -14,7 +14,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from raytop.sources.ray_rpc import GcsClient, RpcError, auth_metadata, node_dict, protos
 
@@ -35,18 +36,18 @@ class NodeTable:
         self._fallback_s = fallback_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._by_id: Dict[str, Dict[str, Any]] = {}
-        self._loaded_at: Optional[float] = None
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._loaded_at: float | None = None
         self._subscribed = False
         self._want_subscription = subscribe
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self.version = 0  # bumped on every change: lets readers keep what they derived
         self.full_reads = 0
         self.messages = 0
 
     # ---- reading -----------------------------------------------------------------------
-    def nodes(self) -> List[Dict[str, Any]]:
+    def nodes(self) -> list[dict[str, Any]]:
         """Every node the GCS knows, dead ones included (``ray.nodes()``'s shape)."""
         now = self._clock()
         with self._lock:

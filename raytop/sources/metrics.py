@@ -14,10 +14,10 @@ import re
 import threading
 import time
 import urllib.request
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from collections.abc import Iterable, Mapping
 
-Labels = Dict[str, str]
-Metrics = Dict[str, List[Tuple[Labels, float]]]
+Labels = dict[str, str]
+Metrics = dict[str, list[tuple[Labels, float]]]
 
 _LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -32,7 +32,7 @@ def _parse_labels(body: str) -> Labels:
     return {k: _unescape(v) for k, v in _LABEL_RE.findall(body)}
 
 
-def parse_prometheus(text: str, prefixes: Optional[Iterable[str]] = None) -> Metrics:
+def parse_prometheus(text: str, prefixes: Iterable[str] | None = None) -> Metrics:
     """Prometheus text exposition -> {metric name: [(labels, value), ...]}.
 
     ``prefixes`` keeps only metrics whose name starts with one of them (cheaper on big pages).
@@ -90,7 +90,7 @@ def parse_families(text: str, names: Iterable[str]) -> Metrics:
     return out
 
 
-def exact_name_prefixes(names: Iterable[str]) -> Tuple[str, ...]:
+def exact_name_prefixes(names: Iterable[str]) -> tuple[str, ...]:
     """Line prefixes that select exactly these metrics (not their ``_bucket``/``_sum`` kin)."""
     return tuple(sorted({n + "{" for n in names} | {n + " " for n in names}))
 
@@ -122,8 +122,8 @@ def _gunzip(body: bytes) -> bytes:
     return out
 
 
-def value(metrics: Optional[Metrics], name: str, where: Optional[Mapping[str, str]] = None,
-          agg: str = "sum") -> Optional[float]:
+def value(metrics: Metrics | None, name: str, where: Mapping[str, str] | None = None,
+          agg: str = "sum") -> float | None:
     """One number from parsed metrics: the ``agg`` ("sum" | "max" | "first") of the samples of
     ``name`` whose labels include ``where``; None when there is no such sample or it is not finite.
     """
@@ -147,10 +147,10 @@ class _Entry:
 
     def __init__(self) -> None:
         self.version = 0  # bumped by every successful fetch
-        self.failing_since: Optional[float] = None  # first of the failures since the last answer
-        self.metrics: Optional[Metrics] = None
+        self.failing_since: float | None = None  # first of the failures since the last answer
+        self.metrics: Metrics | None = None
         self.fetched_at = 0.0
-        self.error: Optional[str] = None
+        self.error: str | None = None
         self.refreshing = False
         self.done = threading.Event()
 
@@ -165,14 +165,14 @@ class MetricsCache:
     """
 
     def __init__(self, *, max_age: float = 2.0, timeout: float = 2.0, first_wait: float = 0.05,
-                 prefixes: Optional[Iterable[str]] = ("ray_",)) -> None:
+                 prefixes: Iterable[str] | None = ("ray_",)) -> None:
         self.max_age = max_age
         self.timeout = timeout
         self.first_wait = first_wait
         self.prefixes = tuple(prefixes) if prefixes is not None else None
         self._wanted: set = set()
         self._lock = threading.Lock()
-        self._entries: Dict[Tuple[str, int], _Entry] = {}
+        self._entries: dict[tuple[str, int], _Entry] = {}
 
     def want(self, names: Iterable[str]) -> None:
         """Parse (at least) these metrics from now on, and no others."""
@@ -183,7 +183,7 @@ class MetricsCache:
             self._wanted |= names
             self.prefixes = exact_name_prefixes(self._wanted)
 
-    def _refresh(self, key: Tuple[str, int], entry: _Entry) -> None:
+    def _refresh(self, key: tuple[str, int], entry: _Entry) -> None:
         try:
             text = fetch_metrics_text(key[0], key[1], timeout=self.timeout)
             with self._lock:
@@ -207,8 +207,8 @@ class MetricsCache:
                 entry.refreshing = False
             entry.done.set()
 
-    def get(self, host: str, port: int, wait: Optional[float] = None,
-            max_age: Optional[float] = None) -> Optional[Metrics]:
+    def get(self, host: str, port: int, wait: float | None = None,
+            max_age: float | None = None) -> Metrics | None:
         """The endpoint's last parsed page; ``wait`` (default ``first_wait``) bounds the wait
         for an endpoint that has never answered, ``max_age`` (default the cache's) how old a
         page may be before it is fetched again."""
@@ -236,7 +236,7 @@ class MetricsCache:
             entry = self._entries.get((host, int(port)))
             return entry.version if entry is not None else 0
 
-    def failing_for(self, host: str, port: int) -> Optional[float]:
+    def failing_for(self, host: str, port: int) -> float | None:
         """Seconds the endpoint has failed every fetch since; None while it answers (or was
         never asked). A node's agent starts after its raylet: a failure alone means little."""
         with self._lock:
@@ -244,12 +244,12 @@ class MetricsCache:
             since = entry.failing_since if entry is not None else None
         return None if since is None else time.monotonic() - since
 
-    def error(self, host: str, port: int) -> Optional[str]:
+    def error(self, host: str, port: int) -> str | None:
         with self._lock:
             entry = self._entries.get((host, int(port)))
             return entry.error if entry is not None else None
 
-    def forget_except(self, keys: Iterable[Tuple[str, int]]) -> None:
+    def forget_except(self, keys: Iterable[tuple[str, int]]) -> None:
         """Drop entries of endpoints no longer in the cluster."""
         keep = {(h, int(p)) for h, p in keys}
         with self._lock:
@@ -257,7 +257,7 @@ class MetricsCache:
                 del self._entries[k]
 
 
-_shared: Optional[MetricsCache] = None
+_shared: MetricsCache | None = None
 _shared_lock = threading.Lock()
 
 
@@ -270,7 +270,7 @@ def shared_cache() -> MetricsCache:
         return _shared
 
 
-def node_endpoint(node: Mapping) -> Optional[Tuple[str, int]]:
+def node_endpoint(node: Mapping) -> tuple[str, int] | None:
     """(host, port) of a ``ray.nodes()`` entry's metrics endpoint, when it has one."""
     host = node.get("NodeManagerAddress")
     port = node.get("MetricsExportPort")

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from raytop.model import ObjectStore
 from raytop.sources.base import NodeOverlay
@@ -35,9 +36,9 @@ def group_of(node_id: str, groups: int) -> int:
     return zlib.crc32(node_id.encode()) % max(1, groups)
 
 
-def partition(nodes: Sequence[Mapping[str, Any]], size: int = GROUP_SIZE) -> List[List[Mapping]]:
+def partition(nodes: Sequence[Mapping[str, Any]], size: int = GROUP_SIZE) -> list[list[Mapping]]:
     groups = max(1, -(-len(nodes) // size))
-    out: List[List[Mapping]] = [[] for _ in range(groups)]
+    out: list[list[Mapping]] = [[] for _ in range(groups)]
     for node in nodes:
         out[group_of(node["NodeID"], groups)].append(node)
     return [g for g in out if g]
@@ -47,16 +48,16 @@ def partition(nodes: Sequence[Mapping[str, Any]], size: int = GROUP_SIZE) -> Lis
 class GroupReading:
     group: int
     t: float
-    node_ids: Tuple[str, ...]  # the group's members
-    overlays: Tuple[NodeOverlay, ...]  # the members whose readings changed (all, when full)
+    node_ids: tuple[str, ...]  # the group's members
+    overlays: tuple[NodeOverlay, ...]  # the members whose readings changed (all, when full)
     heap_by_operator: Mapping[str, int] = field(default_factory=dict)  # summed over the group
     gpu_mem_by_operator: Mapping[str, int] = field(default_factory=dict)
     answered: int = 0  # members with a metrics page
-    errors: Tuple[str, ...] = ()
-    silent: Tuple[str, ...] = ()  # members whose metrics endpoint does not answer (or has none)
+    errors: tuple[str, ...] = ()
+    silent: tuple[str, ...] = ()  # members whose metrics endpoint does not answer (or has none)
 
 
-def _add(into: Dict[str, int], more: Optional[Mapping[str, int]]) -> None:
+def _add(into: dict[str, int], more: Mapping[str, int] | None) -> None:
     for key, v in (more or {}).items():
         into[key] = into.get(key, 0) + v
 
@@ -69,25 +70,25 @@ class GroupReader:
         self._metrics = metrics
         self._metrics.want(WANTED)
         self._raylet_of = raylet_of
-        self._members: List[Mapping[str, Any]] = []
-        self._sent: Dict[str, NodeOverlay] = {}
+        self._members: list[Mapping[str, Any]] = []
+        self._sent: dict[str, NodeOverlay] = {}
 
     def set_members(self, nodes: Sequence[Mapping[str, Any]]) -> None:
         self._members = list(nodes)
         ids = {n["NodeID"] for n in nodes}
         self._sent = {k: v for k, v in self._sent.items() if k in ids}
 
-    def _stores(self) -> Tuple[Dict[str, Tuple[ObjectStore, Optional[int]]], List[str]]:
+    def _stores(self) -> tuple[dict[str, tuple[ObjectStore, int | None]], list[str]]:
         """node id -> (object store, workers), all raylets asked at once."""
-        calls: Dict[str, Tuple[Mapping[str, Any], Any]] = {}
-        errors: List[str] = []
+        calls: dict[str, tuple[Mapping[str, Any], Any]] = {}
+        errors: list[str] = []
         for node in self._members:
             try:
                 client = self._raylet_of(node["NodeManagerAddress"], node["NodeManagerPort"])
                 calls[node["NodeID"]] = (node, client.node_stats_future())
             except Exception as e:  # noqa: BLE001
                 errors.append(f"{node['NodeID'][:12]}: {type(e).__name__}")
-        out: Dict[str, Tuple[ObjectStore, Optional[int]]] = {}
+        out: dict[str, tuple[ObjectStore, int | None]] = {}
         for node_id, (node, call) in calls.items():
             try:
                 reply = call.result()
@@ -109,7 +110,7 @@ class GroupReader:
         failing = self._metrics.failing_for(*ep)
         return failing is not None and failing >= SILENT_AFTER_S
 
-    def _overlay(self, node: Mapping[str, Any], store) -> Tuple[NodeOverlay, bool]:
+    def _overlay(self, node: Mapping[str, Any], store) -> tuple[NodeOverlay, bool]:
         ep = node_endpoint(node)
         page = self._metrics.get(*ep) if ep else None
         base = overlay_from_metrics(node["NodeID"], node.get("NodeManagerAddress"), page) \
@@ -121,8 +122,8 @@ class GroupReader:
 
     def read(self, full: bool = False) -> GroupReading:
         stores, errors = self._stores()
-        heap: Dict[str, int] = {}
-        gpu_mem: Dict[str, int] = {}
+        heap: dict[str, int] = {}
+        gpu_mem: dict[str, int] = {}
         changed, answered = [], 0
         for node in self._members:
             overlay, has_page = self._overlay(node, stores.get(node["NodeID"]))
@@ -143,8 +144,8 @@ class GroupedNodes:
     """The receiving side: the latest overlay of every node, updated from group readings."""
 
     def __init__(self) -> None:
-        self.overlays: Dict[str, NodeOverlay] = {}
-        self.readings: Dict[int, GroupReading] = {}
+        self.overlays: dict[str, NodeOverlay] = {}
+        self.readings: dict[int, GroupReading] = {}
 
     def apply(self, readings: Sequence[GroupReading]) -> None:
         members: set = set()

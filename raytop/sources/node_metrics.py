@@ -21,7 +21,7 @@ here. What the page cannot say: the number of worker processes (titles are summe
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
 
 from raytop.model import OK, GpuStats
 from raytop.sources import proctitle
@@ -36,8 +36,8 @@ WANTED = ("ray_component_uss_bytes", "ray_component_rss_bytes", "ray_component_g
           "ray_node_gpu_power_milliwatts", "ray_node_gpu_temperature_celsius")
 
 
-def _by_component(metrics: Metrics, name: str) -> Dict[str, float]:
-    out: Dict[str, float] = {}
+def _by_component(metrics: Metrics, name: str) -> dict[str, float]:
+    out: dict[str, float] = {}
     for labels, v in metrics.get(name, ()):
         title = labels.get("Component")
         if title and math.isfinite(v):
@@ -45,12 +45,12 @@ def _by_component(metrics: Metrics, name: str) -> Dict[str, float]:
     return out
 
 
-def heap_from_metrics(metrics: Metrics) -> Tuple[Optional[int], Dict[str, int]]:
+def heap_from_metrics(metrics: Metrics) -> tuple[int | None, dict[str, int]]:
     """(heap of the node's Ray workers, heap per operator name); (None, {}) without readings."""
     per_title = _by_component(metrics, "ray_component_uss_bytes") or \
         _by_component(metrics, "ray_component_rss_bytes")
     total, workers = 0, 0
-    by_op: Dict[str, int] = {}
+    by_op: dict[str, int] = {}
     for title, size in per_title.items():
         parsed = proctitle.parse_title(title)
         if parsed is None or parsed.is_agent:
@@ -62,8 +62,8 @@ def heap_from_metrics(metrics: Metrics) -> Tuple[Optional[int], Dict[str, int]]:
     return (total if workers else None), by_op
 
 
-def gpu_mem_from_metrics(metrics: Metrics) -> Dict[str, int]:
-    out: Dict[str, int] = {}
+def gpu_mem_from_metrics(metrics: Metrics) -> dict[str, int]:
+    out: dict[str, int] = {}
     for title, mb in _by_component(metrics, "ray_component_gpu_memory_mb").items():
         parsed = proctitle.parse_title(title)
         if parsed is not None and parsed.operator is not None and mb > 0:
@@ -71,8 +71,8 @@ def gpu_mem_from_metrics(metrics: Metrics) -> Dict[str, int]:
     return out
 
 
-def _per_gpu(metrics: Metrics, name: str) -> Dict[int, Tuple[Mapping[str, str], float]]:
-    out: Dict[int, Tuple[Mapping[str, str], float]] = {}
+def _per_gpu(metrics: Metrics, name: str) -> dict[int, tuple[Mapping[str, str], float]]:
+    out: dict[int, tuple[Mapping[str, str], float]] = {}
     for labels, v in metrics.get(name, ()):
         index = labels.get("GpuIndex", "")
         if index.isdigit() and math.isfinite(v):
@@ -80,7 +80,7 @@ def _per_gpu(metrics: Metrics, name: str) -> Dict[int, Tuple[Mapping[str, str], 
     return out
 
 
-def gpus_from_metrics(metrics: Metrics) -> Tuple[GpuStats, ...]:
+def gpus_from_metrics(metrics: Metrics) -> tuple[GpuStats, ...]:
     util = _per_gpu(metrics, "ray_node_gpus_utilization")
     used = _per_gpu(metrics, "ray_node_gram_used")
     avail = _per_gpu(metrics, "ray_node_gram_available")
@@ -102,7 +102,7 @@ def gpus_from_metrics(metrics: Metrics) -> Tuple[GpuStats, ...]:
     return tuple(out)
 
 
-def overlay_from_metrics(node_id: str, ip: Optional[str], metrics: Metrics) -> NodeOverlay:
+def overlay_from_metrics(node_id: str, ip: str | None, metrics: Metrics) -> NodeOverlay:
     """Everything the node's page says about it (fields it does not carry stay None)."""
     heap, by_op = heap_from_metrics(metrics)
     gpus = gpus_from_metrics(metrics)

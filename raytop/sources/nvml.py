@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from raytop.model import GpuStats
 
@@ -37,10 +38,10 @@ class GpuLost(Exception):
 @dataclass(frozen=True)
 class GpuProcessMemory:
     pid: int  # host pid
-    gpu_mem_bytes: Optional[int]
+    gpu_mem_bytes: int | None
 
 
-def _text(v: Any) -> Optional[str]:
+def _text(v: Any) -> str | None:
     if v is None:
         return None
     if isinstance(v, bytes):
@@ -62,17 +63,17 @@ class Nvml:
         self._importer = importer
         self._lock = threading.Lock()
         self._initialised = False
-        self._reason: Optional[str] = None
-        self._handles: List[Any] = []
-        self._static: Dict[int, Tuple[Optional[str], Optional[str]]] = {}  # index -> (uuid, name)
-        self._proc_funcs: Dict[str, Optional[Callable]] = {}
+        self._reason: str | None = None
+        self._handles: list[Any] = []
+        self._static: dict[int, tuple[str | None, str | None]] = {}  # index -> (uuid, name)
+        self._proc_funcs: dict[str, Callable | None] = {}
 
     # ---- errors -------------------------------------------------------------------------
 
     def _code(self, name: str) -> int:
         return getattr(self._binding, f"NVML_ERROR_{name}", _ERR[name])
 
-    def _error_code(self, e: BaseException) -> Optional[int]:
+    def _error_code(self, e: BaseException) -> int | None:
         v = getattr(e, "value", None)
         return v if isinstance(v, int) else None
 
@@ -126,7 +127,7 @@ class Nvml:
             pass
 
     @property
-    def reason(self) -> Optional[str]:
+    def reason(self) -> str | None:
         """Why NVML is not usable (None when it is); initialises on first use."""
         with self._lock:
             self._ensure()
@@ -154,8 +155,8 @@ class Nvml:
                 raise GpuLost() from e
             return None
 
-    def _processes(self, handle: Any) -> Tuple[GpuProcessMemory, ...]:
-        mem: Dict[int, Optional[int]] = {}
+    def _processes(self, handle: Any) -> tuple[GpuProcessMemory, ...]:
+        mem: dict[int, int | None] = {}
         for kind in ("Compute", "Graphics"):
             for p in self._running(kind, handle) or ():
                 pid = getattr(p, "pid", None)
@@ -168,7 +169,7 @@ class Nvml:
                 mem[int(pid)] = max((v for v in (prev, used) if v is not None), default=None)
         return tuple(GpuProcessMemory(pid, m) for pid, m in sorted(mem.items()))
 
-    def _running(self, kind: str, handle: Any) -> Optional[list]:
+    def _running(self, kind: str, handle: Any) -> list | None:
         """``nvmlDeviceGet<kind>RunningProcesses``: the newest variant both the binding and the
         driver have (v3, v2, v1); remembers which one worked."""
         base = f"nvmlDeviceGet{kind}RunningProcesses"
@@ -191,7 +192,7 @@ class Nvml:
             return list(result or ())
         return None
 
-    def _device(self, index: int, handle: Any) -> Tuple[GpuStats, Tuple[GpuProcessMemory, ...]]:
+    def _device(self, index: int, handle: Any) -> tuple[GpuStats, tuple[GpuProcessMemory, ...]]:
         uuid, name = self._static.get(index, (None, None))
         if handle is None:
             return GpuStats(index=index, uuid=uuid, name=name), ()
@@ -223,7 +224,7 @@ class Nvml:
         )
         return stats, procs
 
-    def devices(self) -> List[Tuple[GpuStats, Tuple[GpuProcessMemory, ...]]]:
+    def devices(self) -> list[tuple[GpuStats, tuple[GpuProcessMemory, ...]]]:
         """Each GPU's readings and its processes' memory (host pids, operator not resolved);
         [] when NVML is not usable (see ``reason``). Never raises."""
         with self._lock:
@@ -246,7 +247,7 @@ class Nvml:
             self._handles = []
 
 
-def _num(v: Any, div: float = 1.0) -> Optional[float]:
+def _num(v: Any, div: float = 1.0) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     if v >= _NOT_AVAILABLE:
@@ -254,7 +255,7 @@ def _num(v: Any, div: float = 1.0) -> Optional[float]:
     return float(v) / div
 
 
-def _int(v: Any) -> Optional[int]:
+def _int(v: Any) -> int | None:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < _NOT_AVAILABLE:
         return None
     return int(v)

@@ -16,9 +16,10 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any
 
 from raytop.channel import ENV_DIR, ChannelError, Listener, pid_alive, private_dir
 from raytop.model import DatasetStats, Event, from_dict
@@ -41,24 +42,24 @@ _PID_FIELD = re.compile(rb'"pid": ?(\d+)[,}]')  # the whole number, never one cu
 class ProbeSource:
     name = "probe"
 
-    def __init__(self, *, pids: Optional[Iterable[int]] = None, dataset_id: Optional[str] = None,
-                 directory: Optional[Path] = None, cluster: Optional[str] = None):
+    def __init__(self, *, pids: Iterable[int] | None = None, dataset_id: str | None = None,
+                 directory: Path | None = None, cluster: str | None = None):
         self._pids = None if pids is None else {int(p) for p in pids}
         self._cluster = cluster  # GCS address: reports from drivers of other clusters are dropped
         self._dataset_id = dataset_id
-        self.fallback_note: Optional[str] = None  # why raytop listens somewhere unusual
+        self.fallback_note: str | None = None  # why raytop listens somewhere unusual
         self._listener = self._main_listener(directory)
-        self._listeners: List[Listener] = [self._listener]
-        self._by_owner: Dict[int, Listener] = {os.geteuid(): self._listener}
+        self._listeners: list[Listener] = [self._listener]
+        self._by_owner: dict[int, Listener] = {os.geteuid(): self._listener}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._datasets: "OrderedDict[str, DatasetStats]" = OrderedDict()
-        self._pid_of: Dict[str, int] = {}
-        self._probe_of: Dict[int, str] = {}  # driver pid -> "env" | "injected"
-        self._hellos: Dict[int, Tuple[float, str]] = {}  # pid -> (when, token) of injected probes
-        self._events: List[Event] = []
-        self._address: Optional[str] = None
-        self._ray_version: Optional[str] = None
+        self._datasets: OrderedDict[str, DatasetStats] = OrderedDict()
+        self._pid_of: dict[str, int] = {}
+        self._probe_of: dict[int, str] = {}  # driver pid -> "env" | "injected"
+        self._hellos: dict[int, tuple[float, str]] = {}  # pid -> (when, token) of injected probes
+        self._events: list[Event] = []
+        self._address: str | None = None
+        self._ray_version: str | None = None
         self._heard = False
         self._closed = threading.Event()
         self._pump = threading.Thread(target=self._pump_loop, name="raytop-probe-listener",
@@ -71,18 +72,18 @@ class ProbeSource:
             self._pids = (self._pids or set()) | {int(pid)}
 
     @property
-    def address(self) -> Optional[str]:
+    def address(self) -> str | None:
         return self._address
 
     @property
-    def ray_version(self) -> Optional[str]:
+    def ray_version(self) -> str | None:
         return self._ray_version
 
     @property
     def socket_path(self) -> Path:
         return self._listener.path
 
-    def _main_listener(self, directory: Optional[Path]) -> Listener:
+    def _main_listener(self, directory: Path | None) -> Listener:
         try:
             return Listener(directory)
         except ChannelError as e:
@@ -139,7 +140,7 @@ class ProbeSource:
             return self._changed.wait_for(lambda: reported() or self._closed.is_set(),
                                           max(0.0, timeout)) and reported()
 
-    def _present_probes(self) -> Dict[int, str]:
+    def _present_probes(self) -> dict[int, str]:
         now = time.monotonic()
         present = {pid: kind for pid, kind in self._probe_of.items() if pid_alive(pid)}
         for pid, (at, _) in self._hellos.items():
@@ -147,7 +148,7 @@ class ProbeSource:
                 present[pid] = "injected"
         return present
 
-    def wait_for_address(self, timeout: float) -> Optional[str]:
+    def wait_for_address(self, timeout: float) -> str | None:
         """Block until a probe has reported the cluster address, at most ``timeout`` seconds."""
         with self._changed:
             self._drain()
@@ -270,7 +271,7 @@ def _remove_quietly(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _split_address(address: str) -> Tuple[str, str]:
+def _split_address(address: str) -> tuple[str, str]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), port
 
@@ -286,7 +287,7 @@ def _is_this_machine(host: str) -> bool:
         return False
 
 
-def same_cluster(watched: Optional[str], reported: Any) -> bool:
+def same_cluster(watched: str | None, reported: Any) -> bool:
     """Whether a probe's GCS address is the cluster raytop watches: True when either is
     unknown; the same port and host, or the same port on two names of this machine."""
     if not watched or not isinstance(reported, str) or not reported:
@@ -297,7 +298,7 @@ def same_cluster(watched: Optional[str], reported: Any) -> bool:
     return h1 == h2 or (_is_this_machine(h1) and _is_this_machine(h2))
 
 
-def _valid_dataset(msg: dict) -> Optional[DatasetStats]:
+def _valid_dataset(msg: dict) -> DatasetStats | None:
     """The report's dataset, or None when it is not the shape a probe sends (a datagram from
     something else, or a broken one): such data must not reach a status line or the advisor."""
     raw = msg.get("dataset")
@@ -317,11 +318,11 @@ def _valid_dataset(msg: dict) -> Optional[DatasetStats]:
     return replace(ds, plan=redact_plan(ds.plan)) if ds.plan is not None else ds
 
 
-def _float(v) -> Optional[float]:
+def _float(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _event(kind: str, ds: DatasetStats, t: Optional[float], pid) -> Event:
+def _event(kind: str, ds: DatasetStats, t: float | None, pid) -> Event:
     if kind == "dataset_started":
         message = f"dataset {ds.dataset_id} started"
     elif kind == "dataset_finished":

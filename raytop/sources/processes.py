@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
 
 import psutil
 
@@ -35,19 +35,19 @@ class WorkerProcess:
     pid: int
     title: str
     kind: str  # proctitle kind
-    operator: Optional[str]
-    rss_bytes: Optional[int]
-    uss_bytes: Optional[int]  # private resident memory: RSS minus file-backed and shared pages
+    operator: str | None
+    rss_bytes: int | None
+    uss_bytes: int | None  # private resident memory: RSS minus file-backed and shared pages
 
     @property
-    def heap_bytes(self) -> Optional[int]:
+    def heap_bytes(self) -> int | None:
         return self.uss_bytes if self.uss_bytes is not None else self.rss_bytes
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _read(path: str) -> Optional[bytes]:
+def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as fh:
             return fh.read()
@@ -55,7 +55,7 @@ def _read(path: str) -> Optional[bytes]:
         return None
 
 
-def read_worker(pid: int) -> Optional[WorkerProcess]:
+def read_worker(pid: int) -> WorkerProcess | None:
     """One Ray worker from ``/proc``; None for anything else (or a process that just ended)."""
     raw = _read(f"/proc/{pid}/cmdline")
     statm = _read(f"/proc/{pid}/statm")
@@ -70,9 +70,9 @@ def read_worker(pid: int) -> Optional[WorkerProcess]:
     return WorkerProcess(pid, title, parsed.kind, parsed.operator, rss, max(0, rss - shared))
 
 
-def find_raylet(node_id: Optional[str]) -> Optional[psutil.Process]:
+def find_raylet(node_id: str | None) -> psutil.Process | None:
     """This node's raylet; with several Ray clusters on one host, the one of ``node_id``."""
-    found: List[psutil.Process] = []
+    found: list[psutil.Process] = []
     for p in psutil.process_iter(["name"]):
         try:
             if p.info["name"] != "raylet":
@@ -87,11 +87,11 @@ def find_raylet(node_id: Optional[str]) -> Optional[psutil.Process]:
     return found[0] if len(found) == 1 else None
 
 
-def child_pids(pid: int, threads: Optional[Iterable[str]] = None) -> Optional[Dict[str, List[int]]]:
+def child_pids(pid: int, threads: Iterable[str] | None = None) -> dict[str, list[int]] | None:
     """Children of ``pid`` per thread that forked them, from ``/proc/<pid>/task/*/children``
     (only ``threads`` when given); None where the kernel does not offer the file (no
     CONFIG_PROC_CHILDREN) or the process is gone."""
-    out: Dict[str, List[int]] = {}
+    out: dict[str, list[int]] = {}
     try:
         tids = list(threads) if threads is not None else os.listdir(f"/proc/{pid}/task")
         for tid in tids:
@@ -113,10 +113,10 @@ class RayletWorkers:
 
     def __init__(self, raylet: psutil.Process):
         self.raylet = raylet
-        self._forking: Optional[List[str]] = None  # threads seen with children
+        self._forking: list[str] | None = None  # threads seen with children
         self._scanned_at = -1e18
 
-    def _children(self) -> List[int]:
+    def _children(self) -> list[int]:
         now = time.monotonic()
         full = self._forking is None or now - self._scanned_at >= FULL_SCAN_S
         per_thread = child_pids(self.raylet.pid, None if full else self._forking)
@@ -126,17 +126,17 @@ class RayletWorkers:
             self._forking, self._scanned_at = sorted(per_thread), now
         return sorted({p for pids in per_thread.values() for p in pids})
 
-    def workers(self) -> List[WorkerProcess]:
+    def workers(self) -> list[WorkerProcess]:
         if not self.raylet.is_running():
             raise psutil.NoSuchProcess(self.raylet.pid)
         return [w for w in map(read_worker, self._children()) if w is not None]
 
 
-def node_overlay(node_id: Optional[str], ip: Optional[str], workers: List[WorkerProcess],
-                 skip_pid: Optional[int] = None) -> Tuple[NodeOverlay, Dict[int, str]]:
+def node_overlay(node_id: str | None, ip: str | None, workers: list[WorkerProcess],
+                 skip_pid: int | None = None) -> tuple[NodeOverlay, dict[int, str]]:
     """Heap per node and per operator, and pid -> operator, from one raylet's workers."""
-    by_op: Dict[str, int] = {}
-    pid_ops: Dict[int, str] = {}
+    by_op: dict[str, int] = {}
+    pid_ops: dict[int, str] = {}
     total = 0
     workers = [w for w in workers if w.pid != skip_pid]
     for w in workers:
@@ -157,16 +157,16 @@ def node_overlay(node_id: Optional[str], ip: Optional[str], workers: List[Worker
 class ProcessSource:
     name = "processes"
 
-    def __init__(self, link=None, *, node_id: Optional[str] = None,
-                 ip: Optional[str] = None) -> None:
+    def __init__(self, link=None, *, node_id: str | None = None,
+                 ip: str | None = None) -> None:
         self._link = link
         if link is None:
             local_id, local_ip = local_node_identity()
             node_id, ip = node_id or local_id, ip or local_ip
         self.node_id, self.ip = node_id, ip
-        self._readers: Dict[str, RayletWorkers] = {}  # node id (or "") -> its raylet's reader
+        self._readers: dict[str, RayletWorkers] = {}  # node id (or "") -> its raylet's reader
 
-    def _reader(self, key: str, pid: Optional[int]) -> RayletWorkers:
+    def _reader(self, key: str, pid: int | None) -> RayletWorkers:
         reader = self._readers.get(key)
         if reader is not None and (pid is None or reader.raylet.pid == pid) \
                 and reader.raylet.is_running():
@@ -177,7 +177,7 @@ class ProcessSource:
         reader = self._readers[key] = RayletWorkers(raylet)
         return reader
 
-    def local_nodes(self) -> Dict[str, Tuple[Optional[int], Optional[str]]]:
+    def local_nodes(self) -> dict[str, tuple[int | None, str | None]]:
         """node id -> (raylet pid, ip) of the nodes read here."""
         if self._link is None:
             return {self.node_id or "": (None, self.ip)}
@@ -189,9 +189,9 @@ class ProcessSource:
             raise SourceAbsent(NO_RAYLET)
         return {node: (pid, ips.get(node)) for node, pid in pids.items()}
 
-    def workers(self) -> List[WorkerProcess]:
+    def workers(self) -> list[WorkerProcess]:
         """Every Ray worker process of the raylets read here, with memory and operator."""
-        out: List[WorkerProcess] = []
+        out: list[WorkerProcess] = []
         for node, (pid, _) in self.local_nodes().items():
             out.extend(self._reader(node, pid).workers())
         return out
@@ -204,8 +204,8 @@ class ProcessSource:
                            native)
 
     def read(self) -> Part:
-        overlays: List[NodeOverlay] = []
-        pid_ops: Dict[int, str] = {}
+        overlays: list[NodeOverlay] = []
+        pid_ops: dict[int, str] = {}
         nodes = self.local_nodes()
         for node, (pid, ip) in nodes.items():
             try:

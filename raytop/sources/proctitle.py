@@ -11,8 +11,8 @@ Ray sets a worker's title (and so its cmdline, space-padded) to ``ray::<name>`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
 
 from raytop.model import clean_text
 
@@ -39,15 +39,15 @@ _HELPERS = frozenset({
 class ProcTitle:
     kind: str  # ACTOR | TASK | IDLE | HELPER | OTHER_ACTOR
     name: str  # the title without ``ray::`` and padding
-    operator: Optional[str] = None  # physical operator name for ACTOR / TASK
-    method: Optional[str] = None  # actor method running now (``submit``, ``__init__``)
+    operator: str | None = None  # physical operator name for ACTOR / TASK
+    method: str | None = None  # actor method running now (``submit``, ``__init__``)
 
     @property
     def is_agent(self) -> bool:
         return self.kind == HELPER and self.name in AGENTS
 
 
-def _split_method(name: str) -> tuple[str, Optional[str]]:
+def _split_method(name: str) -> tuple[str, str | None]:
     """``Foo(a.b).submit`` -> (``Foo(a.b)``, ``submit``); dots inside parentheses stay."""
     depth = 0
     for i in range(len(name) - 1, -1, -1):
@@ -78,7 +78,7 @@ def _is_helper(cls_name: str) -> bool:
     return cls_name.startswith("_") or cls_name in _HELPERS or "raytop" in cls_name.lower()
 
 
-def parse_title(title: Union[str, Sequence[str], None]) -> Optional[ProcTitle]:
+def parse_title(title: str | Sequence[str] | None) -> ProcTitle | None:
     """Classify a process title or cmdline; None when it is not a Ray worker (``ray::``) title."""
     if title is None:
         return None
@@ -109,7 +109,7 @@ def parse_title(title: Union[str, Sequence[str], None]) -> Optional[ProcTitle]:
     return ProcTitle(TASK, name, operator=name)
 
 
-def operator_of(title: Union[str, Sequence[str], None]) -> Optional[str]:
+def operator_of(title: str | Sequence[str] | None) -> str | None:
     """The Ray Data operator a process works for, from its title; None for anything else."""
     parsed = parse_title(title)
     return parsed.operator if parsed is not None else None

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 from raytop import SUPPORTED_RAY, dataset_rows
 from raytop.model import ActorCounts, DatasetStats, LogicalOp, OperatorStats, PhysicalOp, Plan, Resources
 from raytop.redact import redact_remote_args
 
 
-def _ray_version() -> Tuple[Optional[str], Tuple[int, int]]:
+def _ray_version() -> tuple[str | None, tuple[int, int]]:
     try:
         import ray
 
@@ -43,7 +44,7 @@ def _safe(fn: Callable[[], Any]) -> Any:
         return None
 
 
-def _int(v: Any) -> Optional[int]:
+def _int(v: Any) -> int | None:
     if type(v) is int:
         return v
     if v is None or isinstance(v, bool):
@@ -55,7 +56,7 @@ def _int(v: Any) -> Optional[int]:
     return int(f) if math.isfinite(f) else None
 
 
-def _float(v: Any) -> Optional[float]:
+def _float(v: Any) -> float | None:
     if type(v) is float:
         return v if math.isfinite(v) else None
     if v is None or isinstance(v, bool):
@@ -67,14 +68,14 @@ def _float(v: Any) -> Optional[float]:
     return f if math.isfinite(f) else None
 
 
-def _div(a: Any, b: Any) -> Optional[float]:
+def _div(a: Any, b: Any) -> float | None:
     a, b = _float(a), _float(b)
     if a is None or not b:
         return None
     return a / b
 
 
-def _resources(r: Any) -> Optional[Resources]:
+def _resources(r: Any) -> Resources | None:
     """ExecutionResources -> Resources; an infinite (unlimited) amount becomes None."""
     if r is None:
         return None
@@ -86,14 +87,14 @@ def _resources(r: Any) -> Optional[Resources]:
     )
 
 
-def _topology(executor: Any) -> Dict[Any, Any]:
+def _topology(executor: Any) -> dict[Any, Any]:
     topo = getattr(executor, "_topology", None)
     return topo if topo is not None else {}
 
 
 # ---- classes, looked up once ---------------------------------------------------------------
 
-def _import(path: str, name: str) -> Optional[type]:
+def _import(path: str, name: str) -> type | None:
     try:
         import importlib
 
@@ -123,18 +124,18 @@ def _physical_compute(op: Any) -> str:
 
 # ---- plan ---------------------------------------------------------------------------------
 
-def _logical_ops(op: Any) -> List[Any]:
+def _logical_ops(op: Any) -> list[Any]:
     return list(getattr(op, "_logical_operators", None) or ())
 
 
-def _owners(ops: List[Any]) -> Tuple[List[Any], Dict[int, int]]:
+def _owners(ops: list[Any]) -> tuple[list[Any], dict[int, int]]:
     """Logical operators in plan order, and for each the index of the physical op running it.
 
     A Read is listed by both the InputDataBuffer and the map operator that runs the read tasks;
     it belongs to the last (downstream) one.
     """
-    order: List[Any] = []
-    owner: Dict[int, int] = {}
+    order: list[Any] = []
+    owner: dict[int, int] = {}
     for i, op in enumerate(ops):
         for lop in _logical_ops(op):
             if id(lop) not in owner:
@@ -155,7 +156,7 @@ def _json_safe(v: Any, depth: int = 0) -> Any:
     return repr(v)
 
 
-def _compute_of(lop: Any) -> Tuple[str, Optional[int], Optional[int]]:
+def _compute_of(lop: Any) -> tuple[str, int | None, int | None]:
     strategy = getattr(lop, "compute", None)
     if strategy is None:
         return "other", None, None
@@ -170,7 +171,7 @@ def _compute_of(lop: Any) -> Tuple[str, Optional[int], Optional[int]]:
     return "other", None, None
 
 
-def _target_max_block_size(lop: Any, op: Any) -> Optional[int]:
+def _target_max_block_size(lop: Any, op: Any) -> int | None:
     own = _int(getattr(lop, "target_max_block_size", None))
     if own is not None:
         return own
@@ -183,8 +184,8 @@ def _target_max_block_size(lop: Any, op: Any) -> Optional[int]:
     return None
 
 
-def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any,
-                op_id: Optional[str] = None) -> LogicalOp:
+def _logical_op(lop: Any, lid: str, ids: dict[int, str], op: Any,
+                op_id: str | None = None) -> LogicalOp:
     compute, lo, hi = _safe(lambda: _compute_of(lop)) or ("other", None, None)
     batch = getattr(lop, "batch_size", None)
     can_modify = getattr(lop, "can_modify_num_rows", None)
@@ -210,7 +211,7 @@ def _logical_op(lop: Any, lid: str, ids: Dict[int, str], op: Any,
     )
 
 
-def _name_of(obj: Any) -> Optional[str]:
+def _name_of(obj: Any) -> str | None:
     try:
         return obj.name
     except Exception:  # noqa: BLE001 - a property of Ray's may raise anything
@@ -222,7 +223,7 @@ def _op_id(op: Any, index: int) -> str:
     return f"{_name_of(op)}_{index}"
 
 
-def _input_indexes(op: Any, ops: List[Any]) -> List[int]:
+def _input_indexes(op: Any, ops: list[Any]) -> list[int]:
     """Topology indexes of ``op``'s inputs, in input order (identity, not names: branches of a
     zip or union often carry the same name)."""
     position = {id(o): i for i, o in enumerate(ops)}
@@ -230,7 +231,7 @@ def _input_indexes(op: Any, ops: List[Any]) -> List[int]:
     return [position[id(d)] for d in deps if id(d) in position]
 
 
-def _physical_op(op: Any, i: int, ops: List[Any], logical_ids: Tuple[str, ...]) -> PhysicalOp:
+def _physical_op(op: Any, i: int, ops: list[Any], logical_ids: tuple[str, ...]) -> PhysicalOp:
     inputs = _input_indexes(op, ops)
     return PhysicalOp(
         name=str(_safe(lambda: op.name)),
@@ -266,21 +267,21 @@ def capture_plan(executor: Any) -> Plan:
 
 # ---- live operator state --------------------------------------------------------------------
 
-def _queues_sum(queues: Any, attr: str) -> Optional[int]:
+def _queues_sum(queues: Any, attr: str) -> int | None:
     try:
         return int(sum(getattr(q, attr) for q in queues))
     except Exception:  # noqa: BLE001 - Ray's internals vary by version: unknown
         return None
 
 
-def _per_queue(queues: Any, attr: str) -> Tuple[Optional[int], ...]:
+def _per_queue(queues: Any, attr: str) -> tuple[int | None, ...]:
     try:
         return tuple(_int(getattr(q, attr, None)) for q in queues)
     except Exception:  # noqa: BLE001 - Ray's internals vary by version: unknown
         return ()
 
 
-def _per_input(op: Any, in_queues: Any) -> Tuple[Tuple[Optional[int], ...], Tuple[Optional[int], ...]]:
+def _per_input(op: Any, in_queues: Any) -> tuple[tuple[int | None, ...], tuple[int | None, ...]]:
     """(blocks, bytes) waiting at each input of ``op``: its external input queue for that input,
     plus, for a multi-input operator (zip, union) whose internal buffers are one per input, that
     buffer: a zip holds its inputs there until every branch is done."""
@@ -305,7 +306,7 @@ def _internal_input_queues(op: Any) -> Any:
     return internal if internal is not None else getattr(op, "_input_buffers", None)
 
 
-def _add(a: Optional[int], b: Optional[int]) -> Optional[int]:
+def _add(a: int | None, b: int | None) -> int | None:
     return a if b is None else b if a is None else a + b
 
 
@@ -314,7 +315,7 @@ def _call(obj: Any, name: str) -> Any:
     return _safe(fn) if callable(fn) else None
 
 
-def _backpressure_s(metrics: Any, total_attr: str, start_attr: str, now: float) -> Optional[float]:
+def _backpressure_s(metrics: Any, total_attr: str, start_attr: str, now: float) -> float | None:
     total = _float(getattr(metrics, total_attr, None))
     if total is None:
         return None
@@ -324,7 +325,7 @@ def _backpressure_s(metrics: Any, total_attr: str, start_attr: str, now: float) 
     return total
 
 
-def _backpressure(op: Any) -> Tuple[str, ...]:
+def _backpressure(op: Any) -> tuple[str, ...]:
     out = []
     if getattr(op, "_in_task_submission_backpressure", False):
         out.append("tasks:" + str(getattr(op, "_task_submission_backpressure_policy", None)
@@ -341,7 +342,7 @@ def _task_time_s(metrics: Any) -> Any:
     return total if total is not None else getattr(metrics, "task_completion_time_total_s", None)
 
 
-def _actors(op: Any) -> Optional[ActorCounts]:
+def _actors(op: Any) -> ActorCounts | None:
     info = _call(op, "get_actor_info")
     if info is None:
         return None
@@ -355,8 +356,8 @@ def _actors(op: Any) -> Optional[ActorCounts]:
     )
 
 
-def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ...],
-                   resource_manager: Any, dataset_state: Optional[str],
+def _read_operator(op: Any, state: Any, index: int, logical_names: tuple[str, ...],
+                   resource_manager: Any, dataset_state: str | None,
                    now_perf: float) -> OperatorStats:
     name = str(_safe(lambda: op.name))
     metrics = getattr(op, "_metrics", None)  # the raw object; ``op.metrics`` recomputes extras
@@ -416,13 +417,13 @@ def _read_operator(op: Any, state: Any, index: int, logical_names: Tuple[str, ..
     )
 
 
-def read_dataset(executor: Any, dataset_id: str, state: Optional[str]) -> DatasetStats:
+def read_dataset(executor: Any, dataset_id: str, state: str | None) -> DatasetStats:
     """The executor's live per-operator figures as a ``DatasetStats`` (source "probe")."""
     try:
         topology = _topology(executor)
         ops = list(topology.keys())
         order, owner = _owners(ops)
-        names: List[List[str]] = [[] for _ in ops]
+        names: list[list[str]] = [[] for _ in ops]
         for lop in order:
             names[owner[id(lop)]].append(str(_name_of(lop) or type(lop).__name__))
         rm = getattr(executor, "_resource_manager", None)

@@ -4,7 +4,8 @@ figures. Labels: ``dataset`` (the dataset tag) and ``operator`` (``<name>_<index
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from raytop.model import ActorCounts, ConsumerStats, Resources
 
@@ -54,7 +55,7 @@ _INSTANT_FIELDS = ("input_queue_blocks", "input_queue_bytes", "output_queue_bloc
 # other series comes from Ray Data's stats actor, all refreshed in one export.
 DRIVER_SERIES = frozenset(_BUDGET_SERIES)
 
-SERIES_NAMES: Tuple[str, ...] = tuple(sorted(
+SERIES_NAMES: tuple[str, ...] = tuple(sorted(
     {*_INT_SERIES.values(), *_FLOAT_SERIES.values(), *_ACTOR_SERIES.values(),
      *_USAGE_SERIES, *_BUDGET_SERIES}))
 
@@ -64,12 +65,12 @@ _STATE_NAMES = {0: "UNKNOWN", 1: "RUNNING", 2: "FINISHED", 3: "FAILED", 4: "PEND
 DATASET_STATE = "ray_data_dataset_state"
 _OP_FIELDS = {"ray_data_operator_state": "state", "ray_data_operator_queued_blocks": "queued_blocks",
               "ray_data_operator_estimated_total_rows": "total_rows"}
-STATE_SERIES: Tuple[str, ...] = (DATASET_STATE, *_OP_FIELDS)
+STATE_SERIES: tuple[str, ...] = (DATASET_STATE, *_OP_FIELDS)
 
-OpSeries = Dict[Tuple[str, str], Dict[str, float]]  # (dataset, operator key) -> series -> value
+OpSeries = dict[tuple[str, str], dict[str, float]]  # (dataset, operator key) -> series -> value
 
 
-def index_ray_data_series(metrics_list: Iterable[Optional[Mapping]]) -> OpSeries:
+def index_ray_data_series(metrics_list: Iterable[Mapping | None]) -> OpSeries:
     """Parsed metrics of every node -> values of ``ray_data_*`` series per (dataset, operator);
     duplicates across nodes/workers keep the largest; non-finite values are dropped."""
     out: OpSeries = {}
@@ -89,11 +90,11 @@ def index_ray_data_series(metrics_list: Iterable[Optional[Mapping]]) -> OpSeries
     return out
 
 
-def _i(v: Optional[float]) -> Optional[int]:
+def _i(v: float | None) -> int | None:
     return int(v) if v is not None else None
 
 
-def _resources(series: Mapping[str, float], names: Tuple[str, ...]) -> Optional[Resources]:
+def _resources(series: Mapping[str, float], names: tuple[str, ...]) -> Resources | None:
     vals = [series.get(n) for n in names]
     if all(v is None for v in vals):
         return None
@@ -101,9 +102,9 @@ def _resources(series: Mapping[str, float], names: Tuple[str, ...]) -> Optional[
     return Resources(cpu=cpu, gpu=gpu, object_store_bytes=_i(store), memory_bytes=_i(mem))
 
 
-def operator_figures(series: Mapping[str, float], *, finished: bool) -> Dict[str, Any]:
+def operator_figures(series: Mapping[str, float], *, finished: bool) -> dict[str, Any]:
     """OperatorStats keyword arguments from one operator's series (absent series -> None)."""
-    figures: Dict[str, Any] = {f: _i(series.get(n)) for f, n in _INT_SERIES.items()}
+    figures: dict[str, Any] = {f: _i(series.get(n)) for f, n in _INT_SERIES.items()}
     figures.update({f: series.get(n) for f, n in _FLOAT_SERIES.items()})
     counts = {f: _i(series.get(n)) for f, n in _ACTOR_SERIES.items()}
     figures["actors"] = None if all(v is None for v in counts.values()) else ActorCounts(**counts)
@@ -121,18 +122,18 @@ def _state(v: float) -> str:
     return _STATE_NAMES.get(int(v), "UNKNOWN") if math.isfinite(v) else "UNKNOWN"
 
 
-def _start_time(labels: Mapping[str, str]) -> Optional[float]:
+def _start_time(labels: Mapping[str, str]) -> float | None:
     text = labels.get("start_time") or ""
     return float(text) if text.isdigit() and int(text) > 0 else None
 
 
-def datasets_from_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[str, Dict[str, Any]]:
+def datasets_from_series(metrics_list: Iterable[Mapping | None]) -> dict[str, dict[str, Any]]:
     """The stats actor's ``get_datasets()`` answer rebuilt from the series it exports:
     ``{tag: {job_id, state, start_time, end_time, operators: {key: {state, queued_blocks,
     total_rows}}}}``. ``end_time`` is not exported (None)."""
-    out: Dict[str, Dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
 
-    def dataset(tag: str) -> Dict[str, Any]:
+    def dataset(tag: str) -> dict[str, Any]:
         return out.setdefault(tag, {"job_id": None, "state": None, "start_time": None,
                                     "end_time": None, "operators": {}})
 
@@ -166,13 +167,13 @@ _ITER_SERIES = {
     "batches": "ray_data_iter_batches_total",
     "rows": "ray_data_iter_rows_total",
 }
-ITER_SERIES_NAMES: Tuple[str, ...] = tuple(sorted(_ITER_SERIES.values()))
+ITER_SERIES_NAMES: tuple[str, ...] = tuple(sorted(_ITER_SERIES.values()))
 
 
-def index_iteration_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[str, Dict[str, float]]:
+def index_iteration_series(metrics_list: Iterable[Mapping | None]) -> dict[str, dict[str, float]]:
     """dataset -> iteration series -> value, summed over the splits (``streaming_split``
     consumers) of a dataset; the same series seen on several nodes keeps the largest."""
-    per_split: Dict[Tuple[str, str], Dict[str, float]] = {}
+    per_split: dict[tuple[str, str], dict[str, float]] = {}
     for metrics in metrics_list:
         for name in ITER_SERIES_NAMES:
             for labels, v in (metrics or {}).get(name, ()):
@@ -181,7 +182,7 @@ def index_iteration_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[st
                     continue
                 one = per_split.setdefault((ds, labels.get("split") or ""), {})
                 one[name] = max(v, one.get(name, v))
-    out: Dict[str, Dict[str, float]] = {}
+    out: dict[str, dict[str, float]] = {}
     for (ds, _), values in per_split.items():
         total = out.setdefault(ds, {})
         for name, v in values.items():
@@ -189,7 +190,7 @@ def index_iteration_series(metrics_list: Iterable[Optional[Mapping]]) -> Dict[st
     return out
 
 
-def consumer_figures(series: Mapping[str, float]) -> Optional[ConsumerStats]:
+def consumer_figures(series: Mapping[str, float]) -> ConsumerStats | None:
     """ConsumerStats from one dataset's iteration series; None when it has none."""
     if not series:
         return None

@@ -15,13 +15,13 @@ reads the live timers on each step.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Dict, Optional
+from typing import Any
 
 from raytop.model import ConsumerStats
 from raytop.sources.ray_adapter import _float, _int, _safe
 
-_ITER_STATS: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
-_ITER_STATS_STRONG: Dict[str, Any] = {}  # for objects that take no weak reference
+_ITER_STATS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_ITER_STATS_STRONG: dict[str, Any] = {}  # for objects that take no weak reference
 _WRAPPED_MARK = "_raytop_remembers_iterations"
 
 
@@ -59,11 +59,11 @@ def watch_iterations() -> bool:
         return False
 
 
-def _timer(stats: Any, name: str) -> Optional[float]:
+def _timer(stats: Any, name: str) -> float | None:
     return _float(_safe(lambda: getattr(stats, name).get()))
 
 
-def read_consumer(dataset_id: str) -> Optional[ConsumerStats]:
+def read_consumer(dataset_id: str) -> ConsumerStats | None:
     """The consumer's figures for ``dataset_id``, None when nothing iterates it (count(),
     write, ...) or its iterator has not reported yet."""
     stats = _ITER_STATS.get(dataset_id) or _ITER_STATS_STRONG.get(dataset_id)

@@ -26,7 +26,7 @@ import sys
 import threading
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from raytop.sources.base import NeedsDriver
 
@@ -36,7 +36,7 @@ _MODULES = ("gcs_pb2", "gcs_service_pb2", "gcs_service_pb2_grpc", "node_manager_
 _ACTOR_DEAD = 4  # ActorTableData.DEAD
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # Ray's own limit; a 1,000-node table is several MB
 _lock = threading.Lock()
-_protos: Optional[SimpleNamespace] = None
+_protos: SimpleNamespace | None = None
 
 
 class RpcError(Exception):
@@ -54,7 +54,7 @@ def _generated_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "core" / "generated"
 
 
-def _load_modules() -> Dict[str, ModuleType]:
+def _load_modules() -> dict[str, ModuleType]:
     if "ray" in sys.modules:
         return {name: importlib.import_module(f"ray.core.generated.{name}") for name in _MODULES}
     if PACKAGE not in sys.modules:
@@ -85,7 +85,7 @@ def protos() -> SimpleNamespace:
         return _protos
 
 
-def _token() -> Optional[str]:
+def _token() -> str | None:
     if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
         return None
     token = os.environ.get("RAY_AUTH_TOKEN")
@@ -99,7 +99,7 @@ def _token() -> Optional[str]:
         return None
 
 
-def auth_metadata() -> Tuple[Tuple[str, str], ...]:
+def auth_metadata() -> tuple[tuple[str, str], ...]:
     token = _token()
     return (("authorization", f"Bearer {token}"),) if token else ()
 
@@ -140,17 +140,17 @@ class GcsClient:
         self._actors = p.gcs_service_pb2_grpc.ActorInfoGcsServiceStub(self._channel)
         self.pubsub = p.gcs_service_pb2_grpc.ControlPlanePubSubGcsServiceStub(self._channel)
 
-    def node_infos(self) -> List[Any]:
+    def node_infos(self) -> list[Any]:
         """Every node the GCS knows (``GcsNodeInfo`` messages), dead ones included."""
         reply = _call(self._nodes.GetAllNodeInfo, self._p.gcs_service_pb2.GetAllNodeInfoRequest(),
                       self.timeout, f"GCS {self.address} GetAllNodeInfo")
         return list(reply.node_info_list)
 
-    def nodes(self) -> List[Dict[str, Any]]:
+    def nodes(self) -> list[dict[str, Any]]:
         """The node table in the shape ``ray.nodes()`` returns (the keys raytop reads)."""
         return [node_dict(info) for info in self.node_infos()]
 
-    def jobs(self) -> List[Dict[str, Any]]:
+    def jobs(self) -> list[dict[str, Any]]:
         """The job table in the shape ``ray._private.state.jobs()`` returns."""
         request = self._p.gcs_service_pb2.GetAllJobInfoRequest(
             skip_submission_job_info_field=True, skip_is_running_tasks_field=True)
@@ -158,7 +158,7 @@ class GcsClient:
                       f"GCS {self.address} GetAllJobInfo")
         return [job_dict(job) for job in reply.job_info_list]
 
-    def named_actor_node(self, name: str, namespace: str) -> Optional[str]:
+    def named_actor_node(self, name: str, namespace: str) -> str | None:
         """Hex id of the node a named, alive actor runs on; None when there is no such actor."""
         request = self._p.gcs_service_pb2.GetNamedActorInfoRequest(name=name,
                                                                    ray_namespace=namespace)
@@ -179,7 +179,7 @@ class GcsClient:
             pass
 
 
-def node_dict(info) -> Dict[str, Any]:
+def node_dict(info) -> dict[str, Any]:
     alive = info.state == 0  # GcsNodeInfo.ALIVE
     return {
         "NodeID": bytes(info.node_id).hex(),
@@ -193,7 +193,7 @@ def node_dict(info) -> Dict[str, Any]:
     }
 
 
-def job_dict(job) -> Dict[str, Any]:
+def job_dict(job) -> dict[str, Any]:
     return {
         "JobID": bytes(job.job_id).hex(),
         "DriverIPAddress": job.driver_address.ip_address,

@@ -11,9 +11,9 @@ and measures rates between them. Pure: no Ray, no clock of its own.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from statistics import median
-from typing import Deque, Dict, Hashable, Mapping, Optional
 
 DEFAULT_PERIOD_S = 10.0  # Ray's default metrics export period
 STALL_PERIODS = 2.5  # no refresh for this many periods: measure up to now instead
@@ -23,7 +23,7 @@ KEEP_REFRESHES = 8
 @dataclass(frozen=True)
 class Refresh:
     t: float  # when the new figures were first seen (unix s)
-    counters: Mapping[Hashable, Optional[float]]  # None: a counter not read this time
+    counters: Mapping[Hashable, float | None]  # None: a counter not read this time
 
 
 class RefreshTracker:
@@ -35,11 +35,11 @@ class RefreshTracker:
     """
 
     def __init__(self) -> None:
-        self._fingerprint: Optional[Hashable] = None
-        self._first_seen: Optional[float] = None
-        self._refreshes: Deque[Refresh] = deque(maxlen=KEEP_REFRESHES)
+        self._fingerprint: Hashable | None = None
+        self._first_seen: float | None = None
+        self._refreshes: deque[Refresh] = deque(maxlen=KEEP_REFRESHES)
 
-    def observe(self, t: float, fingerprint: Hashable, counters: Mapping[Hashable, Optional[float]]) -> None:
+    def observe(self, t: float, fingerprint: Hashable, counters: Mapping[Hashable, float | None]) -> None:
         if self._first_seen is None:
             self._first_seen, self._fingerprint = t, fingerprint
             return
@@ -48,7 +48,7 @@ class RefreshTracker:
             self._refreshes.append(Refresh(t, dict(counters)))
 
     @property
-    def figures_t(self) -> Optional[float]:
+    def figures_t(self) -> float | None:
         """When the figures now shown were first seen."""
         return self._refreshes[-1].t if self._refreshes else self._first_seen
 
@@ -58,7 +58,7 @@ class RefreshTracker:
         gaps = [b - a for a, b in zip(ts, ts[1:], strict=False) if b > a]
         return median(gaps) if gaps else DEFAULT_PERIOD_S
 
-    def rate(self, key: Hashable, now: float) -> Optional[float]:
+    def rate(self, key: Hashable, now: float) -> float | None:
         """Change per second of counter ``key`` over the last refresh period; None until two
         refreshes were seen. When refreshes stop for ``STALL_PERIODS`` periods (a stalled
         pipeline exports unchanged figures), the span runs on to ``now``, so the rate decays
@@ -78,8 +78,8 @@ class RefreshTrackers:
     """One tracker per group key, forgetting groups not seen for a while."""
 
     def __init__(self, forget_after_s: float = 600.0) -> None:
-        self._trackers: Dict[Hashable, RefreshTracker] = {}
-        self._seen: Dict[Hashable, float] = {}
+        self._trackers: dict[Hashable, RefreshTracker] = {}
+        self._seen: dict[Hashable, float] = {}
         self._forget_after_s = forget_after_s
 
     def get(self, key: Hashable, now: float) -> RefreshTracker:

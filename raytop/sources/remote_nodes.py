@@ -11,7 +11,7 @@ store figures; its heap and GPUs are read by a sampler actor when the session al
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from collections.abc import Callable, Mapping, Sequence
 
 from raytop.model import Event
 from raytop.sources.base import NodeOverlay, Part, SourceAbsent
@@ -26,20 +26,20 @@ class RemoteNodesSource:
     name = "nodes"
 
     def __init__(self, link: ClusterLink, *, group_size: int = GROUP_SIZE,
-                 samplers: Optional[Callable[[Tuple[str, ...]], Part]] = None,
+                 samplers: Callable[[tuple[str, ...]], Part] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._link = link
         self._group_size = group_size
         self._samplers = samplers  # node ids -> their samplers' overlays (None: no agents)
         self._clock = clock
-        self._readers: Dict[int, GroupReader] = {}
+        self._readers: dict[int, GroupReader] = {}
         self._grouped = GroupedNodes()
-        self._shape: Optional[Tuple] = None  # (table version, local ids) the groups were cut for
-        self._full_at: Dict[int, float] = {}
-        self._told: Set[str] = set()  # nodes whose missing agent was reported
-        self._events: List[Event] = []
+        self._shape: tuple | None = None  # (table version, local ids) the groups were cut for
+        self._full_at: dict[int, float] = {}
+        self._told: set[str] = set()  # nodes whose missing agent was reported
+        self._events: list[Event] = []
 
-    def _regroup(self, nodes: Sequence[Mapping], local: Set[str]) -> None:
+    def _regroup(self, nodes: Sequence[Mapping], local: set[str]) -> None:
         remote = [n for n in nodes if n.get("Alive") and n["NodeID"] not in local]
         groups = partition(remote, self._group_size)
         for index, members in enumerate(groups):
@@ -51,7 +51,7 @@ class RemoteNodesSource:
         for index in [i for i in self._readers if i >= len(groups)]:
             del self._readers[index]
 
-    def readings(self) -> List[GroupReading]:
+    def readings(self) -> list[GroupReading]:
         nodes = self._link.nodes()
         local = self._link.local_node_ids(nodes)
         shape = (self._link.nodes_version(), frozenset(local))
@@ -79,7 +79,7 @@ class RemoteNodesSource:
         return Part(overlays=tuple(overlays.values()), events=events)
 
     def _sampled(self, overlays: Mapping[str, NodeOverlay],
-                 silent: Tuple[str, ...]) -> Dict[str, NodeOverlay]:
+                 silent: tuple[str, ...]) -> dict[str, NodeOverlay]:
         """Sampler readings for the nodes whose agent does not answer."""
         self._tell(silent)
         if not silent or self._samplers is None:

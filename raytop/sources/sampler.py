@@ -23,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from raytop.model import Event, absent
 from raytop.sources.base import NodeOverlay, Part, SourceAbsent
@@ -45,8 +45,8 @@ class NodeSample:
     t: float  # unix seconds when sampled on the node
     read_s: float  # wall time of the readings on the node
     cpu_s: float  # the sampler process's cumulative CPU seconds (user + system)
-    rss_bytes: Optional[int]  # the sampler process's resident memory
-    errors: Tuple[str, ...] = ()  # readings that failed on the node, one line each
+    rss_bytes: int | None  # the sampler process's resident memory
+    errors: tuple[str, ...] = ()  # readings that failed on the node, one line each
 
 
 class _RaytopSampler:
@@ -60,7 +60,7 @@ class _RaytopSampler:
 
         self._node_id = ray.get_runtime_context().get_node_id()
         try:
-            self._ip: Optional[str] = ray.util.get_node_ip_address()
+            self._ip: str | None = ray.util.get_node_ip_address()
         except Exception:  # noqa: BLE001
             self._ip = None
         self._me = psutil.Process()
@@ -77,14 +77,14 @@ class _RaytopSampler:
         from raytop.sources.cluster import _local_mem_cpu
 
         started = time.monotonic()
-        errors: List[str] = []
+        errors: list[str] = []
         heap = workers = by_op = None
-        pid_ops: Dict[int, str] = {}
+        pid_ops: dict[int, str] = {}
         try:
             heap, workers, by_op, pid_ops = self._heap()
         except Exception as e:  # noqa: BLE001 - one failed reading must not lose the others
             errors.append(f"heap: {type(e).__name__}: {e}"[:200])
-        gpus: Optional[tuple] = None
+        gpus: tuple | None = None
         try:
             gpus = self._gpu.gpus(pid_ops)
             gpu_source = "ok"
@@ -99,7 +99,7 @@ class _RaytopSampler:
                               cpu_percent=cpu, mem_used_bytes=mem_used, mem_total_bytes=mem_total)
         times = self._me.cpu_times()
         try:
-            rss: Optional[int] = int(self._me.memory_info().rss)
+            rss: int | None = int(self._me.memory_info().rss)
         except Exception:  # noqa: BLE001
             rss = None
         return NodeSample(overlay=overlay, t=time.time(), read_s=time.monotonic() - started,
@@ -117,8 +117,8 @@ class _RaytopSampler:
     def _heap(self):
         me = os.getpid()
         total = 0
-        by_op: Dict[str, int] = {}
-        pid_ops: Dict[int, str] = {}
+        by_op: dict[str, int] = {}
+        pid_ops: dict[int, str] = {}
         workers = [w for w in self._procs.workers() if w.pid != me]  # not the sampler itself
         for w in workers:
             if w.heap_bytes is not None:
@@ -139,12 +139,12 @@ class _Slot:
     handle: Any = None
     inflight: Any = None  # ObjectRef of the sample() call not yet answered
     sent_at: float = 0.0
-    last: Optional[NodeSample] = None
+    last: NodeSample | None = None
     last_at: float = 0.0  # monotonic time the last answer arrived
     started_at: float = 0.0
     failures: int = 0
     retry_at: float = 0.0
-    sizes: List[int] = field(default_factory=list)  # pickled bytes of recent answers
+    sizes: list[int] = field(default_factory=list)  # pickled bytes of recent answers
 
 
 class SamplerSource:
@@ -154,7 +154,7 @@ class SamplerSource:
 
     def __init__(self, *, wait_s: float = 0.4, max_age_s: float = 10.0, membership_s: float = 2.0,
                  include_local: bool = False, ship_code: bool = True,
-                 session: Optional[str] = None) -> None:
+                 session: str | None = None) -> None:
         import ray
 
         if os.environ.get(NO_AGENTS_ENV) == "1":
@@ -168,14 +168,14 @@ class SamplerSource:
         self._include_local = include_local
         self.session = session or uuid.uuid4().hex[:8]
         self._local_node = ray.get_runtime_context().get_node_id()
-        self._slots: Dict[str, _Slot] = {}
+        self._slots: dict[str, _Slot] = {}
         self._nodes_at = 0.0
-        self._alive: Dict[str, Optional[str]] = {}  # node id -> ip
-        self._events: List[Event] = []
+        self._alive: dict[str, str | None] = {}  # node id -> ip
+        self._events: list[Event] = []
         self._ship_code = ship_code
-        self._options: Optional[Dict[str, Any]] = None  # built at the first actor start
+        self._options: dict[str, Any] | None = None  # built at the first actor start
         self._actor_cls = ray.remote(_RaytopSampler)
-        self._only: Optional[set] = None  # read only these nodes (None: every other node)
+        self._only: set | None = None  # read only these nodes (None: every other node)
 
     # ---- membership ----------------------------------------------------------------------
     def _refresh_nodes(self, now: float) -> None:
@@ -292,11 +292,11 @@ class SamplerSource:
         return out
 
     # ---- for docs/scaling.md and tests ---------------------------------------------------
-    def samplers(self) -> Dict[str, Optional[NodeSample]]:
+    def samplers(self) -> dict[str, NodeSample | None]:
         """node id -> its sampler's last answer (None while it starts)."""
         return {n: s.last for n, s in self._slots.items() if s.handle is not None}
 
-    def answer_sizes(self) -> Dict[str, List[int]]:
+    def answer_sizes(self) -> dict[str, list[int]]:
         return {n: list(s.sizes) for n, s in self._slots.items()}
 
     def close(self) -> None:
@@ -309,7 +309,7 @@ class SamplerSource:
         self._slots.clear()
 
 
-def _shipped_code_env() -> Optional[Dict[str, Any]]:
+def _shipped_code_env() -> dict[str, Any] | None:
     """A runtime env carrying this raytop package, uploaded once to the cluster's GCS (what
     ``ray.init(runtime_env={"py_modules": [...]})`` does; actor options only take URIs). None when
     Ray's uploader moved: the nodes then need raytop installed."""
@@ -332,7 +332,7 @@ def _why(e: BaseException) -> str:
     return f"sampler failed: {type(e).__name__}: {first}"[:200]
 
 
-def leftover_samplers() -> List[Tuple[str, str]]:
+def leftover_samplers() -> list[tuple[str, str]]:
     """(namespace, name) of every raytop sampler actor alive in the connected cluster."""
     from ray.util import list_named_actors
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 from raytop import dataset_rows
 from raytop.model import DatasetStats, Event, OperatorStats, PhysicalOp, Plan, clean_text
@@ -76,7 +77,7 @@ def _op_order(key: str) -> int:
 class StatsSource:
     name = "stats"
 
-    def __init__(self, link=None, *, timeout: float = 0.3, metrics: Optional[MetricsCache] = None,
+    def __init__(self, link=None, *, timeout: float = 0.3, metrics: MetricsCache | None = None,
                  nodes_max_age: float = 5.0, clock=time.time) -> None:
         self._link = link
         self._timeout = timeout  # the first read waits this long for the actor's first answer
@@ -86,23 +87,23 @@ class StatsSource:
         wanted = SERIES_NAMES + ITER_SERIES_NAMES
         self._metrics.want(wanted + STATE_SERIES if link is not None else wanted)
         self._clock = clock
-        self._actor: Optional[ActorHandle] = None
-        self._pending: Optional[ObjectRef] = None  # an unanswered get_datasets() call
-        self._answer: Optional[Dict[str, Any]] = None
+        self._actor: ActorHandle | None = None
+        self._pending: ObjectRef | None = None  # an unanswered get_datasets() call
+        self._answer: dict[str, Any] | None = None
         self._answer_at = -math.inf
-        self._nodes: List[Mapping] = []
+        self._nodes: list[Mapping] = []
         self._nodes_at = -math.inf
         self._nodes_max_age = nodes_max_age
         self._actor_ops: set = set()  # (dataset, op key) seen with actors
         self._task_ops: set = set()
-        self._states: Optional[Dict[str, Optional[str]]] = None  # None until the first read
+        self._states: dict[str, str | None] | None = None  # None until the first read
         self._trackers = RefreshTrackers()
         self._series_seen = False
-        self._indexed: Tuple[tuple, OpSeries, list] = ((), {}, [])
-        self._rebuilt: Tuple[tuple, Dict[str, Any], list] = ((), {}, [])
-        self._settled: Dict[str, Tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
+        self._indexed: tuple[tuple, OpSeries, list] = ((), {}, [])
+        self._rebuilt: tuple[tuple, dict[str, Any], list] = ((), {}, [])
+        self._settled: dict[str, tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
         self._seen_running: set = set()  # datasets raytop saw before they ended
-        self._ended_at: Dict[str, float] = {}  # when raytop first saw them ended
+        self._ended_at: dict[str, float] = {}  # when raytop first saw them ended
 
     # ---- Ray reads ------------------------------------------------------------------------
     def _stats_actor(self) -> Any:
@@ -125,7 +126,7 @@ class StatsSource:
             self._nodes, self._nodes_at = ray.nodes(), now
         return [self._metrics.get(*ep) for ep in map(node_endpoint, self._nodes) if ep]
 
-    def fetch(self) -> Dict[str, Any]:
+    def fetch(self) -> dict[str, Any]:
         """The stats actor's latest ``get_datasets()`` answer. One call is in flight at a time;
         while it is, the previous answer is served. Only the very first read waits (``timeout``)."""
         import ray
@@ -151,7 +152,7 @@ class StatsSource:
             raise TimeoutError(f"the stats actor has not answered for {age:.0f}s")
         return self._answer
 
-    def _from_series(self) -> Tuple[Dict[str, Any], list]:
+    def _from_series(self) -> tuple[dict[str, Any], list]:
         """The datasets from the exported series (no driver): the pages of the actor's node and
         of the drivers' nodes."""
         link = self._link
@@ -198,7 +199,7 @@ class StatsSource:
         return Part(datasets=datasets, events=self._events(datasets))
 
     @staticmethod
-    def _with_consumer(ds: DatasetStats, series: Optional[Mapping[str, float]]) -> DatasetStats:
+    def _with_consumer(ds: DatasetStats, series: Mapping[str, float] | None) -> DatasetStats:
         """The dataset with its consumer's loop, from Ray's ray_data_iter_* series."""
         consumer = consumer_figures(series or {})
         return ds if consumer == ds.consumer else replace(ds, consumer=consumer)
@@ -297,7 +298,7 @@ class StatsSource:
             rows_meaning=meaning,
         )
 
-    def _seen_ending(self, tag: str, state: Any, now: float) -> Optional[float]:
+    def _seen_ending(self, tag: str, state: Any, now: float) -> float | None:
         """Ray's series carry no end time: the first reading in which a dataset raytop saw
         running had ended (at most one export period late); None for one that ended before."""
         if state not in _TERMINAL:
@@ -307,12 +308,12 @@ class StatsSource:
             return None
         return self._ended_at.setdefault(tag, now)
 
-    def _events(self, datasets: Tuple[DatasetStats, ...]) -> Tuple[Event, ...]:
+    def _events(self, datasets: tuple[DatasetStats, ...]) -> tuple[Event, ...]:
         """Datasets that started/finished/failed since the last read (none on the first read:
         what happened before raytop looked is not reported as news)."""
         now = self._clock()
         states = {d.dataset_id: d.state for d in datasets}
-        events: List[Event] = []
+        events: list[Event] = []
         if self._states is not None:
             for d in datasets:
                 prev = self._states.get(d.dataset_id, "<new>")
@@ -339,15 +340,15 @@ def _rows_series(o: Mapping) -> str:
             else "ray_data_row_outputs_taken")
 
 
-def _fingerprint(per_op: Mapping[str, Mapping[str, float]]) -> Tuple:
+def _fingerprint(per_op: Mapping[str, Mapping[str, float]]) -> tuple:
     """What changes when the stats actor's export refreshes (the driver's own series refresh on
     another schedule and would look like a refresh in between)."""
     return tuple(sorted((k, tuple(sorted((n, v) for n, v in s.items() if n not in DRIVER_SERIES)))
                         for k, s in per_op.items()))
 
 
-def rows_operator(ops: Tuple[OperatorStats, ...], plan: Optional[Plan]
-                  ) -> Tuple[Optional[OperatorStats], Optional[str]]:
+def rows_operator(ops: tuple[OperatorStats, ...], plan: Plan | None
+                  ) -> tuple[OperatorStats | None, str | None]:
     """The operator whose output rows are the dataset's rows, and what they mean
     (``raytop.dataset_rows``): through the plan's edges where the names tell them, else the
     operator before."""
@@ -357,7 +358,7 @@ def rows_operator(ops: Tuple[OperatorStats, ...], plan: Optional[Plan]
     return dataset_rows.pick(ops, dataset_rows.linear_upstream(ops))
 
 
-def names_plan(ops: Tuple[OperatorStats, ...]) -> Optional[Plan]:
+def names_plan(ops: tuple[OperatorStats, ...]) -> Plan | None:
     """What the operator names alone say about the plan (fused operators read ``A->B``). Edges
     only for a pipeline with one input buffer, where Ray's topology order is the chain; with
     several (zip, union, join) the names cannot tell which operator feeds which, so none."""

@@ -4,10 +4,9 @@ so other commands stay fast)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 
-def run_live(collector, *, title: str, address: Optional[str], log_path: Optional[Path] = None,
+def run_live(collector, *, title: str, address: str | None, log_path: Path | None = None,
              job=None, injector=None, stacks=None) -> int:
     """The live view over ``collector`` until the user quits.
 

@@ -9,8 +9,8 @@ carries it to the screens and their widgets, whose watchers and ``render`` redra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from textual import work
 from textual.app import App
@@ -56,9 +56,9 @@ class RaytopApp(App):
     ]
 
     frame: var[Frame] = var(EMPTY_FRAME, init=False)
-    dataset_id: var[Optional[str]] = var(None, init=False)
+    dataset_id: var[str | None] = var(None, init=False)
     mode: var[Mode] = var(Mode(), init=False)
-    feed_error: var[Optional[str]] = var(None, init=False)
+    feed_error: var[str | None] = var(None, init=False)
 
     def __init__(self, *, title: str, with_log: bool = False, with_scrubber: bool = False) -> None:
         super().__init__()
@@ -106,11 +106,11 @@ class RaytopApp(App):
                         timeout=30)
 
     # -- keys and screens -------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
         # while typing in an input (filter, go-to time) every key belongs to the input
         return not isinstance(self.focused, Input)
 
-    def shown_dataset_id(self) -> Optional[str]:
+    def shown_dataset_id(self) -> str | None:
         ds = derive.pick_dataset(self.frame.snapshot, self.dataset_id)
         return ds.dataset_id if ds is not None else None
 
@@ -136,7 +136,7 @@ class RaytopApp(App):
             self.notify("only one dataset" if snap.datasets else "no dataset yet")
             return
 
-        def chosen(dataset_id: Optional[str]) -> None:
+        def chosen(dataset_id: str | None) -> None:
             if dataset_id:
                 self.dataset_id = dataset_id
 
@@ -147,7 +147,7 @@ class RaytopApp(App):
             self.overview.open_filter()
 
     # -- stacks of an operator's workers ------------------------------------------------------
-    def chosen_operator(self) -> Optional[str]:
+    def chosen_operator(self) -> str | None:
         """The label of the operator ``s`` is about: the one under the overview's cursor, or the
         one of the detail screen shown; None elsewhere."""
         snap = self.frame.snapshot
@@ -177,19 +177,19 @@ class LiveApp(RaytopApp):
                 Binding("s", "stacks", "Stacks")]
 
     paused: var[bool] = var(False, init=False)  # the view holds still; collection goes on
-    exit_code: var[Optional[int]] = var(None, init=False)  # the script's, once it exited
-    script_log: var[Optional[ScriptLog]] = var(None, init=False)
+    exit_code: var[int | None] = var(None, init=False)  # the script's, once it exited
+    script_log: var[ScriptLog | None] = var(None, init=False)
 
-    def __init__(self, collector, *, title: str, address: Optional[str], job: Optional[Job] = None,
-                 log_path: Optional[Path] = None, injector=None,
-                 stacks: Optional[Callable[[str], str]] = None) -> None:
+    def __init__(self, collector, *, title: str, address: str | None, job: Job | None = None,
+                 log_path: Path | None = None, injector=None,
+                 stacks: Callable[[str], str] | None = None) -> None:
         super().__init__(title=title, with_log=job is not None)
         self.collector, self.address, self.job, self.log_path = collector, address, job, log_path
         self.injector = injector
         # operator label -> the text of its workers' stacks; raises with one line when there are
         # none (``raytop.commands.stacks.view_stacks``); called on the stacks worker's thread
         self.stacks = stacks
-        self._held: Optional[Frame] = None  # the newest frame that came while paused
+        self._held: Frame | None = None  # the newest frame that came while paused
 
     def get_default_screen(self) -> Screen:
         return super().get_default_screen().data_bind(LiveApp.script_log)
@@ -252,7 +252,7 @@ class LiveApp(RaytopApp):
         else:
             pid = driver.pid
 
-            def answered(yes: Optional[bool]) -> None:
+            def answered(yes: bool | None) -> None:
                 if yes:
                     self.notify(f"loading the probe into pid {pid}…")
                     self._inject(pid)
@@ -359,7 +359,7 @@ class ReplayApp(RaytopApp):
         self.player.seek_fraction(message.fraction)
 
     def action_goto(self) -> None:
-        def chosen(seconds: Optional[float]) -> None:
+        def chosen(seconds: float | None) -> None:
             if seconds is not None:
                 self.player.seek_offset(seconds)
 

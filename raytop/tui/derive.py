@@ -5,8 +5,9 @@ Pure functions over frozen snapshots (no Textual here), so they are tested on ha
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from raytop.model import DatasetStats, DriverInfo, OperatorStats, Snapshot, op_key, op_labels
 
@@ -19,7 +20,7 @@ RATE_WINDOW_S = 5.0
 _ACTIVE_STATES = ("RUNNING", "PENDING", None)
 
 
-def pick_dataset(snap: Optional[Snapshot], preferred: Optional[str]) -> Optional[DatasetStats]:
+def pick_dataset(snap: Snapshot | None, preferred: str | None) -> DatasetStats | None:
     """The dataset the user picked, else the newest running one, else the newest one."""
     if snap is None or not snap.datasets:
         return None
@@ -32,7 +33,7 @@ def pick_dataset(snap: Optional[Snapshot], preferred: Optional[str]) -> Optional
     return max(pool, key=lambda d: (d.start_time or 0.0))
 
 
-def driver_of(snap: Optional[Snapshot], ds: Optional[DatasetStats]) -> Optional[DriverInfo]:
+def driver_of(snap: Snapshot | None, ds: DatasetStats | None) -> DriverInfo | None:
     """The driver process running ``ds``, as the cluster's job table lists it."""
     if snap is None or ds is None:
         return None
@@ -40,20 +41,20 @@ def driver_of(snap: Optional[Snapshot], ds: Optional[DatasetStats]) -> Optional[
                  if d.pid == ds.driver_pid or ds.dataset_id in d.datasets), None)
 
 
-def find_operator(ds: Optional[DatasetStats], key: str) -> Optional[OperatorStats]:
+def find_operator(ds: DatasetStats | None, key: str) -> OperatorStats | None:
     """The operator with op key ``key`` (``model.op_key``: its op id; the name in old records)."""
     if ds is None:
         return None
     return next((op for op in ds.operators if op_key(op) == key), None)
 
 
-def label_of(ds: Optional[DatasetStats], key: str) -> str:
+def label_of(ds: DatasetStats | None, key: str) -> str:
     """The operator's display label: the name, "#index" added when several share it."""
     return key if ds is None else op_labels(ds.operators).get(key, key)
 
 
-def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[float]],
-          window_s: float) -> Optional[float]:
+def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], float | None],
+          window_s: float) -> float | None:
     """Change per second of a cumulative value between the newest snapshot and the oldest one
     inside ``window_s``; None when either end is unknown or there is only one point."""
     if len(history) < 2:
@@ -77,13 +78,13 @@ def _rate(history: Sequence[Snapshot], value: Callable[[Snapshot], Optional[floa
 
 
 def op_rate(history: Sequence[Snapshot], dataset_id: str, key: str, attr: str = "rows_processed",
-            window_s: float = RATE_WINDOW_S) -> Optional[float]:
+            window_s: float = RATE_WINDOW_S) -> float | None:
     if attr in ("rows_out", "rows_processed") and history:
         op = find_operator(history[-1].dataset(dataset_id), key)
         if op is not None and op.rows_per_s is not None:
             return op.rows_per_s  # a source whose counters move in steps measured it
 
-    def value(snap: Snapshot) -> Optional[float]:
+    def value(snap: Snapshot) -> float | None:
         op = find_operator(snap.dataset(dataset_id), key)
         return None if op is None else getattr(op, attr)
 
@@ -91,7 +92,7 @@ def op_rate(history: Sequence[Snapshot], dataset_id: str, key: str, attr: str = 
 
 
 def op_rates(history: Sequence[Snapshot], dataset_id: str,
-             window_s: float = RATE_WINDOW_S) -> dict[str, Optional[float]]:
+             window_s: float = RATE_WINDOW_S) -> dict[str, float | None]:
     """``op_rate`` of every operator of the newest snapshot's dataset, each snapshot's operators
     indexed once (the frame builder calls it for the table, off the UI thread)."""
     newest = history[-1].dataset(dataset_id) if history else None
@@ -106,14 +107,14 @@ def op_rates(history: Sequence[Snapshot], dataset_id: str,
             ops = index[id(snap)] = {op_key(op): op for op in ds.operators} if ds else {}
         return ops
 
-    out: dict[str, Optional[float]] = {}
+    out: dict[str, float | None] = {}
     for op in newest.operators:
         key = op_key(op)
         if op.rows_per_s is not None:
             out[key] = op.rows_per_s
             continue
 
-        def value(snap: Snapshot, key: str = key) -> Optional[float]:
+        def value(snap: Snapshot, key: str = key) -> float | None:
             found = operators(snap).get(key)
             return None if found is None else found.rows_out
 
@@ -122,12 +123,12 @@ def op_rates(history: Sequence[Snapshot], dataset_id: str,
 
 
 def dataset_rate(history: Sequence[Snapshot], dataset_id: str,
-                 window_s: float = RATE_WINDOW_S) -> Optional[float]:
+                 window_s: float = RATE_WINDOW_S) -> float | None:
     newest = history[-1].dataset(dataset_id) if history else None
     if newest is not None and newest.rows_per_s is not None:
         return newest.rows_per_s
 
-    def value(snap: Snapshot) -> Optional[float]:
+    def value(snap: Snapshot) -> float | None:
         ds = snap.dataset(dataset_id)
         return None if ds is None else ds.rows_out
 
@@ -143,13 +144,13 @@ def rows_hint(ds: DatasetStats) -> str:
     return "(" + meaning.split(" (out of")[0].removeprefix("rows ") + ")"
 
 
-def progress(ds: DatasetStats) -> Optional[float]:
+def progress(ds: DatasetStats) -> float | None:
     if ds.rows_out is None or not ds.rows_total:
         return None
     return max(0.0, min(1.0, ds.rows_out / ds.rows_total))
 
 
-def eta_s(ds: DatasetStats, rate: Optional[float]) -> Optional[float]:
+def eta_s(ds: DatasetStats, rate: float | None) -> float | None:
     if ds.state == "FINISHED":
         return 0.0
     if ds.rows_out is None or not ds.rows_total or not rate or rate <= 0:
@@ -157,7 +158,7 @@ def eta_s(ds: DatasetStats, rate: Optional[float]) -> Optional[float]:
     return max(0.0, (ds.rows_total - ds.rows_out) / rate)
 
 
-def elapsed_s(ds: DatasetStats, now: float) -> Optional[float]:
+def elapsed_s(ds: DatasetStats, now: float) -> float | None:
     if ds.start_time is None:
         return None
     end = ds.end_time if ds.end_time is not None and ds.state in ("FINISHED", "FAILED") else now
@@ -171,7 +172,7 @@ class Bottleneck:
     key: str = ""  # op key (``model.op_key``)
 
 
-def bottleneck(ds: Optional[DatasetStats], frame: Optional[Frame] = None) -> Optional[Bottleneck]:
+def bottleneck(ds: DatasetStats | None, frame: Frame | None = None) -> Bottleneck | None:
     """The operator that holds the pipeline back. With the analysis package (the usual case) it is
     the advisor's, computed off the UI thread over recent history and carried by the frame; the
     reason is read from the current snapshot. Without it, a per-snapshot stand-in: among
@@ -184,7 +185,7 @@ def bottleneck(ds: Optional[DatasetStats], frame: Optional[Frame] = None) -> Opt
         if op is None or key is None:
             return None
         return Bottleneck(label_of(ds, key), _why(op, op.queued_blocks or 0), key)
-    best: Optional[tuple[int, int, OperatorStats]] = None
+    best: tuple[int, int, OperatorStats] | None = None
     for index, op in enumerate(ds.operators):
         if op.state not in _ACTIVE_STATES:
             continue
@@ -212,9 +213,9 @@ def _why(op: OperatorStats, queued: int) -> str:
 
 
 def series(history: Sequence[Snapshot], dataset_id: str, key: str,
-           getter: Callable[[OperatorStats], Optional[T]]) -> list[Optional[T]]:
+           getter: Callable[[OperatorStats], T | None]) -> list[T | None]:
     """One value per snapshot (None where the operator or the value is missing)."""
-    out: list[Optional[T]] = []
+    out: list[T | None] = []
     for snap in history:
         op = find_operator(snap.dataset(dataset_id), key)
         out.append(None if op is None else getter(op))
@@ -222,10 +223,10 @@ def series(history: Sequence[Snapshot], dataset_id: str, key: str,
 
 
 def rate_series(history: Sequence[Snapshot], dataset_id: str, key: str,
-                attr: str = "rows_out") -> list[Optional[float]]:
+                attr: str = "rows_out") -> list[float | None]:
     """Per-interval rate of a cumulative operator counter, one value per snapshot."""
-    raw: list[Optional[float]] = series(history, dataset_id, key, lambda op: getattr(op, attr))
-    out: list[Optional[float]] = [None]
+    raw: list[float | None] = series(history, dataset_id, key, lambda op: getattr(op, attr))
+    out: list[float | None] = [None]
     for i in range(1, len(history)):
         a, b = raw[i - 1], raw[i]
         dt = history[i].t - history[i - 1].t

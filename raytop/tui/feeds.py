@@ -11,7 +11,8 @@ import bisect
 import logging
 import queue
 import threading
-from typing import Callable, Optional, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from textual.message import Message
 
@@ -34,11 +35,11 @@ class Job(Protocol):
     @property
     def pid(self) -> int: ...
 
-    def poll(self) -> Optional[int]: ...
+    def poll(self) -> int | None: ...
 
     def log_lines(self, max_lines: int = 200) -> list[str]: ...
 
-    def wait(self, timeout: Optional[float] = None) -> int: ...
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 class Recording(Protocol):
@@ -97,7 +98,7 @@ class JobWatcher:
                 last = state
             stop.wait(self._interval)
 
-    def _read(self) -> tuple[Optional[int], list[str]]:
+    def _read(self) -> tuple[int | None, list[str]]:
         try:
             return self._job.poll(), list(self._job.log_lines(self._max))
         except Exception as e:
@@ -112,7 +113,7 @@ class ReplayPlayer:
     def __init__(self, reader: Recording, post: Post, *, play: bool = False):
         self._reader = reader
         self._post = post
-        self._commands: "queue.Queue[tuple]" = queue.Queue()
+        self._commands: queue.Queue[tuple] = queue.Queue()
         self._builder = FrameBuilder()
         self._times: list[float] = []
         self._index = 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Deque, Mapping, Optional, Sequence
+from typing import Any
 
 from raytop.model import Event, Snapshot, Suggestion
 from raytop.tui import derive
@@ -39,17 +40,17 @@ class Frame:
     history: tuple[Snapshot, ...]  # oldest first; the last one is ``snapshot``
     suggestions: tuple[Suggestion, ...] = ()
     advice_available: bool = False  # False: the advisor could not be imported / failed
-    advice_error: Optional[str] = None
+    advice_error: str | None = None
     plans: Mapping[str, Any] = field(default_factory=dict)  # dataset_id -> PlanAnalysis | None
     plan_analysis_available: bool = False
     events: tuple[Event, ...] = ()
-    replay: Optional[ReplayPosition] = None
+    replay: ReplayPosition | None = None
     # dataset_id -> op key of the operator limiting throughput, by the advisor's own rule
     # (analysis.bottleneck.find_bottleneck over the last BOTTLENECK_WINDOW snapshots)
-    bottlenecks: Mapping[str, Optional[str]] = field(default_factory=dict)
+    bottlenecks: Mapping[str, str | None] = field(default_factory=dict)
     bottleneck_available: bool = False
     # dataset_id -> op key -> rows/s (``derive.op_rates``), for the operators table
-    op_rates: Mapping[str, Mapping[str, Optional[float]]] = field(default_factory=dict)
+    op_rates: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -92,11 +93,11 @@ class FrameBuilder:
     """Keeps the history, the stateful advisor and a plan-analysis cache; one owner thread."""
 
     def __init__(self, history_len: int = HISTORY_LEN):
-        self.history: Deque[Snapshot] = collections.deque(maxlen=history_len)
-        self.events: Deque[Event] = collections.deque(maxlen=EVENTS_LEN)
+        self.history: collections.deque[Snapshot] = collections.deque(maxlen=history_len)
+        self.events: collections.deque[Event] = collections.deque(maxlen=EVENTS_LEN)
         self._advisor_cls = _load_advisor()
         self._advisor = self._advisor_cls() if self._advisor_cls else None
-        self._advice_error: Optional[str] = None
+        self._advice_error: str | None = None
         self._suggestions: tuple[Suggestion, ...] = ()
         self._analyze_plan = _load_analyze_plan()
         self._find_bottleneck = _load_find_bottleneck()
@@ -147,7 +148,7 @@ class FrameBuilder:
         return out
 
     def frame(self, snap: Snapshot, *, ingest: bool = True,
-              replay: Optional[ReplayPosition] = None) -> Frame:
+              replay: ReplayPosition | None = None) -> Frame:
         if ingest:
             self._ingest(snap)
         events = tuple(ev for ev in self.events if ev.t <= snap.t) if replay else tuple(self.events)
@@ -168,12 +169,12 @@ class FrameBuilder:
                       for ds in snap.datasets},
         )
 
-    def _bottlenecks(self, snap: Snapshot) -> dict[str, Optional[str]]:
+    def _bottlenecks(self, snap: Snapshot) -> dict[str, str | None]:
         """The same bottleneck the advisor reasons about, so the view and the advice agree."""
         if self._find_bottleneck is None:
             return {}
         window = list(self.history)[-BOTTLENECK_WINDOW:]
-        out: dict[str, Optional[str]] = {}
+        out: dict[str, str | None] = {}
         for ds in snap.datasets:
             try:
                 out[ds.dataset_id] = self._find_bottleneck(window, ds.dataset_id)

@@ -3,8 +3,6 @@ that crosses from a producer or a worker to the UI thread is one of these."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from textual.message import Message
 
 from raytop.tui.frame import Frame
@@ -25,7 +23,7 @@ class FrameReady(Message):
 class JobUpdate(Message):
     """The script of ``raytop run``: its log tail and, once it ended, its exit code."""
 
-    def __init__(self, lines: list[str], exit_code: Optional[int]) -> None:
+    def __init__(self, lines: list[str], exit_code: int | None) -> None:
         super().__init__()
         self.lines = lines
         self.exit_code = exit_code
@@ -55,7 +53,7 @@ class StacksReady(Message):
     """The stacks worker's answer to ``s``: the stacks of ``operator`` as text, or why there are
     none (one line)."""
 
-    def __init__(self, operator: str, text: Optional[str], error: Optional[str]) -> None:
+    def __init__(self, operator: str, text: str | None, error: str | None) -> None:
         super().__init__()
         self.operator = operator
         self.text = text

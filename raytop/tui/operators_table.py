@@ -3,7 +3,8 @@ column (pipeline order by default)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -28,7 +29,7 @@ COMPACT_BELOW = 90  # the kind shows anyway: only actor pools have an Actors val
 OPERATOR = "Operator"  # the first column of each layout
 
 
-def queue_text(blocks: Optional[int], size: Optional[int]) -> str:
+def queue_text(blocks: int | None, size: int | None) -> str:
     if blocks is None and size is None:
         return NA
     return f"{fmt_count(blocks)}·{fmt_bytes(size)}"
@@ -45,7 +46,7 @@ def backpressure_text(flags: Sequence[str]) -> Text:
     return text
 
 
-def usage_text(usage: Optional[Resources], budget: Optional[Resources]) -> str:
+def usage_text(usage: Resources | None, budget: Resources | None) -> str:
     if usage is None:
         return NA
 
@@ -83,7 +84,7 @@ def truncate_label(label: str, width: int) -> str:
     return truncate_middle(label, width)
 
 
-def name_cell(op: OperatorStats, label: str, bottleneck: Optional[str], width: int) -> Text:
+def name_cell(op: OperatorStats, label: str, bottleneck: str | None, width: int) -> Text:
     """The operator's label cut to ``width``: "▶" on the bottleneck (an op key), dim once finished."""
     if op_key(op) == bottleneck:
         return Text("▶ " + truncate_label(label, width - 2), style="bold reverse red")
@@ -93,7 +94,7 @@ def name_cell(op: OperatorStats, label: str, bottleneck: Optional[str], width: i
     return name
 
 
-def frame_rate(frame: Frame, dataset_id: str, key: str) -> Optional[float]:
+def frame_rate(frame: Frame, dataset_id: str, key: str) -> float | None:
     """The operator's rows/s: the frame's (computed off the UI thread), else from its history."""
     rates = frame.op_rates.get(dataset_id)
     if rates is not None and key in rates:
@@ -121,8 +122,8 @@ def figure_cells(op: OperatorStats, frame: Frame, dataset_id: str) -> dict[str, 
     }
 
 
-def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck: Optional[str],
-                   columns: Sequence[str], name_width: int = 34, label: Optional[str] = None) -> list:
+def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck: str | None,
+                   columns: Sequence[str], name_width: int = 34, label: str | None = None) -> list:
     """``bottleneck`` is an op key; ``label`` the display name ("#index" when names repeat)."""
     values = figure_cells(op, frame, dataset_id)
     values[OPERATOR] = name_cell(op, label or op.name, bottleneck, name_width)
@@ -139,7 +140,7 @@ class SortOrder(NamedTuple):
 
 
 PIPELINE = SortOrder()
-SortValue = Callable[[OperatorStats, Optional[float]], Any]
+SortValue = Callable[[OperatorStats, float | None], Any]
 SORT_VALUES: dict[str, SortValue] = {  # (operator, its rows/s) -> what its column sorts by
     "Kind": lambda op, rate: op.compute,
     "Fused": lambda op, rate: len(op.logical) if op.logical else None,
@@ -157,7 +158,7 @@ SORT_VALUES: dict[str, SortValue] = {  # (operator, its rows/s) -> what its colu
 
 
 def sort_operators(ops: Sequence[OperatorStats], order: SortOrder,
-                   rate_of: Callable[[OperatorStats], Optional[float]]) -> list[OperatorStats]:
+                   rate_of: Callable[[OperatorStats], float | None]) -> list[OperatorStats]:
     """``ops`` (pipeline order) in ``order``; unknown values last, ties in pipeline order."""
     value_of = SORT_VALUES.get(order.column)
     if value_of is None:
@@ -203,16 +204,16 @@ class OperatorsTable(RowTable):
     the others leave."""
 
     frame: reactive[Frame] = reactive(EMPTY_FRAME, init=False)
-    dataset_id: reactive[Optional[str]] = reactive(None, init=False)
+    dataset_id: reactive[str | None] = reactive(None, init=False)
     filter_text: reactive[str] = reactive("", init=False)
     sort: reactive[SortOrder] = reactive(PIPELINE, init=False)
 
-    def __init__(self, *, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._room = 0  # the width the columns were laid out for
         self._widths: dict[str, int] = {}
 
-    def selected_operator(self) -> Optional[str]:
+    def selected_operator(self) -> str | None:
         return self.selected_key()
 
     def watch_frame(self) -> None:
@@ -243,7 +244,7 @@ class OperatorsTable(RowTable):
     def header_label(self, column: Column) -> str:
         return column.label + sort_mark(self.sort, column.key)
 
-    def _shown_operators(self, ds: Optional[DatasetStats], labels: dict) -> list[OperatorStats]:
+    def _shown_operators(self, ds: DatasetStats | None, labels: dict) -> list[OperatorStats]:
         if ds is None:
             return []
         ops = [op for op in ds.operators if self.filter_text.lower() in labels[op_key(op)].lower()]

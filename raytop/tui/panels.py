@@ -8,7 +8,8 @@ screen's (``OverviewScreen``); a change refreshes it and ``render`` draws it for
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from rich.text import Text
 from textual.geometry import Size
@@ -44,7 +45,7 @@ def status_style(status: str) -> str:
     return "dim"
 
 
-def util_style(util: Optional[float]) -> str:
+def util_style(util: float | None) -> str:
     """A GPU's utilisation colour: green from 70 %, yellow from 30 %, red below (or unknown)."""
     if util is not None and util >= 70:
         return "green"
@@ -68,15 +69,15 @@ class FramePanel(Widget):
     DEFAULT_CSS = "FramePanel { height: auto; }"
 
     frame: reactive[Frame] = reactive(EMPTY_FRAME)
-    dataset_id: reactive[Optional[str]] = reactive(None)
+    dataset_id: reactive[str | None] = reactive(None)
 
-    def __init__(self, *, id: Optional[str] = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._version = 0  # counts the changes of what the panel shows
         self._drawn: tuple[int, int, list[Strip]] = (-1, -1, [])  # version, width, lines
 
     @property
-    def dataset(self) -> Optional[DatasetStats]:
+    def dataset(self) -> DatasetStats | None:
         """The dataset shown: the one picked, else the newest running one (``pick_dataset``)."""
         return derive.pick_dataset(self.frame.snapshot, self.dataset_id)
 
@@ -129,7 +130,7 @@ class HeaderBar(FramePanel):
 
     mode: reactive[Mode] = reactive(Mode())
 
-    def __init__(self, title: str, *, id: Optional[str] = None) -> None:
+    def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view_title = title
 

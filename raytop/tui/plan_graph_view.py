@@ -9,7 +9,8 @@ the layout is ``raytop.plan_graph.lanes``, shared with the report's SVG.
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 
@@ -43,7 +44,7 @@ class _Gutter:
     def __init__(self, width: int) -> None:
         self.width = width
 
-    def line(self, placed: Placed, marker: Optional[str] = None, style: str = "cyan") -> Text:
+    def line(self, placed: Placed, marker: str | None = None, style: str = "cyan") -> Text:
         text = Text()
         for lane in range(self.width):
             if lane == placed.lane and marker:
@@ -73,7 +74,7 @@ class _Gutter:
         return text
 
 
-def _figures(op: Optional[OperatorStats], rate: Optional[float]) -> str:
+def _figures(op: OperatorStats | None, rate: float | None) -> str:
     if op is None:
         return "not in this snapshot"
     bits = [f"{fmt_count(rate) if rate is not None else NA} rows/s", f"rows {fmt_count(op.rows_out)}"]
@@ -98,11 +99,11 @@ class GraphView:
     """Everything one render needs, looked up once."""
 
     def __init__(self, ds: DatasetStats, analysis: Any, history: Sequence[Snapshot],
-                 bottleneck: Optional[str], width: int = 100) -> None:
+                 bottleneck: str | None, width: int = 100) -> None:
         self.ds, self.analysis, self.history, self.bottleneck = ds, analysis, history, bottleneck
         self.width = max(40, width)
         self.graph: PlanGraph = build_graph(ds)
-        self.ops: Dict[str, OperatorStats] = {op_key(o): o for o in ds.operators}
+        self.ops: dict[str, OperatorStats] = {op_key(o): o for o in ds.operators}
         self.logical = {lop.id: lop for lop in (ds.plan.logical if ds.plan else ())}
         self.placed = lanes(self.graph)
         width = max((max(p.open_lanes, default=0) for p in self.placed), default=0) + 1
@@ -156,7 +157,7 @@ class GraphView:
             text.append(" · ◀ bottleneck", style="bold red")
         text.append("\n")
 
-    def _logical_rows(self, node: GraphNode) -> List[Tuple[str, str]]:
+    def _logical_rows(self, node: GraphNode) -> list[tuple[str, str]]:
         if node.logical_ids:
             return [(i, self.logical[i].name) for i in node.logical_ids if i in self.logical]
         names = node.logical or (node.name,)
@@ -207,5 +208,5 @@ class GraphView:
 
 
 def render_graph(ds: DatasetStats, analysis: Any, history: Sequence[Snapshot] = (),
-                 bottleneck: Optional[str] = None, width: int = 100) -> Text:
+                 bottleneck: str | None = None, width: int = 100) -> Text:
     return GraphView(ds, analysis, history, bottleneck, width).render()

@@ -11,7 +11,8 @@ the rows are reordered.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console
@@ -25,7 +26,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-Cell = Union[str, Text]
+Cell = str | Text
 CELL_PAD = 1  # blank cells each side of a cell
 
 
@@ -103,31 +104,31 @@ class RowTable(ScrollView, can_focus=True):
     class Selected(Message):
         """A row was chosen (Enter, or a click on the row under the cursor)."""
 
-        def __init__(self, table: "RowTable", key: str) -> None:
+        def __init__(self, table: RowTable, key: str) -> None:
             super().__init__()
             self.table, self.key = table, key
 
         @property
-        def control(self) -> "RowTable":
+        def control(self) -> RowTable:
             return self.table
 
     class HeaderClicked(Message):
-        def __init__(self, table: "RowTable", column: str) -> None:
+        def __init__(self, table: RowTable, column: str) -> None:
             super().__init__()
             self.table, self.column = table, column
 
         @property
-        def control(self) -> "RowTable":
+        def control(self) -> RowTable:
             return self.table
 
-    def __init__(self, *, id: Optional[str] = None, classes: Optional[str] = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.columns: tuple[Column, ...] = ()
         self.keys: tuple[str, ...] = ()
         self._cells_of: Callable[[str], Sequence[Cell]] = lambda key: ()
         self._cells: dict[str, tuple] = {}  # the cells of this show, as asked for
         self._drawn: dict[str, tuple[tuple, Strip]] = {}  # key -> (cells, their line)
-        self._header: Optional[Strip] = None
+        self._header: Strip | None = None
         self.cursor_row = 0
 
     # -- content --------------------------------------------------------------------------
@@ -167,7 +168,7 @@ class RowTable(ScrollView, can_focus=True):
         index = [c.key for c in self.columns].index(column)
         return self.cells(key)[index]
 
-    def selected_key(self) -> Optional[str]:
+    def selected_key(self) -> str | None:
         if not self.keys or not 0 <= self.cursor_row < len(self.keys):
             return None
         return self.keys[self.cursor_row]
@@ -208,7 +209,7 @@ class RowTable(ScrollView, can_focus=True):
 
     @staticmethod
     def _styled(strip: Strip, scroll_x: int, width: int, base: Style,
-                over: Optional[Style]) -> Strip:
+                over: Style | None) -> Strip:
         """``strip`` on ``base``, ``over`` (the cursor) on top, cut to the visible columns."""
         segments = Segment.apply_style(iter(strip), style=base, post_style=over)
         line = Strip(segments, strip.cell_length)
@@ -263,7 +264,7 @@ class RowTable(ScrollView, can_focus=True):
         else:
             self.move_cursor(row)
 
-    def _column_at(self, x: int) -> Optional[str]:
+    def _column_at(self, x: int) -> str | None:
         for column in self.columns:
             x -= column.width + 2 * CELL_PAD
             if x < 0:

@@ -6,7 +6,7 @@ rather than an argument cannot be tried and are skipped. Pure."""
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from raytop.errors import BadInput
 from raytop.model import Suggestion
@@ -40,7 +40,7 @@ def _operator_and_args(fix: str):
     return None, None
 
 
-def _settings(operator: str, args: str) -> List[str]:
+def _settings(operator: str, args: str) -> list[str]:
     out = []
     tasks, actors = _TASKS.search(args), _ACTORS.search(args)
     if tasks:
@@ -53,7 +53,7 @@ def _settings(operator: str, args: str) -> List[str]:
     return out
 
 
-def overrides_of(suggestion: Suggestion) -> Optional[List[Override]]:
+def overrides_of(suggestion: Suggestion) -> list[Override] | None:
     """The fix as overrides, or None when it cannot be expressed as one."""
     if "<" in suggestion.fix.split("  #", 1)[0]:
         return None  # a placeholder: the user has to choose the value
@@ -68,7 +68,7 @@ def overrides_of(suggestion: Suggestion) -> Optional[List[Override]]:
 
 
 def next_candidate(suggestions: Sequence[Suggestion], tried: Sequence[str]
-                   ) -> Optional[tuple]:
+                   ) -> tuple | None:
     """(suggestion, overrides) of the most important finding whose fix can be tried and was not
     tried yet; the advisor ranks them (critical, warning, info; impact)."""
     for s in suggestions:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 
-def context_fields() -> Optional[Dict[str, Any]]:
+def context_fields() -> dict[str, Any] | None:
     """field name -> default value; None when Ray Data cannot be imported here."""
     try:
         import dataclasses

@@ -9,23 +9,23 @@ the worst candidate trial beat the best baseline trial and the median gain is at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import Optional, Sequence
 
 MIN_GAIN = 1.05
 
 
 @dataclass(frozen=True)
 class Verdict:
-    ratio: Optional[float]  # median candidate / median baseline rows/s
-    low: Optional[float]  # worst candidate / best baseline
-    high: Optional[float]  # best candidate / worst baseline
+    ratio: float | None  # median candidate / median baseline rows/s
+    low: float | None  # worst candidate / best baseline
+    high: float | None  # best candidate / worst baseline
     keep: bool
     why: str
 
 
-def compare(baseline: Sequence[Optional[float]], candidate: Sequence[Optional[float]],
+def compare(baseline: Sequence[float | None], candidate: Sequence[float | None],
             min_gain: float = MIN_GAIN) -> Verdict:
     base = [r for r in baseline if r]
     cand = [r for r in candidate if r is not None]

@@ -18,7 +18,8 @@ import json
 import os
 import runpy
 import sys
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 ENV = "RAYTOP_OVERRIDES"
 REPORT_ENV = "RAYTOP_OVERRIDES_REPORT"
@@ -50,14 +51,14 @@ def compute_for(fn: Any, concurrency: Any) -> Any:
 
 
 class Overrides:
-    def __init__(self, settings: List[Dict[str, Any]]) -> None:
+    def __init__(self, settings: list[dict[str, Any]]) -> None:
         self.settings = settings
-        self.matches: Dict[str, int] = {s["text"]: 0 for s in settings}
+        self.matches: dict[str, int] = {s["text"]: 0 for s in settings}
 
-    def for_operator(self, name: str) -> List[Dict[str, Any]]:
+    def for_operator(self, name: str) -> list[dict[str, Any]]:
         return [s for s in self.settings if s["operator"] == name]
 
-    def map_kwargs(self, fn: Any, kwargs: Dict[str, Any], mine: List[Dict[str, Any]]) -> Dict:
+    def map_kwargs(self, fn: Any, kwargs: dict[str, Any], mine: list[dict[str, Any]]) -> dict:
         out = dict(kwargs)
         for s in mine:
             if s["key"] == "concurrency":
@@ -68,7 +69,7 @@ class Overrides:
             self.matches[s["text"]] += 1
         return out
 
-    def read_kwargs(self, kwargs: Dict[str, Any], mine: List[Dict[str, Any]]) -> Dict:
+    def read_kwargs(self, kwargs: dict[str, Any], mine: list[dict[str, Any]]) -> dict:
         out = dict(kwargs)
         for s in mine:
             out[s["key"]] = s["value"]
@@ -124,7 +125,7 @@ def install(overrides: Overrides) -> None:
     ray.data.read_datasource = wrapped
 
 
-def main(argv: List[str]) -> None:
+def main(argv: list[str]) -> None:
     overrides = Overrides(json.loads(os.environ.get(ENV, "{}")).get("overrides", []))
     install(overrides)
     atexit.register(overrides.write_report)

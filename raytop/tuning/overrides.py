@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from raytop.errors import BadInput
 
@@ -125,9 +126,9 @@ def _context_value(key: str, raw: str, text: str) -> Any:
     return raw
 
 
-def parse_settings(texts: Sequence[str]) -> Tuple[Override, ...]:
+def parse_settings(texts: Sequence[str]) -> tuple[Override, ...]:
     out = tuple(parse_setting(t) for t in texts)
-    seen: Set[Tuple[str, str]] = set()
+    seen: set[tuple[str, str]] = set()
     for o in out:
         if (o.operator, o.key) in seen:
             raise BadInput(f"--set {o.operator}.{o.key} is given twice")
@@ -137,7 +138,7 @@ def parse_settings(texts: Sequence[str]) -> Tuple[Override, ...]:
 
 # ---- what the script names, read from its source (before it starts) ---------------------------
 
-def _udf_name(node: ast.AST) -> Optional[str]:
+def _udf_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
@@ -149,10 +150,10 @@ def _udf_name(node: ast.AST) -> Optional[str]:
     return None
 
 
-def operators_in_source(source: str) -> Tuple[Set[str], bool]:
+def operators_in_source(source: str) -> tuple[set[str], bool]:
     """The logical operator names the script's Ray Data calls spell out, and whether some call
     could not be read (a UDF passed through a variable of another name, say)."""
-    names: Set[str] = set()
+    names: set[str] = set()
     unsure = False
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
@@ -177,7 +178,7 @@ def _read_name(method: str) -> str:
     return "Read" + "".join(special.get(w, w.capitalize()) for w in words)
 
 
-def check_against_script(overrides: Sequence[Override], script: Path) -> List[str]:
+def check_against_script(overrides: Sequence[Override], script: Path) -> list[str]:
     """BadInput when an override names an operator the script certainly does not have; notes
     for the ones that can only be checked while it runs."""
     if not overrides:
@@ -200,7 +201,7 @@ def check_against_script(overrides: Sequence[Override], script: Path) -> List[st
     return notes
 
 
-def to_env(overrides: Sequence[Override]) -> Dict[str, Any]:
+def to_env(overrides: Sequence[Override]) -> dict[str, Any]:
     """What the launcher in the script's process needs (JSON-safe)."""
     return {"overrides": [{"operator": o.operator, "key": o.key, "value": o.value,
                            "text": o.text} for o in overrides]}

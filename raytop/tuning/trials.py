@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
-from typing import List, Optional, Sequence, Tuple
 
 from raytop.model import Snapshot, Suggestion
 
@@ -19,22 +19,22 @@ from raytop.model import Snapshot, Suggestion
 @dataclass(frozen=True)
 class TrialResult:
     label: str  # "baseline", or the candidate's settings
-    settings: Tuple[str, ...]  # every --set in force
+    settings: tuple[str, ...]  # every --set in force
     recording: Path
     exit_code: int
-    rows_per_s: Optional[float]  # steady state; None when it could not be measured
-    gpu_util: Optional[float]  # mean over the judged window, when there are GPUs
-    judged_s: Optional[float]  # length of the judged window
-    suggestions: Tuple[Suggestion, ...] = ()
+    rows_per_s: float | None  # steady state; None when it could not be measured
+    gpu_util: float | None  # mean over the judged window, when there are GPUs
+    judged_s: float | None  # length of the judged window
+    suggestions: tuple[Suggestion, ...] = ()
 
 
-def _main_rows(snap: Snapshot) -> Optional[Tuple[str, int]]:
+def _main_rows(snap: Snapshot) -> tuple[str, int] | None:
     known = [(d.dataset_id, d.rows_out) for d in snap.datasets if d.rows_out is not None]
     return max(known, key=lambda x: x[1]) if known else None
 
 
-def steady_rate(snaps: Sequence[Snapshot], warmup_s: float) -> Tuple[Optional[float], Optional[float],
-                                                                      Optional[float]]:
+def steady_rate(snaps: Sequence[Snapshot], warmup_s: float) -> tuple[float | None, float | None,
+                                                                      float | None]:
     """(rows/s, mean GPU util, seconds judged) of the dataset that moved most rows, from the
     first sample ``warmup_s`` after it started running to its last running sample."""
     running = [s for s in snaps if any(d.state == "RUNNING" for d in s.datasets)]
@@ -54,7 +54,7 @@ def steady_rate(snaps: Sequence[Snapshot], warmup_s: float) -> Tuple[Optional[fl
 
 
 def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label: str,
-              recording: Path, *, trial_seconds: Optional[float], warmup_s: float,
+              recording: Path, *, trial_seconds: float | None, warmup_s: float,
               interval: float = 0.5) -> TrialResult:
     from raytop.analysis.advisor import advise
     from raytop.recording import RecordingReader
@@ -76,7 +76,7 @@ def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label:
                        tuple(advise(snaps)))
 
 
-def _wait(proc: subprocess.Popen, trial_seconds: Optional[float]) -> int:
+def _wait(proc: subprocess.Popen, trial_seconds: float | None) -> int:
     """The trial's exit code; a trial cut at ``trial_seconds`` gets Ctrl-C, as a user would."""
     try:
         return proc.wait(trial_seconds)
@@ -89,7 +89,7 @@ def _wait(proc: subprocess.Popen, trial_seconds: Optional[float]) -> int:
             return proc.wait()
 
 
-def trial_table(trials: List[TrialResult]) -> List[Tuple[str, str, str, str]]:
+def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str]]:
     """(label, rows/s, GPU util, exit) per trial, for the terminal and docs."""
     rows = []
     for t in trials:

@@ -10,9 +10,9 @@ of the baseline for the next round.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
 
 from raytop.model import Suggestion
 from raytop.tuning.candidates import next_candidate
@@ -28,29 +28,29 @@ class TuneOptions:
     workdir: Path
     rounds: int = 3
     repeats: int = 2
-    trial_seconds: Optional[float] = None
+    trial_seconds: float | None = None
     warmup_s: float = 10.0
     tries: Sequence[str] = ()  # --try settings, tried after the advisor's fixes
 
 
 @dataclass(frozen=True)
 class Round:
-    candidate: Tuple[str, ...]  # the settings tried
-    finding: Optional[Suggestion]  # the advisor's finding it came from (None: --try)
-    baseline: Tuple[TrialResult, ...]
-    trials: Tuple[TrialResult, ...]
+    candidate: tuple[str, ...]  # the settings tried
+    finding: Suggestion | None  # the advisor's finding it came from (None: --try)
+    baseline: tuple[TrialResult, ...]
+    trials: tuple[TrialResult, ...]
     verdict: Verdict
 
 
 @dataclass
 class TuneResult:
-    rounds: List[Round] = field(default_factory=list)
-    kept: List[Round] = field(default_factory=list)
-    final: Optional[Round] = None  # the original vs everything kept, fresh trials
-    trials: List[TrialResult] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
+    kept: list[Round] = field(default_factory=list)
+    final: Round | None = None  # the original vs everything kept, fresh trials
+    trials: list[TrialResult] = field(default_factory=list)
 
     @property
-    def settings(self) -> Tuple[str, ...]:
+    def settings(self) -> tuple[str, ...]:
         return tuple(s for r in self.kept for s in r.candidate)
 
 
@@ -71,9 +71,9 @@ class Tuner:
         return t
 
     def interleaved(self, base: Sequence[str], cand: Sequence[str], cand_label: str,
-                    base_label: str = "baseline") -> Tuple[List[TrialResult], List[TrialResult]]:
-        a: List[TrialResult] = []
-        b: List[TrialResult] = []
+                    base_label: str = "baseline") -> tuple[list[TrialResult], list[TrialResult]]:
+        a: list[TrialResult] = []
+        b: list[TrialResult] = []
         for i in range(self.opts.repeats):
             order = [(base, base_label, a), (cand, cand_label, b)]
             for settings, label, into in (order if i % 2 == 0 else order[::-1]):
@@ -81,8 +81,8 @@ class Tuner:
         return a, b
 
     def run(self) -> TuneResult:
-        kept: List[str] = []
-        tried: List[str] = []
+        kept: list[str] = []
+        tried: list[str] = []
         findings = self.trial(kept, "baseline").suggestions
         tries = [parse_settings([t])[0] for t in self.opts.tries]
         for _ in range(self.opts.rounds):
@@ -107,8 +107,8 @@ class Tuner:
         return self.result
 
 
-def _pick(findings: Sequence[Suggestion], tried: List[str], tries: List[Override]
-          ) -> Optional[Tuple[Optional[Suggestion], List[Override]]]:
+def _pick(findings: Sequence[Suggestion], tried: list[str], tries: list[Override]
+          ) -> tuple[Suggestion | None, list[Override]] | None:
     from_advisor = next_candidate(findings, tried)
     if from_advisor is not None:
         return from_advisor

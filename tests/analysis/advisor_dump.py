@@ -25,8 +25,8 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 from raytop.model import Snapshot
 
@@ -35,12 +35,12 @@ GOLDEN = Path(__file__).resolve().parent / "advisor_dump.json"
 SCALE_STEPS = 24  # the rule window is full from step 17 on (benchmarks/scale.py's warm-up)
 
 
-def _recordings() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+def _recordings() -> Iterator[tuple[str, Callable[[], list[Snapshot]]]]:
     from raytop.recording import RecordingReader
 
     paths = sorted((ROOT / "tests" / "data").glob("*.raytop")) + sorted((ROOT / "examples").glob("*.raytop"))
     for p in paths:
-        def load(p=p) -> List[Snapshot]:
+        def load(p=p) -> list[Snapshot]:
             r = RecordingReader(str(p))
             try:
                 return list(r.iter_snapshots())
@@ -49,7 +49,7 @@ def _recordings() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
         yield f"recording:{p.relative_to(ROOT)}", load
 
 
-def _scenarios() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+def _scenarios() -> Iterator[tuple[str, Callable[[], list[Snapshot]]]]:
     from . import scenarios as sc
 
     plain = ["healthy", "spilling", "store_full", "small_blocks", "large_blocks", "input_starved",
@@ -68,7 +68,7 @@ def _scenarios() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
         sc.USER_ERROR, with_gpu=False, source="stats")
 
 
-def _stalls() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+def _stalls() -> Iterator[tuple[str, Callable[[], list[Snapshot]]]]:
     """The stalled rule's histories (tests/analysis/test_stall.py), 5 s apart."""
     from . import test_stall as st
 
@@ -80,7 +80,7 @@ def _stalls() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
     yield "stall:consumer_paused", st._consumer_paused
 
 
-def _graph() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+def _graph() -> Iterator[tuple[str, Callable[[], list[Snapshot]]]]:
     """a.zip(b).map_batches(slow).union(c).count(): one branch done, one still reading."""
     from .test_graph import _snap
 
@@ -98,7 +98,7 @@ def _graph() -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
                                                       for i in range(25)]
 
 
-def _sims(scale_steps: int) -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+def _sims(scale_steps: int) -> Iterator[tuple[str, Callable[[], list[Snapshot]]]]:
     from benchmarks.synthetic import FULL, Scale
 
     small = Scale(nodes=3, gpus_per_node=2, operators=9, workers=60)
@@ -111,14 +111,14 @@ def _sims(scale_steps: int) -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]
         yield f"sim:full_{scale_steps}", lambda: _run_sim(FULL, 11, scale_steps)
 
 
-def _run_sim(scale, seed: int, steps: int) -> List[Snapshot]:
+def _run_sim(scale, seed: int, steps: int) -> list[Snapshot]:
     from benchmarks.synthetic import ScaleSim
 
     sim = ScaleSim(scale, seed=seed)
     return [sim.snapshot(i) for i in range(steps)]
 
 
-def _hot_gpus(snaps: List[Snapshot], seed: int) -> List[Snapshot]:
+def _hot_gpus(snaps: list[Snapshot], seed: int) -> list[Snapshot]:
     """GPUs near full memory, on and off, some readings missing, nodes leaving, coming back and
     changing order: what the GPU memory rule orders and counts."""
     import dataclasses
@@ -147,7 +147,7 @@ def _hot_gpus(snaps: List[Snapshot], seed: int) -> List[Snapshot]:
     return out
 
 
-def sources(scale_steps: int = SCALE_STEPS) -> Iterator[Tuple[str, Callable[[], List[Snapshot]]]]:
+def sources(scale_steps: int = SCALE_STEPS) -> Iterator[tuple[str, Callable[[], list[Snapshot]]]]:
     yield from _recordings()
     yield from _scenarios()
     yield from _stalls()
@@ -167,10 +167,10 @@ def run_one(snaps: Sequence[Snapshot]) -> dict:
     from raytop.analysis.advisor import Advisor
     from raytop.analysis.bottleneck import find_bottleneck
 
-    seen: Dict[str, list] = {}
+    seen: dict[str, list] = {}
     originals = dict(rules_mod.RULES)
     last_rule = list(originals)[-1]
-    necks: Dict[str, object] = {}
+    necks: dict[str, object] = {}
 
     def spy(rid, fn):
         def wrapped(win):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 from raytop.model import (
     ActorCounts,
@@ -49,7 +49,7 @@ def op(name, compute="task", q=0, iq=None, running=1, actors=None, bp=(), cpu=No
                          backpressure=tuple(bp), usage=usage, budget=budget, **kw)
 
 
-def snap(i: int, ops: List[OperatorStats], nodes=None, plan: Optional[Plan] = None,
+def snap(i: int, ops: list[OperatorStats], nodes=None, plan: Plan | None = None,
          state="RUNNING", ds="ds_1", dt=1.0) -> Snapshot:
     inp = OperatorStats(name="Input", physical_class="InputDataBuffer")
     d = DatasetStats(dataset_id=ds, state=state, operators=(inp, *ops), start_time=T0 - 10,
@@ -57,7 +57,7 @@ def snap(i: int, ops: List[OperatorStats], nodes=None, plan: Optional[Plan] = No
     return Snapshot(t=T0 + i * dt, nodes=tuple(nodes or [node()]), datasets=(d,))
 
 
-def history(make: Callable[[int], Snapshot], n: int = 20) -> List[Snapshot]:
+def history(make: Callable[[int], Snapshot], n: int = 20) -> list[Snapshot]:
     return [make(i) for i in range(n)]
 
 

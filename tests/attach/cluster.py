@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 CURRENT_CLUSTER = Path("/tmp/ray/ray_current_cluster")
 READY = re.compile(r"Ray runtime started|ray stop")
@@ -43,8 +42,8 @@ class RayStartCluster:
         self.args = [f"--port={self.port}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
                      "--include-dashboard=false", "--disable-usage-stats",
                      f"--object-store-memory={300 * 1024 * 1024}"]
-        self.proc: Optional[subprocess.Popen] = None
-        self.address: Optional[str] = None
+        self.proc: subprocess.Popen | None = None
+        self.address: str | None = None
 
     def start(self, timeout: float = 120.0) -> str:
         with open(self.log, "wb") as out:

@@ -6,8 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
 
 from raytop.model import Event, Snapshot
 from raytop.recording import RecordingError, RecordingReader
@@ -61,7 +61,7 @@ def finished_with_rows(path: Path, rows: int) -> Callable[[], bool]:
     return check
 
 
-def dataset_samples(snaps: Sequence[Snapshot], state: Optional[str] = None) -> List:
+def dataset_samples(snaps: Sequence[Snapshot], state: str | None = None) -> list:
     out = []
     for s in snaps:
         for d in s.datasets:
@@ -70,5 +70,5 @@ def dataset_samples(snaps: Sequence[Snapshot], state: Optional[str] = None) -> L
     return out
 
 
-def events_of(events: Sequence[Event], kind: str) -> List[Event]:
+def events_of(events: Sequence[Event], kind: str) -> list[Event]:
     return [e for e in events if e.kind == kind]

@@ -30,13 +30,13 @@ END_S = 90.0  # for the script to end after Ctrl-C
 pytestmark = pytest.mark.ray
 
 
-def _lines(stream, out: "queue.Queue[str | None]") -> None:
+def _lines(stream, out: queue.Queue[str | None]) -> None:
     for line in stream:
         out.put(line)
     out.put(None)
 
 
-def _wait_for(lines: "queue.Queue[str | None]", needle: str, seen: list) -> bool:
+def _wait_for(lines: queue.Queue[str | None], needle: str, seen: list) -> bool:
     deadline = time.monotonic() + WAIT_S
     while True:
         left = deadline - time.monotonic()
@@ -60,7 +60,7 @@ def test_a_stalled_pipeline_names_its_pending_actor(tmp_path):
          "--stall-after", "5", "--record", str(rec), "--report", str(report), str(SCRIPT)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env=dict(os.environ, RAY_ADDRESS="local"))
-    lines: "queue.Queue[str | None]" = queue.Queue()
+    lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
     seen: list = []
     try:

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 from raytop.analysis import report_data
 from raytop.analysis.advisor import advise, suggestion_to_dict
@@ -15,14 +15,14 @@ from raytop.model import Snapshot
 from raytop.tui.feeds import REPLAY_HISTORY
 from raytop.tui.frame import FrameBuilder
 
-Key = Tuple[str, str, str]
+Key = tuple[str, str, str]
 
 
 def key_of(s) -> Key:
     return (s.rule, s.dataset_id or "", s.op_id or s.operator or "")
 
 
-def live_frames(snaps: Sequence[Snapshot]) -> List[tuple]:
+def live_frames(snaps: Sequence[Snapshot]) -> list[tuple]:
     """What the TUI shows, frame by frame, fed one snapshot at a time (live, or replay playing)."""
     builder = FrameBuilder()
     return [builder.frame(s).suggestions for s in snaps]
@@ -41,7 +41,7 @@ def assert_agree(snaps: Sequence[Snapshot]) -> None:
     list is advise()'s; a replay jump shows what the live view showed at that point."""
     snaps = sorted(snaps, key=lambda s: s.t)
     frames = live_frames(snaps)
-    shown: Dict[Key, None] = {}
+    shown: dict[Key, None] = {}
     for sugs in frames:
         for s in sugs:
             shown.setdefault(key_of(s), None)

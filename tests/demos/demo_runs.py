@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Tuple
 
 from raytop.analysis.advisor import advise
 from raytop.model import Snapshot, Suggestion
@@ -16,9 +15,9 @@ from raytop.recording import RecordingReader
 ROOT = Path(__file__).resolve().parents[2]
 DEMOS = ROOT / "demos" / "misconfigured"
 
-Run = Tuple[Path, Tuple[Snapshot, ...], Tuple[Suggestion, ...]]
-_runs: Dict[str, Run] = {}
-gate_results: Dict[str, Tuple[int, str]] = {}  # demo -> (exit code, stderr) under --fail-on warning
+Run = tuple[Path, tuple[Snapshot, ...], tuple[Suggestion, ...]]
+_runs: dict[str, Run] = {}
+gate_results: dict[str, tuple[int, str]] = {}  # demo -> (exit code, stderr) under --fail-on warning
 
 
 def run_demo(script: Path, tmp_root: Path, exits=(0, 3)) -> Run:

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
 
 import pytest
 
@@ -35,7 +34,7 @@ PLANTED = {
 }
 
 # Demos whose rule does not yet fire reliably on a loaded 2-core machine: kept as demos, not tested.
-UNRELIABLE: Dict[str, str] = {}
+UNRELIABLE: dict[str, str] = {}
 
 # Run by default (one of each family of rules: blocks, store, actor pools, GPUs, fusion); every
 # demo with RAYTOP_ALL_DEMOS=1, and ten times each in `python -m benchmarks --only diagnosis`.

@@ -19,7 +19,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -30,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _node_ports(worker_base: int) -> List[str]:
+def _node_ports(worker_base: int) -> list[str]:
     return ["--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
             "--metrics-export-port", str(free_port()),
             "--dashboard-agent-listen-port", str(free_port()),
@@ -45,9 +44,9 @@ class RayNodes:
 
     root: Path
     address: str = ""
-    procs: List[subprocess.Popen] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)
 
-    def env(self) -> Dict[str, str]:
+    def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("RAY_ADDRESS", None)
         env["RAY_DATA_DISABLE_PROGRESS_BARS"] = "1"
@@ -57,7 +56,7 @@ class RayNodes:
             env["RAY_AUTH_MODE"] = "token"
         return env
 
-    def _start(self, name: str, args: List[str]) -> None:
+    def _start(self, name: str, args: list[str]) -> None:
         temp = self.root / name
         temp.mkdir(parents=True, exist_ok=True)
         log = open(self.root / f"{name}.log", "wb")
@@ -65,7 +64,7 @@ class RayNodes:
         self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                            env=self.env(), start_new_session=True))
 
-    def start(self, workers: List[Dict[str, float]], *, store_mb: int = 100) -> "RayNodes":
+    def start(self, workers: list[dict[str, float]], *, store_mb: int = 100) -> RayNodes:
         port = free_port()
         self.address = f"127.0.0.1:{port}"
         store = str(store_mb * 1024 * 1024)
@@ -133,6 +132,6 @@ def make_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="rtmn-", dir="/tmp"))
 
 
-def remove_root(root: Optional[Path]) -> None:
+def remove_root(root: Path | None) -> None:
     if root is not None:
         shutil.rmtree(root, ignore_errors=True)

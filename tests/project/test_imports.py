@@ -18,8 +18,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set
 
 import pytest
 
@@ -41,11 +41,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _modules_under(package_dir: Path) -> List[str]:
+def _modules_under(package_dir: Path) -> list[str]:
     return sorted(_module_name(p) for p in package_dir.rglob("*.py"))
 
 
-def _path_of(module: str) -> Optional[Path]:
+def _path_of(module: str) -> Path | None:
     base = ROOT.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
@@ -70,12 +70,12 @@ def _import_nodes(node: ast.AST) -> Iterator[ast.stmt]:
         yield from _import_nodes(child)
 
 
-def _imports(path: Path) -> Set[str]:
+def _imports(path: Path) -> set[str]:
     """Absolute names of the modules a file imports; ``from X import y`` gives ``X`` and, when
     ``y`` is a module of raytop, ``X.y``."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    names: Set[str] = set()
+    names: set[str] = set()
     for node in _import_nodes(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -119,7 +119,7 @@ print(json.dumps({{"raytop": raytop.__file__, "loaded": out}}))
 """
 
 
-def _forbidden_after_each(modules: List[str]) -> Dict[str, List[str]]:
+def _forbidden_after_each(modules: list[str]) -> dict[str, list[str]]:
     """Import ``modules`` one after the other in a fresh interpreter (this checkout's raytop);
     for each, which of FORBIDDEN_IN_PURE_CORE were loaded by then."""
     code = _LOAD_EACH.format(forbidden=FORBIDDEN_IN_PURE_CORE, modules=modules)
@@ -146,10 +146,10 @@ def test_cli_import_does_not_load_textual():
 
 # ---- what runs inside the user's driver -----------------------------------------------------
 
-def _raytop_closure(module: str) -> Dict[str, Set[str]]:
+def _raytop_closure(module: str) -> dict[str, set[str]]:
     """``module`` and every raytop module it imports, transitively, with their packages'
     ``__init__``: module -> the names it imports."""
-    seen: Dict[str, Set[str]] = {}
+    seen: dict[str, set[str]] = {}
     todo = [module]
     while todo:
         name = todo.pop()

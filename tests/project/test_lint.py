@@ -26,9 +26,7 @@ def _run(module: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_ruff_clean():
-    # The pyupgrade (UP) rules are left out for now: an automated `ruff check --fix` pass applies
-    # them next; once it has, drop the --extend-ignore.
-    r = _run("ruff", "check", ".", "--no-cache", "--extend-ignore", "UP")
+    r = _run("ruff", "check", ".", "--no-cache")
     assert r.returncode == 0, r.stdout + r.stderr
 
 

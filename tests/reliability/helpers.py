@@ -11,7 +11,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import psutil
 
@@ -40,7 +39,7 @@ def clean_env(**extra: str) -> dict:
     return env
 
 
-def start_raytop(args: List[str], *, cwd: Path, env: Optional[dict] = None) -> subprocess.Popen:
+def start_raytop(args: list[str], *, cwd: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(RAYTOP + args, cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -79,7 +78,7 @@ def snapshots_now(path: Path):
         reader.close()
 
 
-def bridge_children(pid: int) -> List[psutil.Process]:
+def bridge_children(pid: int) -> list[psutil.Process]:
     """raytop's Ray bridge: a multiprocessing child of the raytop process."""
     try:
         kids = psutil.Process(pid).children()
@@ -95,7 +94,7 @@ def bridge_children(pid: int) -> List[psutil.Process]:
     return out
 
 
-def real_token() -> Optional[str]:
+def real_token() -> str | None:
     try:
         token = TOKEN_FILE.read_text().strip()
     except OSError:
@@ -110,8 +109,8 @@ class ClusterHolder:
     def __init__(self) -> None:
         self.port = free_port()
         self.temp_dir = tempfile.mkdtemp(prefix="rtrel-")
-        self.proc: Optional[subprocess.Popen] = None
-        self.address: Optional[str] = None
+        self.proc: subprocess.Popen | None = None
+        self.address: str | None = None
 
     def start(self) -> str:
         self.proc = subprocess.Popen([sys.executable, str(HERE / "cluster_holder.py"), str(self.port),
@@ -182,7 +181,7 @@ def ensure_token() -> str:
     return token
 
 
-def listening_inet(proc: psutil.Process) -> List[tuple]:
+def listening_inet(proc: psutil.Process) -> list[tuple]:
     try:
         return [tuple(c.laddr) for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
     except psutil.Error:

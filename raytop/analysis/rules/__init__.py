@@ -6,7 +6,7 @@ evaluations a rule must hold before the Advisor raises it: plan facts hold from 
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 from ...model import Suggestion
 from .. import thresholds as th
@@ -22,9 +22,9 @@ from .placement import check_gpu_oversubscribed, check_stateless_model
 from .stall import check_stalled
 from .store import check_object_store_pressure, check_spilling
 
-RuleFn = Callable[[Window], List[Suggestion]]
+RuleFn = Callable[[Window], list[Suggestion]]
 
-RULES: Dict[str, RuleFn] = {
+RULES: dict[str, RuleFn] = {
     "spilling": check_spilling,
     "object-store-pressure": check_object_store_pressure,
     "small-blocks": check_small_blocks,
@@ -44,9 +44,9 @@ RULES: Dict[str, RuleFn] = {
     "dataset-failed": check_failures,
 }
 
-RULE_IDS: Tuple[str, ...] = tuple(RULES)
+RULE_IDS: tuple[str, ...] = tuple(RULES)
 
-RAISE_AFTER: Dict[str, int] = {rid: th.RAISE_AFTER for rid in RULE_IDS}
+RAISE_AFTER: dict[str, int] = {rid: th.RAISE_AFTER for rid in RULE_IDS}
 RAISE_AFTER.update({"fusion-break": th.PLAN_RAISE_AFTER, "stateless-model": th.PLAN_RAISE_AFTER,
                     "spilling": 2, "dataset-failed": th.PLAN_RAISE_AFTER,
                     # the stall's own time (STALL_S) is its hysteresis

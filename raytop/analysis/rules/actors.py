@@ -4,7 +4,6 @@ actor-pool-undersized (the pool is the bottleneck and could grow)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 from ...format import fmt_plain
 from ...model import DatasetStats, LogicalOp, OperatorStats, Snapshot, Suggestion, op_key
@@ -24,7 +23,7 @@ from .common import (
 )
 
 
-def _op_in(win: Window, d: DatasetStats, key: Optional[str]) -> Optional[OperatorStats]:
+def _op_in(win: Window, d: DatasetStats, key: str | None) -> OperatorStats | None:
     if key is None:
         return None
     first = win.op_of(d, key)
@@ -43,7 +42,7 @@ class _Upstream:
     key: str
     label: str
     cpus: float  # CPUs one of its tasks asks for
-    size: Optional[int]  # its task pool size, when set
+    size: int | None  # its task pool size, when set
     target: str  # the logical name a fix addresses
 
 
@@ -52,8 +51,8 @@ class _Starved:
     """One sample in which the pool starved."""
 
     idle: int
-    up_running: Optional[int]
-    free: Optional[float]
+    up_running: int | None
+    free: float | None
     capped: bool  # the upstream was capped or slowed, not just slow
 
 
@@ -75,7 +74,7 @@ def _starves(op: OperatorStats, up: OperatorStats) -> bool:
     return running >= 1 and idle / running >= th.IDLE_FRACTION and op.queued_blocks == 0 and up_busy
 
 
-def _capped(fc: Optional[float], op: OperatorStats, up: OperatorStats, upi: _Upstream,
+def _capped(fc: float | None, op: OperatorStats, up: OperatorStats, upi: _Upstream,
             actor_cpus: float) -> bool:
     """The upstream is held below what it could do: at its cap, or its CPUs held by idle
     actors, or CPUs free (``fc``) that it does not use."""
@@ -89,7 +88,7 @@ def _capped(fc: Optional[float], op: OperatorStats, up: OperatorStats, upi: _Ups
 
 
 def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstream,
-                actor_cpus: float) -> Optional[Tuple[bool, Optional[_Starved]]]:
+                actor_cpus: float) -> tuple[bool, _Starved | None] | None:
     """One sample of ``_starved_samples``: (starved, what it was like), None without the pool."""
     op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
     if op is None or op.actors is None or up is None or op.actors.running is None:
@@ -101,7 +100,7 @@ def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstr
 
 
 def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cpus: float
-                     ) -> Tuple[List[bool], List[_Starved]]:
+                     ) -> tuple[list[bool], list[_Starved]]:
     flags, hits = [], []
     for s, d in win.running(ds_id):
         # kept with the snapshot: it reads nothing but these (of upi: key, cpus, size)
@@ -117,8 +116,8 @@ def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cp
     return flags, hits
 
 
-def _input_starved_fix(upi: _Upstream, model: Optional[LogicalOp], actor_cpus: float,
-                       mean_free: Optional[float]) -> str:
+def _input_starved_fix(upi: _Upstream, model: LogicalOp | None, actor_cpus: float,
+                       mean_free: float | None) -> str:
     if upi.size is not None:
         return call(upi.target, f"compute=TaskPoolStrategy(size={upi.size * 2})") + f"  # now size={upi.size}"
     if mean_free is not None and mean_free < upi.cpus and actor_cpus >= 1 and model is not None:
@@ -132,7 +131,7 @@ def _input_starved_fix(upi: _Upstream, model: Optional[LogicalOp], actor_cpus: f
     return f"more CPUs for {upi.target}, or a cheaper {upi.target}"
 
 
-def _input_starved_one(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
+def _input_starved_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
     up_key = win.upstream_of(ds_id, key)
     if up_key is None:
         return None
@@ -156,7 +155,7 @@ def _input_starved_one(win: Window, ds_id: str, key: str) -> Optional[Suggestion
                             "mean_free_cpus": mean_free})
 
 
-def check_input_starved(win: Window) -> List[Suggestion]:
+def check_input_starved(win: Window) -> list[Suggestion]:
     out = []
     for ds_id, _ in win.judged():
         for key in win.actor_ops(ds_id):
@@ -172,7 +171,7 @@ def check_input_starved(win: Window) -> List[Suggestion]:
 @dataclass(frozen=True)
 class _Pool:
     key: str
-    model: Optional[LogicalOp]
+    model: LogicalOp | None
     cpu_each: float
     gpu_each: float
 
@@ -182,9 +181,9 @@ class _PoolSample:
     hit: bool
     actors: int
     queued: int
-    free_cpus: Optional[float]
+    free_cpus: float | None
     ahead_cpus: float  # held by the operators upstream of the pool, or trivial ones
-    spare_gpus: Optional[float]
+    spare_gpus: float | None
 
 
 def cpus_ahead(win: Window, ds_id: str, d: DatasetStats, key: str) -> float:
@@ -198,7 +197,7 @@ def cpus_ahead(win: Window, ds_id: str, d: DatasetStats, key: str) -> float:
                and o.usage is not None and o.usage.cpu is not None)
 
 
-def spare_gpus(snap: Snapshot) -> Optional[float]:
+def spare_gpus(snap: Snapshot) -> float | None:
     total = cluster_gpus(snap)
     if total is None:
         return None
@@ -217,7 +216,7 @@ def _at_max(pool: _Pool, op: OperatorStats) -> bool:
 
 
 def _pool_sample(win: Window, ds_id: str, pool: _Pool, snap: Snapshot, d: DatasetStats
-                 ) -> Optional[_PoolSample]:
+                 ) -> _PoolSample | None:
     op = _op_in(win, d, pool.key)
     if op is None or op.actors is None or op.actors.running is None:
         return None
@@ -231,7 +230,7 @@ def _pool_sample(win: Window, ds_id: str, pool: _Pool, snap: Snapshot, d: Datase
     return _PoolSample(hit, op.actors.running, q, free, ahead, gpus)
 
 
-def _grow_by(pool: _Pool, hits: List[_PoolSample]) -> int:
+def _grow_by(pool: _Pool, hits: list[_PoolSample]) -> int:
     """Actors that fit in what stayed free in every sample that held; one when only the CPUs
     of the operators ahead make room (they still need some of theirs)."""
     if pool.gpu_each > 0:
@@ -241,7 +240,7 @@ def _grow_by(pool: _Pool, hits: List[_PoolSample]) -> int:
     return max(1, int(least // pool.cpu_each)) if pool.cpu_each > 0 else 1
 
 
-def _room_words(pool: _Pool, hits: List[_PoolSample]) -> str:
+def _room_words(pool: _Pool, hits: list[_PoolSample]) -> str:
     if pool.gpu_each > 0:
         return f"{fmt_plain(min(h.spare_gpus for h in hits if h.spare_gpus is not None))} GPU(s) stayed free"
     free = min(h.free_cpus for h in hits if h.free_cpus is not None)
@@ -251,7 +250,7 @@ def _room_words(pool: _Pool, hits: List[_PoolSample]) -> str:
             f"CPUs ({fmt_plain(free)} free) while blocks waited for the pool")
 
 
-def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
+def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
     model = model_logical(win, ds_id, key)
     pool = _Pool(key, model, op_num_cpus(model), op_num_gpus(model))
     samples = [x for x in (_pool_sample(win, ds_id, pool, s, d) for s, d in win.running(ds_id))
@@ -281,7 +280,7 @@ def _pool_undersized_one(win: Window, ds_id: str, key: str) -> Optional[Suggesti
                                          "queued_max": max(queues)})
 
 
-def check_actor_pool_undersized(win: Window) -> List[Suggestion]:
+def check_actor_pool_undersized(win: Window) -> list[Suggestion]:
     out = []
     for ds_id, _ in win.judged():
         neck_key = window_bottleneck(win, ds_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import List, Optional
 
 from ...format import fmt_bytes
 from ...model import OperatorStats, Suggestion, op_key
@@ -12,14 +11,14 @@ from ..window import Window, cluster_cpus, is_source_op
 from .common import call, first_logical, is_read, suggest
 
 
-def _latest_ops(win: Window, ds_id: str) -> List[OperatorStats]:
+def _latest_ops(win: Window, ds_id: str) -> list[OperatorStats]:
     samples = win.running(ds_id)
     if not samples:
         return []
     return [o for o in samples[-1][1].operators if not is_source_op(o)]
 
 
-def _total_blocks(op: OperatorStats) -> Optional[float]:
+def _total_blocks(op: OperatorStats) -> float | None:
     est = None
     if op.rows_total and op.avg_block_rows:
         est = op.rows_total / op.avg_block_rows
@@ -35,7 +34,7 @@ def _reads_input(win: Window, ds_id: str, key: str, index: int) -> bool:
     return index == 0
 
 
-def _source_logical(win: Window, ds_id: str, key: str) -> Optional[str]:
+def _source_logical(win: Window, ds_id: str, key: str) -> str | None:
     ops = win.logical_ops(ds_id, key)
     if ops and is_read(ops[0].name):
         return ops[0].name
@@ -43,7 +42,7 @@ def _source_logical(win: Window, ds_id: str, key: str) -> Optional[str]:
     return head if is_read(head) else None
 
 
-def check_small_blocks(win: Window) -> List[Suggestion]:
+def check_small_blocks(win: Window) -> list[Suggestion]:
     out = []
     for ds_id, _ in win.judged():
         for op in _latest_ops(win, ds_id):
@@ -84,7 +83,7 @@ def check_small_blocks(win: Window) -> List[Suggestion]:
     return out
 
 
-def check_large_blocks(win: Window) -> List[Suggestion]:
+def check_large_blocks(win: Window) -> list[Suggestion]:
     out = []
     for ds_id, _ in win.judged():
         cpus = cluster_cpus(win.latest)

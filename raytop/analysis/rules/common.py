@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ...format import fmt_plain, fmt_share
 from ...model import LogicalOp, Suggestion
@@ -37,9 +38,9 @@ _CALL_RE = re.compile(r"^(\w+)\((.*)\)$")
 
 
 def suggest(rule: str, severity: str, title: str, evidence: str, fix: str, *,
-            operator: Optional[str], dataset_id: Optional[str], window: Window,
-            share: float = 1.0, figures: Optional[Dict[str, Any]] = None,
-            op_id: Optional[str] = None) -> Suggestion:
+            operator: str | None, dataset_id: str | None, window: Window,
+            share: float = 1.0, figures: dict[str, Any] | None = None,
+            op_id: str | None = None) -> Suggestion:
     """``operator`` is the display label, ``op_id`` the operator's key (``op_key``)."""
     figs = dict(figures or {})
     figs["impact"] = round(BASE_IMPACT[rule] * (0.5 + 0.5 * max(0.0, min(1.0, share))), 4)
@@ -85,12 +86,12 @@ def first_logical(win: Window, dataset_id: str, key: str) -> str:
     return win.name_of(dataset_id, key).split("->")[-1]
 
 
-def model_logical(win: Window, dataset_id: str, key: str) -> Optional[LogicalOp]:
+def model_logical(win: Window, dataset_id: str, key: str) -> LogicalOp | None:
     """The actor-pool or GPU logical op inside a physical op (by op key), if the plan is known."""
     return win.once((model_logical, dataset_id, key), lambda: _model_logical(win, dataset_id, key))
 
 
-def _model_logical(win: Window, dataset_id: str, key: str) -> Optional[LogicalOp]:
+def _model_logical(win: Window, dataset_id: str, key: str) -> LogicalOp | None:
     ops = win.logical_ops(dataset_id, key)
     for op in reversed(ops):
         if op.compute == "actor" or (canonical_remote_args(op.ray_remote_args)["num_gpus"] or 0) > 0:
@@ -98,13 +99,13 @@ def _model_logical(win: Window, dataset_id: str, key: str) -> Optional[LogicalOp
     return ops[-1] if ops else None
 
 
-def op_num_cpus(op: Optional[LogicalOp]) -> float:
+def op_num_cpus(op: LogicalOp | None) -> float:
     if op is None:
         return 1.0
     return float(canonical_remote_args(op.ray_remote_args)["num_cpus"])
 
 
-def op_num_gpus(op: Optional[LogicalOp]) -> float:
+def op_num_gpus(op: LogicalOp | None) -> float:
     if op is None:
         return 0.0
     return float(canonical_remote_args(op.ray_remote_args)["num_gpus"] or 0)
@@ -115,19 +116,19 @@ def actor_strategy(min_size, max_size) -> str:
     return f"compute=ActorPoolStrategy(min_size={lo}, max_size={fmt_plain(max_size)})"
 
 
-def mean(values: Sequence[Optional[float]]) -> Optional[float]:
+def mean(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return sum(known) / len(known) if known else None
 
 
-def running_dataset(win: Window) -> Optional[str]:
+def running_dataset(win: Window) -> str | None:
     d = next((d for d in win.latest.datasets if d.state in ("RUNNING", None)), None)
     return d.dataset_id if d else (win.latest.datasets[-1].dataset_id if win.latest.datasets else None)
 
 
-def pct(x: Optional[float]) -> str:
+def pct(x: float | None) -> str:
     return fmt_share(x)
 
 
-def listing(items: List[str]) -> str:
+def listing(items: list[str]) -> str:
     return ", ".join(items)

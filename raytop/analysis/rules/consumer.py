@@ -12,8 +12,6 @@ rules name (``analysis.consumer.consumer_summary`` says so in words).
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from ...format import fmt_plain, fmt_share
 from ...model import DatasetStats, Suggestion, op_key
 from .. import thresholds as th
@@ -30,7 +28,7 @@ def output_held(win: Window, ds_id: str, d: DatasetStats) -> bool:
                for o in d.operators if op_key(o) in sinks)
 
 
-def _consumer_bound_one(win: Window, ds_id: str, samples) -> Optional[Suggestion]:
+def _consumer_bound_one(win: Window, ds_id: str, samples) -> Suggestion | None:
     span = consumer_bound(samples)
     if span is None:
         return None
@@ -53,7 +51,7 @@ def _consumer_bound_one(win: Window, ds_id: str, samples) -> Optional[Suggestion
                                          "blocked_s": span.blocked_s, "batches": span.batches})
 
 
-def check_consumer_bound(win: Window) -> List[Suggestion]:
+def check_consumer_bound(win: Window) -> list[Suggestion]:
     out = []
     for ds_id, samples in win.judged():
         found = _consumer_bound_one(win, ds_id, samples)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from .. import thresholds as th
 
@@ -33,13 +32,13 @@ _IN_USE = re.compile(r"has " + _SIZE + r" memory in use|" + _SIZE + r" already a
 
 @dataclass(frozen=True)
 class CudaOom:
-    tried_bytes: Optional[float] = None
-    total_bytes: Optional[float] = None
-    free_bytes: Optional[float] = None
-    in_use_bytes: Optional[float] = None
+    tried_bytes: float | None = None
+    total_bytes: float | None = None
+    free_bytes: float | None = None
+    in_use_bytes: float | None = None
 
     @property
-    def needed_bytes(self) -> Optional[float]:
+    def needed_bytes(self) -> float | None:
         """What the failing step needed at least: held plus the allocation that failed."""
         held = self.in_use_bytes
         if held is None and self.total_bytes is not None and self.free_bytes is not None:
@@ -55,7 +54,7 @@ class FittingBatch:
     why: str  # the arithmetic, in words
 
 
-def _bytes(m: Optional[re.Match]) -> Optional[float]:
+def _bytes(m: re.Match | None) -> float | None:
     if m is None:
         return None
     groups = [g for g in m.groups() if g is not None]
@@ -78,7 +77,7 @@ def _gib(x: float) -> str:
     return f"{x / 1024 ** 3:.1f} GiB"
 
 
-def fitting_batch(batch: Optional[int], oom: CudaOom) -> Optional[FittingBatch]:
+def fitting_batch(batch: int | None, oom: CudaOom) -> FittingBatch | None:
     """The batch size to use instead of ``batch`` (module docstring); None when ``batch`` is
     not known."""
     if not batch or batch < 1:

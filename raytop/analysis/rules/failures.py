@@ -17,8 +17,8 @@ operator for a GPU error. Failure findings are facts: the Advisor raises them at
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
 
 from ...format import fmt_bytes, fmt_share
 from ...model import DatasetStats, LogicalOp, Suggestion, op_key
@@ -54,11 +54,11 @@ class Failure:
     dataset_id: str
     error: str  # the root-cause line; "" when the source had none (probe-free)
     kind: str
-    op_key: Optional[str]  # the operator it came from, when it can be told
-    label: Optional[str]
+    op_key: str | None  # the operator it came from, when it can be told
+    label: str | None
 
 
-def _failed_op(win: Window, d: DatasetStats, kind: str) -> Optional[str]:
+def _failed_op(win: Window, d: DatasetStats, kind: str) -> str | None:
     ops = [o for o in d.operators if not is_source_op(o)]
     failed = [o for o in ops if (o.tasks_failed or 0) > 0]
     if failed:
@@ -73,7 +73,7 @@ def _failed_op(win: Window, d: DatasetStats, kind: str) -> Optional[str]:
     return None
 
 
-def failures(win: Window) -> List[Failure]:
+def failures(win: Window) -> list[Failure]:
     out = []
     for ds_id in win.dataset_ids():
         d = win.latest_dataset(ds_id)
@@ -93,13 +93,13 @@ def _said(f: Failure) -> str:
 
 
 def _failed(win: Window, f: Failure, rule: str, title: str, evidence: str, fix: str,
-            figures: Optional[dict] = None) -> Suggestion:
+            figures: dict | None = None) -> Suggestion:
     return suggest(rule, "critical", title, evidence, fix, operator=f.label, op_id=f.op_key,
                    dataset_id=f.dataset_id, window=win,
                    figures={"failure": True, "error": f.error, "kind": f.kind, **(figures or {})})
 
 
-def _gpu_peak(win: Window) -> Optional[float]:
+def _gpu_peak(win: Window) -> float | None:
     fr = [g.mem_used_bytes / g.mem_total_bytes for s in win.snaps for n in s.nodes for g in n.gpus
           if g.mem_used_bytes is not None and g.mem_total_bytes]
     return max(fr) if fr else None
@@ -125,7 +125,7 @@ def _cuda_oom(win: Window, f: Failure) -> Suggestion:
                                    "gpu_mem_peak_fraction": peak})
 
 
-def _heaviest_per_worker(win: Window, ds_id: str, key: Optional[str]) -> Optional[float]:
+def _heaviest_per_worker(win: Window, ds_id: str, key: str | None) -> float | None:
     per = []
     for _, o in win.op_samples(ds_id, key) if key else ():
         workers = (o.actors.running if o.actors is not None and o.actors.running else o.tasks_running)
@@ -134,7 +134,7 @@ def _heaviest_per_worker(win: Window, ds_id: str, key: Optional[str]) -> Optiona
     return max(per) if per else None
 
 
-def _udf_logical(win: Window, ds_id: str, key: str) -> Optional[LogicalOp]:
+def _udf_logical(win: Window, ds_id: str, key: str) -> LogicalOp | None:
     """The user's own map in a physical operator (``MapBatches(expand)`` of
     ``MapBatches(expand)->Write``): where the memory goes, and what a fix addresses."""
     ops = win.logical_ops(ds_id, key)
@@ -190,17 +190,17 @@ def _other(win: Window, f: Failure) -> Suggestion:
                    _said(f), fix)
 
 
-_FINDING: Dict[str, Callable[[Window, Failure], Suggestion]] = {
+_FINDING: dict[str, Callable[[Window, Failure], Suggestion]] = {
     "cuda-oom": _cuda_oom, "ray-oom": _ray_oom, "store-full": _store_full,
     "disk-full": _disk_full, "actor-died": _actor_died, "other": _other,
 }
 
 
-def check_failures(win: Window) -> List[Suggestion]:
+def check_failures(win: Window) -> list[Suggestion]:
     return [_FINDING[f.kind](win, f) for f in failures(win)]
 
 
-def _restarting_samples(win: Window, ds_id: str, key: str) -> List[int]:
+def _restarting_samples(win: Window, ds_id: str, key: str) -> list[int]:
     """Actors restarting in each sample of the pool (all samples, finished or not: a pool that
     keeps dying may well end the dataset)."""
     out = []
@@ -212,13 +212,13 @@ def _restarting_samples(win: Window, ds_id: str, key: str) -> List[int]:
     return out
 
 
-def _restarting(d: DatasetStats) -> Dict[str, int]:
+def _restarting(d: DatasetStats) -> dict[str, int]:
     """op key -> actors restarting, for the pools that say (the first operator of a key)."""
     return {k: o.actors.restarting for k, o in ops_by_key(d).items()
             if o.actors is not None and o.actors.restarting is not None}
 
 
-def check_actor_restarts(win: Window) -> List[Suggestion]:
+def check_actor_restarts(win: Window) -> list[Suggestion]:
     """An actor pool that keeps losing actors: restarting in ``ACTOR_RESTART_FRACTION`` of the
     samples, at least ``ACTOR_RESTART_MIN_SAMPLES`` of them. Ray restarts them and retries their
     tasks, so the job goes on, slower, and the cause stays hidden."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
-
 from ...format import NA, fmt_plain
 from ...model import LogicalOp, Suggestion
 from ..plan import Boundary, FusionReason, analyze_plan
@@ -38,13 +36,13 @@ def _fix(reason: FusionReason, up: LogicalOp, down: LogicalOp) -> str:
     return reason.text
 
 
-def check_fusion_break(win: Window) -> List[Suggestion]:
+def check_fusion_break(win: Window) -> list[Suggestion]:
     out = []
     for ds_id in win.dataset_ids():
         plan = win.plan(ds_id)
         if plan is None or plan.source == "names":
             continue
-        by_id: Dict[str, LogicalOp] = {lop.id: lop for lop in plan.logical}
+        by_id: dict[str, LogicalOp] = {lop.id: lop for lop in plan.logical}
         pa = win.summary(plan, analyze_plan)
         for b in pa.boundaries:
             if not b.fixable:
@@ -75,6 +73,6 @@ def check_fusion_break(win: Window) -> List[Suggestion]:
     return out
 
 
-def boundaries_of(win: Window, ds_id: str) -> List[Boundary]:
+def boundaries_of(win: Window, ds_id: str) -> list[Boundary]:
     plan = win.plan(ds_id)
     return list(analyze_plan(plan).boundaries) if plan is not None else []

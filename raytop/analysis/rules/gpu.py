@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
 
 from ...format import fmt_bytes
 from ...model import DatasetStats, GpuStats, Snapshot, Suggestion, op_key
@@ -12,25 +11,25 @@ from ..bottleneck import window_bottleneck
 from ..window import Window, ops_by_key
 from .common import call, model_logical, op_num_gpus, pct, running_dataset, suggest
 
-GpuKey = Tuple[str, int]
+GpuKey = tuple[str, int]
 
 
-def _readings(snap: Snapshot) -> Dict[GpuKey, GpuStats]:
+def _readings(snap: Snapshot) -> dict[GpuKey, GpuStats]:
     return {(n.node_id, g.index): g for n in snap.nodes for g in n.gpus
             if not g.lost and (g.util_percent is not None or g.mem_used_bytes is not None)}
 
 
-def _mem_fraction(g: GpuStats) -> Optional[float]:
+def _mem_fraction(g: GpuStats) -> float | None:
     if g.mem_used_bytes is None or not g.mem_total_bytes:
         return None
     return g.mem_used_bytes / g.mem_total_bytes
 
 
-def _positions(snap: Snapshot) -> Dict[GpuKey, int]:
+def _positions(snap: Snapshot) -> dict[GpuKey, int]:
     return {k: i for i, k in enumerate(_readings(snap))}
 
 
-def _risky_keys(snap: Snapshot) -> Tuple[GpuKey, ...]:
+def _risky_keys(snap: Snapshot) -> tuple[GpuKey, ...]:
     """The GPUs whose memory is at risk in this snapshot (a reading of ``_readings``)."""
     out = []
     for n in snap.nodes:
@@ -41,14 +40,14 @@ def _risky_keys(snap: Snapshot) -> Tuple[GpuKey, ...]:
     return tuple(out)
 
 
-def _owner(g: GpuStats) -> Optional[str]:
+def _owner(g: GpuStats) -> str | None:
     procs = [p for p in g.processes if p.operator]
     if not procs:
         return None
     return max(procs, key=lambda p: p.gpu_mem_bytes or 0).operator
 
 
-def _key_of_name(win: Window, ds_id: Optional[str], name: Optional[str]) -> Optional[str]:
+def _key_of_name(win: Window, ds_id: str | None, name: str | None) -> str | None:
     """The op key of the one operator called ``name`` (GPU processes carry only names); None
     when no operator or several share it."""
     d = win.latest_dataset(ds_id) if ds_id and name else None
@@ -56,8 +55,8 @@ def _key_of_name(win: Window, ds_id: Optional[str], name: Optional[str]) -> Opti
     return keys[0] if len(keys) == 1 else None
 
 
-def _batch_fix(win: Window, ds_id: Optional[str], op_name: Optional[str], factor: float,
-               key: Optional[str] = None) -> str:
+def _batch_fix(win: Window, ds_id: str | None, op_name: str | None, factor: float,
+               key: str | None = None) -> str:
     model = model_logical(win, ds_id, key) if ds_id and key else None
     if model is None:
         what = "smaller" if factor < 1 else "larger"
@@ -69,10 +68,10 @@ def _batch_fix(win: Window, ds_id: Optional[str], op_name: Optional[str], factor
     return call(model.name, f"batch_size={new}") + f"  # now batch_size={model.batch_size}"
 
 
-def _series(win: Window) -> Dict[GpuKey, List[Tuple[Snapshot, GpuStats]]]:
+def _series(win: Window) -> dict[GpuKey, list[tuple[Snapshot, GpuStats]]]:
     """Each GPU's readings over the window, in the order GPUs first appear in it; only the GPUs
     at risk in at least one sample (no other can hold the rule)."""
-    risky: Dict[GpuKey, None] = {}
+    risky: dict[GpuKey, None] = {}
     for s in win.snaps:
         for k in win.summary(s, _risky_keys):
             risky.setdefault(k, None)
@@ -80,14 +79,14 @@ def _series(win: Window) -> Dict[GpuKey, List[Tuple[Snapshot, GpuStats]]]:
         return {}
     readings = [win.summary(s, _readings) for s in win.snaps]
 
-    def first_seen(k: GpuKey) -> Tuple[int, int]:
+    def first_seen(k: GpuKey) -> tuple[int, int]:
         i = next(i for i, r in enumerate(readings) if k in r)
         return i, win.summary(win.snaps[i], _positions)[k]
     return {k: [(s, r[k]) for s, r in zip(win.snaps, readings, strict=True) if k in r]
             for k in sorted(risky, key=first_seen)}
 
 
-def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
+def check_gpu_memory_risk(win: Window) -> list[Suggestion]:
     series = _series(win)
     out = []
     for (node, index), pts in series.items():
@@ -116,13 +115,13 @@ def check_gpu_memory_risk(win: Window) -> List[Suggestion]:
     return out
 
 
-def _on_gpus(d: DatasetStats) -> Tuple[str, ...]:
+def _on_gpus(d: DatasetStats) -> tuple[str, ...]:
     """Op keys whose operator (as ``op_samples`` finds it) uses GPUs or holds GPU memory."""
     return tuple(k for k, o in ops_by_key(d).items()
                  if (o.usage is not None and (o.usage.gpu or 0) > 0) or o.gpu_mem_bytes)
 
 
-def _gpu_ops(win: Window, ds_id: str) -> List[str]:
+def _gpu_ops(win: Window, ds_id: str) -> list[str]:
     on_gpus = set()
     for _, d in win.running(ds_id):
         on_gpus.update(win.summary(d, _on_gpus))
@@ -130,7 +129,7 @@ def _gpu_ops(win: Window, ds_id: str) -> List[str]:
             if key in on_gpus or op_num_gpus(model_logical(win, ds_id, key)) > 0]
 
 
-def _gpus_of(snap: Snapshot, name: str) -> Optional[Tuple[float, Optional[float]]]:
+def _gpus_of(snap: Snapshot, name: str) -> tuple[float, float | None] | None:
     """(mean utilization, peak memory fraction) of the GPUs held by the operator called
     ``name`` (of every GPU when none is), None without a utilization reading."""
     readings = _readings(snap)
@@ -143,7 +142,7 @@ def _gpus_of(snap: Snapshot, name: str) -> Optional[Tuple[float, Optional[float]
     return sum(u) / len(u), (max(m) if m else None)
 
 
-def check_gpu_underutilized(win: Window) -> List[Suggestion]:
+def check_gpu_underutilized(win: Window) -> list[Suggestion]:
     out = []
     for ds_id, samples in win.judged():
         neck_key = window_bottleneck(win, ds_id)

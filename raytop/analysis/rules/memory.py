@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 from ...format import fmt_bytes
 from ...model import OperatorStats, Snapshot, Suggestion, op_key
 from .. import thresholds as th
@@ -11,7 +9,7 @@ from ..window import Window
 from .common import call, first_logical, model_logical, pct, running_dataset, suggest
 
 
-def _node_pressure(snap: Snapshot) -> Optional[Tuple[str, float, Optional[int]]]:
+def _node_pressure(snap: Snapshot) -> tuple[str, float, int | None] | None:
     """(node, used fraction, Ray worker heap) of the fullest node whose memory Ray workers hold."""
     worst = None
     for n in snap.nodes:
@@ -25,9 +23,9 @@ def _node_pressure(snap: Snapshot) -> Optional[Tuple[str, float, Optional[int]]]
     return worst
 
 
-def _heaviest(win: Window) -> Optional[Tuple[str, OperatorStats, str]]:
+def _heaviest(win: Window) -> tuple[str, OperatorStats, str] | None:
     """(dataset, operator, its label) holding the most worker heap in the latest snapshot."""
-    top: Optional[Tuple[str, OperatorStats]] = None
+    top: tuple[str, OperatorStats] | None = None
     for d in win.latest.datasets:
         for op in d.operators:
             if op.heap_bytes is not None and (top is None or op.heap_bytes > (top[1].heap_bytes or 0)):
@@ -35,13 +33,13 @@ def _heaviest(win: Window) -> Optional[Tuple[str, OperatorStats, str]]:
     return (top[0], top[1], win.label(top[0], op_key(top[1]))) if top else None
 
 
-def _workers(op) -> Optional[int]:
+def _workers(op) -> int | None:
     if op.actors is not None and op.actors.running:
         return op.actors.running
     return op.tasks_running or None
 
 
-def check_heap_pressure(win: Window) -> List[Suggestion]:
+def check_heap_pressure(win: Window) -> list[Suggestion]:
     out = []
     pressure = [(s, win.summary(s, _node_pressure)) for s in win.snaps]
     known = [(s, p) for s, p in pressure if p is not None]

@@ -4,7 +4,6 @@ stateless-model (a GPU function re-loads its model in every task)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
 
 from ...format import fmt_bytes, fmt_plain
 from ...model import LogicalOp, OperatorStats, Snapshot, Suggestion
@@ -20,12 +19,12 @@ from .common import actor_strategy, call, first_logical, is_read, model_logical,
 class _GpuPool:
     key: str
     label: str
-    model: Optional[LogicalOp]
+    model: LogicalOp | None
     gpu_each: float
-    samples: List[Tuple[Snapshot, OperatorStats]]
+    samples: list[tuple[Snapshot, OperatorStats]]
 
 
-def _gpu_pool(win: Window, ds_id: str, key: str) -> Optional[_GpuPool]:
+def _gpu_pool(win: Window, ds_id: str, key: str) -> _GpuPool | None:
     ops = win.op_samples(ds_id, key)
     model = model_logical(win, ds_id, key)
     gpu_each = op_num_gpus(model)
@@ -38,7 +37,7 @@ def _gpu_pool(win: Window, ds_id: str, key: str) -> Optional[_GpuPool]:
     return _GpuPool(key, win.label(ds_id, key), model, gpu_each, ops)
 
 
-def _pending_beyond(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int, bool]]:
+def _pending_beyond(pool: _GpuPool, total_g: float) -> tuple[float, int, bool] | None:
     """Actors pending for GPUs that do not exist: (share of samples, actors wanted, none ran)."""
     pend = [(s, o.actors) for s, o in pool.samples if o.actors is not None and (o.actors.pending or 0) >= 1]
     share = held_share([True] * len(pend) + [False] * (len(pool.samples) - len(pend)))
@@ -55,7 +54,7 @@ def _pending_beyond(pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int
     return share, wanted, none_running
 
 
-def _capped_by_gpus(win: Window, pool: _GpuPool, total_g: float) -> Optional[Tuple[float, int, bool]]:
+def _capped_by_gpus(win: Window, pool: _GpuPool, total_g: float) -> tuple[float, int, bool] | None:
     """A pool whose max_size needs more GPUs than the cluster has, saturated (every actor busy,
     blocks queued: it would grow) while no GPU is left for another actor. Ray Data's autoscaler
     does not even ask for the actors it cannot place, so nothing is pending."""
@@ -73,7 +72,7 @@ def _capped_by_gpus(win: Window, pool: _GpuPool, total_g: float) -> Optional[Tup
 
 
 def _oversubscribed_suggestion(win: Window, ds_id: str, pool: _GpuPool, total_g: float,
-                               found: Tuple[float, int, bool], pending: bool) -> Suggestion:
+                               found: tuple[float, int, bool], pending: bool) -> Suggestion:
     share, wanted, none_running = found
     fits = max(1, int(total_g // pool.gpu_each))
     target = pool.model.name if pool.model is not None else first_logical(win, ds_id, pool.key)
@@ -94,8 +93,8 @@ def _oversubscribed_suggestion(win: Window, ds_id: str, pool: _GpuPool, total_g:
                             "cluster_gpus": total_g})
 
 
-def check_gpu_oversubscribed(win: Window) -> List[Suggestion]:
-    out: List[Suggestion] = []
+def check_gpu_oversubscribed(win: Window) -> list[Suggestion]:
+    out: list[Suggestion] = []
     total_g = cluster_gpus(win.latest)
     if total_g is None:
         return out
@@ -128,7 +127,7 @@ def _gpu_function(win: Window, ds_id: str, lop: LogicalOp) -> Suggestion:
                    window=win, figures={"num_gpus": gpus})
 
 
-def _costly_task_op(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
+def _costly_task_op(win: Window, ds_id: str, key: str) -> Suggestion | None:
     """A task operator holding GPUs, or a lot of heap per task with long tasks."""
     ops = win.op_samples(ds_id, key)
     if not ops or ops[-1][1].compute != "task":
@@ -155,7 +154,7 @@ def _costly_task_op(win: Window, ds_id: str, key: str) -> Optional[Suggestion]:
                    figures={"gpu": gpu, "heap_per_task_bytes": per_task, "avg_task_s": op.avg_task_s})
 
 
-def check_stateless_model(win: Window) -> List[Suggestion]:
+def check_stateless_model(win: Window) -> list[Suggestion]:
     out = []
     for ds_id in win.dataset_ids():
         plan = win.plan(ds_id)

@@ -29,7 +29,7 @@ say (no plan: the resources asked are unknown).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from ...format import fmt_bytes, fmt_count, fmt_plain
 from ...model import (
@@ -57,8 +57,8 @@ class _Asks:
     target: str  # the logical op a fix addresses
     cpus: float
     gpus: float
-    memory: Optional[float]
-    resources: Dict[str, Any]
+    memory: float | None
+    resources: dict[str, Any]
 
     def words(self) -> str:
         parts = [f"num_cpus={fmt_plain(self.cpus)}"]
@@ -71,8 +71,8 @@ class _Asks:
         return ", ".join(parts)
 
 
-def _asks(win: Window, ds_id: str, key: str) -> Optional[_Asks]:
-    model: Optional[LogicalOp] = model_logical(win, ds_id, key)
+def _asks(win: Window, ds_id: str, key: str) -> _Asks | None:
+    model: LogicalOp | None = model_logical(win, ds_id, key)
     if model is None:
         return None
     ra = canonical_remote_args(model.ray_remote_args)
@@ -84,12 +84,12 @@ def _asks(win: Window, ds_id: str, key: str) -> Optional[_Asks]:
         return None
 
 
-def _node_max(snap: Snapshot, attr: str) -> Optional[float]:
+def _node_max(snap: Snapshot, attr: str) -> float | None:
     vals = [getattr(n, attr) for n in snap.nodes if n.alive and getattr(n, attr) is not None]
     return max(vals) if vals else None
 
 
-def _active(d: DatasetStats) -> List[OperatorStats]:
+def _active(d: DatasetStats) -> list[OperatorStats]:
     return [o for o in d.operators if not is_source_op(o) and o.state not in ("FINISHED", "FAILED")]
 
 
@@ -142,8 +142,8 @@ class _Why:
     title: str
     what: str  # the evidence's sentence about it
     fix: str
-    key: Optional[str] = None  # the operator it names
-    figures: Optional[Dict[str, Any]] = None
+    key: str | None = None  # the operator it names
+    figures: dict[str, Any] | None = None
 
 
 def _consumer(d: DatasetStats, c: ConsumerStats) -> _Why:
@@ -158,13 +158,13 @@ def _consumer(d: DatasetStats, c: ConsumerStats) -> _Why:
         figures={"consumer_batches": c.batches})
 
 
-def _resource_figures(asks: Optional[_Asks], snap: Snapshot) -> Dict[str, Any]:
+def _resource_figures(asks: _Asks | None, snap: Snapshot) -> dict[str, Any]:
     return {"gpus_asked": asks.gpus if asks else None, "cpus_asked": asks.cpus if asks else None,
             "cluster_gpus": cluster_gpus(snap), "cluster_cpus": cluster_cpus(snap)}
 
 
 def _beyond_nodes(asks: _Asks, snap: Snapshot, head: str, label: str, kind: str, key: str
-                  ) -> Optional[_Why]:
+                  ) -> _Why | None:
     """What ``asks`` needs that no node of the cluster has: GPUs, CPUs, custom resources."""
     node_g, node_c, total_g = _node_max(snap, "num_gpus"), _node_max(snap, "num_cpus"), cluster_gpus(snap)
     target, figures = asks.target, _resource_figures(asks, snap)
@@ -235,8 +235,8 @@ def _pending_actors(win: Window, d: DatasetStats, snap: Snapshot, o: OperatorSta
                 key, figures)
 
 
-def _unplaceable(win: Window, d: DatasetStats, snap: Snapshot, ops: List[OperatorStats]
-                 ) -> Optional[_Why]:
+def _unplaceable(win: Window, d: DatasetStats, snap: Snapshot, ops: list[OperatorStats]
+                 ) -> _Why | None:
     """An operator with work waiting whose tasks ask for more than any node has: Ray Data holds
     them back (or Ray leaves them pending) for good."""
     for o in ops:
@@ -267,7 +267,7 @@ def _smaller_blocks(win: Window, ds_id: str, key: str) -> str:
     return "more, smaller blocks at the read: override_num_blocks=<more>"
 
 
-def _tasks_running(win: Window, ds_id: str, busy: List[OperatorStats], idle_s: float) -> _Why:
+def _tasks_running(win: Window, ds_id: str, busy: list[OperatorStats], idle_s: float) -> _Why:
     o = max(busy, key=lambda x: x.tasks_running or 0)  # the first of those with the most
     key, label = op_key(o), win.label(ds_id, op_key(o))
     n = o.tasks_running or 0
@@ -281,7 +281,7 @@ def _tasks_running(win: Window, ds_id: str, busy: List[OperatorStats], idle_s: f
                 key, {"stuck_tasks": n})
 
 
-def _store_spent(snap: Snapshot, ops: List[OperatorStats]) -> bool:
+def _store_spent(snap: Snapshot, ops: list[OperatorStats]) -> bool:
     full = any(n.object_store.used_bytes is not None and n.object_store.capacity_bytes
                and n.object_store.used_bytes >= th.STORE_FULL_FRACTION * n.object_store.capacity_bytes
                for n in snap.nodes)
@@ -290,7 +290,7 @@ def _store_spent(snap: Snapshot, ops: List[OperatorStats]) -> bool:
     return full or spent
 
 
-def _all_held(win: Window, ds_id: str, snap: Snapshot, ops: List[OperatorStats]) -> _Why:
+def _all_held(win: Window, ds_id: str, snap: Snapshot, ops: list[OperatorStats]) -> _Why:
     policies = sorted({b.split(":", 1)[-1] for o in ops for b in o.backpressure})
     what = (f"every running operator is held back ({', '.join(policies)}), so none schedules work")
     if _store_spent(snap, ops):
@@ -364,7 +364,7 @@ def _stalled_one(win: Window, d: DatasetStats, idle_s: float) -> Suggestion:
                    op_id=why.key, dataset_id=ds_id, window=win, share=1.0, figures=figures)
 
 
-def check_stalled(win: Window) -> List[Suggestion]:
+def check_stalled(win: Window) -> list[Suggestion]:
     out = []
     snap = win.latest
     for d in snap.datasets:

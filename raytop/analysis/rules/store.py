@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from typing import Dict, List, Optional, Tuple
 
 from ...format import fmt_bytes
 from ...model import OperatorStats, Snapshot, Suggestion, op_key, op_labels
@@ -12,19 +11,19 @@ from ..window import Window, is_source_op
 from .common import model_logical, op_num_cpus, op_num_gpus, pct, running_dataset, suggest
 
 
-def _store_fraction(snap: Snapshot) -> Optional[float]:
+def _store_fraction(snap: Snapshot) -> float | None:
     fr = [n.object_store.used_bytes / n.object_store.capacity_bytes for n in snap.nodes
           if n.object_store.used_bytes is not None and n.object_store.capacity_bytes]
     return max(fr) if fr else None
 
 
-def _capacity(snap: Snapshot) -> Optional[int]:
+def _capacity(snap: Snapshot) -> int | None:
     caps = [n.object_store.capacity_bytes for n in snap.nodes if n.object_store.capacity_bytes]
     return sum(caps) if caps else None
 
 
-def _biggest_store_user(snap: Snapshot) -> Tuple[Optional[str], Optional[str], Optional[int]]:
-    best: Tuple[Optional[str], Optional[str], Optional[int]] = (None, None, None)
+def _biggest_store_user(snap: Snapshot) -> tuple[str | None, str | None, int | None]:
+    best: tuple[str | None, str | None, int | None] = (None, None, None)
     for d in snap.datasets:
         for op in d.operators:
             held = op.obj_store_mem_bytes
@@ -35,14 +34,14 @@ def _biggest_store_user(snap: Snapshot) -> Tuple[Optional[str], Optional[str], O
     return best
 
 
-def _label(snap: Snapshot, ds_id: Optional[str], key: Optional[str]) -> Optional[str]:
+def _label(snap: Snapshot, ds_id: str | None, key: str | None) -> str | None:
     d = snap.dataset(ds_id) if ds_id else None
     return op_labels(d.operators).get(key, key) if d is not None and key else key
 
 
-def _spilled(snap: Snapshot) -> Dict[str, int]:
+def _spilled(snap: Snapshot) -> dict[str, int]:
     """node id -> spilled bytes, where known (the first reading of a node id)."""
-    out: Dict[str, int] = {}
+    out: dict[str, int] = {}
     for n in snap.nodes:
         if n.object_store.spilled_bytes is not None:
             out.setdefault(n.node_id, n.object_store.spilled_bytes)
@@ -53,22 +52,22 @@ def _spilled(snap: Snapshot) -> Dict[str, int]:
 _said = functools.lru_cache(maxsize=4096, typed=True)(fmt_bytes)
 
 
-def _spilled_text(snap: Snapshot) -> Dict[str, str]:
+def _spilled_text(snap: Snapshot) -> dict[str, str]:
     """``_spilled`` in words; asked for only once a node spills."""
     return {k: _said(v) for k, v in _spilled(snap).items()}
 
 
-def check_spilling(win: Window) -> List[Suggestion]:
+def check_spilling(win: Window) -> list[Suggestion]:
     return list(win.once(check_spilling, lambda: _check_spilling(win)))
 
 
-def _check_spilling(win: Window) -> List[Suggestion]:
+def _check_spilling(win: Window) -> list[Suggestion]:
     first, last = win.snaps[0], win.latest
     # Each node's first known reading in the window: nodes appear (and readings turn known) a few
     # seconds into a run, so the window's first snapshot may not have them yet.
     spilled = [win.summary(snap, _spilled) for snap in win.snaps]
-    rises: List[Tuple[str, int, int]] = []
-    read_in: List[Tuple[int, str]] = []  # (the sample the first reading is from, node id)
+    rises: list[tuple[str, int, int]] = []
+    read_in: list[tuple[int, str]] = []  # (the sample the first reading is from, node id)
     for n in last.nodes:
         nid = n.node_id
         j = 0 if nid in spilled[0] else next((j for j, m in enumerate(spilled) if nid in m), None)
@@ -108,7 +107,7 @@ def _check_spilling(win: Window) -> List[Suggestion]:
                              "capacity_bytes": cap})]
 
 
-def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
+def _store_blocked(op: OperatorStats, consumer: OperatorStats | None,
                    cpus_per_task: float = th.DEFAULT_NUM_CPUS, gpus_per_task: float = 0.0) -> bool:
     """Held back by Ray Data's object store budget although its consumer has nothing queued:
     the store, not a slow downstream operator, is what stops it."""
@@ -128,14 +127,14 @@ def _store_blocked(op: OperatorStats, consumer: Optional[OperatorStats],
     return consumer is None or (consumer.queued_blocks or 0) == 0
 
 
-def _per_task(win: Window, ds_id: str, key: str) -> Tuple[float, float]:
+def _per_task(win: Window, ds_id: str, key: str) -> tuple[float, float]:
     """CPUs and GPUs one task of the operator asks for (the plan's values, Ray's defaults)."""
     model = model_logical(win, ds_id, key)
     return op_num_cpus(model), op_num_gpus(model)
 
 
-def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorStats
-              ) -> Optional[OperatorStats]:
+def _consumer(win: Window, ds_id: str, ops: list[OperatorStats], op: OperatorStats
+              ) -> OperatorStats | None:
     """The operator ``op`` feeds: from the graph, else the next one in topological order."""
     graph = win.graph(ds_id)
     key = op_key(op)
@@ -146,12 +145,12 @@ def _consumer(win: Window, ds_id: str, ops: List[OperatorStats], op: OperatorSta
     return ops[i + 1] if i + 1 < len(ops) else None
 
 
-def check_object_store_pressure(win: Window) -> List[Suggestion]:
-    out: List[Suggestion] = []
+def check_object_store_pressure(win: Window) -> list[Suggestion]:
+    out: list[Suggestion] = []
     if check_spilling(win):
         return out  # a full store that spills: the spilling finding covers it
     for ds_id, samples in win.judged():
-        names: Dict[str, int]
+        names: dict[str, int]
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
             f = win.summary(s, _store_fraction)

@@ -3,7 +3,7 @@ where it sits in the graph (what it reads, what it feeds). The operator is named
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,7 +26,7 @@ STATS_W = 22  # " now 123.4M max 123.4M"
 POLICY_LETTER = {"ResourceBudget": "R", "ConcurrencyCap": "C", "DownstreamCapacity": "D"}
 
 
-SERIES: tuple[tuple[str, Callable[[OperatorStats], Optional[float]], Callable], ...] = (
+SERIES: tuple[tuple[str, Callable[[OperatorStats], float | None], Callable], ...] = (
     ("in q blocks", lambda o: o.queued_blocks, fmt_count),
     ("in q bytes", lambda o: o.queued_bytes, fmt_bytes),
     ("out q blocks", lambda o: o.produced_blocks, fmt_count),
@@ -65,7 +65,7 @@ class Timelines(Widget):
 
     frame: reactive[Frame] = reactive(EMPTY_FRAME, layout=True)
 
-    def __init__(self, dataset_id: str, key: str, *, id: Optional[str] = None) -> None:
+    def __init__(self, dataset_id: str, key: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.dataset_id, self.op_key = dataset_id, key
 
@@ -104,7 +104,7 @@ class Timelines(Widget):
         return text
 
 
-def _neighbours(op: OperatorStats, ds: DatasetStats) -> Optional[Text]:
+def _neighbours(op: OperatorStats, ds: DatasetStats) -> Text | None:
     """"reads A · feeds B (input 2 of 2)" from the plan graph; None when edges are unknown."""
     graph = build_graph(ds)
     key = op_key(op)

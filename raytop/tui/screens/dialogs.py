@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -71,10 +69,10 @@ class HelpScreen(ModalScreen):
                 yield Static(help_text(self.replay))
 
 
-class DatasetPicker(ModalScreen[Optional[str]]):
+class DatasetPicker(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss", "Close")]
 
-    def __init__(self, snap: Optional[Snapshot], current: Optional[str]) -> None:
+    def __init__(self, snap: Snapshot | None, current: str | None) -> None:
         super().__init__()
         self.snap, self.current = snap, current
 
@@ -102,7 +100,7 @@ class DatasetPicker(ModalScreen[Optional[str]]):
         self.dismiss(event.option.id)
 
 
-class GotoTime(ModalScreen[Optional[float]]):
+class GotoTime(ModalScreen[float | None]):
     BINDINGS = [Binding("escape", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:

@@ -8,7 +8,6 @@ the app's; its widgets are bound to the screen's, so assigning the app's reactiv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from textual import events
 from textual.app import ComposeResult
@@ -53,14 +52,14 @@ class OverviewScreen(FrameScreen):
         Binding("O", "reverse_sort", "Reverse sort", show=False),
     ]
 
-    dataset_id: var[Optional[str]] = var(None, init=False)
+    dataset_id: var[str | None] = var(None, init=False)
     mode: var[Mode] = var(Mode(), init=False)
-    script_log: var[Optional[ScriptLog]] = var(None, init=False)
+    script_log: var[ScriptLog | None] = var(None, init=False)
 
     def __init__(self, *, title: str, with_log: bool, with_scrubber: bool) -> None:
         super().__init__()
         self.view_title, self.with_log, self.with_scrubber = title, with_log, with_scrubber
-        self._table_cap: Optional[int] = None  # the operators table's max-height, as set
+        self._table_cap: int | None = None  # the operators table's max-height, as set
 
     def compose(self) -> ComposeResult:
         shown = (OverviewScreen.frame, OverviewScreen.dataset_id)
@@ -123,7 +122,7 @@ class OverviewScreen(FrameScreen):
             self._table_cap = cap
             table.styles.max_height = cap
 
-    def watch_script_log(self, script_log: Optional[ScriptLog]) -> None:
+    def watch_script_log(self, script_log: ScriptLog | None) -> None:
         if script_log is None or not self.with_log:
             return
         log = self.query_one(Log)

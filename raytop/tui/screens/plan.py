@@ -4,7 +4,8 @@ operators fused into each, each edge's live queue and why it was not fused, each
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -21,7 +22,7 @@ from raytop.tui.screens.base import FrameScreen
 
 
 def render_plan(ds: DatasetStats, analysis: Any, analysis_available: bool,
-                history: Sequence[Snapshot] = (), bottleneck: Optional[str] = None,
+                history: Sequence[Snapshot] = (), bottleneck: str | None = None,
                 width: int = 100) -> Text:
     """The plan graph (``plan_graph_view``), with a note on what is not known."""
     text = Text(no_wrap=True, overflow="ellipsis")
@@ -41,10 +42,10 @@ class PlanScreen(FrameScreen):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
-    def __init__(self, dataset_id: Optional[str]) -> None:
+    def __init__(self, dataset_id: str | None) -> None:
         super().__init__()
         self.dataset_id = dataset_id
-        self._shown: Optional[Text] = None  # the body last shown
+        self._shown: Text | None = None  # the body last shown
 
     def compose(self) -> ComposeResult:
         yield Static(id="plan-title")
