@@ -165,6 +165,7 @@ class RaytopProbe(ExecutionCallback):
         self._plan: dict | None = None
         self._announced = False
         self._plan_sent_at = float("-inf")
+        self._reported_at = float("-inf")
         self._start_time: float | None = None
         self._job_id: str | None = None
 
@@ -255,6 +256,7 @@ class RaytopProbe(ExecutionCallback):
 
     def _start(self, executor: Any, start_time: float) -> None:
         self._dataset_id = str(getattr(executor, "_dataset_id", None) or "unknown_dataset")
+        _LIVE.add(self)
         ray_iterator.watch_iterations()  # once per process: the consumer's figures
         self._start_time = start_time
         address = job_id = None
@@ -306,7 +308,34 @@ class RaytopProbe(ExecutionCallback):
         plan = self._plan if with_plan else None
         if with_plan:
             self._plan_sent_at = _monotonic()
+        self._reported_at = _monotonic()
         _reporter.submit(lambda: _deliver(header, stats, extra, plan), wait=kind != "step")
+
+    def _keep_alive(self, now: float) -> None:
+        """Report from the reporter thread when the execution stopped stepping but has not
+        ended: Ray's scheduling loop stops once every operator is done, while the consumer may
+        drain the output (and its own figures change) for a long time after."""
+        if self._ended or self.quiet or not self._announced or self._dataset_id is None:
+            return
+        if now - self._reported_at < max(2 * self._interval, HEARTBEAT_S):
+            return
+        executor = self._executor() if self._executor is not None else None
+        if executor is None or not listening():
+            return
+        self._report(executor, "step", "RUNNING", with_plan=False)
+
+
+def _keep_alive_all() -> None:
+    now = _monotonic()
+    for probe in list(_LIVE):
+        try:
+            probe._keep_alive(now)
+        except Exception:  # noqa: BLE001 - a probe bug must never break the watched job
+            pass
+
+
+HEARTBEAT_S = 1.0  # how often the reporter thread looks for executions that stopped stepping
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # probes that started reporting an execution
 
 
 def _weak(obj: Any) -> Callable[[], Any] | None:
@@ -374,15 +403,20 @@ class _Reporter:
                 self._thread.start()
 
     def _loop(self) -> None:
+        idle_since = _monotonic()
         while True:
             try:
-                job, done = self._queue.get(timeout=self.IDLE_EXIT_S)
+                job, done = self._queue.get(timeout=HEARTBEAT_S)
             except queue.Empty:
+                _keep_alive_all()
+                if _monotonic() - idle_since < self.IDLE_EXIT_S:
+                    continue
                 with self._lock:  # a submit in between sees either this thread or none
                     if self._queue.empty():
                         self._thread = None
                         return
                 continue
+            idle_since = _monotonic()
             _run_quietly(job)
             if done is not None:
                 done.set()

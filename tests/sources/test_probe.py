@@ -513,3 +513,27 @@ def test_same_cluster(watched, reported, same):
     from raytop.sources.probe_source import same_cluster
 
     assert same_cluster(watched, reported) is same
+
+
+def test_keep_alive_reports_an_execution_that_stopped_stepping(monkeypatch):
+    """Ray's scheduling loop stops once every operator is done; the consumer may drain the
+    output for long after. The reporter thread then reports in the loop's stead."""
+
+    class Executor:  # a stand-in: only its identity matters here
+        _dataset_id = "ds_keep"
+
+    ex, sent = Executor(), []
+    p = probe_mod.RaytopProbe()
+    p._reset(ex)
+    p._start(ex, time.time())
+    p._announced = True
+    monkeypatch.setattr(probe_mod, "listening", lambda: True)
+    monkeypatch.setattr(p, "_report", lambda executor, kind, state, **kw: sent.append((kind, state)))
+    p._reported_at = 100.0
+    p._keep_alive(100.5)  # reported moments ago: nothing
+    assert sent == []
+    p._keep_alive(100.0 + max(2 * p._interval, probe_mod.HEARTBEAT_S) + 0.1)
+    assert sent == [("step", "RUNNING")]
+    p._ended = True  # after the end nothing more
+    p._keep_alive(1e9)
+    assert sent == [("step", "RUNNING")]
