@@ -8,6 +8,7 @@ queues only ``net.unix.max_dgram_qlen`` (often 10) datagrams per socket: waiting
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -276,7 +277,9 @@ def _split_address(address: str) -> tuple[str, str]:
     return host.strip("[]"), port
 
 
+@functools.lru_cache(maxsize=64)
 def _is_this_machine(host: str) -> bool:
+    """(Cached: asked for every datagram whose host differs from the watched address's.)"""
     if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
         return True
     try:
