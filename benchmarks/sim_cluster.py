@@ -317,7 +317,7 @@ class SimCluster:
                 server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
                 ports[i] = server.add_insecure_port("0.0.0.0:0")
                 server.add_generic_rpc_handlers([_raylet_handler(
-                    lambda i=i: node_stats_reply(i, _epoch()))])
+                    lambda i=i: node_stats_reply(i, _epoch() % VARIANTS))])
                 self._servers.append(server)
         else:  # one reply for every raylet: the server cannot tell which address was asked
             shared = {e: node_stats_reply(1, e) for e in range(VARIANTS)}

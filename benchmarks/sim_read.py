@@ -80,6 +80,7 @@ def read_ticks(address: str, ticks: int, warmup: int, interval: float = 1.0,
         "nodes_with_store": sum(1 for n in nodes if n.object_store.used_bytes is not None),
         "nodes_with_heap": sum(1 for n in nodes if n.heap_bytes is not None),
         "nodes_with_workers": sum(1 for n in nodes if n.num_workers is not None),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "sources": dict(snap.sources),
     }
 
@@ -114,8 +115,10 @@ class Served:
             self._proc.wait()
 
 
-def measure(nodes: int, ticks: int, warmup: int = WARMUP_TICKS) -> dict:
-    """Serve ``nodes`` simulated nodes and read them from a fresh raytop process."""
+def measure(nodes: int, ticks: int, warmup: int | None = None) -> dict:
+    """Serve ``nodes`` simulated nodes and read them from a fresh raytop process. The warm-up
+    ticks (every raylet and page read at once, first connections) are not measured."""
+    warmup = WARMUP_TICKS + nodes // 200 if warmup is None else warmup
     with Served(nodes) as served:
         p = subprocess.run([sys.executable, "-m", "benchmarks.sim_read", "read", "--address",
                             served.address, "--ticks", str(ticks), "--warmup", str(warmup)],
@@ -163,10 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--address", default=None)
     ap.add_argument("--nodes", type=int, default=1000, help="measure: cluster size")
     ap.add_argument("--ticks", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=WARMUP_TICKS)
+    ap.add_argument("--warmup", type=int, default=None,
+                    help=f"ticks not measured (default {WARMUP_TICKS} + nodes/200)")
     ap.add_argument("--profile", default=None, help="read: cProfile the measured ticks here")
     args = ap.parse_args(argv)
-    if args.ticks < 1 or args.warmup < 0:
+    if args.ticks < 1 or (args.warmup is not None and args.warmup < 0):
         print("sim_read: --ticks must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
     if args.command == "measure":
@@ -176,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         print("sim_read: read needs --address", file=sys.stderr)
         return 2
     os.environ.setdefault("RAYTOP_LOCAL_NODES", "none")
-    print(json.dumps(read_ticks(args.address, args.ticks, args.warmup, profile=args.profile)))
+    warmup = WARMUP_TICKS if args.warmup is None else args.warmup
+    print(json.dumps(read_ticks(args.address, args.ticks, warmup, profile=args.profile)))
     return 0
 
 
