@@ -22,7 +22,8 @@ from pathlib import Path
 
 from benchmarks.common import Measurement, compile_bytecode, fmt_value, machine_info
 
-GROUPS = ("job", "probe", "attach", "footprint", "scale", "recording", "startup", "diagnosis")
+GROUPS = ("job", "probe", "attach", "footprint", "scale", "sim", "recording", "startup",
+          "diagnosis")
 DEFAULT_GROUPS = tuple(g for g in GROUPS if g != "diagnosis")  # diagnosis: only when named
 
 
@@ -95,6 +96,10 @@ def _run_groups(groups, args, results: list, failures: list) -> None:
             results += _guard("attach", lambda: attach.run(args.quick), failures)
         if "scale" in groups:
             results += _guard("scale", lambda: scale.run(args.quick), failures)
+        if "sim" in groups:
+            from benchmarks import sim_read
+
+            results += _guard("simulated cluster", lambda: sim_read.run(args.quick), failures)
         if "recording" in groups:
             results += _guard("recording", lambda: recording_cost.run(args.quick, recordings), failures)
         if "diagnosis" in groups:

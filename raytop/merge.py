@@ -18,9 +18,12 @@ def merge_parts(t: float, parts: Sequence[Part], sources: Mapping[str, str]) -> 
     nodes: list[NodeStats] = []
     for part in parts:
         nodes.extend(part.nodes)
+    index = _NodeIndex(nodes)
+    memo = _Memo()
     for part in parts:
         for overlay in part.overlays:
-            nodes = _apply_overlay(nodes, overlay)
+            _apply_overlay(nodes, index, overlay, memo)
+    memo.done()
     datasets = _merge_datasets(parts)
     datasets = [_attribute(ds, nodes) for ds in datasets]
     drivers = next((p.drivers for p in parts if p.drivers), ())
@@ -39,27 +42,76 @@ def _first(values: Iterable[str | None]) -> str | None:
     return next((v for v in values if v), None)
 
 
-def _apply_overlay(nodes: list[NodeStats], ov: NodeOverlay) -> list[NodeStats]:
-    idx = None
-    if ov.node_id:
-        idx = next((i for i, n in enumerate(nodes) if n.node_id == ov.node_id), None)
-    if idx is None and ov.ip:
-        idx = next((i for i, n in enumerate(nodes) if n.ip == ov.ip), None)
-    if idx is None and len(nodes) == 1 and not ov.node_id:
-        idx = 0  # one-node cluster whose IP we could not match (containers with several IPs)
+class _NodeIndex:
+    """Where each node of the list is, by id and by ip (the first node of an ip), so that
+    applying an overlay does not scan the list: O(nodes) per snapshot, not O(nodes²)."""
+
+    def __init__(self, nodes: Sequence[NodeStats]) -> None:
+        self.by_id: dict[str, int] = {}
+        self.by_ip: dict[str, int] = {}
+        for i, node in enumerate(nodes):
+            self.add(i, node)
+
+    def add(self, i: int, node: NodeStats) -> None:
+        self.by_id.setdefault(node.node_id, i)
+        if node.ip:
+            self.by_ip.setdefault(node.ip, i)
+
+    def find(self, ov: NodeOverlay, count: int) -> int | None:
+        idx = self.by_id.get(ov.node_id) if ov.node_id else None
+        if idx is None and ov.ip:
+            idx = self.by_ip.get(ov.ip)
+        if idx is None and count == 1 and not ov.node_id:
+            idx = 0  # one-node cluster whose IP we could not match (containers with several IPs)
+        return idx
+
+
+class _Memo:
+    """The node an overlay made of a node last time, when both are the very same objects again
+    (sources hand back the objects they built while nothing changed): at 1,000 nodes, rebuilding
+    every node every snapshot is most of the merge. Only what this merge used is kept."""
+
+    _last: dict[tuple[int, int], tuple[NodeStats, NodeOverlay, NodeStats]] = {}
+
+    def __init__(self) -> None:
+        self.used: dict[tuple[int, int], tuple[NodeStats, NodeOverlay, NodeStats]] = {}
+
+    def get(self, base: NodeStats, ov: NodeOverlay) -> NodeStats | None:
+        found = _Memo._last.get((id(base), id(ov)))  # the entry holds both: ids are not reused
+        if found is None or found[0] is not base or found[1] is not ov:
+            return None
+        self.used[(id(base), id(ov))] = found
+        return found[2]
+
+    def put(self, base: NodeStats, ov: NodeOverlay, merged: NodeStats) -> None:
+        self.used[(id(base), id(ov))] = (base, ov, merged)
+
+    def done(self) -> None:
+        _Memo._last = self.used
+
+
+def _apply_overlay(nodes: list[NodeStats], index: _NodeIndex, ov: NodeOverlay,
+                   memo: _Memo) -> None:
+    idx = index.find(ov, len(nodes))
+    if idx is not None:
+        known = memo.get(nodes[idx], ov)
+        if known is not None:
+            nodes[idx] = known
+            return
     updates = {f: getattr(ov, f) for f in _OVERLAY_FIELDS if getattr(ov, f) is not None}
     if idx is None:
         node = NodeStats(node_id=ov.node_id or (f"local:{ov.ip}" if ov.ip else "local"),
                          ip=ov.ip, **updates)
-        return nodes + [node]
+        nodes.append(node)
+        index.add(len(nodes) - 1, node)
+        return
     base = nodes[idx]
     # Cluster-wide readings (metrics endpoint) win over node-local ones for cpu/mem when present.
     for f in ("cpu_percent", "mem_used_bytes", "mem_total_bytes"):
         if getattr(base, f) is not None:
             updates.pop(f, None)
-    nodes = list(nodes)
     nodes[idx] = replace(base, **updates)
-    return nodes
+    memo.put(base, ov, nodes[idx])
 
 
 def _merge_datasets(parts: Sequence[Part]) -> list[DatasetStats]:

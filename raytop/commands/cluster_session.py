@@ -88,7 +88,7 @@ class ClusterSession:
         from raytop.sources.stats import StatsSource
 
         agents = os.environ.get(NO_AGENTS_ENV) != "1"
-        return [ClusterSource(self.link),
+        return [ClusterSource(self.link, others_elsewhere=True),
                 FallbackSource(StatsSource(self.link), self.bridge, self._bridge_address),
                 ProcessSource(self.link),
                 RemoteNodesSource(self.link, samplers=self._samplers if agents else None),

@@ -61,31 +61,45 @@ def _local_mem_cpu() -> tuple[int | None, int | None, float | None]:
 
 
 class ClusterSource:
+    """``others_elsewhere``: the raylets of other machines' nodes are asked by the ``nodes``
+    source (it overlays their object store), so this source asks only this machine's: each
+    raylet is asked once per tick, not twice."""
+
     name = "cluster"
 
-    def __init__(self, link: ClusterLink | None = None, *, rpc_timeout: float = 0.5) -> None:
+    def __init__(self, link: ClusterLink | None = None, *, rpc_timeout: float = 0.5,
+                 others_elsewhere: bool = False) -> None:
         self._own_link = link is None
         self._link = link if link is not None else driver_link()
         self._rpc_timeout = rpc_timeout
-        self._raylet_failed: dict = {}
+        self._others_elsewhere = others_elsewhere
+        self._built: dict[str, tuple[Mapping, NodeStats]] = {}
+        self._table_version: int | None = None
         host.node_cpu_percent()  # prime the non-blocking reading
 
-    def _store_stats(self, ip: str, port: int) -> Any:
-        key = (ip, int(port))
+    def _stores(self, nodes: list[Mapping], local: set[str]) -> dict[str, Any]:
+        """node id -> its raylet's store stats (None: no answer), all raylets asked at once."""
+        mine = [n for n in nodes if n.get("Alive")
+                and (not self._others_elsewhere or n.get("NodeID") in local)]
+        keys = {n["NodeID"]: (str(n["NodeManagerAddress"]), int(n["NodeManagerPort"]))
+                for n in mine if n.get("NodeManagerAddress") and n.get("NodeManagerPort")}
         try:
-            client = self._link.raylet(ip, port)
-            client.timeout = self._rpc_timeout
-            stats = client.store()
-            self._raylet_failed.pop(key, None)
-            return stats
-        except Exception as e:  # noqa: BLE001 - unreachable raylet: fall back to metrics
-            self._raylet_failed[key] = type(e).__name__
-            return None
+            replies = self._link.node_stats(list(keys.values()), timeout=self._rpc_timeout)
+        except Exception:  # noqa: BLE001 - no raylet answered: fall back to metrics
+            replies = {}
+        out: dict[str, Any] = {n["NodeID"]: None for n in mine}
+        for node_id, key in keys.items():
+            reply = replies.get(key)
+            if reply is not None and not isinstance(reply, Exception):
+                out[node_id] = reply.store_stats
+        return out
 
-    def _store(self, node: Mapping) -> ObjectStore:
+    def _store(self, node: Mapping, stores: Mapping[str, Any]) -> ObjectStore:
         capacity = (node.get("Resources") or {}).get("object_store_memory")
-        ip, port = node.get("NodeManagerAddress"), node.get("NodeManagerPort")
-        store = self._store_stats(ip, port) if ip and port else None
+        node_id = node.get("NodeID") or ""
+        if node_id not in stores:  # read by the nodes source
+            return ObjectStore(capacity_bytes=_int(capacity))
+        store = stores[node_id]
         used = spilled = None
         if store is not None:
             used = int(store.object_store_bytes_used)
@@ -99,7 +113,7 @@ class ClusterSource:
                 used = _int(value(self._link.metrics.get(*ep), "ray_object_store_used_memory"))
         return ObjectStore(used_bytes=used, capacity_bytes=_int(capacity), spilled_bytes=spilled)
 
-    def _node(self, node: Mapping, local: set[str], here) -> NodeStats:
+    def _node(self, node: Mapping, local: set[str], here, stores: Mapping[str, Any]) -> NodeStats:
         alive = bool(node.get("Alive", node.get("alive", False)))
         res = node.get("Resources") or {}
         mem_used = mem_total = cpu = None
@@ -113,21 +127,38 @@ class ClusterSource:
             cpu_percent=cpu,
             mem_used_bytes=mem_used,
             mem_total_bytes=mem_total,
-            object_store=self._store(node) if alive else ObjectStore(),
+            object_store=self._store(node, stores) if alive else ObjectStore(),
             # An alive node without the resource has none of it; a dead one reports nothing.
             num_cpus=float(res.get("CPU", 0.0)) if alive else None,
             num_gpus=float(res.get("GPU", 0.0)) if alive else None,
         )
 
+    def _node_of(self, node: Mapping, local: set[str], here, stores: Mapping[str, Any]
+                 ) -> NodeStats:
+        """A node read by the nodes source (or dead) is its table entry alone: built again only
+        when the entry changed, so that an unchanged node is the same object tick after tick."""
+        node_id = node.get("NodeID") or ""
+        if node_id in stores or node_id in local:
+            return self._node(node, local, here, stores)
+        built = self._built.get(node_id)
+        if built is None or built[0] is not node:
+            built = self._built[node_id] = (node, self._node(node, local, here, stores))
+        return built[1]
+
     def read(self) -> Part:
         nodes: list[Mapping] = self._link.nodes()
         local = self._link.local_node_ids(nodes)
         here = host.mem_cpu() if local else (None, None, None)
-        out = tuple(self._node(n, local, here) for n in nodes)
-        self._link.forget_raylets_except(
-            {(str(n.get("NodeManagerAddress")), int(n.get("NodeManagerPort") or 0))
-             for n in nodes if n.get("Alive")})
-        self._link.metrics.forget_except(ep for ep in map(node_endpoint, nodes) if ep)
+        stores = self._stores(nodes, local)
+        out = tuple(self._node_of(n, local, here, stores) for n in nodes)
+        version = self._link.nodes_version()
+        if version != self._table_version:  # a node joined or left: drop what it left behind
+            self._table_version = version
+            self._built = {k: v for k, v in self._built.items() if v[0] in nodes}
+            self._link.forget_raylets_except(
+                {(str(n.get("NodeManagerAddress")), int(n.get("NodeManagerPort") or 0))
+                 for n in nodes if n.get("Alive")})
+            self._link.metrics.forget_except(ep for ep in map(node_endpoint, nodes) if ep)
         return Part(nodes=out, address=self._link.address, ray_version=self._link.ray_version)
 
     def close(self) -> None:

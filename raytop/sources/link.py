@@ -22,7 +22,7 @@ from typing import Any
 from raytop.sources import host
 from raytop.sources.base import SourceAbsent
 from raytop.sources.metrics import MetricsCache
-from raytop.sources.ray_rpc import GcsClient, RayletClient, RpcError
+from raytop.sources.ray_rpc import GcsClient, RayletCalls, RayletClient, RpcError
 
 WAITING = "waiting for the job to start Ray (the probe reports the address)"
 LOCAL_NODES_ENV = "RAYTOP_LOCAL_NODES"
@@ -53,6 +53,8 @@ class ClusterLink:
         self._gcs: GcsClient | None = None
         self._table: Any | None = None  # a membership.NodeTable once connected
         self._raylets: dict[tuple[str, int], RayletClient] = {}
+        self._raylet_calls = RayletCalls()
+        self._own_metrics = metrics is None
         self.metrics = metrics if metrics is not None else MetricsCache(max_age=5.0)
         self.ray_version = installed_ray_version()
         self._jobs: tuple[float, list[Any]] = (-1e18, [])
@@ -135,10 +137,18 @@ class ClusterLink:
                 client = self._raylets[key] = RayletClient(ip, port)
             return client
 
+    def node_stats(self, keys: list[tuple[str, int]],
+                   timeout: float = 0.5) -> dict[tuple[str, int], Any]:
+        """(ip, port) -> that raylet's ``GetNodeStatsReply`` or the ``RpcError`` it gave; all
+        the raylets asked at once."""
+        self._raylet_calls.timeout = timeout
+        return self._raylet_calls.node_stats(keys)
+
     def forget_raylets_except(self, live: set[tuple[str, int]]) -> None:
         with self._lock:
             for key in [k for k in self._raylets if k not in live]:
                 self._raylets.pop(key).close()
+        self._raylet_calls.forget_except(live)
 
     def local_node_ids(self, nodes: list[Mapping[str, Any]] | None = None) -> set[str]:
         """Ids of the cluster's alive nodes whose raylet runs on this machine."""
@@ -166,6 +176,9 @@ class ClusterLink:
             for client in self._raylets.values():
                 client.close()
             self._raylets.clear()
+            self._raylet_calls.close()
+            if self._own_metrics:
+                self.metrics.close()
             self._gcs = self._table = None
 
 

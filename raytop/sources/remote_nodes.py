@@ -16,7 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from raytop.model import Event
 from raytop.sources.base import NodeOverlay, Part, SourceAbsent
 from raytop.sources.link import ClusterLink
-from raytop.sources.node_groups import GROUP_SIZE, GroupedNodes, GroupReader, GroupReading, partition
+from raytop.sources.node_groups import (
+    GROUP_SIZE,
+    Cadence,
+    GroupedNodes,
+    GroupReader,
+    GroupReading,
+    partition,
+)
 
 FULL_EVERY_S = 30.0
 ALL_LOCAL = "every node of the cluster runs on this machine (the processes source reads them)"
@@ -35,6 +42,7 @@ class RemoteNodesSource:
         self._readers: dict[int, GroupReader] = {}
         self._grouped = GroupedNodes()
         self._shape: tuple | None = None  # (table version, local ids) the groups were cut for
+        self._cadence = Cadence()
         self._full_at: dict[int, float] = {}
         self._told: set[str] = set()  # nodes whose missing agent was reported
         self._events: list[Event] = []
@@ -42,11 +50,12 @@ class RemoteNodesSource:
     def _regroup(self, nodes: Sequence[Mapping], local: set[str]) -> None:
         remote = [n for n in nodes if n.get("Alive") and n["NodeID"] not in local]
         groups = partition(remote, self._group_size)
+        self._cadence = Cadence.for_nodes(len(remote))
         for index, members in enumerate(groups):
             reader = self._readers.get(index)
             if reader is None:
                 reader = self._readers[index] = GroupReader(index, self._link.metrics,
-                                                            self._link.raylet)
+                                                            self._link.node_stats)
             reader.set_members(members)
         for index in [i for i in self._readers if i >= len(groups)]:
             del self._readers[index]
@@ -59,12 +68,20 @@ class RemoteNodesSource:
             self._regroup(nodes, local)
             self._shape = shape
         now = self._clock()
+        # Every group's due raylets at once: one round trip per tick, not one per group.
+        due = {i: r.due_raylets(now, self._cadence.store_every_s) for i, r in self._readers.items()}
+        wanted = [key for keys in due.values() for key in keys.values()]
+        try:
+            replies = self._link.node_stats(wanted) if wanted else {}
+        except Exception:  # noqa: BLE001 - no answer at all: each group reports its errors
+            replies = {}
         out = []
         for index, reader in self._readers.items():
             full = now - self._full_at.get(index, -1e18) >= FULL_EVERY_S
             if full:
                 self._full_at[index] = now
-            out.append(reader.read(full=full))
+            out.append(reader.read(full=full, now=now, cadence=self._cadence,
+                                   asked=(due[index], replies)))
         return out
 
     def read(self) -> Part:

@@ -19,7 +19,7 @@ EXPECTED = {
     "probe_step_median_ms", "probe_step_p99_ms", "probe_report_median_ms",
     "inject_hello_s", "inject_first_full_s", "probe_step_dormant_median_ms",
     "probe_step_injected_median_ms", "probe_step_quiet_median_ms", "always_on_hook_us",
-    "scale_merge_ms", "scale_advisor_ms", "scale_tui_ms",
+    "scale_merge_ms", "scale_advisor_ms", "scale_tui_ms", "sim_read_cpu_ms",
     "recording_mb_per_hour_synthetic", "recording_open_seek_ms", "recording_mb_per_hour_demo",
     "footprint_cpu_percent", "footprint_rss_mb", "footprint_rss_growth",
     "startup_replay_s", "startup_attach_s",
