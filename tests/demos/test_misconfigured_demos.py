@@ -36,10 +36,10 @@ PLANTED = {
 # Demos whose rule does not yet fire reliably on a loaded 2-core machine: kept as demos, not tested.
 UNRELIABLE: dict[str, str] = {}
 
-# Run by default (one of each family of rules: blocks, store, actor pools, GPUs, fusion); every
-# demo with RAYTOP_ALL_DEMOS=1, and ten times each in `python -m benchmarks --only diagnosis`.
-DEFAULT = ("spilling.py", "small_blocks.py", "large_blocks.py", "input_starved.py",
-           "actor_pool_undersized.py", "gpu_oversubscribed.py", "fusion_break.py")
+# Run by default (one of each family of rules: blocks, store, actor pools, GPUs, fusion, input);
+# every demo with RAYTOP_ALL_DEMOS=1, and ten times each in `python -m benchmarks --only diagnosis`.
+DEFAULT = ("spilling.py", "small_blocks.py", "input_starved.py", "actor_pool_undersized.py",
+           "gpu_oversubscribed.py", "fusion_break.py")
 
 
 def _params():
