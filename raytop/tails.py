@@ -52,26 +52,33 @@ class OperatorTails:
 SLOW_TASKS_MAX = 8
 
 
-def percentile(bounds: Sequence[float], counts: Sequence[float], q: float) -> float | None:
-    """The ``q`` quantile (0 < q <= 1) of a histogram: ``counts[i]`` observations in
-    ``(bounds[i-1], bounds[i]]`` (from 0 for ``i == 0``), ``counts[len(bounds)]`` above the last
-    bound. Linear inside the bucket, like Prometheus' ``histogram_quantile``; None when empty."""
+def quantiles(bounds: Sequence[float], counts: Sequence[float],
+              qs: Sequence[float] = QUANTILES) -> list[float | None]:
+    """The quantiles ``qs`` (ascending, 0 < q <= 1) of a histogram in one pass: ``counts[i]``
+    observations in ``(bounds[i-1], bounds[i]]`` (from 0 for ``i == 0``), ``counts[len(bounds)]``
+    above the last bound. Linear inside the bucket, like Prometheus' ``histogram_quantile``;
+    None when empty."""
     total = sum(counts)
     if total <= 0 or not bounds or len(counts) != len(bounds) + 1:
-        return None
-    rank = q * total
-    below = 0.0
-    for i, n in enumerate(counts):
-        if n <= 0:
+        return [None] * len(qs)
+    out: list[float | None] = []
+    below, i = 0.0, 0
+    for q in qs:
+        rank = q * total
+        while i < len(bounds) and below + counts[i] < rank:
+            below += counts[i]
+            i += 1
+        if i == len(bounds):
+            out.append(float(bounds[-1]))  # the open top bucket: all we know is "above this"
             continue
-        if below + n >= rank:
-            if i == len(bounds):
-                return float(bounds[-1])  # the open top bucket: all we know is "above this"
-            lo = float(bounds[i - 1]) if i > 0 else 0.0
-            hi = float(bounds[i])
-            return lo + (hi - lo) * max(0.0, rank - below) / n
-        below += n
-    return float(bounds[-1])
+        lo = float(bounds[i - 1]) if i > 0 else 0.0
+        n = counts[i]
+        out.append(lo + (float(bounds[i]) - lo) * max(0.0, rank - below) / n if n > 0 else lo)
+    return out
+
+
+def percentile(bounds: Sequence[float], counts: Sequence[float], q: float) -> float | None:
+    return quantiles(bounds, counts, (q,))[0]
 
 
 def from_counts(bounds: Sequence[float], counts: Sequence[float]) -> Percentiles | None:
@@ -79,7 +86,7 @@ def from_counts(bounds: Sequence[float], counts: Sequence[float]) -> Percentiles
     the counts do not fit the bounds."""
     if len(counts) != len(bounds) + 1 or any(not math.isfinite(c) or c < 0 for c in counts):
         return None
-    p50, p90, p99 = (percentile(bounds, counts, q) for q in QUANTILES)
+    p50, p90, p99 = quantiles(bounds, counts)
     return Percentiles(p50=p50, p90=p90, p99=p99, count=int(sum(counts)))
 
 

@@ -46,8 +46,9 @@ def _safe(fn: Callable[[], Any]) -> Any:
 class OpCapture:
     """One operator's raw readings, copied on the scheduling thread."""
 
-    histograms: tuple[tuple[Any, list] | None, ...]  # (bounds, per-bucket counts) per HISTOGRAMS
-    oldest: list[tuple[int, float, Any]] | None  # (task index, start perf_counter, task id)
+    metrics: Any  # the operator's OpRuntimeMetrics (its histograms' bounds are read later)
+    counts: tuple[list | None, ...]  # per-bucket counts, one list per HISTOGRAMS entry
+    oldest: list[tuple[int, Any]] | None  # (task index, RunningTaskInfo), oldest first
 
 
 @dataclass
@@ -57,29 +58,40 @@ class Capture:
     ops: list[OpCapture | None]
 
 
-def _histogram(h: Any) -> tuple[Any, list] | None:
-    bounds, counts = getattr(h, "_boundaries", None), getattr(h, "_bucket_counts", None)
-    if not isinstance(bounds, list) or not isinstance(counts, list):
+def _counts(h: Any) -> list | None:
+    counts = getattr(h, "_bucket_counts", None)
+    return counts.copy() if isinstance(counts, list) else None
+
+
+def _capture_op(op: Any) -> OpCapture | None:
+    """The fast path reads the names Ray 2.54 - 2.60 have (0.02 ms for 14 operators); anything
+    missing takes the attribute-by-attribute one."""
+    m: Any = getattr(op, "_metrics", None)
+    try:
+        return OpCapture(m, (m.task_completion_time._bucket_counts.copy(),
+                             m.block_size_bytes._bucket_counts.copy(),
+                             m.block_size_rows._bucket_counts.copy()),
+                         list(islice(m._running_tasks.items(), SCAN_MAX)))
+    except Exception:  # noqa: BLE001 - Ray's internals vary by version: read what there is
+        pass
+    if m is None:
         return None
-    return bounds, list(counts)  # Ray's bounds are module constants; the counts change
-
-
-def _capture_op(op: Any) -> OpCapture:
-    metrics = getattr(op, "_metrics", None)
-    histograms = tuple(_histogram(getattr(metrics, attr, None)) for _, attr in HISTOGRAMS)
-    running = getattr(metrics, "_running_tasks", None)
-    oldest = None
-    if isinstance(running, dict):
-        oldest = [(i, info.start_time, info.task_id) for i, info in islice(running.items(), SCAN_MAX)]
-    return OpCapture(histograms, oldest)
+    running = getattr(m, "_running_tasks", None)
+    oldest = list(islice(running.items(), SCAN_MAX)) if isinstance(running, dict) else None
+    return OpCapture(m, tuple(_counts(getattr(m, attr, None)) for _, attr in HISTOGRAMS), oldest)
 
 
 def capture(executor: Any) -> Capture:
-    """Every operator's histograms and oldest running tasks, in topology order (on Ray's
-    scheduling thread: the only consistent view). Never raises."""
+    """Every operator's histogram counts and oldest running tasks, in topology order, on Ray's
+    scheduling thread (the only consistent view): list copies only. Never raises."""
     perf, wall = time.perf_counter(), time.time()
     topology = getattr(executor, "_topology", None) or {}
-    ops = [_safe(partial(_capture_op, op)) for op in list(topology)]
+    ops: list[OpCapture | None] = []
+    for op in list(topology):
+        try:
+            ops.append(_capture_op(op))
+        except Exception:  # noqa: BLE001 - the driver must not notice
+            ops.append(None)
     return Capture(perf, wall, ops)
 
 
@@ -164,16 +176,29 @@ def _slow_task(entry: tuple[int, float, Any], cap: Capture, placements: TaskPlac
                     node_id=node, worker_pid=pid, task_index=index if isinstance(index, int) else None)
 
 
+def _float(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _percentiles(metrics: Any, attr: str, counts: list | None) -> Percentiles | None:
+    bounds = getattr(getattr(metrics, attr, None), "_boundaries", None)
+    if counts is None or not isinstance(bounds, list):
+        return None
+    return from_counts(bounds, counts)
+
+
 def tails_of(op: OpCapture | None, cap: Capture, placements: TaskPlacements) -> OperatorTails | None:
     if op is None:
         return None
-    task_s, block_bytes, block_rows = (from_counts(*h) if h is not None else None
-                                       for h in op.histograms)
+    task_s, block_bytes, block_rows = (_percentiles(op.metrics, attr, counts)
+                                       for (_, attr), counts in zip(HISTOGRAMS, op.counts, strict=True))
     slow: tuple[SlowTask, ...] | None = None
     count = None
     if op.oldest is not None:
         limit = candidate_limit(task_s)
-        over = [] if limit is None else [e for e in op.oldest if cap.perf - e[1] >= limit]
+        started = [(i, t, getattr(info, "task_id", None)) for i, info in op.oldest
+                   if (t := _float(getattr(info, "start_time", None))) is not None]
+        over = [] if limit is None else [e for e in started if cap.perf - e[1] >= limit]
         count = len(over)
         slow = tuple(_slow_task(e, cap, placements) for e in over[:SLOW_TASKS_MAX])
     return OperatorTails(task_s=task_s, block_bytes=block_bytes, block_rows=block_rows,

@@ -4,6 +4,7 @@ and the exported cumulative ``_bucket`` series), and the probe's choice of slow 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -106,9 +107,29 @@ class _Gcs:
         return self.answers.get(key)
 
 
+class _Hist:
+    def __init__(self, counts) -> None:
+        self._boundaries, self._bucket_counts = BOUNDS, list(counts)
+
+
+class _Info:
+    def __init__(self, start_time, task_id) -> None:
+        self.start_time, self.task_id = start_time, task_id
+
+
+class _Op:
+    """An operator as the probe reads it: ``_metrics`` with Ray's attribute names."""
+
+    def __init__(self, counts, running) -> None:
+        self._metrics = SimpleNamespace(task_completion_time=_Hist(counts), block_size_bytes=None,
+                                        block_size_rows=_Hist((0, 4, 0, 0)), _running_tasks=running)
+
+
 def _capture(oldest, counts=(10, 20, 0, 0)):
-    op = ray_tasks.OpCapture(histograms=((BOUNDS, list(counts)), None, None), oldest=oldest)
-    return ray_tasks.Capture(perf=100.0, wall=5000.0, ops=[op])
+    running = {i: _Info(start, tid) for i, start, tid in oldest}
+    executor = SimpleNamespace(_topology={_Op(counts, running): None})
+    cap = ray_tasks.capture(executor)
+    return ray_tasks.Capture(perf=100.0, wall=5000.0, ops=cap.ops)  # at a known time
 
 
 def test_slow_tasks_are_the_old_ones_with_their_node_from_the_gcs():
@@ -134,8 +155,18 @@ def test_too_few_finished_tasks_report_no_slow_task():
     cap = _capture([(0, 10.0, _Id(b"a"))], counts=(3, 2, 0, 0))
     tails = ray_tasks.tails_of(cap.ops[0], cap, ray_tasks.TaskPlacements(lambda a: _Gcs({})))
     assert tails.slow_tasks == () and tails.slow_task_count == 0
-    no_running = ray_tasks.OpCapture(histograms=(None, None, None), oldest=None)
+    no_running = ray_tasks.OpCapture(metrics=None, counts=(None, None, None), oldest=None)
     assert ray_tasks.tails_of(no_running, cap, ray_tasks.TaskPlacements()).slow_tasks is None
+
+
+def test_the_capture_reads_what_there_is():
+    tails = ray_tasks.tails_of(_capture([(0, 10.0, _Id(b"a"))]).ops[0], _capture([]),
+                               ray_tasks.TaskPlacements(lambda a: _Gcs({})))
+    assert tails.task_s.count == 30 and tails.block_bytes is None  # not there: unknown
+    assert tails.block_rows == Percentiles(p50=1.5, p90=1.9, p99=pytest.approx(1.99), count=4)
+    bare = ray_tasks.capture(SimpleNamespace(_topology={object(): None}))
+    assert bare.ops == [None]
+    assert ray_tasks.capture(SimpleNamespace()).ops == []
 
 
 def test_a_failing_gcs_leaves_the_node_unknown():
