@@ -34,7 +34,6 @@ PACKAGE = "_raytop_ray_protos"
 _MODULES = ("gcs_pb2", "gcs_service_pb2", "gcs_service_pb2_grpc", "node_manager_pb2",
             "node_manager_pb2_grpc", "pubsub_pb2")
 _ACTOR_DEAD = 4  # ActorTableData.DEAD
-_TASK_RUNNING = 8  # TaskStatus.RUNNING, a key of TaskStateUpdate.state_ts_ns
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # Ray's own limit; a 1,000-node table is several MB
 _lock = threading.Lock()
 _protos: SimpleNamespace | None = None
@@ -140,7 +139,6 @@ class GcsClient:
         self._jobs = p.gcs_service_pb2_grpc.JobInfoGcsServiceStub(self._channel)
         self._actors = p.gcs_service_pb2_grpc.ActorInfoGcsServiceStub(self._channel)
         self.pubsub = p.gcs_service_pb2_grpc.ControlPlanePubSubGcsServiceStub(self._channel)
-        self._tasks = p.gcs_service_pb2_grpc.TaskInfoGcsServiceStub(self._channel)
 
     def node_infos(self) -> list[Any]:
         """Every node the GCS knows (``GcsNodeInfo`` messages), dead ones included."""
@@ -173,24 +171,6 @@ class GcsClient:
             return None
         node = bytes(actor.node_id) or bytes(actor.address.node_id)
         return node.hex() or None
-
-    def task_placement(self, task_id: bytes) -> tuple[str | None, int | None, float | None] | None:
-        """Where the latest attempt of a task runs, from the task events workers report to the
-        GCS (about once a second): (node id hex, worker pid, unix s it started running), each
-        None until known; None when the GCS has no event of the task yet."""
-        p = self._p.gcs_service_pb2
-        filters = p.GetTaskEventsRequest.Filters()
-        filters.task_filters.append(p.GetTaskEventsRequest.Filters.TaskIdFilter(
-            task_id=task_id, predicate=p.FilterPredicate.Value("EQUAL")))
-        reply = _call(self._tasks.GetTaskEvents, p.GetTaskEventsRequest(filters=filters, limit=16),
-                      self.timeout, f"GCS {self.address} GetTaskEvents")
-        events = list(reply.events_by_task)
-        if not events:
-            return None
-        update = max(events, key=lambda e: e.attempt_number).state_updates
-        running_ns = update.state_ts_ns.get(_TASK_RUNNING)
-        return (bytes(update.node_id).hex() or None, int(update.worker_pid) or None,
-                running_ns / 1e9 if running_ns else None)
 
     def close(self) -> None:
         try:

@@ -157,10 +157,41 @@ class TaskPlacements:
             return None
 
 
-def _gcs_client(address: str) -> Any:
-    from raytop.sources.ray_rpc import GcsClient
+_TASK_RUNNING = 8  # TaskStatus.RUNNING, a key of TaskStateUpdate.state_ts_ns
 
-    return GcsClient(address, timeout=TaskPlacements.TIMEOUT_S)
+
+class GcsTasks:
+    """The GCS's task events over Ray's own gRPC channel (in the driver: Ray is imported; the
+    channel carries the auth token and TLS settings as Ray's clients do)."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+        self._pb: Any = gcs_service_pb2
+        self._timeout = timeout
+        self._stub = gcs_service_pb2_grpc.TaskInfoGcsServiceStub(init_grpc_channel(address))
+
+    def task_placement(self, task_id: bytes) -> tuple[str | None, int | None, float | None] | None:
+        """Where the latest attempt of a task runs, from the task events workers report to the
+        GCS (about once a second): (node id hex, worker pid, unix s it started running), each
+        None until known; None when the GCS has no event of the task yet."""
+        request = self._pb.GetTaskEventsRequest
+        filters = request.Filters()
+        filters.task_filters.append(request.Filters.TaskIdFilter(
+            task_id=task_id, predicate=self._pb.FilterPredicate.Value("EQUAL")))
+        reply = self._stub.GetTaskEvents(request(filters=filters, limit=16), timeout=self._timeout)
+        events = list(reply.events_by_task)
+        if not events:
+            return None
+        update = max(events, key=lambda e: e.attempt_number).state_updates
+        running_ns = update.state_ts_ns.get(_TASK_RUNNING)
+        return (bytes(update.node_id).hex() or None, int(update.worker_pid) or None,
+                running_ns / 1e9 if running_ns else None)
+
+
+def _gcs_client(address: str) -> Any:
+    return GcsTasks(address, timeout=TaskPlacements.TIMEOUT_S)
 
 
 def _slow_task(entry: tuple[int, float, Any], cap: Capture, placements: TaskPlacements) -> SlowTask:
