@@ -138,12 +138,12 @@ class TaskPlacements:
         if self._budget <= 0 or now - self._asked.get(key, -self.RETRY_S) < self.RETRY_S:
             return known
         self._budget -= 1
+        if len(self._asked) >= self.KEEP:  # a long run: forget the tasks of long ago
+            self._known.clear()
+            self._asked.clear()
         self._asked[key] = now
         answer = self._ask(key)
         if answer is not None:
-            if len(self._known) >= self.KEEP:
-                self._known.clear()
-                self._asked.clear()
             self._known[key] = answer
         return answer or known
 
