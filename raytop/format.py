@@ -191,6 +191,20 @@ def fmt_seconds(v: float | None) -> str:
     return f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
 
 
+def fmt_short_seconds(v: float | None) -> str:
+    """A task's time: '45 ms', '1.25 s', '12.3 s', '4m 05s'."""
+    if v is None:
+        return NA
+    if v < 1:
+        return f"{1000 * v:.0f} ms"
+    return f"{v:.2f} s" if v < 10 else fmt_seconds(v)
+
+
+def fmt_percentiles(p50: float | None, p90: float | None, p99: float | None, fmt=fmt_short_seconds) -> str:
+    """'p50 / p90 / p99' with ``fmt``; an unknown one reads NA."""
+    return " / ".join(fmt(v) for v in (p50, p90, p99))
+
+
 def fmt_clock(seconds: float) -> str:
     """Elapsed seconds as m:ss or h:mm:ss, negative allowed (chart axes)."""
     s = int(round(seconds))

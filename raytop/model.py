@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .tails import OperatorTails
+
 SCHEMA_VERSION = 1
 
 # Source status strings: "ok", "stale: <why>", "absent: <why>".
@@ -146,6 +148,7 @@ class OperatorStats:
     inputs_queue_blocks: tuple[int | None, ...] = ()
     inputs_queue_bytes: tuple[int | None, ...] = ()
     rows_in: int | None = None  # rows received at its input (cumulative)
+    tails: OperatorTails | None = None  # percentiles and the longest-running tasks (raytop.tails)
 
     @property
     def rows_processed(self) -> int | None:
@@ -345,8 +348,6 @@ def op_labels(ops) -> dict:
 # ---- dict <-> dataclass -----------------------------------------------------------------
 
 _CONVERTERS: dict = {}  # dataclass -> [(field name, converter)], built once per class
-
-
 _FIELD_NAMES: dict = {}  # class -> its dataclass field names (() for other classes)
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -395,10 +396,6 @@ def clean_text(s: str | None) -> str | None:
     if not isinstance(s, str) or _CONTROL.search(s) is None:
         return s
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-
-
-def _identity(v: Any) -> Any:
-    return v
 
 
 def _clean_any(v: Any) -> Any:

@@ -4,8 +4,9 @@ Load it with ``RAY_DATA_EXECUTION_CALLBACKS=raytop.probe.RaytopProbe`` (Ray inst
 per execution, with no arguments). It reads the executor through ``raytop.sources.ray_adapter``,
 throttled to ``RAYTOP_INTERVAL`` seconds (default 1.0), and sends compact JSON datagrams to every
 raytop listening on this user's channel (``raytop.channel``). It never raises into Ray Data, never
-blocks (the only Ray call is one local runtime-context read per execution), and drops its data when
-nobody listens.
+blocks Ray's scheduling thread (its only Ray call there is one local runtime-context read per
+execution; where a slow task runs is asked of the GCS on the probe's own reporter thread), and
+drops its data when nobody listens.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ray.data._internal.execution.execution_callback import ExecutionCallback
 from raytop.channel import MAX_MESSAGE_BYTES, Sender
 from raytop.model import to_dict
 from raytop.redact import redact_text
-from raytop.sources import ray_adapter, ray_iterator
+from raytop.sources import ray_adapter, ray_iterator, ray_tasks
 
 PROTOCOL_VERSION = 1
 ENV_INTERVAL = "RAYTOP_INTERVAL"
@@ -299,6 +300,7 @@ class RaytopProbe(ExecutionCallback):
             return
         read_at = time.time()
         stats = ray_adapter.read_dataset(executor, self._dataset_id, state)
+        tails = ray_tasks.capture(executor)
         consumer = ray_iterator.read_consumer(self._dataset_id)
         extra = {"job_id": self._job_id, "start_time": self._start_time, "end_time": end_time,
                  "consumer": _as_dict(consumer),
@@ -309,7 +311,9 @@ class RaytopProbe(ExecutionCallback):
         if with_plan:
             self._plan_sent_at = _monotonic()
         self._reported_at = _monotonic()
-        _reporter.submit(lambda: _deliver(header, stats, extra, plan), wait=kind != "step")
+        # Only step reports ask the GCS where slow tasks run: the others wait for delivery.
+        _reporter.submit(lambda: _deliver(header, stats, extra, plan, tails, kind == "step"),
+                         wait=kind != "step")
 
     def _keep_alive(self, now: float) -> None:
         """Report from the reporter thread when the execution stopped stepping but has not
@@ -348,7 +352,13 @@ def _weak(obj: Any) -> Callable[[], Any] | None:
         return lambda: obj
 
 
-def _deliver(header: dict, stats: Any, extra: dict, plan: dict | None) -> None:
+_placements = ray_tasks.TaskPlacements()  # used by the reporter thread only
+
+
+def _deliver(header: dict, stats: Any, extra: dict, plan: dict | None,
+             tails: ray_tasks.Capture | None = None, lookups: bool = False) -> None:
+    _placements.begin(header.get("address"), lookups)
+    stats = ray_tasks.with_tails(stats, tails, _placements)
     dataset = _as_dict(stats)
     dataset.update(extra)
     if plan is not None:

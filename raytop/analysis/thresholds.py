@@ -74,5 +74,15 @@ CONSUMER_USER_SHARE = 0.75  # of the consumer's time in the window, spent in its
 CONSUMER_MIN_S = 2.0  # consumer seconds (own code + waiting) the window must cover
 CONSUMER_HELD_BLOCKS = 2  # blocks waiting at the pipeline's output: the consumer has not taken them
 
+# ---- stragglers ----------------------------------------------------------------------------
+# A running task is a straggler when it has run (on its worker) for STRAGGLER_FACTOR x the p90 of
+# the operator's finished tasks, and at least STRAGGLER_MIN_S, once STRAGGLER_MIN_TASKS finished;
+# and "a few": at most max(1, STRAGGLER_MAX_SHARE x the running tasks) of them are that slow (more
+# is the operator slowing down, not a few tasks).
+STRAGGLER_FACTOR = 3.0
+STRAGGLER_MIN_S = 5.0
+STRAGGLER_MIN_TASKS = 10
+STRAGGLER_MAX_SHARE = 0.25
+
 # ---- stalls -------------------------------------------------------------------------------
 STALL_S = 60.0  # a RUNNING dataset with no progress for this long is stalled (--stall-after)

@@ -156,6 +156,10 @@ def render_html(report: Report) -> str:
         ("operators", _table(tables.OPERATOR_HEADERS, tables.operator_rows(doc),
                              tables.OPERATOR_NUMERIC, cls="ops")),
     ]
+    percentiles = tables.percentile_rows(doc)  # only when a histogram was read
+    if percentiles:
+        sections.append(("percentiles", f"<p>{escape(tables.PERCENTILE_NOTE)}</p>" + _table(
+            tables.PERCENTILE_HEADERS, percentiles, tables.PERCENTILE_NUMERIC)))
     consumer = tables.consumer_rows(doc)  # only when the driver's loop iterated a dataset
     if consumer:
         sections.append(("consumer", _table(tables.CONSUMER_HEADERS, consumer, tables.CONSUMER_NUMERIC)))

@@ -114,6 +114,11 @@ def render_markdown(report: Report, files_dir: Path) -> str:
     out += ["## Operators", ""]
     out += _table(tables.OPERATOR_HEADERS, tables.operator_rows(doc), tables.OPERATOR_NUMERIC)
 
+    percentiles = tables.percentile_rows(doc)  # only when a histogram was read
+    if percentiles:
+        out += ["## Percentiles", "", _text(tables.PERCENTILE_NOTE, block=True), ""]
+        out += _table(tables.PERCENTILE_HEADERS, percentiles, tables.PERCENTILE_NUMERIC)
+
     out += _plan_section(doc)
 
     consumer = tables.consumer_rows(doc)  # only when the driver's loop iterated a dataset

@@ -26,6 +26,7 @@ from typing import Any
 from raytop import __version__ as RAYTOP_VERSION
 from raytop.model import OK, DatasetStats, OperatorStats, Snapshot, op_key, op_labels, sum_known
 from raytop.report.history import History
+from raytop.tails import Percentiles
 
 
 def _max(a, b):
@@ -107,6 +108,7 @@ class _OperatorAcc:
     avg_task_s: float | None = None
     avg_block_bytes: float | None = None
     avg_block_rows: float | None = None
+    tails: dict[str, Percentiles] = field(default_factory=dict)  # last reading of each histogram
     submission_backpressure_s: float | None = None
     output_backpressure_s: float | None = None
     backpressure_s: dict[str, float] = field(default_factory=dict)
@@ -145,6 +147,10 @@ class _OperatorAcc:
         for attr in ("avg_task_s", "avg_block_bytes", "avg_block_rows"):
             if getattr(op, attr) is not None:
                 setattr(self, attr, getattr(op, attr))
+        for attr in TAIL_FIELDS if op.tails is not None else ():
+            reading = getattr(op.tails, attr)
+            if reading is not None and (reading.count or attr not in self.tails):
+                self.tails[attr] = reading
         self.submission_backpressure_s = _max(self.submission_backpressure_s,
                                               op.submission_backpressure_s)
         self.output_backpressure_s = _max(self.output_backpressure_s, op.output_backpressure_s)
@@ -177,10 +183,18 @@ class _OperatorAcc:
             "obj_store_mem_bytes_max": self.obj_store_mem_bytes_max,
             "avg_task_s": self.avg_task_s, "avg_block_bytes": self.avg_block_bytes,
             "avg_block_rows": self.avg_block_rows,
+            **{attr: _percentiles_dict(self.tails.get(attr)) for attr in TAIL_FIELDS},
             "backpressure_s": dict(sorted(self.backpressure_s.items())),
             "ray_submission_backpressure_s": self.submission_backpressure_s,
             "ray_output_backpressure_s": self.output_backpressure_s,
         }
+
+
+TAIL_FIELDS = ("task_s", "block_bytes", "block_rows")
+
+
+def _percentiles_dict(p: Percentiles | None) -> dict | None:
+    return None if p is None else {"p50": p.p50, "p90": p.p90, "p99": p.p99, "count": p.count}
 
 
 def _union_length(windows: list[tuple[float, float]]) -> float:

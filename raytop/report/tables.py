@@ -8,7 +8,8 @@ Row = tuple[str, ...]
 
 SECTIONS = (("summary", "Summary"), ("comparison", "Comparison"), ("suggestions", "Suggestions"),
             ("timelines", "Timelines"), ("plan", "Plan"), ("operators", "Operators"),
-            ("consumer", "Consumer"), ("datasets", "Datasets and events"))
+            ("percentiles", "Percentiles"), ("consumer", "Consumer"),
+            ("datasets", "Datasets and events"))
 
 
 def title(doc: dict) -> str:
@@ -138,6 +139,35 @@ def operator_rows(doc: dict) -> list[Row]:
             fmt.NA if op["avg_task_s"] is None else fmt.fmt_seconds(op["avg_task_s"]),
             fmt.fmt_bytes(op["avg_block_bytes"]),
         ))
+    return rows
+
+
+PERCENTILE_HEADERS = ("Operator", "Task time p50 / p90 / p99", "Tasks", "Block size p50 / p90 / p99",
+                      "Block rows p50 / p90 / p99")
+PERCENTILE_NUMERIC = (False, True, True, True, True)
+PERCENTILE_NOTE = ("From Ray Data's histograms, interpolated inside a bucket: as fine as Ray's "
+                   "buckets (0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10 s ...); a value in the top bucket "
+                   "is its lower bound.")
+
+
+def _pcts(p: dict | None, fmt_fn) -> str:
+    if p is None or not p.get("count"):
+        return fmt.NA
+    return fmt.fmt_percentiles(p["p50"], p["p90"], p["p99"], fmt_fn)
+
+
+def percentile_rows(doc: dict) -> list[Row]:
+    """One row per operator with a histogram reading (none without any: the section is left out)."""
+    multi = len(doc["datasets"]) > 1
+    rows: list[Row] = []
+    for op in doc["operators"]:
+        task, size, nrows = op.get("task_s"), op.get("block_bytes"), op.get("block_rows")
+        if not any(p and p.get("count") for p in (task, size, nrows)):
+            continue
+        rows.append(((f"{op['dataset_id']}: " if multi else "") + op["name"],
+                     _pcts(task, fmt.fmt_short_seconds),
+                     fmt.fmt_thousands(task.get("count") if task else None),
+                     _pcts(size, fmt.fmt_bytes), _pcts(nrows, fmt.fmt_count)))
     return rows
 
 

@@ -84,7 +84,8 @@ def parse_prometheus(text: str, prefixes: Iterable[str] | None = None) -> Metric
 
 
 def parse_families(text: str, names: Iterable[str]) -> Metrics:
-    """Only the metric families ``names`` (their ``_bucket``/``_sum`` kin excluded).
+    """Only the metric families ``names`` (their ``_bucket``/``_sum`` kin excluded; a histogram's
+    buckets are read when ``<family>_bucket`` is one of the names).
 
     Prometheus text gives each family one block that starts with ``# HELP <name> ``; cutting the
     page at those markers (one pass in C) and parsing only the wanted blocks costs ~1 ms on a
@@ -99,8 +100,9 @@ def parse_families(text: str, names: Iterable[str]) -> Metrics:
         if block.startswith("# HELP "):
             block = block[7:]
         name = block[:block.find(" ")]
-        if name in wanted:
-            for fam, samples in parse_prometheus(block, exact_name_prefixes((name,))).items():
+        here = [n for n in (name, name + "_bucket") if n in wanted]
+        if here:
+            for fam, samples in parse_prometheus(block, exact_name_prefixes(here)).items():
                 out.setdefault(fam, []).extend(samples)
     return out
 

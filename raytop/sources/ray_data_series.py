@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from raytop.model import ActorCounts, ConsumerStats, Resources
+from raytop.tails import OperatorTails, from_cumulative
 
 # OperatorStats field -> series.
 _INT_SERIES = {
@@ -88,6 +89,42 @@ def index_ray_data_series(metrics_list: Iterable[Mapping | None]) -> OpSeries:
                 if name not in per or v > per[name]:
                     per[name] = v
     return out
+
+
+# OperatorTails field -> the histogram Ray exports (its ``_bucket`` series, label ``le``).
+_HISTOGRAMS = {"task_s": "ray_data_task_completion_time", "block_bytes": "ray_data_block_size_bytes",
+               "block_rows": "ray_data_block_size_rows"}  # in OperatorTails' order
+HISTOGRAM_SERIES: tuple[str, ...] = tuple(sorted(n + "_bucket" for n in _HISTOGRAMS.values()))
+OpBuckets = dict[tuple[str, str], dict[str, dict[float, float]]]  # (dataset, op) -> series -> le -> n
+
+
+def index_histograms(metrics_list: Iterable[Mapping | None]) -> OpBuckets:
+    """The ``_bucket`` series of Ray Data's histograms per (dataset, operator): ``le`` ->
+    cumulative count; the same bucket seen twice (several nodes or workers) keeps the largest."""
+    out: OpBuckets = {}
+    for metrics in metrics_list:
+        for name in HISTOGRAM_SERIES:
+            for labels, v in (metrics or {}).get(name, ()):
+                ds, op, le = labels.get("dataset"), labels.get("operator"), labels.get("le")
+                if ds is None or op is None or le is None or not math.isfinite(v):
+                    continue
+                try:
+                    bound = float(le)  # "+Inf" reads as inf
+                except ValueError:
+                    continue
+                buckets = out.setdefault((ds, op), {}).setdefault(name, {})
+                buckets[bound] = max(v, buckets.get(bound, v))
+    return out
+
+
+def tails_figures(buckets: Mapping[str, Mapping[float, float]] | None) -> OperatorTails | None:
+    """An operator's percentiles from its exported histograms; None when Ray exports none for
+    it. Running tasks are not exported: ``slow_tasks`` stays None."""
+    if not buckets:
+        return None
+    task_s, block_bytes, block_rows = (from_cumulative(buckets.get(n + "_bucket", {}).items())
+                                       for n in _HISTOGRAMS.values())
+    return OperatorTails(task_s=task_s, block_bytes=block_bytes, block_rows=block_rows)
 
 
 def _i(v: float | None) -> int | None:

@@ -33,15 +33,19 @@ from raytop.sources.base import NeedsDriver, Part, SourceAbsent
 from raytop.sources.metrics import MetricsCache, node_endpoint, shared_cache
 from raytop.sources.ray_data_series import (
     DRIVER_SERIES,
+    HISTOGRAM_SERIES,
     ITER_SERIES_NAMES,
     SERIES_NAMES,
     STATE_SERIES,
+    OpBuckets,
     OpSeries,
     consumer_figures,
     datasets_from_series,
+    index_histograms,
     index_iteration_series,
     index_ray_data_series,
     operator_figures,
+    tails_figures,
 )
 from raytop.sources.refresh import RefreshTracker, RefreshTrackers
 
@@ -84,7 +88,7 @@ class StatsSource:
         if metrics is None:
             metrics = link.metrics if link is not None else shared_cache()
         self._metrics = metrics
-        wanted = SERIES_NAMES + ITER_SERIES_NAMES
+        wanted = SERIES_NAMES + ITER_SERIES_NAMES + HISTOGRAM_SERIES
         self._metrics.want(wanted + STATE_SERIES if link is not None else wanted)
         self._clock = clock
         self._actor: ActorHandle | None = None
@@ -100,6 +104,7 @@ class StatsSource:
         self._trackers = RefreshTrackers()
         self._series_seen = False
         self._indexed: tuple[tuple, OpSeries, list] = ((), {}, [])
+        self._buckets: OpBuckets = {}
         self._rebuilt: tuple[tuple, dict[str, Any], list] = ((), {}, [])
         self._settled: dict[str, tuple[float, DatasetStats]] = {}  # tag -> (ended at, dataset)
         self._seen_running: set = set()  # datasets raytop saw before they ended
@@ -210,6 +215,7 @@ class StatsSource:
         key = tuple(id(m) for m in metrics)
         if key != self._indexed[0]:
             self._indexed = (key, index_ray_data_series(metrics), list(metrics))
+            self._buckets = index_histograms(metrics)
         return self._indexed[1]
 
     def _settled_or_new(self, tag: str, d: Mapping, series: OpSeries, have_series: bool,
@@ -265,6 +271,7 @@ class StatsSource:
             compute=compute,
             rows_total=int(rows_total) if rows_total is not None else None,
             rows_per_s=0.0 if finished else tracker.rate(key, now),
+            tails=tails_figures(self._buckets.get((tag, key))),
             **figures,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from raytop.tails import OperatorTails, Percentiles, SlowTask
+
 from .builders import GIB, MIB, gpu, history, lop, node, op, plan_of, snap
 
 PRE = "ReadRange->MapBatches(pre)"
@@ -259,3 +261,23 @@ def stalled(n=20):
                                       op("AggregateNumRows", running=0, cls="AllToAllOperator")],
                                   nodes=[node(cpus=2, gpus=0)], plan=count_plan(1, num_gpus=1),
                                   dt=5.0), n)
+
+
+def straggler_tails(running_s, count=40, p90=0.4, slow_count=None, node_id="n1",
+                    task_index=7) -> OperatorTails:
+    """The pre operator's tails: finished tasks p50 0.2 s / p90 ``p90``, and one task that has
+    run ``running_s`` on ``node_id`` (a list of them for several)."""
+    runs = running_s if isinstance(running_s, list) else [running_s]
+    slow = tuple(SlowTask(age_s=None if r is None else r + 0.5, running_s=r, node_id=node_id,
+                          worker_pid=4321, task_index=task_index + k) for k, r in enumerate(runs))
+    return OperatorTails(task_s=Percentiles(p50=0.2, p90=p90, p99=0.9, count=count),
+                         block_bytes=Percentiles(p50=8 * MIB, p90=9 * MIB, p99=60 * MIB, count=count),
+                         block_rows=Percentiles(p50=1000, p90=1100, p99=9000, count=count),
+                         slow_tasks=slow, slow_task_count=len(slow) if slow_count is None else slow_count)
+
+
+def stragglers(n=20, **kw):
+    """One read->pre task that keeps running (2 s at the start, +1 s a sample) on node n1
+    while the pre operator's other tasks take 0.2-0.4 s."""
+    return history(lambda i: snap(i, [_pre(running=2, tails=straggler_tails(2.0 + i, **kw)), _model()],
+                                  nodes=[node(cpus=3)], plan=model_plan()), n)

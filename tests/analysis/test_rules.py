@@ -39,12 +39,13 @@ CASES = [
      "fix the error in that operator's code"),
     ("consumer-bound", sc.consumer_bound, "ds = ds.map_batches(<that work>"),
     ("stalled", sc.stalled, "ds.map_batches(Model, num_gpus=0, ...)"),
+    ("stragglers", sc.stragglers, "ds = ds.repartition(6)"),
 ]
 
 
 def test_every_rule_id_is_covered():
     assert sorted(r for r, _, _ in CASES) == sorted(RULE_IDS)
-    assert len(RULE_IDS) == 16
+    assert len(RULE_IDS) == 17
 
 
 def test_report_schema_knows_every_rule():

@@ -31,6 +31,7 @@ PLANTED = {
     "fusion_break.py": "fusion-break",
     "heap_pressure.py": "heap-pressure",
     "object_store_pressure.py": "object-store-pressure",
+    "stragglers.py": "stragglers",
 }
 
 # Demos whose rule does not yet fire reliably on a loaded 2-core machine: kept as demos, not tested.

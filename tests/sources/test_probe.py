@@ -537,3 +537,18 @@ def test_keep_alive_reports_an_execution_that_stopped_stepping(monkeypatch):
     p._ended = True  # after the end nothing more
     p._keep_alive(1e9)
     assert sent == [("step", "RUNNING")]
+
+
+def test_percentiles_from_the_operators_histograms(pipeline_run):
+    """The probe's tails: Ray Data's histograms read in the driver (20 read->map tasks)."""
+    ds = _dataset(pipeline_run["final"])
+    source, read_map, model = ds.operators
+    assert source.tails is not None and source.tails.task_s.count == 0  # the input buffer runs none
+    assert source.tails.task_s.p50 is None  # nothing observed: unknown, not 0
+    tails = read_map.tails
+    assert tails.task_s.count == read_map.tasks_finished == 20
+    assert 0 < tails.task_s.p50 <= tails.task_s.p90 <= tails.task_s.p99
+    assert tails.block_rows.count == tails.block_bytes.count >= 20
+    assert tails.block_rows.p50 > 0 and tails.block_bytes.p50 > 0
+    assert tails.slow_tasks == () and tails.slow_task_count == 0  # all done at the final report
+    assert model.tails.task_s.count == model.tasks_finished

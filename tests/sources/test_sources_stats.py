@@ -119,6 +119,12 @@ def test_dataset_and_operators_from_a_running_pipeline(ray_cluster):
     assert model.actors.running is not None and model.actors.running + model.actors.pending >= 1
     assert model.input_queue_bytes is not None and model.rows_out is not None
     assert enriched.operators[2].compute == "task"
+    # the histograms come in the same export (their _bucket series): percentiles, no running tasks
+    pre = enriched.operators[2].tails
+    assert pre is not None and pre.task_s is not None and pre.block_rows is not None
+    assert pre.slow_tasks is None
+    if pre.task_s.count:
+        assert 0 < pre.task_s.p50 <= pre.task_s.p99 and pre.block_rows.p50 >= 1
 
 
 def test_finished_dataset_state_and_event(ray_cluster):

@@ -21,6 +21,7 @@ from .memory import check_heap_pressure
 from .placement import check_gpu_oversubscribed, check_stateless_model
 from .stall import check_stalled
 from .store import check_object_store_pressure, check_spilling
+from .stragglers import check_stragglers
 
 RuleFn = Callable[[Window], list[Suggestion]]
 
@@ -39,6 +40,7 @@ RULES: dict[str, RuleFn] = {
     "gpu-memory-risk": check_gpu_memory_risk,
     "actor-restarts": check_actor_restarts,
     "consumer-bound": check_consumer_bound,
+    "stragglers": check_stragglers,
     "stalled": check_stalled,
     # last: a failure's finding replaces a dynamic rule's finding of the same key
     "dataset-failed": check_failures,

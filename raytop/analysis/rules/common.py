@@ -30,6 +30,7 @@ BASE_IMPACT = {
     "fusion-break": 0.4,
     "actor-restarts": 0.75,
     "consumer-bound": 0.7,
+    "stragglers": 0.6,
 }
 
 _METHODS = {"MapBatches": "map_batches", "MapRows": "map", "Map": "map", "Filter": "filter",

@@ -13,9 +13,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from raytop.format import NA, fmt_bytes, fmt_count, sparkline
+from raytop.format import NA, fmt_bytes, fmt_count, fmt_percentiles, fmt_short_seconds, sparkline
 from raytop.model import DatasetStats, OperatorStats, op_key
 from raytop.plan_graph import build_graph
+from raytop.tails import OperatorTails, Percentiles
 from raytop.tui import derive
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.operators_table import POLICY_SHORT, POLICY_STYLE, backpressure_text, usage_text
@@ -124,7 +125,33 @@ def _neighbours(op: OperatorStats, ds: DatasetStats) -> Text | None:
     return text
 
 
-def describe(op: OperatorStats, ds: DatasetStats) -> Text:
+def _pcts(p: Percentiles | None, fmt) -> str:
+    return NA if p is None or not p.count else fmt_percentiles(p.p50, p.p90, p.p99, fmt)
+
+
+def tails_text(tails: OperatorTails | None, ips: dict) -> Text:
+    """Percentiles of task time and block size (bucket resolution), and the longest-running
+    tasks with their nodes when the probe reads them."""
+    text = Text()
+    text.append("p50/p90/p99 task ", style="dim")
+    text.append(_pcts(tails.task_s if tails else None, fmt_short_seconds))
+    text.append("  block ", style="dim")
+    text.append(_pcts(tails.block_bytes if tails else None, fmt_bytes))
+    text.append("  rows ", style="dim")
+    text.append(_pcts(tails.block_rows if tails else None, fmt_count))
+    text.append("  (Ray's buckets)\n", style="dim")
+    slow = tails.slow_tasks if tails is not None else None
+    if slow:
+        text.append("running longest ", style="dim")
+        text.append(", ".join(
+            f"task {NA if t.task_index is None else t.task_index} "
+            f"{fmt_short_seconds(t.running_s if t.running_s is not None else t.age_s)} on "
+            f"{NA if t.node_id is None else ips.get(t.node_id) or t.node_id[:12]}" for t in slow[:3]))
+        text.append("\n")
+    return text
+
+
+def describe(op: OperatorStats, ds: DatasetStats, ips: dict | None = None) -> Text:
     text = Text()
     where = _neighbours(op, ds)
     if where is not None:
@@ -142,6 +169,7 @@ def describe(op: OperatorStats, ds: DatasetStats) -> Text:
     text.append(NA if op.avg_task_s is None else f"{op.avg_task_s:.2f}s")
     text.append("  avg block ", style="dim")
     text.append(f"{fmt_bytes(op.avg_block_bytes)} {fmt_count(op.avg_block_rows)} rows\n")
+    text.append_text(tails_text(op.tails, ips or {}))
     text.append("rows out ", style="dim")
     text.append(f"{fmt_count(op.rows_out)}  ")
     text.append("bytes out ", style="dim")
@@ -182,5 +210,6 @@ class OperatorDetailScreen(FrameScreen):
         if op is None:
             head.append("  (not in the current snapshot)", style="yellow")
         self.query_one("#detail-title", Static).update(head)
-        info = describe(op, ds) if op is not None and ds is not None else Text("")
+        ips = {n.node_id: n.ip for n in frame.snapshot.nodes if n.ip}
+        info = describe(op, ds, ips) if op is not None and ds is not None else Text("")
         self.query_one("#detail-info", Static).update(info)
