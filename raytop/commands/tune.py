@@ -15,7 +15,8 @@ import click
 from raytop.commands.common import FORCE, FiniteFloatRange
 from raytop.errors import BadInput
 from raytop.tuning.overrides import parse_settings
-from raytop.tuning.trials import TrialResult, trial_table
+from raytop.tuning.progress import TuneProgress, TuneView, verdict_line
+from raytop.tuning.trials import trial_table
 from raytop.tuning.tune import Round, TuneOptions, Tuner, TuneResult
 
 
@@ -31,10 +32,9 @@ def _say(line: str) -> None:
     print(f"raytop tune | {line}", file=sys.stderr, flush=True)
 
 
-def _on_trial(t: TrialResult, which: str) -> None:
-    rate = "n/a" if t.rows_per_s is None else f"{t.rows_per_s:,.0f} rows/s"
-    gpu = "" if t.gpu_util is None else f", GPU {t.gpu_util:.0f} %"
-    _say(f"{which}: {t.label}: {rate}{gpu} (exit {t.exit_code})")
+def _print_change(view: TuneView, line: str) -> None:
+    if line:  # progress ticks of the running trial are for the live view only
+        _say(line)
 
 
 def _gain(r: Round) -> str:
@@ -56,8 +56,7 @@ def print_summary(result: TuneResult) -> None:
         click.echo(f"  {rate:>10}  {gpu:>6}  exit {code}  {label}")
     click.echo("rounds:")
     for r in result.rounds:
-        word = "kept" if r.verdict.keep else "dropped"
-        click.echo(f"  {word}: {'; '.join(r.candidate)}: {_gain(r)}: {r.verdict.why}")
+        click.echo(f"  {verdict_line(r.candidate, r.verdict)}")
     if result.final is not None:
         click.echo(f"original -> tuned, fresh interleaved trials: {_gain(result.final)}")
     lines = code_to_paste(result)
@@ -104,11 +103,13 @@ def _write_outputs(result: TuneResult, workdir: Path, report: Path | None, force
               help="Where trial recordings go (default ./raytop-tune-<script>-<UTC time>).")
 @click.option("--allow-writes", is_flag=True,
               help="Tune a script that writes (write_*): every trial writes again.")
+@click.option("--headless", is_flag=True,
+              help="No live view: a line on stderr per trial and verdict (CI).")
 @FORCE
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(rounds, repeats, trial_seconds, warmup_s, tries, report_path, workdir, allow_writes,
-            force, script, args) -> None:
+            headless, force, script, args) -> None:
     """Apply the advisor's fixes one at a time, measure them, keep what helps."""
     if not script.is_file():
         raise BadInput(f"script not found: {script}")
@@ -125,6 +126,15 @@ def command(rounds, repeats, trial_seconds, warmup_s, tries, report_path, workdi
                        repeats=repeats, trial_seconds=trial_seconds, warmup_s=warmup_s,
                        tries=tuple(tries))
     _say(f"trials in {workdir}")
-    result = Tuner(opts, _on_trial).run()
+    if headless or not sys.stdout.isatty():
+        result = Tuner(opts, TuneProgress(script.name, _print_change)).run()
+    else:
+        from raytop.tui.tune_app import run_tune_view
+
+        shown = run_tune_view(opts, title=f"raytop tune {script.name}")
+        if shown is None:
+            _say(f"stopped before it finished (the view was closed); trials so far in {workdir}")
+            raise SystemExit(130)
+        result = shown
     print_summary(result)
     _write_outputs(result, workdir, report_path, force)

@@ -8,12 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
+from typing import TYPE_CHECKING
 
 from raytop.model import Snapshot, Suggestion
+
+if TYPE_CHECKING:
+    from raytop.recording import RecordingReader
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,12 @@ class TrialResult:
     rows_per_s: float | None  # steady state; None when it could not be measured
     gpu_util: float | None  # mean over the judged window, when there are GPUs
     judged_s: float | None  # length of the judged window
-    suggestions: tuple[Suggestion, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()  # the advisor's findings
+    near_misses: tuple[Suggestion, ...] = ()  # rules that held in some evaluation (findings.py)
+
+
+# (seconds since the trial started, rows/s so far or None): called about once a second
+ProgressFn = Callable[[float, float | None], None]
 
 
 def _main_rows(snap: Snapshot) -> tuple[str, int] | None:
@@ -53,40 +63,95 @@ def steady_rate(snaps: Sequence[Snapshot], warmup_s: float) -> tuple[float | Non
     return rate, (mean(utils) if utils else None), window[-1].t - window[0].t
 
 
+class _Watch:
+    """Rows/s so far of a trial, read from its recording while ``raytop run`` writes it."""
+
+    def __init__(self, path: Path, warmup_s: float) -> None:
+        self.path, self.warmup_s = path, warmup_s
+        self.reader: RecordingReader | None = None
+
+    def rate(self) -> float | None:
+        from raytop.recording import RecordingError, RecordingReader
+
+        try:
+            if self.reader is None:
+                if not self.path.exists():
+                    return None
+                self.reader = RecordingReader(self.path)
+            else:
+                self.reader.refresh()
+            snaps = tuple(self.reader.iter_snapshots())
+        except (RecordingError, OSError):
+            return None  # not written far enough yet: no figure, not a zero
+        return steady_rate(snaps, self.warmup_s)[0]
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
 def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label: str,
               recording: Path, *, trial_seconds: float | None, warmup_s: float,
-              interval: float = 0.5) -> TrialResult:
+              interval: float = 0.5, on_progress: ProgressFn | None = None) -> TrialResult:
     from raytop.analysis.advisor import advise
     from raytop.recording import RecordingReader
+    from raytop.tuning.findings import near_misses
 
     cmd = [sys.executable, "-m", "raytop", "run", "--headless", "--interval", str(interval),
            "--record", str(recording), "--force"]
     for s in settings:
         cmd += ["--set", s]
     cmd += [str(script), *args]
+    recording.unlink(missing_ok=True)  # the watch must not read a previous run's figures
+    watch = _Watch(recording, warmup_s)
     log = open(recording.with_suffix(".log"), "wb")
     with log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-        code = _wait(proc, trial_seconds)
+        started = time.monotonic()
+
+        def tick() -> None:
+            if on_progress is not None:
+                on_progress(time.monotonic() - started, watch.rate())
+        try:
+            code = _wait(proc, trial_seconds, tick)
+        except BaseException:  # the tune was stopped (its view closed, Ctrl-C): so is the trial
+            _stop(proc)
+            raise
+        finally:
+            watch.close()
     with RecordingReader(recording) as reader:
         snaps = tuple(reader.iter_snapshots())
     rate, gpu, judged = steady_rate(snaps, warmup_s)
     return TrialResult(label, tuple(settings), recording, code, rate, gpu, judged,
-                       tuple(advise(snaps)))
+                       tuple(advise(snaps)), near_misses(snaps))
 
 
-def _wait(proc: subprocess.Popen, trial_seconds: float | None) -> int:
-    """The trial's exit code; a trial cut at ``trial_seconds`` gets Ctrl-C, as a user would."""
-    try:
-        return proc.wait(trial_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGINT)  # raytop forwards it to the script and finishes
+def _wait(proc: subprocess.Popen, trial_seconds: float | None, tick: Callable[[], None]) -> int:
+    """The trial's exit code, ``tick`` about once a second meanwhile; a trial cut at
+    ``trial_seconds`` gets Ctrl-C, as a user would."""
+    deadline = None if trial_seconds is None else time.monotonic() + trial_seconds
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
         try:
-            return proc.wait(60)
+            return proc.wait(1.0 if left is None else min(1.0, left))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait()
+            tick()
+    return _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """Ctrl-C to the trial (raytop forwards it to the script and finishes its recording)."""
+    if proc.poll() is not None:
+        return proc.returncode
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
 
 
 def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str]]:

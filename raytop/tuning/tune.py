@@ -10,14 +10,17 @@ of the baseline for the next round.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from raytop.model import Suggestion
 from raytop.tuning.candidates import next_candidate
 from raytop.tuning.decide import Verdict, compare
+from raytop.tuning.findings import merge
 from raytop.tuning.overrides import Override, parse_settings
+from raytop.tuning.progress import TuneProgress
 from raytop.tuning.trials import TrialResult, run_trial
 
 
@@ -54,20 +57,42 @@ class TuneResult:
         return tuple(s for r in self.kept for s in r.candidate)
 
 
+def findings_of(trials: Sequence[TrialResult]) -> tuple[Suggestion, ...]:
+    """What the trials of one configuration say to try: every trial's advisor findings, then
+    every trial's near misses (a borderline problem shows in some trials and not others)."""
+    return merge([*(t.suggestions for t in trials), *(t.near_misses for t in trials)])
+
+
+class TuneStopped(Exception):
+    """The tune was asked to stop (its live view closed)."""
+
+
 class Tuner:
-    def __init__(self, opts: TuneOptions, on_trial: Callable[[TrialResult, str], None]) -> None:
+    def __init__(self, opts: TuneOptions, progress: TuneProgress,
+                 stop: threading.Event | None = None) -> None:
         self.opts = opts
-        self.on_trial = on_trial
+        self.progress = progress
+        self.stop = stop or threading.Event()
         self.result = TuneResult()
         self._n = 0
 
     def trial(self, settings: Sequence[str], label: str) -> TrialResult:
         self._n += 1
-        rec = self.opts.workdir / f"trial-{self._n:02d}.raytop"
+        n = self._n
+        rec = self.opts.workdir / f"trial-{n:02d}.raytop"
+
+        def on_progress(elapsed: float, rate: float | None) -> None:
+            if self.stop.is_set():
+                raise TuneStopped()  # run_trial stops the trial's script
+            self.progress.trial_progress(n, elapsed, rate)
+        if self.stop.is_set():
+            raise TuneStopped()
+        self.progress.trial_started(n, label, settings)
         t = run_trial(self.opts.script, self.opts.args, settings, label, rec,
-                      trial_seconds=self.opts.trial_seconds, warmup_s=self.opts.warmup_s)
+                      trial_seconds=self.opts.trial_seconds, warmup_s=self.opts.warmup_s,
+                      on_progress=on_progress)
         self.result.trials.append(t)
-        self.on_trial(t, f"trial {self._n}")
+        self.progress.trial_done(n, t)
         return t
 
     def interleaved(self, base: Sequence[str], cand: Sequence[str], cand_label: str,
@@ -83,7 +108,7 @@ class Tuner:
     def run(self) -> TuneResult:
         kept: list[str] = []
         tried: list[str] = []
-        findings = self.trial(kept, "baseline").suggestions
+        findings = findings_of([self.trial(kept, "baseline")])
         tries = [parse_settings([t])[0] for t in self.opts.tries]
         for _ in range(self.opts.rounds):
             picked = _pick(findings, tried, tries)
@@ -92,18 +117,25 @@ class Tuner:
             finding, overrides = picked
             settings = tuple(o.text for o in overrides)
             tried += settings
+            self.progress.round_started(settings, finding)
             a, b = self.interleaved(kept, [*kept, *settings], "+" + "; ".join(settings))
             verdict = compare([t.rows_per_s for t in a], [t.rows_per_s for t in b])
             rnd = Round(settings, finding, tuple(a), tuple(b), verdict)
             self.result.rounds.append(rnd)
+            self.progress.round_decided(rnd.candidate, verdict)
             if verdict.keep:
                 kept += settings
                 self.result.kept.append(rnd)
-                findings = b[-1].suggestions
+                findings = findings_of(b)
+            else:  # the current configuration's own trials of this round say more
+                findings = merge([findings, findings_of(a)])
         if kept:
+            self.progress.round_started(tuple(kept), None, final=True)
             a, b = self.interleaved([], kept, "tuned: " + "; ".join(kept), "original")
             verdict = compare([t.rows_per_s for t in a], [t.rows_per_s for t in b])
             self.result.final = Round(tuple(kept), None, tuple(a), tuple(b), verdict)
+            self.progress.round_decided(tuple(kept), verdict, final=True)
+        self.progress.finished()
         return self.result
 
 
