@@ -54,7 +54,18 @@ class TuneResult:
 
     @property
     def settings(self) -> tuple[str, ...]:
-        return tuple(s for r in self.kept for s in r.candidate)
+        out: tuple[str, ...] = ()
+        for r in self.kept:
+            out = combine(out, r.candidate)
+        return out
+
+
+def combine(current: Sequence[str], change: Sequence[str]) -> tuple[str, ...]:
+    """``current`` with ``change`` applied: a setting of the same operator and key is replaced
+    (``concurrency=4`` kept, then ``concurrency=8`` tried), not given twice."""
+    changed = {(o.operator, o.key) for o in parse_settings(change)}
+    kept = [o.text for o in parse_settings(current) if (o.operator, o.key) not in changed]
+    return (*kept, *change)
 
 
 def findings_of(trials: Sequence[TrialResult]) -> tuple[Suggestion, ...]:
@@ -106,7 +117,7 @@ class Tuner:
         return a, b
 
     def run(self) -> TuneResult:
-        kept: list[str] = []
+        kept: tuple[str, ...] = ()
         tried: list[str] = []
         findings = findings_of([self.trial(kept, "baseline")])
         tries = [parse_settings([t])[0] for t in self.opts.tries]
@@ -118,23 +129,23 @@ class Tuner:
             settings = tuple(o.text for o in overrides)
             tried += settings
             self.progress.round_started(settings, finding)
-            a, b = self.interleaved(kept, [*kept, *settings], "+" + "; ".join(settings))
+            a, b = self.interleaved(kept, combine(kept, settings), "+" + "; ".join(settings))
             verdict = compare([t.rows_per_s for t in a], [t.rows_per_s for t in b])
             rnd = Round(settings, finding, tuple(a), tuple(b), verdict)
             self.result.rounds.append(rnd)
             self.progress.round_decided(rnd.candidate, verdict)
             if verdict.keep:
-                kept += settings
+                kept = combine(kept, settings)
                 self.result.kept.append(rnd)
                 findings = findings_of(b)
             else:  # the current configuration's own trials of this round say more
                 findings = merge([findings, findings_of(a)])
         if kept:
-            self.progress.round_started(tuple(kept), None, final=True)
+            self.progress.round_started(kept, None, final=True)
             a, b = self.interleaved([], kept, "tuned: " + "; ".join(kept), "original")
             verdict = compare([t.rows_per_s for t in a], [t.rows_per_s for t in b])
-            self.result.final = Round(tuple(kept), None, tuple(a), tuple(b), verdict)
-            self.progress.round_decided(tuple(kept), verdict, final=True)
+            self.result.final = Round(kept, None, tuple(a), tuple(b), verdict)
+            self.progress.round_decided(kept, verdict, final=True)
         self.progress.finished()
         return self.result
 

@@ -77,3 +77,12 @@ def test_steady_rate_leaves_the_warm_up_out():
              _snap(31, 2100, "FINISHED")]
     rate, gpu, judged = steady_rate(snaps, warmup_s=10)
     assert rate == pytest.approx(100.0) and judged == 20 and gpu is None
+
+
+def test_a_change_to_a_kept_setting_replaces_it():
+    from raytop.tuning.tune import combine
+
+    kept = ("MapBatches(fetch).concurrency=4", "MapBatches(Model).batch_size=64")
+    assert combine(kept, ["MapBatches(fetch).concurrency=8"]) == (
+        "MapBatches(Model).batch_size=64", "MapBatches(fetch).concurrency=8")
+    assert combine((), ["ReadRange.override_num_blocks=40"]) == ("ReadRange.override_num_blocks=40",)
