@@ -127,7 +127,7 @@ def command(rounds, repeats, trial_seconds, warmup_s, tries, report_path, workdi
                        tries=tuple(tries))
     _say(f"trials in {workdir}")
     if headless or not sys.stdout.isatty():
-        result = Tuner(opts, TuneProgress(script.name, _print_change)).run()
+        result = Tuner(opts, TuneProgress(script.name, _print_change, live=False)).run()
     else:
         from raytop.tui.tune_app import run_tune_view
 

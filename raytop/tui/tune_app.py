@@ -122,9 +122,11 @@ class TuneApp(App):
         self.notify(message.text, severity="error", timeout=60)
 
 
-def run_tune_view(opts: TuneOptions, title: str) -> TuneResult | None:
-    """The tune in a thread under the live view; its result, or None when the view was closed
-    before it finished (the running trial is stopped)."""
+def tune_app(opts: TuneOptions, title: str
+             ) -> tuple[TuneApp, Callable[[], TuneResult | None]]:
+    """The live view, its tune started in a thread once the view is up, and what to call once
+    the view has closed: the tune's result, or None when it was closed before the tune finished
+    (the running trial is stopped); the tune's own error raised again."""
     stop = threading.Event()
     outcome: dict[str, TuneResult] = {}
     failed: list[BaseException] = []
@@ -144,9 +146,18 @@ def run_tune_view(opts: TuneOptions, title: str) -> TuneResult | None:
 
     thread = threading.Thread(target=work, name="raytop-tune", daemon=True)
     app = TuneApp(title, start=thread.start)
+
+    def finish() -> TuneResult | None:
+        stop.set()
+        if thread.is_alive() or thread.ident is not None:
+            thread.join()
+        if failed:
+            raise failed[0]
+        return outcome.get("result")
+    return app, finish
+
+
+def run_tune_view(opts: TuneOptions, title: str) -> TuneResult | None:
+    app, finish = tune_app(opts, title)
     app.run()
-    stop.set()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return outcome.get("result")
+    return finish()

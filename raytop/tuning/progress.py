@@ -53,9 +53,11 @@ def verdict_line(settings: Sequence[str], verdict: Verdict, final: bool = False)
 
 
 class TuneProgress:
-    def __init__(self, script: str, on_change: Callable[[TuneView, str], None]) -> None:
+    def __init__(self, script: str, on_change: Callable[[TuneView, str], None],
+                 live: bool = True) -> None:
         self.view = TuneView(script=script)
         self.on_change = on_change
+        self.live = live  # wants the running trial's rows/s so far (read from its recording)
 
     def _set(self, line: str, **changes) -> None:
         self.view = replace(self.view, **changes)

@@ -34,8 +34,9 @@ class TrialResult:
     near_misses: tuple[Suggestion, ...] = ()  # rules that held in some evaluation (findings.py)
 
 
-# (seconds since the trial started, rows/s so far or None): called about once a second
-ProgressFn = Callable[[float, float | None], None]
+# (seconds since the trial started, what gives its rows/s so far or None): called about once a
+# second; reading the rate decodes the recording's new snapshots, so it is asked only if wanted
+ProgressFn = Callable[[float, Callable[[], float | None]], None]
 
 
 def _main_rows(snap: Snapshot) -> tuple[str, int] | None:
@@ -69,6 +70,7 @@ class _Watch:
     def __init__(self, path: Path, warmup_s: float) -> None:
         self.path, self.warmup_s = path, warmup_s
         self.reader: RecordingReader | None = None
+        self.snaps: list[Snapshot] = []  # read so far: each tick decodes only the new ones
 
     def rate(self) -> float | None:
         from raytop.recording import RecordingError, RecordingReader
@@ -80,10 +82,11 @@ class _Watch:
                 self.reader = RecordingReader(self.path)
             else:
                 self.reader.refresh()
-            snaps = tuple(self.reader.iter_snapshots())
+            after = self.snaps[-1].t + 1e-6 if self.snaps else None
+            self.snaps += self.reader.iter_snapshots(start=after)
         except (RecordingError, OSError):
             return None  # not written far enough yet: no figure, not a zero
-        return steady_rate(snaps, self.warmup_s)[0]
+        return steady_rate(self.snaps, self.warmup_s)[0]
 
     def close(self) -> None:
         if self.reader is not None:
@@ -112,7 +115,7 @@ def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label:
 
         def tick() -> None:
             if on_progress is not None:
-                on_progress(time.monotonic() - started, watch.rate())
+                on_progress(time.monotonic() - started, watch.rate)
         try:
             code = _wait(proc, trial_seconds, tick)
         except BaseException:  # the tune was stopped (its view closed, Ctrl-C): so is the trial

@@ -11,7 +11,7 @@ of the baseline for the next round.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,10 +92,11 @@ class Tuner:
         n = self._n
         rec = self.opts.workdir / f"trial-{n:02d}.raytop"
 
-        def on_progress(elapsed: float, rate: float | None) -> None:
+        def on_progress(elapsed: float, rate: Callable[[], float | None]) -> None:
             if self.stop.is_set():
                 raise TuneStopped()  # run_trial stops the trial's script
-            self.progress.trial_progress(n, elapsed, rate)
+            if self.progress.live:
+                self.progress.trial_progress(n, elapsed, rate())
         if self.stop.is_set():
             raise TuneStopped()
         self.progress.trial_started(n, label, settings)

@@ -86,3 +86,20 @@ def test_a_change_to_a_kept_setting_replaces_it():
     assert combine(kept, ["MapBatches(fetch).concurrency=8"]) == (
         "MapBatches(Model).batch_size=64", "MapBatches(fetch).concurrency=8")
     assert combine((), ["ReadRange.override_num_blocks=40"]) == ("ReadRange.override_num_blocks=40",)
+
+
+def test_the_running_trials_rate_is_read_from_its_recording_as_it_grows(tmp_path):
+    from raytop.recording import RecordingWriter
+    from raytop.tuning.trials import _Watch
+
+    path = tmp_path / "trial.raytop"
+    watch = _Watch(path, warmup_s=0)
+    assert watch.rate() is None  # not there yet: no figure
+    with RecordingWriter(path, meta={"command": ["raytop", "test"]}) as writer:
+        writer.snapshot(_snap(0, 0))
+        assert watch.rate() is None  # one running sample: no rate yet
+        writer.snapshot(_snap(10, 1000))
+        assert watch.rate() == pytest.approx(100.0)
+        writer.snapshot(_snap(20, 3000))
+        assert watch.rate() == pytest.approx(150.0) and len(watch.snaps) == 3
+    watch.close()

@@ -86,3 +86,61 @@ async def test_pending_updates_collapse_into_the_newest():
             app.post_message(TuneUpdate(view))
         await wait_for(pilot, lambda: app.view is views[-1])
         assert app.view.current is not None and app.view.current.n == 2
+
+
+def _fake_trials(monkeypatch, hold: bool):
+    """Trials that measure 100 rows/s, 300 with the fix; ``hold``: the first one runs until the
+    tune is stopped (it ticks, as a real trial does once a second)."""
+    import threading
+    from pathlib import Path
+
+    from raytop.model import Suggestion
+
+    fix = Suggestion(rule="input-starved", severity="warning", title="t", evidence="e",
+                     fix="ds.map_batches(preprocess, compute=TaskPoolStrategy(size=4), ...)",
+                     operator="MapBatches(Model)")
+    tick = threading.Event()
+
+    def fake(script, args, settings, label, rec, *, on_progress=None, **kw):
+        while hold:
+            on_progress(1.0, lambda: 42.0)  # raises once the tune is stopped
+            tick.wait(0.01)
+        return TrialResult(label, tuple(settings), Path(rec), 0, 300.0 if settings else 100.0,
+                           None, 20.0, (fix,))
+    monkeypatch.setattr("raytop.tuning.tune.run_trial", fake)
+
+
+@sync
+async def test_the_tune_runs_under_the_view_to_its_end(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from raytop.tui.tune_app import tune_app
+    from raytop.tuning.tune import TuneOptions
+
+    _fake_trials(monkeypatch, hold=False)
+    opts = TuneOptions(script=Path("demo.py"), args=[], workdir=tmp_path, rounds=1, repeats=1)
+    app, finish = tune_app(opts, "raytop tune demo.py")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.view is not None and app.view.done)
+        assert "original -> tuned" in text_of(app.query_one(TrialsPanel))
+        await pilot.press("q")
+    result = finish()
+    assert result is not None and result.settings == (FIX,)
+
+
+@sync
+async def test_quitting_the_view_stops_the_tune(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from raytop.tui.tune_app import tune_app
+    from raytop.tuning.tune import TuneOptions
+
+    _fake_trials(monkeypatch, hold=True)
+    opts = TuneOptions(script=Path("demo.py"), args=[], workdir=tmp_path)
+    app, finish = tune_app(opts, "raytop tune demo.py")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.view is not None and app.view.current is not None
+                       and app.view.current.rows_per_s == 42.0)
+        assert "42 rows/s so far" in text_of(app.query_one(NowPanel))
+        await pilot.press("q")
+    assert finish() is None  # stopped before the end: no result
