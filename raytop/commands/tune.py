@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,10 @@ def writes_somewhere(script: Path) -> list[str]:
 
 def _say(line: str) -> None:
     print(f"raytop tune | {line}", file=sys.stderr, flush=True)
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_change(view: TuneView, line: str) -> None:
@@ -127,6 +132,8 @@ def command(rounds, repeats, trial_seconds, warmup_s, tries, report_path, workdi
                        tries=tuple(tries))
     _say(f"trials in {workdir}")
     if headless or not sys.stdout.isatty():
+        # a CI job's timeout sends SIGTERM: stop the running trial (its own session) as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
         result = Tuner(opts, TuneProgress(script.name, _print_change, live=False)).run()
     else:
         from raytop.tui.tune_app import run_tune_view
