@@ -32,6 +32,7 @@ class TrialResult:
     judged_s: float | None  # length of the judged window
     suggestions: tuple[Suggestion, ...] = ()  # the advisor's findings
     near_misses: tuple[Suggestion, ...] = ()  # rules that held in some evaluation (findings.py)
+    load_avg: float | None = None  # the machine's mean 1-min load average while it ran
 
 
 # (seconds since the trial started, what gives its rows/s so far or None): called about once a
@@ -112,8 +113,11 @@ def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         started = time.monotonic()
+        loads: list[float] = []
 
         def tick() -> None:
+            if hasattr(os, "getloadavg"):
+                loads.append(os.getloadavg()[0])
             if on_progress is not None:
                 on_progress(time.monotonic() - started, watch.rate)
         try:
@@ -127,7 +131,7 @@ def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label:
         snaps = tuple(reader.iter_snapshots())
     rate, gpu, judged = steady_rate(snaps, warmup_s)
     return TrialResult(label, tuple(settings), recording, code, rate, gpu, judged,
-                       tuple(advise(snaps)), near_misses(snaps))
+                       tuple(advise(snaps)), near_misses(snaps), mean(loads) if loads else None)
 
 
 def _wait(proc: subprocess.Popen, trial_seconds: float | None, tick: Callable[[], None]) -> int:
@@ -157,11 +161,12 @@ def _stop(proc: subprocess.Popen) -> int:
         return proc.wait()
 
 
-def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str]]:
-    """(label, rows/s, GPU util, exit) per trial, for the terminal and docs."""
+def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str, str]]:
+    """(label, rows/s, GPU util, machine load, exit) per trial, for the terminal and docs."""
     rows = []
     for t in trials:
         rate = "n/a" if t.rows_per_s is None else f"{t.rows_per_s:,.0f}"
         gpu = "" if t.gpu_util is None else f"{t.gpu_util:.0f} %"
-        rows.append((t.label, rate, gpu, str(t.exit_code)))
+        load = "n/a" if t.load_avg is None else f"{t.load_avg:.1f}"
+        rows.append((t.label, rate, gpu, load, str(t.exit_code)))
     return rows

@@ -10,14 +10,15 @@ of the baseline for the next round.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from raytop.model import Suggestion
 from raytop.tuning.candidates import next_candidate
-from raytop.tuning.decide import Verdict, compare
+from raytop.tuning.decide import Verdict, busy_note, compare
 from raytop.tuning.findings import merge
 from raytop.tuning.overrides import Override, parse_settings
 from raytop.tuning.progress import TuneProgress
@@ -66,6 +67,13 @@ def combine(current: Sequence[str], change: Sequence[str]) -> tuple[str, ...]:
     changed = {(o.operator, o.key) for o in parse_settings(change)}
     kept = [o.text for o in parse_settings(current) if (o.operator, o.key) not in changed]
     return (*kept, *change)
+
+
+def judge(base: Sequence[TrialResult], cand: Sequence[TrialResult]) -> Verdict:
+    """``compare`` of the two sides' rows/s, said to be doubtful when the machine was busy."""
+    verdict = compare([t.rows_per_s for t in base], [t.rows_per_s for t in cand])
+    note = busy_note([t.load_avg for t in (*base, *cand)], os.cpu_count())
+    return replace(verdict, why=verdict.why + note) if note else verdict
 
 
 def findings_of(trials: Sequence[TrialResult]) -> tuple[Suggestion, ...]:
@@ -131,7 +139,7 @@ class Tuner:
             tried += settings
             self.progress.round_started(settings, finding)
             a, b = self.interleaved(kept, combine(kept, settings), "+" + "; ".join(settings))
-            verdict = compare([t.rows_per_s for t in a], [t.rows_per_s for t in b])
+            verdict = judge(a, b)
             rnd = Round(settings, finding, tuple(a), tuple(b), verdict)
             self.result.rounds.append(rnd)
             self.progress.round_decided(rnd.candidate, verdict)
@@ -144,7 +152,7 @@ class Tuner:
         if kept:
             self.progress.round_started(kept, None, final=True)
             a, b = self.interleaved([], kept, "tuned: " + "; ".join(kept), "original")
-            verdict = compare([t.rows_per_s for t in a], [t.rows_per_s for t in b])
+            verdict = judge(a, b)
             self.result.final = Round(kept, None, tuple(a), tuple(b), verdict)
             self.progress.round_decided(kept, verdict, final=True)
         self.progress.finished()

@@ -103,3 +103,13 @@ def test_the_running_trials_rate_is_read_from_its_recording_as_it_grows(tmp_path
         writer.snapshot(_snap(20, 3000))
         assert watch.rate() == pytest.approx(150.0) and len(watch.snaps) == 3
     watch.close()
+
+
+def test_a_busy_machine_is_said_with_the_verdict():
+    from raytop.tuning.decide import busy_note
+
+    assert busy_note([7.0, 38.2, 24.0], cpus=2) == (
+        "; the machine was busy (load average 7..38 on 2 CPUs during these trials): "
+        "measure again when it is quieter")
+    assert busy_note([1.5, 3.9], cpus=2) == ""  # at most 2 per CPU: not busy
+    assert busy_note([None, None], cpus=2) == ""  # unknown: nothing said
