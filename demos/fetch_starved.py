@@ -20,7 +20,7 @@ import time
 import numpy as np
 import ray
 
-FETCH_S = 0.5  # seconds one fetch of a block waits on storage
+FETCH_S = 2.0  # seconds one fetch of a block waits on storage (per-task overhead is small next to it)
 ROWS_PER_BLOCK = 100
 
 
