@@ -49,7 +49,10 @@ def _gain(r: Round) -> str:
 
 def code_to_paste(result: TuneResult) -> list[str]:
     lines = []
+    in_force = set(result.settings)
     for r in result.kept:
+        if not in_force.intersection(r.candidate):
+            continue  # replaced by a later kept change of the same setting
         change = r.finding.fix.split("  #", 1)[0] if r.finding else "; ".join(r.candidate)
         lines.append(f"{change}  # raytop tune: {_gain(r)}")
     return lines

@@ -113,3 +113,18 @@ def test_a_busy_machine_is_said_with_the_verdict():
         "measure again when it is quieter")
     assert busy_note([1.5, 3.9], cpus=2) == ""  # at most 2 per CPU: not busy
     assert busy_note([None, None], cpus=2) == ""  # unknown: nothing said
+
+
+def test_the_code_to_paste_leaves_out_a_kept_change_replaced_later():
+    from raytop.commands.tune import code_to_paste
+    from raytop.tuning.tune import Round, TuneResult
+
+    def kept(size: int) -> Round:
+        fix = _s(f"ds.map_batches(fetch, compute=TaskPoolStrategy(size={size}), ...)  # now")
+        return Round((f"MapBatches(fetch).concurrency={size}",), fix, (), (),
+                     compare([100, 100], [150, 150]))
+
+    result = TuneResult(kept=[kept(4), kept(8)])
+    assert code_to_paste(result) == [
+        "ds.map_batches(fetch, compute=TaskPoolStrategy(size=8), ...)  # raytop tune: "
+        "×1.50 rows/s (×1.50..×1.50)"]
