@@ -7,8 +7,8 @@ input because the step that fetches the input is capped at two concurrent tasks.
 `fetch` stands in for reading images from object storage: it waits on I/O (a sleep), it does not
 compute, so a quarter CPU each is right and more of them at once fetch more. The cap of 2 was
 copied from a laptop config. raytop names `input-starved` with the fix
-`compute=TaskPoolStrategy(size=4)`; the gain does not depend on how busy the machine's CPUs are
-(the wait is not CPU work), which makes it measurable on a shared 2-core machine.
+`compute=TaskPoolStrategy(size=4)`; the wait is not CPU work, so the gain survives a shared 2-core
+machine better than a CPU-bound stage's would (docs/tune.md has the figures).
 
     python -m raytop tune --headless --warmup 3 demos/fetch_starved.py [--blocks N]
 """
