@@ -8,7 +8,8 @@ Runs on any machine: `ray.init(num_gpus=1)` declares one logical GPU for Ray's s
 What is wrong: the GPU actor also reserves a whole CPU (`num_cpus=1`) that it barely uses. On this
 2-CPU node only one `decode` task can run next to it, so the expensive decoding crawls and the
 classifier sits idle with an empty input queue.
-The fix: reserve only what the actor uses, `num_cpus=0.25` (or none), so decoding gets both CPUs.
+The fix: reserve no CPU for the GPU actor, `num_cpus=0`, so decoding gets both CPUs (0.25 would
+leave 1.75: still room for one 1-CPU decode task only).
 """
 
 import os

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +16,8 @@ import click
 from raytop.commands.common import FORCE, FiniteFloatRange
 from raytop.errors import BadInput
 from raytop.tuning.overrides import parse_settings
-from raytop.tuning.trials import TrialResult, trial_table
+from raytop.tuning.progress import TuneProgress, TuneView, verdict_line
+from raytop.tuning.trials import trial_table
 from raytop.tuning.tune import Round, TuneOptions, Tuner, TuneResult
 
 
@@ -31,10 +33,13 @@ def _say(line: str) -> None:
     print(f"raytop tune | {line}", file=sys.stderr, flush=True)
 
 
-def _on_trial(t: TrialResult, which: str) -> None:
-    rate = "n/a" if t.rows_per_s is None else f"{t.rows_per_s:,.0f} rows/s"
-    gpu = "" if t.gpu_util is None else f", GPU {t.gpu_util:.0f} %"
-    _say(f"{which}: {t.label}: {rate}{gpu} (exit {t.exit_code})")
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_change(view: TuneView, line: str) -> None:
+    if line:  # progress ticks of the running trial are for the live view only
+        _say(line)
 
 
 def _gain(r: Round) -> str:
@@ -44,20 +49,22 @@ def _gain(r: Round) -> str:
 
 def code_to_paste(result: TuneResult) -> list[str]:
     lines = []
+    in_force = set(result.settings)
     for r in result.kept:
+        if not in_force.intersection(r.candidate):
+            continue  # replaced by a later kept change of the same setting
         change = r.finding.fix.split("  #", 1)[0] if r.finding else "; ".join(r.candidate)
         lines.append(f"{change}  # raytop tune: {_gain(r)}")
     return lines
 
 
 def print_summary(result: TuneResult) -> None:
-    click.echo("trials:")
-    for label, rate, gpu, code in trial_table(result.trials):
-        click.echo(f"  {rate:>10}  {gpu:>6}  exit {code}  {label}")
+    click.echo("trials (rows/s, GPU, machine load average):")
+    for label, rate, gpu, load, code in trial_table(result.trials):
+        click.echo(f"  {rate:>10}  {gpu:>6}  load {load:>5}  exit {code}  {label}")
     click.echo("rounds:")
     for r in result.rounds:
-        word = "kept" if r.verdict.keep else "dropped"
-        click.echo(f"  {word}: {'; '.join(r.candidate)}: {_gain(r)}: {r.verdict.why}")
+        click.echo(f"  {verdict_line(r.candidate, r.verdict)}")
     if result.final is not None:
         click.echo(f"original -> tuned, fresh interleaved trials: {_gain(result.final)}")
     lines = code_to_paste(result)
@@ -75,7 +82,8 @@ def _write_outputs(result: TuneResult, workdir: Path, report: Path | None, force
                           for r in result.rounds],
                "trials": [{"label": t.label, "settings": list(t.settings),
                            "rows_per_s": t.rows_per_s, "gpu_util": t.gpu_util,
-                           "exit_code": t.exit_code, "recording": str(t.recording)}
+                           "load_avg": t.load_avg, "exit_code": t.exit_code,
+                           "recording": str(t.recording)}
                           for t in result.trials]}
     (workdir / "tune.json").write_text(json.dumps(summary, indent=2))
     if report is not None and result.final is not None:
@@ -104,11 +112,13 @@ def _write_outputs(result: TuneResult, workdir: Path, report: Path | None, force
               help="Where trial recordings go (default ./raytop-tune-<script>-<UTC time>).")
 @click.option("--allow-writes", is_flag=True,
               help="Tune a script that writes (write_*): every trial writes again.")
+@click.option("--headless", is_flag=True,
+              help="No live view: a line on stderr per trial and verdict (CI).")
 @FORCE
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(rounds, repeats, trial_seconds, warmup_s, tries, report_path, workdir, allow_writes,
-            force, script, args) -> None:
+            headless, force, script, args) -> None:
     """Apply the advisor's fixes one at a time, measure them, keep what helps."""
     if not script.is_file():
         raise BadInput(f"script not found: {script}")
@@ -125,6 +135,17 @@ def command(rounds, repeats, trial_seconds, warmup_s, tries, report_path, workdi
                        repeats=repeats, trial_seconds=trial_seconds, warmup_s=warmup_s,
                        tries=tuple(tries))
     _say(f"trials in {workdir}")
-    result = Tuner(opts, _on_trial).run()
+    if headless or not sys.stdout.isatty():
+        # a CI job's timeout sends SIGTERM: stop the running trial (its own session) as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
+        result = Tuner(opts, TuneProgress(script.name, _print_change, live=False)).run()
+    else:
+        from raytop.tui.tune_app import run_tune_view
+
+        shown = run_tune_view(opts, title=f"raytop tune {script.name}")
+        if shown is None:
+            _say(f"stopped before it finished (the view was closed); trials so far in {workdir}")
+            raise SystemExit(130)
+        result = shown
     print_summary(result)
     _write_outputs(result, workdir, report_path, force)

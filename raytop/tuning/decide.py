@@ -43,5 +43,19 @@ def compare(baseline: Sequence[float | None], candidate: Sequence[float | None],
                    f"and ≥ {_x(min_gain)} on the median)")
 
 
+BUSY_LOAD_PER_CPU = 2.0  # a 1-min load average above this many per CPU: other work dominates
+
+
+def busy_note(loads: Sequence[float | None], cpus: int | None) -> str:
+    """A warning when the machine was busy with other work during a comparison's trials (their
+    mean 1-min load averages): a spike during the candidate's trials reads as a slower change.
+    Empty when the loads are unknown or the machine was not that busy."""
+    known = [x for x in loads if x is not None]
+    if not known or not cpus or max(known) <= BUSY_LOAD_PER_CPU * cpus:
+        return ""
+    return (f"; the machine was busy (load average {min(known):.0f}..{max(known):.0f} on {cpus} "
+            "CPUs during these trials): measure again when it is quieter")
+
+
 def _x(v: float) -> str:
     return f"×{v:.2f}"

@@ -8,12 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
+from typing import TYPE_CHECKING
 
 from raytop.model import Snapshot, Suggestion
+
+if TYPE_CHECKING:
+    from raytop.recording import RecordingReader
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,14 @@ class TrialResult:
     rows_per_s: float | None  # steady state; None when it could not be measured
     gpu_util: float | None  # mean over the judged window, when there are GPUs
     judged_s: float | None  # length of the judged window
-    suggestions: tuple[Suggestion, ...] = ()
+    suggestions: tuple[Suggestion, ...] = ()  # the advisor's findings
+    near_misses: tuple[Suggestion, ...] = ()  # rules that held in some evaluation (findings.py)
+    load_avg: float | None = None  # the machine's mean 1-min load average while it ran
+
+
+# (seconds since the trial started, what gives its rows/s so far or None): called about once a
+# second; reading the rate decodes the recording's new snapshots, so it is asked only if wanted
+ProgressFn = Callable[[float, Callable[[], float | None]], None]
 
 
 def _main_rows(snap: Snapshot) -> tuple[str, int] | None:
@@ -53,47 +65,108 @@ def steady_rate(snaps: Sequence[Snapshot], warmup_s: float) -> tuple[float | Non
     return rate, (mean(utils) if utils else None), window[-1].t - window[0].t
 
 
+class _Watch:
+    """Rows/s so far of a trial, read from its recording while ``raytop run`` writes it."""
+
+    def __init__(self, path: Path, warmup_s: float) -> None:
+        self.path, self.warmup_s = path, warmup_s
+        self.reader: RecordingReader | None = None
+        self.snaps: list[Snapshot] = []  # read so far: each tick decodes only the new ones
+
+    def rate(self) -> float | None:
+        from raytop.recording import RecordingError, RecordingReader
+
+        try:
+            if self.reader is None:
+                if not self.path.exists():
+                    return None
+                self.reader = RecordingReader(self.path)
+            else:
+                self.reader.refresh()
+            after = self.snaps[-1].t + 1e-6 if self.snaps else None
+            self.snaps += self.reader.iter_snapshots(start=after)
+        except (RecordingError, OSError):
+            return None  # not written far enough yet: no figure, not a zero
+        return steady_rate(self.snaps, self.warmup_s)[0]
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
 def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label: str,
               recording: Path, *, trial_seconds: float | None, warmup_s: float,
-              interval: float = 0.5) -> TrialResult:
+              interval: float = 0.5, on_progress: ProgressFn | None = None) -> TrialResult:
     from raytop.analysis.advisor import advise
     from raytop.recording import RecordingReader
+    from raytop.tuning.findings import near_misses
 
     cmd = [sys.executable, "-m", "raytop", "run", "--headless", "--interval", str(interval),
            "--record", str(recording), "--force"]
     for s in settings:
         cmd += ["--set", s]
     cmd += [str(script), *args]
+    recording.unlink(missing_ok=True)  # the watch must not read a previous run's figures
+    watch = _Watch(recording, warmup_s)
     log = open(recording.with_suffix(".log"), "wb")
     with log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-        code = _wait(proc, trial_seconds)
+        started = time.monotonic()
+        loads: list[float] = []
+
+        def tick() -> None:
+            if hasattr(os, "getloadavg"):
+                loads.append(os.getloadavg()[0])
+            if on_progress is not None:
+                on_progress(time.monotonic() - started, watch.rate)
+        try:
+            code = _wait(proc, trial_seconds, tick)
+        except BaseException:  # the tune was stopped (its view closed, Ctrl-C): so is the trial
+            _stop(proc)
+            raise
+        finally:
+            watch.close()
     with RecordingReader(recording) as reader:
         snaps = tuple(reader.iter_snapshots())
     rate, gpu, judged = steady_rate(snaps, warmup_s)
     return TrialResult(label, tuple(settings), recording, code, rate, gpu, judged,
-                       tuple(advise(snaps)))
+                       tuple(advise(snaps)), near_misses(snaps), mean(loads) if loads else None)
 
 
-def _wait(proc: subprocess.Popen, trial_seconds: float | None) -> int:
-    """The trial's exit code; a trial cut at ``trial_seconds`` gets Ctrl-C, as a user would."""
-    try:
-        return proc.wait(trial_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGINT)  # raytop forwards it to the script and finishes
+def _wait(proc: subprocess.Popen, trial_seconds: float | None, tick: Callable[[], None]) -> int:
+    """The trial's exit code, ``tick`` about once a second meanwhile; a trial cut at
+    ``trial_seconds`` gets Ctrl-C, as a user would."""
+    deadline = None if trial_seconds is None else time.monotonic() + trial_seconds
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
         try:
-            return proc.wait(60)
+            return proc.wait(1.0 if left is None else min(1.0, left))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait()
+            tick()
+    return _stop(proc)
 
 
-def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str]]:
-    """(label, rows/s, GPU util, exit) per trial, for the terminal and docs."""
+def _stop(proc: subprocess.Popen) -> int:
+    """Ctrl-C to the trial (raytop forwards it to the script and finishes its recording)."""
+    if proc.poll() is not None:
+        return proc.returncode
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
+def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str, str]]:
+    """(label, rows/s, GPU util, machine load, exit) per trial, for the terminal and docs."""
     rows = []
     for t in trials:
         rate = "n/a" if t.rows_per_s is None else f"{t.rows_per_s:,.0f}"
         gpu = "" if t.gpu_util is None else f"{t.gpu_util:.0f} %"
-        rows.append((t.label, rate, gpu, str(t.exit_code)))
+        load = "n/a" if t.load_avg is None else f"{t.load_avg:.1f}"
+        rows.append((t.label, rate, gpu, load, str(t.exit_code)))
     return rows

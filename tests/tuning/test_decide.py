@@ -77,3 +77,54 @@ def test_steady_rate_leaves_the_warm_up_out():
              _snap(31, 2100, "FINISHED")]
     rate, gpu, judged = steady_rate(snaps, warmup_s=10)
     assert rate == pytest.approx(100.0) and judged == 20 and gpu is None
+
+
+def test_a_change_to_a_kept_setting_replaces_it():
+    from raytop.tuning.tune import combine
+
+    kept = ("MapBatches(fetch).concurrency=4", "MapBatches(Model).batch_size=64")
+    assert combine(kept, ["MapBatches(fetch).concurrency=8"]) == (
+        "MapBatches(Model).batch_size=64", "MapBatches(fetch).concurrency=8")
+    assert combine((), ["ReadRange.override_num_blocks=40"]) == ("ReadRange.override_num_blocks=40",)
+
+
+def test_the_running_trials_rate_is_read_from_its_recording_as_it_grows(tmp_path):
+    from raytop.recording import RecordingWriter
+    from raytop.tuning.trials import _Watch
+
+    path = tmp_path / "trial.raytop"
+    watch = _Watch(path, warmup_s=0)
+    assert watch.rate() is None  # not there yet: no figure
+    with RecordingWriter(path, meta={"command": ["raytop", "test"]}) as writer:
+        writer.snapshot(_snap(0, 0))
+        assert watch.rate() is None  # one running sample: no rate yet
+        writer.snapshot(_snap(10, 1000))
+        assert watch.rate() == pytest.approx(100.0)
+        writer.snapshot(_snap(20, 3000))
+        assert watch.rate() == pytest.approx(150.0) and len(watch.snaps) == 3
+    watch.close()
+
+
+def test_a_busy_machine_is_said_with_the_verdict():
+    from raytop.tuning.decide import busy_note
+
+    assert busy_note([7.0, 38.2, 24.0], cpus=2) == (
+        "; the machine was busy (load average 7..38 on 2 CPUs during these trials): "
+        "measure again when it is quieter")
+    assert busy_note([1.5, 3.9], cpus=2) == ""  # at most 2 per CPU: not busy
+    assert busy_note([None, None], cpus=2) == ""  # unknown: nothing said
+
+
+def test_the_code_to_paste_leaves_out_a_kept_change_replaced_later():
+    from raytop.commands.tune import code_to_paste
+    from raytop.tuning.tune import Round, TuneResult
+
+    def kept(size: int) -> Round:
+        fix = _s(f"ds.map_batches(fetch, compute=TaskPoolStrategy(size={size}), ...)  # now")
+        return Round((f"MapBatches(fetch).concurrency={size}",), fix, (), (),
+                     compare([100, 100], [150, 150]))
+
+    result = TuneResult(kept=[kept(4), kept(8)])
+    assert code_to_paste(result) == [
+        "ds.map_batches(fetch, compute=TaskPoolStrategy(size=8), ...)  # raytop tune: "
+        "×1.50 rows/s (×1.50..×1.50)"]

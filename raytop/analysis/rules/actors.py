@@ -116,12 +116,27 @@ def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cp
     return flags, hits
 
 
+def _actor_cpus_freeing_one_task(upi: _Upstream, model: LogicalOp | None, actor_cpus: float,
+                                 mean_free: float | None) -> float | None:
+    """The highest ``num_cpus`` per actor (half, a quarter, none) at which the CPUs the pool's
+    actors give back, with those already free, fit one more upstream task: Ray schedules a
+    task only where its whole ask fits, so halving 1 CPU next to a 1-CPU task frees nothing
+    usable. None (no CPU-lowering fix) when even none would not, or the pool is not starved of
+    CPUs. Zero only for a GPU actor: its ``num_gpus`` still places it."""
+    if mean_free is None or mean_free >= upi.cpus or actor_cpus < 1 or model is None:
+        return None
+    actors = model.min_size or 1
+    lows = (actor_cpus / 2, actor_cpus / 4) + ((0.0,) if op_num_gpus(model) > 0 else ())
+    return next((low for low in lows if mean_free + actors * (actor_cpus - low) >= upi.cpus), None)
+
+
 def _input_starved_fix(upi: _Upstream, model: LogicalOp | None, actor_cpus: float,
                        mean_free: float | None) -> str:
     if upi.size is not None:
         return call(upi.target, f"compute=TaskPoolStrategy(size={upi.size * 2})") + f"  # now size={upi.size}"
-    if mean_free is not None and mean_free < upi.cpus and actor_cpus >= 1 and model is not None:
-        return (call(model.name, f"num_cpus={fmt_plain(actor_cpus / 2)}")
+    lower = _actor_cpus_freeing_one_task(upi, model, actor_cpus, mean_free)
+    if lower is not None and model is not None:
+        return (call(model.name, f"num_cpus={fmt_plain(lower)}")
                 + f"  # now {fmt_plain(actor_cpus)}: idle actors hold the CPUs {upi.target} needs")
     if is_read(upi.target):
         return call(upi.target, "override_num_blocks=<more blocks>, concurrency=<more read tasks>")
