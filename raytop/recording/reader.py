@@ -318,6 +318,15 @@ class RecordingReader:
             if snap is not None:
                 yield snap
 
+    def iter_indices(self, indices: Iterator[int] | list[int]) -> Iterator[Snapshot]:
+        """The readable snapshots among those at ``indices`` (ascending: each delta row's nodes
+        are then patched onto the last one read)."""
+        for i in indices:
+            with self._lock:
+                snap = self._readable(i)
+            if snap is not None:
+                yield snap
+
     def events(self) -> list[Event]:
         with self._lock:
             try:
