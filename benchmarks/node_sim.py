@@ -110,12 +110,14 @@ class ClusterSim:
             self.nodes.append(self._new_node())
         self.nodes = [n for n in self.nodes if n.died_at is None or step - n.died_at < 60]
 
-    def snapshot(self, step: int) -> Snapshot:
+    def node_table(self, step: int) -> tuple[NodeStats, ...]:
         self._churn(step)
         for node in self.nodes:
             if node.died_at is None:
                 node.tick()
-        return Snapshot(t=T0 + step + self.rng.uniform(0, 0.003),
-                        nodes=tuple(n.stats(i == 0) for i, n in enumerate(self.nodes)),
+        return tuple(n.stats(i == 0) for i, n in enumerate(self.nodes))
+
+    def snapshot(self, step: int) -> Snapshot:
+        return Snapshot(t=T0 + step + self.rng.uniform(0, 0.003), nodes=self.node_table(step),
                         datasets=(self.pipeline._dataset(step),), sources=dict(SOURCES),
                         address="10.0.0.7:6379", ray_version="2.60.0")
