@@ -182,7 +182,7 @@ class RecordingWriter:
         self._conn.execute("BEGIN")
         plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
         raw, state = self._encode_nodes(head, nodes)
-        blob = self._compress(raw, is_key=state.rows == 0)
+        blob = self._compress(raw, is_key=state.rows == 0 and bool(nodes))
         cur = self._conn.execute(
             "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data, base_id) VALUES (?, ?, ?, ?, ?)",
             (to_ns(t), self._dict_id,
@@ -270,12 +270,15 @@ class RecordingWriter:
 
     def _compress(self, raw: bytes, is_key: bool) -> bytes:
         """``raw`` compressed; a keyframe row (its whole node table) is far larger than the rows
-        around it by nature, so it neither sets nor breaks the size baseline of delta rows."""
+        around it by nature, so it neither seeds a dictionary nor sets or breaks the size baseline
+        of delta rows: the dictionary is for them."""
+        if is_key and self._dict_id is None:
+            return codec.make_compressor(None).compress(raw)
         blob = self._compressor.compress(raw)
         self._rows_since_dict += 1
         grown = not is_key and self._best_len is not None and \
             len(blob) > _REBUILD_FACTOR * self._best_len + _REBUILD_SLACK
-        seed_too_small = min(len(raw), _DICT_MAX) > 2 * self._dict_len + 1024
+        seed_too_small = not is_key and min(len(raw), _DICT_MAX) > 2 * self._dict_len + 1024
         if self._dict_id is None or seed_too_small or (
                 grown and self._rows_since_dict >= _REBUILD_MIN_ROWS):
             seed = raw[:_DICT_MAX]
