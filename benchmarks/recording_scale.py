@@ -89,13 +89,13 @@ def report_run(path: Path) -> dict:
 
 
 def _span(seconds: int) -> str:
-    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:.3g} min"
 
 
 def run(quick: bool) -> list[Measurement]:
-    nodes, seconds = (8, 70) if quick else (1000, 180)
-    day = 900 if quick else 86_400
-    first = 300 if quick else 2 * 3600
+    nodes, seconds = (8, 65) if quick else (1000, 180)
+    day = 600 if quick else 86_400
+    first = 200 if quick else 2 * 3600
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
         folder = Path(tmp)
         size = nodes_size(nodes, seconds, folder)
