@@ -1,17 +1,17 @@
-"""The node table of a snapshot row as a patch against a keyframe row (schema 2).
+"""The node table of a snapshot row as a patch against the previous row (schema 2).
 
 A keyframe row holds every node in full (``nodes`` in its JSON, as in schema 1). A delta row holds
 ``node_patch``: per leaf of each node's JSON (``cpu_percent``, ``gpus/3/util_percent``,
-``heap_by_operator/<op>``...), only the values that differ from the keyframe's node with the same
-``node_id``, grouped by leaf (a column per leaf path compresses well: one kind of figure side by
-side). Integers are stored as the difference to the keyframe's value, other values as they are.
-The round trip is exact: the reader rebuilds the very node dicts the writer flattened.
+``heap_by_operator/<op>``...), only the values that differ from the previous row's node with the
+same ``node_id``, grouped by leaf (a column per leaf path compresses well: one kind of figure side
+by side; see ``_column`` for how values are stored). The round trip is exact: the reader rebuilds
+the very node dicts the writer flattened.
 
-    {"base": [keyframe index or -1, per node],   # omitted when the nodes are the keyframe's, in order
-     "new": [node dict, ...],                     # the nodes with base -1, in order
-     "paths": [[key, ...], ...],                  # leaf paths the columns and drops refer to
-     "cols": [[path index, is_delta, position gaps, values], ...],
-     "drop": [[position, [path index, ...]], ...]} # keyframe leaves a node no longer has
+    {"base": [previous row's index or -1, per node],  # omitted when the nodes are the same, in order
+     "new": [node dict, ...],                         # the nodes with base -1, in order
+     "paths": [[key, ...], ...],                      # leaf paths the columns and drops refer to
+     "cols": [[path index, mode, position gaps, values(, unit)], ...],
+     "drop": [[position, [path index, ...]], ...]}     # leaves a node no longer has
 """
 
 from __future__ import annotations
