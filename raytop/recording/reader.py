@@ -318,6 +318,19 @@ class RecordingReader:
             if snap is not None:
                 yield snap
 
+    def keyframe_indices(self) -> list[int]:
+        """Indices of the snapshots that decode without the rows before them (every one in a
+        schema 1 file)."""
+        with self._lock:
+            if self._base_column == "NULL":
+                return list(range(len(self._ids)))
+            try:
+                keys = {r[0] for r in self._conn.execute(
+                    "SELECT id FROM snapshots WHERE base_id IS NULL")}
+            except _SQLITE_ERRORS as e:
+                raise _friendly(self.path, e) from None
+            return [i for i, row_id in enumerate(self._ids) if row_id in keys]
+
     def iter_indices(self, indices: Iterator[int] | list[int]) -> Iterator[Snapshot]:
         """The readable snapshots among those at ``indices`` (ascending: each delta row's nodes
         are then patched onto the last one read)."""

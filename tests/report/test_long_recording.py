@@ -41,10 +41,10 @@ def write(path, n: int) -> None:
 def test_a_long_recording_is_read_as_a_selection_that_keeps_short_datasets(tmp_path, monkeypatch):
     path = tmp_path / "long.raytop"
     write(path, 400)
-    monkeypatch.setattr(history_mod, "MAX_SNAPSHOTS", 20)
+    monkeypatch.setattr(history_mod, "MAX_SNAPSHOTS", 50)
     h = load_history(path)
     times = [s.t - T0 for s in h.snapshots]
-    assert h.recorded == 400 and 20 <= len(h.snapshots) <= 24
+    assert h.recorded == 400 and 50 <= len(h.snapshots) <= 54
     assert times[0] == 0 and times[-1] == 399 and times == sorted(times)
     assert {101, 102, 104, 105} <= set(times)  # around both events
     out = write_report(path, tmp_path / "r.json", "json")
@@ -64,3 +64,17 @@ def test_a_short_recording_is_read_whole(tmp_path, monkeypatch):
     assert h.recorded is None and len(h.snapshots) == 30
     doc = json.loads(write_report(path, tmp_path / "r.json", "json").read_text())
     assert "snapshots_recorded" not in doc["summary"]
+
+
+def test_a_very_long_recording_is_read_at_its_keyframes(tmp_path, monkeypatch):
+    from raytop.recording import writer as rec_writer
+
+    monkeypatch.setattr(rec_writer, "_KEYFRAME_ROWS", 9)  # a keyframe every 10 rows
+    path = tmp_path / "long.raytop"
+    write(path, 400)
+    monkeypatch.setattr(history_mod, "MAX_SNAPSHOTS", 16)  # 400 > 10 x 16: keyframes only
+    h = load_history(path)
+    times = {int(s.t - T0) for s in h.snapshots}
+    keys = set(range(0, 400, 10))
+    assert h.recorded == 400 and times - keys == {101, 102, 104, 105, 399}
+    assert len(times & keys) == 16
