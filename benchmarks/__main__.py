@@ -80,7 +80,7 @@ def _cluster_groups(groups, args, results: list, failures: list) -> None:
 
 
 def _run_groups(groups, args, results: list, failures: list) -> None:
-    from benchmarks import attach, job_slowdown, probe_step, recording_cost, scale
+    from benchmarks import attach, job_slowdown, probe_step, recording_cost, recording_scale, scale
 
     with tempfile.TemporaryDirectory(prefix="raytop-bench-") as tmp:
         recordings: list = []
@@ -102,6 +102,7 @@ def _run_groups(groups, args, results: list, failures: list) -> None:
             results += _guard("simulated cluster", lambda: sim_read.run(args.quick), failures)
         if "recording" in groups:
             results += _guard("recording", lambda: recording_cost.run(args.quick, recordings), failures)
+            results += _guard("recording at scale", lambda: recording_scale.run(args.quick), failures)
         if "diagnosis" in groups:
             from benchmarks import diagnosis
 

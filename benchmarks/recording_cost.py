@@ -46,13 +46,15 @@ def hour_from_real_rows(path: Path, tmp: Path) -> tuple:
     shutil.copy2(path, copy)
     conn = sqlite3.connect(copy)
     try:
-        rows = conn.execute("SELECT t_ns, dict_id, plan_ids, data FROM snapshots ORDER BY t_ns").fetchall()
+        rows = conn.execute(
+            "SELECT t_ns, dict_id, plan_ids, data, base_id FROM snapshots ORDER BY t_ns").fetchall()
         if not rows:
             return None, 0, None
         last = rows[-1][0]
         extra = [(last + (k + 1) * 1_000_000_000,) + rows[k % len(rows)][1:]
                  for k in range(max(0, 3600 - len(rows)))]
-        conn.executemany("INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)", extra)
+        conn.executemany("INSERT INTO snapshots (t_ns, dict_id, plan_ids, data, base_id)"
+                         " VALUES (?, ?, ?, ?, ?)", extra)
         conn.commit()
     finally:
         conn.close()

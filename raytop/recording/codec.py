@@ -10,7 +10,7 @@ from typing import Any
 
 import zstandard
 
-from raytop.model import Plan, Snapshot, from_dict, snapshot_from_dict, to_dict
+from raytop.model import Plan, Snapshot, from_dict, to_dict
 
 ZSTD_LEVEL = 9  # a snapshot is ~10 KB of JSON: level 9 costs well under a millisecond
 
@@ -50,10 +50,6 @@ def join_plans(snap: Snapshot, plans: Sequence[Plan | None]) -> Snapshot:
         dataclasses.replace(ds, plan=plans[i]) if i < len(plans) and plans[i] is not None else ds
         for i, ds in enumerate(snap.datasets))
     return dataclasses.replace(snap, datasets=datasets)
-
-
-def decode_snapshot(raw_json: bytes) -> Snapshot:
-    return snapshot_from_dict(loads(raw_json))
 
 
 def make_compressor(dict_data: bytes | None) -> zstandard.ZstdCompressor:

@@ -8,6 +8,7 @@ while its writer is still running.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import os
 import sqlite3
@@ -20,13 +21,16 @@ from pathlib import Path
 
 import zstandard
 
-from raytop.model import Event, Plan, Snapshot
+from raytop.model import Event, NodeStats, Plan, Snapshot, from_dict, snapshot_from_dict
 from raytop.recording import codec
+from raytop.recording import nodes as node_codec
 from raytop.recording.checks import check_file, clean_meta, harden, inflate, require_tables
 from raytop.recording.errors import RecordingError
-from raytop.recording.schema import MIGRATIONS, SCHEMA_VERSION, to_ns
+from raytop.recording.schema import MIGRATIONS, OLDEST_READ_IN_PLACE, SCHEMA_VERSION, to_ns
 
 _CACHE_SIZE = 128
+_NODE_STATES = 4  # rows whose flattened nodes are kept, for the delta rows that follow them
+_MAX_CHAIN = 100_000  # a hostile file's chain of delta rows must end
 _FETCH_CHUNK = 256
 
 
@@ -55,6 +59,10 @@ def _event(t_ns: int, kind, dataset_id, message, data) -> Event:
     return Event(t=t_ns / 1e9, kind=str(kind), message=str(message or ""),
                  dataset_id=None if dataset_id is None else str(dataset_id),
                  data=payload if isinstance(payload, dict) else {})
+
+
+def _node(flat: dict) -> NodeStats:
+    return from_dict(NodeStats, node_codec.unflatten(flat))
 
 
 def print_skipped(reader: RecordingReader) -> None:
@@ -92,6 +100,8 @@ class RecordingReader:
         self._cache: OrderedDict[int, Snapshot] = OrderedDict()
         self._plans: dict[int, Plan] = {}
         self._dicts: dict[int | None, zstandard.ZstdDecompressor] = {}
+        self._node_states: OrderedDict[int, tuple] = OrderedDict()
+        self._base_column = "base_id"
         self._max_row_id = 0
         self._index_skipped = 0  # rows that point at a dictionary or plan that is not there
         self._bad: set[int] = set()  # row ids whose data turned out undecodable
@@ -107,9 +117,10 @@ class RecordingReader:
                 raise RecordingError(
                     f"recording schema {version} is newer than this raytop supports "
                     f"({SCHEMA_VERSION}); upgrade raytop")
-            if version < SCHEMA_VERSION:
+            if version < OLDEST_READ_IN_PLACE:
                 self._migrate(version)
             require_tables(self._conn, self.path, ("snapshots", "plans", "dicts", "events"))
+            self._find_base_column()
             self._load_index()
             if self._ids:  # a bad tail shows up here rather than mid-replay
                 self.snapshot(len(self._ids) - 1)
@@ -168,7 +179,7 @@ class RecordingReader:
         self._conn.backup(mem)
         self._conn.close()
         self._conn = mem
-        while version < SCHEMA_VERSION:
+        while version < OLDEST_READ_IN_PLACE:
             step = MIGRATIONS.get(version)
             if step is None:
                 raise RecordingError(
@@ -180,6 +191,11 @@ class RecordingReader:
             if not isinstance(new, int) or new <= version:
                 raise RecordingError(f"migration of recording schema {version} failed")
             version = new
+
+    def _find_base_column(self) -> None:
+        """Schema 1 has no ``base_id``: every row of it is a keyframe."""
+        columns = {row[1] for row in self._conn.execute('PRAGMA table_info("snapshots")')}
+        self._base_column = "base_id" if "base_id" in columns else "NULL"
 
     def _load_index(self) -> None:
         """Index the snapshots written since the last call, skipping (and counting) those whose
@@ -265,10 +281,11 @@ class RecordingReader:
             return snap
         try:
             row = self._conn.execute(
-                "SELECT dict_id, plan_ids, data FROM snapshots WHERE id = ?", (row_id,)).fetchone()
+                f"SELECT dict_id, plan_ids, data, {self._base_column} FROM snapshots WHERE id = ?",
+                (row_id,)).fetchone()
             if row is None:
                 raise RecordingError(f"{self.path} is truncated or corrupt (snapshot {i} missing)")
-            snap = self._decode(i, *row)
+            snap = self._decode(i, row_id, *row)
         except _SQLITE_ERRORS as e:
             raise _friendly(self.path, e) from None
         except RecordingError:
@@ -301,6 +318,28 @@ class RecordingReader:
             if snap is not None:
                 yield snap
 
+    def keyframe_indices(self) -> list[int]:
+        """Indices of the snapshots that decode without the rows before them (every one in a
+        schema 1 file)."""
+        with self._lock:
+            if self._base_column == "NULL":
+                return list(range(len(self._ids)))
+            try:
+                keys = {r[0] for r in self._conn.execute(
+                    "SELECT id FROM snapshots WHERE base_id IS NULL")}
+            except _SQLITE_ERRORS as e:
+                raise _friendly(self.path, e) from None
+            return [i for i, row_id in enumerate(self._ids) if row_id in keys]
+
+    def iter_indices(self, indices: Iterator[int] | list[int]) -> Iterator[Snapshot]:
+        """The readable snapshots among those at ``indices`` (ascending: each delta row's nodes
+        are then patched onto the last one read)."""
+        for i in indices:
+            with self._lock:
+                snap = self._readable(i)
+            if snap is not None:
+                yield snap
+
     def events(self) -> list[Event]:
         with self._lock:
             try:
@@ -324,6 +363,7 @@ class RecordingReader:
         with self._lock:
             self._close_quietly()
             self._cache.clear()
+            self._node_states.clear()
 
     def __enter__(self) -> RecordingReader:
         return self
@@ -333,11 +373,19 @@ class RecordingReader:
 
     # ---- decoding -----------------------------------------------------------------------
 
-    def _decode(self, i: int, dict_id: int | None, plan_ids: str | None,
-                data: bytes) -> Snapshot:
+    def _decode(self, i: int, row_id: int, dict_id: int | None, plan_ids: str | None,
+                data: bytes, base_id: int | None) -> Snapshot:
         try:
-            raw = inflate(self._decompressor(dict_id), data)
-            snap = codec.decode_snapshot(raw)
+            fields = codec.loads(inflate(self._decompressor(dict_id), data))
+            patch = fields.pop("node_patch", None) if isinstance(fields, dict) else None
+            snap = snapshot_from_dict(fields)
+            if patch is not None:
+                flats, nodes = self._patched_nodes(base_id, patch)
+                snap = dataclasses.replace(snap, nodes=nodes)
+                self._remember(row_id, (flats, nodes))
+            elif self._base_column != "NULL":  # a keyframe: the next rows are patched against it
+                self._remember(row_id, ([node_codec.flatten(n) for n in fields["nodes"]],
+                                        snap.nodes))
             if plan_ids:
                 snap = codec.join_plans(
                     snap, [self._plan(p) if p is not None else None for p in codec.loads(plan_ids)])
@@ -345,6 +393,53 @@ class RecordingReader:
             raise RecordingError(
                 f"{self.path} is truncated or corrupt (snapshot {i} unreadable: {e})") from None
         return snap
+
+    def _patched_nodes(self, base_id: int | None, patch) -> tuple[list, tuple[NodeStats, ...]]:
+        """The nodes of a delta row: its patch applied to the nodes of the row before it. Nodes
+        that did not change are the previous row's very objects (a report holds thousands of
+        snapshots: unchanged nodes cost nothing)."""
+        prev_flats, prev_nodes = self._node_state(base_id)
+        flats, changed = node_codec.apply_patch(prev_flats, patch)
+        if prev_nodes is None:
+            changed = [True] * len(flats)
+        nodes = tuple(_node(flat) if changed[pos] else prev_nodes[pos]  # type: ignore[index]
+                      for pos, flat in enumerate(flats))
+        return flats, nodes
+
+    def _node_state(self, row_id: int | None) -> tuple[list, tuple[NodeStats, ...] | None]:
+        """(flattened nodes, decoded nodes or None) of row ``row_id``: from the cache, else
+        rebuilt from its keyframe through the patches of the rows in between."""
+        chain: list = []
+        state = None
+        first = row_id
+        while state is None:
+            if type(row_id) is not int or (chain and row_id >= chain[-1][0]) or \
+                    len(chain) > _MAX_CHAIN:
+                raise ValueError("a delta row without a keyframe before it")
+            state = self._node_states.get(row_id)
+            if state is not None:
+                self._node_states.move_to_end(row_id)
+                break
+            row = self._conn.execute(
+                f"SELECT dict_id, data, {self._base_column} FROM snapshots WHERE id = ?",
+                (row_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"snapshot row {row_id} missing")
+            fields = codec.loads(inflate(self._decompressor(row[0]), row[1]))
+            if row[2] is None:
+                state = ([node_codec.flatten(n) for n in fields["nodes"]], None)
+                break
+            chain.append((row_id, fields["node_patch"]))
+            row_id = row[2]
+        for _, patch in reversed(chain):
+            state = (node_codec.apply_patch(state[0], patch)[0], None)
+        self._remember(first, state)  # type: ignore[arg-type]
+        return state
+
+    def _remember(self, row_id: int, state: tuple) -> None:
+        self._node_states[row_id] = state
+        if len(self._node_states) > _NODE_STATES:
+            self._node_states.popitem(last=False)
 
     def _decompressor(self, dict_id: int | None) -> zstandard.ZstdDecompressor:
         d = self._dicts.get(dict_id)

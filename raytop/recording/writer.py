@@ -14,10 +14,11 @@ import socket
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from raytop.model import Event, Plan, Snapshot
 from raytop.recording import codec
+from raytop.recording import nodes as node_codec
 from raytop.recording.errors import RecordingError
 from raytop.recording.lock import create_locked, refuse_if_recording
 from raytop.recording.schema import APPLICATION_ID, DDL, SCHEMA_VERSION, to_ns
@@ -29,6 +30,18 @@ _REBUILD_FACTOR = 2.0
 _REBUILD_SLACK = 256
 _REBUILD_MIN_ROWS = 10
 _PLAN_CACHE_MAX = 64
+# A dictionary is seeded with at most this much of a row: a 1,000-node keyframe is ~3 MB of JSON,
+# and the keys and names that make a dictionary useful are all in its first part.
+_DICT_MAX = 128 << 10
+# Node table (nodes.py): each row's nodes are a patch against the previous row's, with a keyframe
+# row (every node in full) every _KEYFRAME_ROWS rows (60 s at 1 Hz), so reading any row applies at
+# most 59 patches; sooner when a patch grows past half the keyframe's node table (+1 KB).
+_KEYFRAME_ROWS = 60
+# From this many nodes on, per-node readings are kept at the resolution nodes.quantize states;
+# below it every value is kept exactly (a small cluster's node table costs little).
+_QUANTIZE_FROM_NODES = 64
+_KEYFRAME_RATIO = 0.5
+_KEYFRAME_SLACK = 1024
 
 
 def utc_now_iso() -> str:
@@ -83,6 +96,8 @@ class RecordingWriter:
         self._rows_since_dict = 0
         self._plan_ids: dict[int, tuple] = {}  # id(Plan) -> (Plan, plan row id)
         self._plan_digests: dict[str, int] = {}
+        self._nodes: _NodeState | None = None  # the previous row's nodes
+        self.keyframes_written = 0
         self.snapshots_written = 0
         self.bytes_written = 0  # compressed snapshot payload, for measurements
         self._create_file(force)
@@ -142,13 +157,16 @@ class RecordingWriter:
 
     def snapshot(self, snap: Snapshot) -> None:
         data, plans = codec.split_plans(snap)
-        raw = codec.dumps(data)
+        nodes = data.pop("nodes")
+        if len(nodes) >= _QUANTIZE_FROM_NODES:
+            nodes = [node_codec.quantize(n) for n in nodes]
+        head = codec.dumps(data)[:-1]  # the JSON object without its closing brace
         with self._lock:
             if self._closed:
                 return
             saved = self._state()
             try:
-                blob = self._insert_snapshot(snap.t, raw, plans)
+                blob = self._insert_snapshot(snap.t, head, nodes, plans)
             except BaseException as e:
                 # The dictionary and plan rows of this snapshot are rolled back: so must be what
                 # the writer remembers of them, or later rows would point at rows that never were.
@@ -160,17 +178,38 @@ class RecordingWriter:
             self.snapshots_written += 1
             self.bytes_written += len(blob)
 
-    def _insert_snapshot(self, t: float, raw: bytes, plans) -> bytes:
+    def _insert_snapshot(self, t: float, head: bytes, nodes: list, plans) -> bytes:
         self._conn.execute("BEGIN")
         plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
-        blob = self._compress(raw)
-        self._conn.execute(
-            "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data) VALUES (?, ?, ?, ?)",
+        raw, state = self._encode_nodes(head, nodes)
+        blob = self._compress(raw, is_key=state.rows == 0 and bool(nodes))
+        cur = self._conn.execute(
+            "INSERT INTO snapshots (t_ns, dict_id, plan_ids, data, base_id) VALUES (?, ?, ?, ?, ?)",
             (to_ns(t), self._dict_id,
              codec.dumps(plan_ids).decode() if any(i is not None for i in plan_ids) else None,
-             blob))
+             blob, state.row_id))
         self._conn.execute("COMMIT")
+        self._nodes = state._replace(row_id=int(cur.lastrowid or 0))
+        self.keyframes_written += state.rows == 0
         return blob
+
+    def _encode_nodes(self, head: bytes, nodes: list) -> tuple[bytes, _NodeState]:
+        """The row's JSON: a delta row (``node_patch`` against the previous row) when that is
+        small enough, else a keyframe row (also for an empty node table: it needs no row
+        before it); and what the next row is patched against (its
+        ``row_id`` still the base's, None for a keyframe)."""
+        prev = self._nodes
+        if prev is not None and prev.rows < _KEYFRAME_ROWS and nodes:
+            patch, flats = node_codec.make_patch(prev.node_ids, prev.flats, nodes)
+            raw_patch = codec.dumps(patch)
+            if len(raw_patch) <= _KEYFRAME_RATIO * prev.key_len + _KEYFRAME_SLACK:
+                return head + b',"node_patch":' + raw_patch + b"}", _NodeState(
+                    prev.row_id, [n.get("node_id") for n in nodes], flats, prev.key_len,
+                    prev.rows + 1)
+        full = codec.dumps(nodes)
+        return head + b',"nodes":' + full + b"}", _NodeState(
+            None, [n.get("node_id") for n in nodes], [node_codec.flatten(n) for n in nodes],
+            len(full), 0)
 
     def event(self, ev: Event) -> None:
         data = _redact_value(dict(ev.data)) if ev.data else None
@@ -217,11 +256,11 @@ class RecordingWriter:
     def _state(self) -> tuple:
         """What a snapshot's transaction may change in memory (the plan maps are small)."""
         return (self._dict_id, self._dict_len, self._compressor, self._best_len,
-                self._rows_since_dict, dict(self._plan_ids), dict(self._plan_digests))
+                self._rows_since_dict, dict(self._plan_ids), dict(self._plan_digests), self._nodes)
 
     def _restore(self, state: tuple) -> None:
         (self._dict_id, self._dict_len, self._compressor, self._best_len,
-         self._rows_since_dict, self._plan_ids, self._plan_digests) = state
+         self._rows_since_dict, self._plan_ids, self._plan_digests, self._nodes) = state
 
     def _rollback(self) -> None:
         try:
@@ -229,23 +268,30 @@ class RecordingWriter:
         except sqlite3.Error:
             pass
 
-    def _compress(self, raw: bytes) -> bytes:
+    def _compress(self, raw: bytes, is_key: bool) -> bytes:
+        """``raw`` compressed; a keyframe row (its whole node table) is far larger than the rows
+        around it by nature, so it neither seeds a dictionary nor sets or breaks the size baseline
+        of delta rows: the dictionary is for them."""
+        if is_key and self._dict_id is None:
+            return codec.make_compressor(None).compress(raw)
         blob = self._compressor.compress(raw)
         self._rows_since_dict += 1
-        grown = self._best_len is not None and \
+        grown = not is_key and self._best_len is not None and \
             len(blob) > _REBUILD_FACTOR * self._best_len + _REBUILD_SLACK
-        seed_too_small = len(raw) > 2 * self._dict_len + 1024
+        seed_too_small = not is_key and min(len(raw), _DICT_MAX) > 2 * self._dict_len + 1024
         if self._dict_id is None or seed_too_small or (
                 grown and self._rows_since_dict >= _REBUILD_MIN_ROWS):
+            seed = raw[:_DICT_MAX]
             cur = self._conn.execute("INSERT INTO dicts (data) VALUES (?)",
-                                     (codec.make_compressor(None).compress(raw),))
+                                     (codec.make_compressor(None).compress(seed),))
             self._dict_id = cur.lastrowid
-            self._dict_len = len(raw)
-            self._compressor = codec.make_compressor(raw)
+            self._dict_len = len(seed)
+            self._compressor = codec.make_compressor(seed)
             self._best_len = None  # the seed row itself compresses to nothing: not a baseline
             self._rows_since_dict = 0
             return self._compressor.compress(raw)
-        if self._rows_since_dict > 0 and (self._best_len is None or len(blob) < self._best_len):
+        if not is_key and self._rows_since_dict > 0 and (
+                self._best_len is None or len(blob) < self._best_len):
             self._best_len = len(blob)
         return blob
 
@@ -263,6 +309,18 @@ class RecordingWriter:
             self._plan_ids.clear()
         self._plan_ids[id(plan)] = (plan, plan_id)
         return plan_id
+
+
+class _NodeState(NamedTuple):
+    """The nodes of the last row written: its id, its nodes' ids and flattened JSON (what the
+    next row is patched against), the size of the last keyframe's node table, and how many delta
+    rows follow that keyframe (0: this row is the keyframe)."""
+
+    row_id: int | None
+    node_ids: list
+    flats: list
+    key_len: int
+    rows: int
 
 
 def _raytop_version() -> str:

@@ -347,6 +347,7 @@ def _summary(history: History, cluster: _ClusterAcc, datasets: dict[str, _Datase
         "interval_s": meta.get("interval"),
         "start_t": snaps[0].t, "end_t": snaps[-1].t, "duration_s": snaps[-1].t - snaps[0].t,
         "snapshots": len(snaps),
+        **({"snapshots_recorded": history.recorded} if history.recorded is not None else {}),
         "rows": rows,
         "active_s": active_s,
         "rows_per_s": (rows / active_s) if rows is not None and active_s else None,

@@ -43,7 +43,9 @@ def summary_rows(doc: dict) -> list[tuple[str, str]]:
         ("Command", " ".join(s["command"]) if s["command"] else fmt.NA),
         ("Host", s["host"] or fmt.NA),
         ("Started", fmt.fmt_utc(s["start_t"])),
-        ("Duration", f"{fmt.fmt_seconds(s['duration_s'])} ({s['snapshots']} snapshots"
+        ("Duration", f"{fmt.fmt_seconds(s['duration_s'])} ({s['snapshots']}"
+                     + (f" of {s['snapshots_recorded']}" if s.get("snapshots_recorded") else "")
+                     + " snapshots"
                      + (f", every {s['interval_s']:g} s)"
                         if isinstance(s["interval_s"], (int, float)) else ")")),
         ("Datasets", f"{s['datasets']}" + (f" ({states})" if states else "")),

@@ -21,6 +21,7 @@ EXPECTED = {
     "probe_step_injected_median_ms", "probe_step_quiet_median_ms", "always_on_hook_us",
     "scale_merge_ms", "scale_advisor_ms", "scale_tui_ms", "sim_read_cpu_ms",
     "recording_mb_per_hour_synthetic", "recording_open_seek_ms", "recording_mb_per_hour_demo",
+    "recording_mb_per_hour_1000_nodes", "report_24h_s", "report_24h_peak_rss_mb", "report_rss_24h_vs_2h",
     "footprint_cpu_percent", "footprint_rss_mb", "footprint_rss_growth",
     "startup_replay_s", "startup_attach_s",
 }
