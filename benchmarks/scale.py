@@ -84,7 +84,7 @@ def measure_tui(snaps, n: int, history: int, budget_s: float, size=(200, 60)) ->
     d = _detail(ms, FULL)
     d.update(terminal=f"{size[0]}x{size[1]}", history_snapshots=len(frames[-1].history))
     return Measurement("scale_tui_ms", GROUP, "TUI update per snapshot, Textual headless (median)",
-                       "ms", round(median(ms), 3), 50.0, detail=d)
+                       "ms", round(median(ms), 3), 25.0, detail=d)
 
 
 def run(quick: bool) -> list[Measurement]:
