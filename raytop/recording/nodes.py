@@ -102,26 +102,26 @@ def _gaps(positions: Sequence[int]) -> list[int]:
     return [p - (positions[i - 1] if i else 0) for i, p in enumerate(positions)]
 
 
-def make_patch(prev_ids: Sequence[str], prev_flats: Sequence[Flat],
-               nodes: Sequence[dict]) -> tuple[dict, list[Flat]]:
+def make_patch(prev_ids: Sequence[str], prev_flats: Sequence[Flat], nodes: Sequence[dict],
+               flats: Sequence[Flat] | None = None, same: Sequence[bool] | None = None) -> dict:
     """``node_patch`` of ``nodes`` (``to_dict`` of each node) against the previous row's nodes
-    (``prev_ids``, ``prev_flats``), and the flattened ``nodes`` (what the next row is patched
-    against)."""
+    (``prev_ids``, ``prev_flats``). ``flats``: the nodes flattened, if the caller has them;
+    ``same``: per node, known to equal the previous row's node of its id (not compared)."""
     index: dict[Any, int] = {node_id: k for k, node_id in enumerate(prev_ids)}
     base: list[int] = []
     new: list[dict] = []
-    flats: list[Flat] = []
     paths: dict[Path, int] = {}
     columns: dict[int, tuple[list[int], list[Any], list[Any]]] = {}
     drops: list[list] = []
     for pos, node in enumerate(nodes):
-        cur = flatten(node)
-        flats.append(cur)
         k = index.get(node.get("node_id"), -1) if isinstance(node, dict) else -1
         base.append(k)
         if k < 0:
             new.append(node)
             continue
+        if same is not None and same[pos]:
+            continue
+        cur = flats[pos] if flats is not None else flatten(node)
         old = prev_flats[k]
         for path, value in cur.items():
             if path in old and _same(old[path], value):
@@ -139,7 +139,7 @@ def make_patch(prev_ids: Sequence[str], prev_flats: Sequence[Flat],
         patch["base"], patch["new"] = base, new
     if drops:
         patch["drop"] = drops
-    return patch, flats
+    return patch
 
 
 def _decimals(olds: list, values: list) -> int | None:

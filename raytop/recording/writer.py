@@ -7,16 +7,18 @@ OS crash or power cut can lose the last commits). Readers may open the file at a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
 import socket
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from raytop.model import Event, Plan, Snapshot
+from raytop.model import Event, NodeStats, Plan, Snapshot, to_dict
 from raytop.recording import codec
 from raytop.recording import nodes as node_codec
 from raytop.recording.errors import RecordingError
@@ -156,10 +158,9 @@ class RecordingWriter:
     # ---- sink API -----------------------------------------------------------------------
 
     def snapshot(self, snap: Snapshot) -> None:
-        data, plans = codec.split_plans(snap)
-        nodes = data.pop("nodes")
-        if len(nodes) >= _QUANTIZE_FROM_NODES:
-            nodes = [node_codec.quantize(n) for n in nodes]
+        data, plans = codec.split_plans(dataclasses.replace(snap, nodes=()))
+        del data["nodes"]
+        nodes = snap.nodes
         head = codec.dumps(data)[:-1]  # the JSON object without its closing brace
         with self._lock:
             if self._closed:
@@ -178,7 +179,7 @@ class RecordingWriter:
             self.snapshots_written += 1
             self.bytes_written += len(blob)
 
-    def _insert_snapshot(self, t: float, head: bytes, nodes: list, plans) -> bytes:
+    def _insert_snapshot(self, t: float, head: bytes, nodes: Sequence[NodeStats], plans) -> bytes:
         self._conn.execute("BEGIN")
         plan_ids = [self._plan_id(p) if p is not None else None for p in plans]
         raw, state = self._encode_nodes(head, nodes)
@@ -193,23 +194,50 @@ class RecordingWriter:
         self.keyframes_written += state.rows == 0
         return blob
 
-    def _encode_nodes(self, head: bytes, nodes: list) -> tuple[bytes, _NodeState]:
+    def _encode_nodes(self, head: bytes, nodes: Sequence[NodeStats]) -> tuple[bytes, _NodeState]:
         """The row's JSON: a delta row (``node_patch`` against the previous row) when that is
         small enough, else a keyframe row (also for an empty node table: it needs no row
         before it); and what the next row is patched against (its
         ``row_id`` still the base's, None for a keyframe)."""
         prev = self._nodes
-        if prev is not None and prev.rows < _KEYFRAME_ROWS and nodes:
-            patch, flats = node_codec.make_patch(prev.node_ids, prev.flats, nodes)
+        dicts, flats, same = self._node_leaves(nodes)
+        ids = [n.get("node_id") for n in dicts]
+        if prev is not None and prev.rows < _KEYFRAME_ROWS and dicts:
+            patch = node_codec.make_patch(prev.node_ids, prev.flats, dicts, flats, same)
             raw_patch = codec.dumps(patch)
             if len(raw_patch) <= _KEYFRAME_RATIO * prev.key_len + _KEYFRAME_SLACK:
                 return head + b',"node_patch":' + raw_patch + b"}", _NodeState(
-                    prev.row_id, [n.get("node_id") for n in nodes], flats, prev.key_len,
-                    prev.rows + 1)
-        full = codec.dumps(nodes)
+                    prev.row_id, ids, flats, prev.key_len, prev.rows + 1, tuple(nodes),
+                    tuple(dicts))
+        full = codec.dumps(dicts)
         return head + b',"nodes":' + full + b"}", _NodeState(
-            None, [n.get("node_id") for n in nodes], [node_codec.flatten(n) for n in nodes],
-            len(full), 0)
+            None, ids, flats, len(full), 0, tuple(nodes), tuple(dicts))
+
+    def _node_leaves(self, nodes: Sequence[NodeStats]) -> tuple[list, list, list[bool]]:
+        """Each node's JSON, its flattened leaves, and whether it is the very object the
+        previous row had under its id. The sources hand on a node they did not read again this
+        tick as the same object; its JSON and leaves are the previous row's, neither rebuilt
+        nor compared (at 1,000 nodes most are read every few seconds, not every tick)."""
+        prev = self._nodes
+        quantized = len(nodes) >= _QUANTIZE_FROM_NODES
+        before: dict = {}
+        if prev is not None and prev.quantized == quantized:
+            before = {id(obj): k for k, obj in enumerate(prev.objs)}
+        dicts, flats, same = [], [], []
+        for node in nodes:
+            k = before.get(id(node))
+            if k is not None and prev is not None and prev.objs[k] is node:
+                dicts.append(prev.dicts[k])
+                flats.append(prev.flats[k])
+                same.append(True)
+                continue
+            as_dict = to_dict(node)
+            if quantized:
+                as_dict = node_codec.quantize(as_dict)
+            dicts.append(as_dict)
+            flats.append(node_codec.flatten(as_dict))
+            same.append(False)
+        return dicts, flats, same
 
     def event(self, ev: Event) -> None:
         data = _redact_value(dict(ev.data)) if ev.data else None
@@ -321,6 +349,12 @@ class _NodeState(NamedTuple):
     flats: list
     key_len: int
     rows: int
+    objs: tuple = ()  # the row's NodeStats objects, and their JSON (at the row's resolution)
+    dicts: tuple = ()
+
+    @property
+    def quantized(self) -> bool:
+        return len(self.objs) >= _QUANTIZE_FROM_NODES
 
 
 def _raytop_version() -> str:
