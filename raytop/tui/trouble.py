@@ -58,6 +58,13 @@ def _held_bytes(gpu: GpuStats) -> int | None:
     return gpu.mem_used_bytes
 
 
+def _idle_holding(gpu: GpuStats) -> bool:
+    if gpu.util_percent is None or gpu.util_percent > IDLE_UTIL:
+        return False
+    held = _held_bytes(gpu)
+    return held is not None and held >= HELD_BYTES
+
+
 def gpu_parts(gpu: GpuStats) -> list[tuple[float, str]]:
     """(level, reason) of one GPU's troubles; reasons are "" when not worth naming."""
     if gpu.lost:
@@ -66,10 +73,8 @@ def gpu_parts(gpu: GpuStats) -> list[tuple[float, str]]:
     mem = fraction(gpu.mem_used_bytes, gpu.mem_total_bytes)
     if mem is not None:
         parts.append((mem, f"GPU{gpu.index} mem {mem * 100:.0f}%" if mem >= SAY_FROM else ""))
-    held = _held_bytes(gpu)
-    if gpu.util_percent is not None and gpu.util_percent <= IDLE_UTIL and held is not None \
-            and held >= HELD_BYTES:
-        parts.append((IDLE_HELD, f"GPU{gpu.index} idle, {fmt_bytes(held)} held"))
+    if _idle_holding(gpu):
+        parts.append((IDLE_HELD, f"GPU{gpu.index} idle, {fmt_bytes(_held_bytes(gpu))} held"))
     return parts
 
 
@@ -91,14 +96,36 @@ def node_parts(node: NodeStats) -> list[tuple[float, str]]:
     return parts
 
 
+# The levels alone, as the parts give them, without their words: a thousand nodes of eight GPUs
+# each are ranked every snapshot, and most have nothing worth naming.
+def _gpu_level(gpu: GpuStats) -> float:
+    if gpu.lost:
+        return OVERFLOWED
+    used, total = gpu.mem_used_bytes, gpu.mem_total_bytes
+    mem = max(0.0, min(1.0, used / total)) if used is not None and total else 0.0
+    util = gpu.util_percent
+    idle = util is not None and util <= IDLE_UTIL and mem < IDLE_HELD and _idle_holding(gpu)
+    return IDLE_HELD if idle else mem
+
+
+def _node_level(node: NodeStats) -> float:
+    if not node.alive and holds_work(node):
+        return DEAD_WITH_WORK
+    store = node.object_store
+    if store.spilled_bytes:
+        return OVERFLOWED
+    return max(fraction(store.used_bytes, store.capacity_bytes) or 0.0,
+               fraction(node.heap_bytes, node.mem_total_bytes) or 0.0)
+
+
 def node_trouble(node: NodeStats) -> Trouble:
-    gpu = [part for g in node.gpus for part in gpu_parts(g)]
-    parts = node_parts(node) + gpu
-    if not parts:
-        return NO_TROUBLE
+    gpu_level = max((_gpu_level(g) for g in node.gpus), default=0.0)
+    level = max(_node_level(node), gpu_level)
+    if level < SAY_FROM:  # every flag is above it: no part is worth naming
+        return Trouble(level, gpu_level) if level else NO_TROUBLE
+    parts = node_parts(node) + [part for g in node.gpus for part in gpu_parts(g)]
     reasons = tuple(why for _, why in sorted(parts, key=lambda p: -p[0]) if why)
-    return Trouble(max(level for level, _ in parts),
-                   max((level for level, _ in gpu), default=0.0), reasons)
+    return Trouble(level, gpu_level, reasons)
 
 
 def worst_first(levels: Sequence[float]) -> list[int]:

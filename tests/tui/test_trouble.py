@@ -105,3 +105,17 @@ def test_node_table_sorts_by_a_column_unknown_last_and_cycles_back_to_trouble():
         seen.append(order.column)
     assert seen[0] == "Node" and not NodeSort("Node", False).descending
     assert seen[-1] == "Trouble" and order == NodeSort()
+
+
+def test_levels_without_words_agree_with_the_named_parts():
+    from benchmarks.node_sim import ClusterSim
+    from raytop.tui.trouble import gpu_parts, node_parts
+
+    built = [node("a", used=85 * GiB, gpus=[gpu(1, 20 * GiB, held=20 * GiB), gpu(90, 79 * GiB)]),
+             node("b", alive=False), node("c", spilled=1), node("d", gpus=[gpu(0, 2 * GiB)])]
+    for n in [*ClusterSim(40, gpus_per_node=2).snapshot(3).nodes, *built]:
+        gpu_levels = [level for g in n.gpus for level, _ in gpu_parts(g)]
+        levels = [level for level, _ in node_parts(n)] + gpu_levels
+        trouble = node_trouble(n)
+        assert trouble.level == max(levels, default=0.0)
+        assert trouble.gpu_level == max(gpu_levels, default=0.0)
