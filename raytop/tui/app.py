@@ -24,11 +24,13 @@ from raytop.tui import derive
 from raytop.tui.feeds import Job, JobWatcher, LiveSink, ReplayPlayer
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.messages import FeedError, FrameReady, JobUpdate, ProbeLoaded, StacksReady
+from raytop.tui.nodes_table import NodesTable
 from raytop.tui.operators_table import OperatorsTable
 from raytop.tui.panels import Mode
 from raytop.tui.row_table import RowTable
 from raytop.tui.screens.detail import OperatorDetailScreen
 from raytop.tui.screens.dialogs import ConfirmInject, DatasetPicker, GotoTime, HelpScreen, StacksScreen
+from raytop.tui.screens.nodes import NodeDetailScreen, NodesScreen
 from raytop.tui.screens.overview import OverviewScreen, ScriptLog
 from raytop.tui.screens.plan import PlanScreen
 from raytop.tui.scrubber import Scrubber
@@ -50,6 +52,7 @@ class RaytopApp(App):
         Binding("q", "quit", "Quit", priority=True),
         Binding("question_mark", "help", "Help"),
         Binding("l", "plan", "Plan"),
+        Binding("n", "nodes", "Nodes"),
         Binding("d", "pick_dataset", "Dataset"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "stacks", "Stacks", show=False),
@@ -122,9 +125,15 @@ class RaytopApp(App):
         if not isinstance(self.screen, PlanScreen):
             self.push_screen(PlanScreen(self.shown_dataset_id()).data_bind(RaytopApp.frame))
 
+    def action_nodes(self) -> None:
+        if not isinstance(self.screen, NodesScreen):
+            self.push_screen(NodesScreen().data_bind(RaytopApp.frame))
+
     def on_row_table_selected(self, event: RowTable.Selected) -> None:
         dataset_id = self.shown_dataset_id()
-        if isinstance(event.table, OperatorsTable) and dataset_id is not None:
+        if isinstance(event.table, NodesTable):
+            self.push_screen(NodeDetailScreen(event.key).data_bind(RaytopApp.frame))
+        elif isinstance(event.table, OperatorsTable) and dataset_id is not None:
             screen = OperatorDetailScreen(dataset_id, event.key)
             self.push_screen(screen.data_bind(RaytopApp.frame))
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from raytop.model import Event, Snapshot, Suggestion
 from raytop.tui import derive
+from raytop.tui.trouble import Trouble, node_trouble
 
 HISTORY_LEN = 300
 BOTTLENECK_WINDOW = 15  # snapshots, the advisor's window at 1 Hz
@@ -51,6 +52,8 @@ class Frame:
     bottleneck_available: bool = False
     # dataset_id -> op key -> rows/s (``derive.op_rates``), for the operators table
     op_rates: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    # one per node of ``snapshot`` (``trouble.node_trouble``), what the node views rank by
+    node_troubles: tuple[Trouble, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -167,6 +170,7 @@ class FrameBuilder:
             bottleneck_available=self._find_bottleneck is not None,
             op_rates={ds.dataset_id: derive.op_rates(history, ds.dataset_id)
                       for ds in snap.datasets},
+            node_troubles=tuple(node_trouble(n) for n in snap.nodes),
         )
 
     def _bottlenecks(self, snap: Snapshot) -> dict[str, str | None]:

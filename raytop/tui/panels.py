@@ -29,10 +29,11 @@ from raytop.format import (
     sparkline,
     truncate,
 )
-from raytop.model import DatasetStats, GpuStats, NodeStats, Snapshot, op_key, op_labels
+from raytop.model import DatasetStats, GpuStats, NodeStats, Snapshot, op_key, op_labels, sum_known
 from raytop.tui import derive
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.operators_table import truncate_label
+from raytop.tui.trouble import gpu_nodes_by_trouble, nodes_by_trouble, troubles_of
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -263,6 +264,8 @@ class GpuPanel(FramePanel):
     def _node_lines(self, text: Text, nodes: Sequence[NodeStats], total: int) -> bool:
         """One line per node with GPUs; False when the nodes did not all fit (nothing may follow)."""
         with_gpus = [n for n in nodes if n.gpus]
+        if len(with_gpus) > MAX_NODE_LINES:  # not all fit: those whose GPUs are most in trouble
+            with_gpus = gpu_nodes_by_trouble(nodes, troubles_of(self.frame))
         for node in with_gpus[:MAX_NODE_LINES]:
             if text.plain:
                 text.append("\n")
@@ -272,7 +275,7 @@ class GpuPanel(FramePanel):
         utils = [g.util_percent for n in with_gpus for g in n.gpus if g.util_percent is not None]
         mean = sum(utils) / len(utils) if utils else None
         text.append(f"\n… {len(with_gpus) - MAX_NODE_LINES} more nodes; all "
-                    f"{total} GPUs average {fmt_percent(mean)}", style="dim")
+                    f"{total} GPUs average {fmt_percent(mean)}; n lists them all", style="dim")
         return False
 
     def _no_gpu_lines(self, text: Text, nodes: Sequence[NodeStats]) -> None:
@@ -353,6 +356,16 @@ class GpuPanel(FramePanel):
                 left -= len(part)
 
 
+def rest_summary(rest: Sequence[NodeStats]) -> str:
+    """One line for the nodes a panel does not list: how many, their store and spill totals."""
+    used = sum_known(n.object_store.used_bytes for n in rest)
+    cap = sum_known(n.object_store.capacity_bytes for n in rest)
+    spilled = sum_known(n.object_store.spilled_bytes for n in rest)
+    dead = sum(1 for n in rest if not n.alive)
+    return (f"… {len(rest)} more nodes{f' ({dead} dead)' if dead else ''}: store "
+            f"{fmt_bytes(used)}/{fmt_bytes(cap)} spilled {fmt_bytes(spilled)}; n lists them all")
+
+
 class MemoryPanel(FramePanel):
     """Object store used/capacity/spilled and heap per node; heap per operator."""
 
@@ -365,16 +378,16 @@ class MemoryPanel(FramePanel):
         width = self.inner_width()
         if not nodes:
             text.append("no nodes known", style="dim")
-        for i, node in enumerate(nodes[:MAX_NODE_LINES]):
+        # The panel shows ~10 lines: past that, the nodes most in trouble, the rest summed up.
+        shown = nodes if len(nodes) <= MAX_NODE_LINES else \
+            nodes_by_trouble(nodes, troubles_of(frame))[:MAX_NODE_LINES]
+        for i, node in enumerate(shown):
             if i:
                 text.append("\n")
             self._node_line(text, node, width)
         if len(nodes) > MAX_NODE_LINES:
-            # The panel shows ~10 lines: summarise the rest instead of rendering hundreds.
-            rest = nodes[MAX_NODE_LINES:]
-            used = sum(n.object_store.used_bytes or 0 for n in rest)
-            cap = sum(n.object_store.capacity_bytes or 0 for n in rest)
-            text.append(f"\n… {len(rest)} more nodes: store {fmt_bytes(used)}/{fmt_bytes(cap)}",
+            picked = {id(n) for n in shown}
+            text.append("\n" + rest_summary([n for n in nodes if id(n) not in picked]),
                         style="dim")
         heap = self._heap_by_operator()
         text.append("\n")

@@ -1,4 +1,4 @@
-"""Screenshots (pytest-textual-snapshot) of the overview, operator detail, plan and help screens
+"""Screenshots (pytest-textual-snapshot) of the overview, operator detail, plan, help and node screens
 at 80x24 and 160x48, over the committed CPU recording at t=25 s (the model is the bottleneck).
 
 Each is taken once the frame at t=25 s is the app's and the screen asked for is mounted; the
@@ -23,6 +23,7 @@ SCREENS = {
     "detail": ["j", "enter"],
     "plan": ["l"],
     "help": ["question_mark"],
+    "nodes": ["n"],
 }
 
 

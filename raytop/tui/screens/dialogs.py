@@ -19,6 +19,7 @@ KEYS_COMMON = (
     ("Esc", "back / close"),
     ("Tab  Shift+Tab", "next / previous panel"),
     ("l", "plan: logical → physical operators, why not fused"),
+    ("n", "nodes: every node, most in trouble first (o O sort; Enter: its GPUs, operators)"),
     ("d", "pick a dataset (when there are several)"),
     ("/", "filter operators by name (Esc clears)"),
     ("o  O", "sort by the next column / reverse it"),
