@@ -56,6 +56,9 @@ def _guard(name: str, fn: Callable[[], list[Measurement]], failures: list) -> li
         failures.append(f"{name}: {type(e).__name__}: {e}")
         return []
     print(f"[benchmarks] {name} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    for m in out:  # as measured: a run cut short keeps what it had (the table comes at the end)
+        print(f"[benchmarks]   {m.label}: {m.value} {m.unit}, target {m.target_text}, {m.note}",
+              file=sys.stderr, flush=True)
     return out
 
 
