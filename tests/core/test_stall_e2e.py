@@ -1,4 +1,4 @@
-"""`stalled` on a real pipeline: `raytop run --headless --stall-after 5` over a script whose actor
+"""`stalled` on a real pipeline: `raytop run --headless --stall-after 15` over a script whose actor
 pool asks for a GPU the cluster lacks. The test waits for raytop's own critical line (the status
 printer gives a new critical finding a line of its own), then ends the script as a user would,
 with Ctrl-C (raytop forwards it), and reads the report raytop wrote from the recording."""
@@ -57,7 +57,7 @@ def test_a_stalled_pipeline_names_its_pending_actor(tmp_path):
     rec, report = tmp_path / "stall.raytop", tmp_path / "stall.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "raytop", "run", "--headless", "--interval", "0.5",
-         "--stall-after", "5", "--record", str(rec), "--report", str(report), str(SCRIPT)],
+         "--stall-after", "15", "--record", str(rec), "--report", str(report), str(SCRIPT)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env=dict(os.environ, RAY_ADDRESS="local"))
     lines: queue.Queue[str | None] = queue.Queue()
