@@ -26,6 +26,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "stalled_pipeline.
 PLANTED = {"tests/scripts/stalled_pipeline.py": "stalled"}
 WAIT_S = 240.0  # for the finding: a loaded 2-core machine takes up to a minute to start Ray
 END_S = 90.0  # for the script to end after Ctrl-C
+STALL_AFTER = 15  # at 5, a read slowed by a loaded machine was the first "stall"
 
 pytestmark = pytest.mark.ray
 
@@ -57,7 +58,7 @@ def test_a_stalled_pipeline_names_its_pending_actor(tmp_path):
     rec, report = tmp_path / "stall.raytop", tmp_path / "stall.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "raytop", "run", "--headless", "--interval", "0.5",
-         "--stall-after", "15", "--record", str(rec), "--report", str(report), str(SCRIPT)],
+         "--stall-after", str(STALL_AFTER), "--record", str(rec), "--report", str(report), str(SCRIPT)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env=dict(os.environ, RAY_ADDRESS="local"))
     lines: queue.Queue[str | None] = queue.Queue()
@@ -81,7 +82,7 @@ def test_a_stalled_pipeline_names_its_pending_actor(tmp_path):
     assert code != 0  # the script ended by the interrupt
 
     with RecordingReader(rec) as reader:
-        assert reader.meta.get("stall_after") == 5
+        assert reader.meta.get("stall_after") == STALL_AFTER
     doc = json.loads(report.read_text())
     jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
     stalls = [s for s in doc["suggestions"] if s["rule"] == "stalled"]
@@ -92,6 +93,6 @@ def test_a_stalled_pipeline_names_its_pending_actor(tmp_path):
     assert "num_gpus=1" in s["evidence"] and "finished: ReadRange" in s["evidence"]
     f = s["figures"]
     assert f["waiting_on"] == "actors-pending" and f["actors_pending"] == 1
-    assert (f["gpus_asked"], f["cluster_gpus"], f["stall_after_s"]) == (1.0, 0.0, 5.0)
-    assert f["stalled_s"] >= 5
+    assert (f["gpus_asked"], f["cluster_gpus"], f["stall_after_s"]) == (1.0, 0.0, STALL_AFTER)
+    assert f["stalled_s"] >= STALL_AFTER
     assert "add GPU nodes" in s["fix"]
