@@ -8,15 +8,17 @@ so no cell off screen is formatted to size them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from rich.text import Text
 from textual.reactive import reactive
 
 from raytop.format import NA, fmt_bytes, fmt_count, fmt_percent, fraction
 from raytop.model import NodeStats, sum_known
+from raytop.tui import sorting
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.row_table import Column, RowTable
+from raytop.tui.sorting import SortOrder, known_first, sort_mark
 from raytop.tui.trouble import NO_TROUBLE, Trouble, troubles_of, worst_first
 
 TROUBLE = "Trouble"
@@ -27,14 +29,7 @@ COLUMNS = (Column("Node", "Node", 22), Column("Alive", "Alive", 5),
            Column(TROUBLE, TROUBLE, 40))
 
 
-class NodeSort(NamedTuple):
-    """The column the nodes are sorted by; the default: most in trouble first."""
-
-    column: str = TROUBLE
-    descending: bool = True
-
-
-BY_TROUBLE = NodeSort()
+BY_TROUBLE = SortOrder(TROUBLE, descending=True)  # the default: most in trouble first
 
 
 def gpu_mean_util(node: NodeStats) -> float | None:
@@ -58,35 +53,28 @@ SORT_VALUES: dict[str, SortValue] = {  # (node, its trouble) -> what its column 
 
 
 def sort_nodes(nodes: Sequence[NodeStats], troubles: Sequence[Trouble],
-               order: NodeSort) -> list[int]:
+               order: SortOrder) -> list[int]:
     """Indices of ``nodes`` in ``order``: unknown values last, ties in the table's order."""
     if order == BY_TROUBLE:
         return worst_first([t.level for t in troubles])
     value_of = SORT_VALUES.get(order.column, SORT_VALUES[TROUBLE])
-    values = [(value_of(n, t), i) for i, (n, t) in enumerate(zip(nodes, troubles, strict=True))]
-    known = [v for v in values if v[0] is not None]
-    known.sort(key=lambda v: v[0], reverse=order.descending)  # stable either way
-    return [i for _, i in known] + [i for value, i in values if value is None]
+    return known_first([value_of(n, t) for n, t in zip(nodes, troubles, strict=True)],
+                       order.descending)
 
 
-def next_sort(order: NodeSort) -> NodeSort:
-    """The sort ``o`` moves to: the next column, largest first (the node column by its address,
-    A to Z); after the last one, by trouble again."""
-    names = [c.key for c in COLUMNS]
-    column = names[(names.index(order.column) + 1) % len(names)]
-    return BY_TROUBLE if column == TROUBLE else NodeSort(column, descending=column != "Node")
+def first_order(column: str) -> SortOrder:
+    """A first sort by ``column``: the node column by its address, A to Z; the others largest
+    first (the trouble column is the default order)."""
+    return SortOrder(column, descending=column != "Node")
 
 
-def clicked_sort(order: NodeSort, column: str) -> NodeSort:
-    if column == order.column:
-        return NodeSort(column, not order.descending)
-    return NodeSort(column, descending=column != "Node")
+def next_sort(order: SortOrder) -> SortOrder:
+    """The sort ``o`` moves to: the next column; after the last one, by trouble again."""
+    return sorting.next_sort(order, [c.key for c in COLUMNS], first_order)
 
 
-def sort_mark(order: NodeSort, column: str) -> str:
-    if column != order.column:
-        return ""
-    return " ▼" if order.descending else " ▲"
+def clicked_sort(order: SortOrder, column: str) -> SortOrder:
+    return sorting.clicked_sort(order, column, first_order)
 
 
 def node_name(node: NodeStats) -> str:
@@ -133,7 +121,7 @@ class NodesTable(RowTable):
     data-bound to the node screen's, ``sort`` is the table's own; either change re-shows it."""
 
     frame: reactive[Frame] = reactive(EMPTY_FRAME, init=False)
-    sort: reactive[NodeSort] = reactive(BY_TROUBLE, init=False)
+    sort: reactive[SortOrder] = reactive(BY_TROUBLE, init=False)
 
     def watch_frame(self) -> None:
         self._show()
@@ -145,7 +133,7 @@ class NodesTable(RowTable):
         self.sort = next_sort(self.sort)
 
     def reverse_sort(self) -> None:
-        self.sort = NodeSort(self.sort.column, not self.sort.descending)
+        self.sort = SortOrder(self.sort.column, not self.sort.descending)
 
     def on_row_table_header_clicked(self, event: RowTable.HeaderClicked) -> None:
         event.stop()

@@ -4,7 +4,7 @@ column (pipeline order by default)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -12,9 +12,10 @@ from textual.reactive import reactive
 
 from raytop.format import NA, fmt_bytes, fmt_count
 from raytop.model import DatasetStats, OperatorStats, Resources, op_key, op_labels
-from raytop.tui import derive
+from raytop.tui import derive, sorting
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.row_table import CELL_PAD, Column, RowTable
+from raytop.tui.sorting import SortOrder, known_first
 
 POLICY_SHORT = {"ResourceBudget": "budget", "ConcurrencyCap": "cap",
                 "DownstreamCapacity": "downstream"}
@@ -131,15 +132,7 @@ def operator_cells(op: OperatorStats, frame: Frame, dataset_id: str, bottleneck:
 
 
 
-class SortOrder(NamedTuple):
-    """The column the rows are sorted by; the default, the operator column ascending, is the
-    pipeline's order."""
-
-    column: str = OPERATOR
-    descending: bool = False
-
-
-PIPELINE = SortOrder()
+PIPELINE = SortOrder(OPERATOR)  # the default: the pipeline's order
 SortValue = Callable[[OperatorStats, float | None], Any]
 SORT_VALUES: dict[str, SortValue] = {  # (operator, its rows/s) -> what its column sorts by
     "Kind": lambda op, rate: op.compute,
@@ -163,33 +156,29 @@ def sort_operators(ops: Sequence[OperatorStats], order: SortOrder,
     value_of = SORT_VALUES.get(order.column)
     if value_of is None:
         return list(reversed(ops)) if order.descending else list(ops)
-    values = [(value_of(op, rate_of(op)), op) for op in ops]
-    known = sorted((v for v in values if v[0] is not None), key=lambda v: v[0],
-                   reverse=order.descending)
-    return [op for _, op in known] + [op for value, op in values if value is None]
+    return [ops[i] for i in known_first([value_of(op, rate_of(op)) for op in ops],
+                                        order.descending)]
+
+
+def first_order(column: str) -> SortOrder:
+    """A first sort by ``column``: the pipeline's order for the operator column, else largest
+    first."""
+    return PIPELINE if column == OPERATOR else SortOrder(column, descending=True)
 
 
 def next_sort(order: SortOrder, columns: Sequence[str]) -> SortOrder:
     """The sort ``o`` moves to: the next column shown, largest first; after the last one, the
     pipeline's order."""
     shown = [c for c in columns if c == OPERATOR or c in SORT_VALUES]
-    at = shown.index(order.column) if order.column in shown else 0
-    column = shown[(at + 1) % len(shown)]
-    return PIPELINE if column == OPERATOR else SortOrder(column, descending=True)
+    return sorting.next_sort(order, shown, first_order)
 
 
 def clicked_sort(order: SortOrder, column: str) -> SortOrder:
-    """A click on ``column``'s header: sort by it, or flip the direction when it already is."""
-    if column == order.column:
-        return SortOrder(column, not order.descending)
-    return PIPELINE if column == OPERATOR else SortOrder(column, descending=True)
+    return sorting.clicked_sort(order, column, first_order)
 
 
 def sort_mark(order: SortOrder, column: str) -> str:
-    """The header's arrow on the sorted column (none for the pipeline's order)."""
-    if column != order.column or order == PIPELINE:
-        return ""
-    return " ▼" if order.descending else " ▲"
+    return sorting.sort_mark(order, column, unmarked=PIPELINE)
 
 
 class OperatorsTable(RowTable):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from raytop.model import GpuProcess, GpuStats, NodeStats, ObjectStore
-from raytop.tui.nodes_table import NodeSort, next_sort, sort_nodes
+from raytop.tui.nodes_table import BY_TROUBLE, next_sort, sort_nodes
+from raytop.tui.sorting import SortOrder
 from raytop.tui.trouble import (
     IDLE_HELD,
     gpu_nodes_by_trouble,
@@ -95,16 +96,16 @@ def test_worst_first_is_stable():
 def test_node_table_sorts_by_a_column_unknown_last_and_cycles_back_to_trouble():
     nodes = [node("b", heap=None), node("a", heap=5 * GiB), node("c", heap=2 * GiB, spilled=GiB)]
     troubles = [node_trouble(n) for n in nodes]
-    assert sort_nodes(nodes, troubles, NodeSort()) == [2, 0, 1]
-    assert sort_nodes(nodes, troubles, NodeSort("Heap", True)) == [1, 2, 0]
-    assert sort_nodes(nodes, troubles, NodeSort("Heap", False)) == [2, 1, 0]
-    assert sort_nodes(nodes, troubles, NodeSort("Node", False)) == [1, 0, 2]
-    order, seen = NodeSort(), []
+    assert sort_nodes(nodes, troubles, BY_TROUBLE) == [2, 0, 1]
+    assert sort_nodes(nodes, troubles, SortOrder("Heap", True)) == [1, 2, 0]
+    assert sort_nodes(nodes, troubles, SortOrder("Heap", False)) == [2, 1, 0]
+    assert sort_nodes(nodes, troubles, SortOrder("Node", False)) == [1, 0, 2]
+    order, seen = BY_TROUBLE, []
     for _ in range(10):
         order = next_sort(order)
         seen.append(order.column)
-    assert seen[0] == "Node" and not NodeSort("Node", False).descending
-    assert seen[-1] == "Trouble" and order == NodeSort()
+    assert seen[0] == "Node" and not SortOrder("Node", False).descending
+    assert seen[-1] == "Trouble" and order == BY_TROUBLE
 
 
 def test_levels_without_words_agree_with_the_named_parts():
