@@ -61,6 +61,13 @@ async def test_overview_panels_list_the_nodes_most_in_trouble_first():
         assert gpu[8].startswith("… 992 more nodes; all 8000 GPUs average")
 
 
+async def _open_nodes(pilot, app) -> NodesTable:
+    """``n``, until the node screen is up; its table."""
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
+    return app.screen.query_one(NodesTable)
+
+
 @sync
 async def test_node_screen_lists_1000_nodes_worst_first_scrolls_and_drills_in():
     frame = cluster_frame()
@@ -68,9 +75,7 @@ async def test_node_screen_lists_1000_nodes_worst_first_scrolls_and_drills_in():
     app = RaytopApp(title="nodes")
     async with app.run_test(size=(200, 40)) as pilot:
         await _show(pilot, frame)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
-        table = app.screen.query_one(NodesTable)
+        table = await _open_nodes(pilot, app)
         await wait_for(pilot, lambda: table.row_count == 1000)
         assert table.keys[0] == nodes[DEAD_AT].node_id
         top = _visible_text(table)
@@ -100,9 +105,7 @@ async def test_node_screen_sorts_by_column_and_keeps_the_cursor_on_its_node():
     app = RaytopApp(title="nodes")
     async with app.run_test(size=(200, 40)) as pilot:
         await _show(pilot, frame)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
-        table = app.screen.query_one(NodesTable)
+        table = await _open_nodes(pilot, app)
         await pilot.press("down")
         chosen = table.selected_key()
         await pilot.press("o")  # by the node's address, A to Z
@@ -120,9 +123,7 @@ async def test_replay_opens_the_node_screen_of_its_recording():
     app = replay_app()
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: not app.frame.empty)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen))
-        table = app.screen.query_one(NodesTable)
+        table = await _open_nodes(pilot, app)
         await wait_for(pilot, lambda: table.row_count == len(app.frame.snapshot.nodes) > 0)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
