@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from raytop.model import Event, Snapshot, Suggestion
+from raytop.model import Event, NodeStats, Snapshot, Suggestion
 from raytop.tui import derive
 from raytop.tui.trouble import Trouble, node_trouble
 
@@ -105,6 +105,7 @@ class FrameBuilder:
         self._analyze_plan = _load_analyze_plan()
         self._find_bottleneck = _load_find_bottleneck()
         self._plan_cache: dict[str, tuple[Any, Any]] = {}  # dataset_id -> (plan, analysis)
+        self._troubles: dict[int, tuple[NodeStats, Trouble]] = {}  # id -> (node, its trouble)
 
     def reset(self, snapshots: Sequence[Snapshot] = ()) -> None:
         """Start over from ``snapshots`` (a replay jump): history and advisor state rebuilt."""
@@ -170,8 +171,17 @@ class FrameBuilder:
             bottleneck_available=self._find_bottleneck is not None,
             op_rates={ds.dataset_id: derive.op_rates(history, ds.dataset_id)
                       for ds in snap.datasets},
-            node_troubles=tuple(node_trouble(n) for n in snap.nodes),
+            node_troubles=self._node_troubles(snap.nodes),
         )
+
+    def _node_troubles(self, nodes: Sequence[NodeStats]) -> tuple[Trouble, ...]:
+        """Each node's trouble; a node the sources handed on unchanged (the very object of the
+        last frame) keeps the trouble it had, not ranked again (at 1,000 nodes most are)."""
+        before = self._troubles
+        troubles = tuple(before[id(n)][1] if id(n) in before and before[id(n)][0] is n
+                         else node_trouble(n) for n in nodes)
+        self._troubles = {id(n): (n, t) for n, t in zip(nodes, troubles, strict=True)}
+        return troubles
 
     def _bottlenecks(self, snap: Snapshot) -> dict[str, str | None]:
         """The same bottleneck the advisor reasons about, so the view and the advice agree."""

@@ -120,3 +120,16 @@ def test_levels_without_words_agree_with_the_named_parts():
         trouble = node_trouble(n)
         assert trouble.level == max(levels, default=0.0)
         assert trouble.gpu_level == max(gpu_levels, default=0.0)
+
+
+def test_the_frame_ranks_again_only_nodes_that_changed():
+    from raytop.model import Snapshot
+    from raytop.tui.frame import FrameBuilder
+
+    kept, spilling = node("a"), node("b", spilled=GiB)
+    builder = FrameBuilder()
+    first = builder.frame(Snapshot(t=1.0, nodes=(kept, spilling)), ingest=False)
+    fuller = node("b", used=90 * GiB, spilled=GiB)
+    second = builder.frame(Snapshot(t=2.0, nodes=(fuller, kept)), ingest=False)
+    assert second.node_troubles[1] is first.node_troubles[0]  # the same object: not ranked again
+    assert second.node_troubles == (node_trouble(fuller), node_trouble(kept))
