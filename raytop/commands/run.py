@@ -83,8 +83,11 @@ class _Run:
 
 def run_script(opts: RunOptions) -> int:
     run = _set_up(opts)
+    # Before the start: a script inherits an ignored SIGINT (raytop started in the background, by
+    # nohup, by `raytop tune`), and Python then never raises KeyboardInterrupt in it.
     old = _forward_signals(run.job)
     try:
+        _start_job(run)
         _watch(run)
     finally:
         _restore_signals(old)
@@ -107,14 +110,17 @@ def _set_up(opts: RunOptions) -> _Run:
     report_path = _override_env(env, opts.overrides)
     job = ScriptJob(str(opts.script), opts.args, env=env, capture=not opts.headless,
                     log_path=log_path, log_file=log_file, launcher=bool(opts.overrides))
-    job.start()
-    probe.watch_pid(job.pid)
-    collector.emit_event(Event(t=time.time(), kind="job_started",
-                               message=" ".join(redact_argv(job.argv[1:])),
-                               data={"pid": job.pid}))
     return _Run(opts=opts, probe=probe, session=session, collector=collector, job=job,
                 writer=writer, rec_path=rec_path, log_path=log_path, gate=gate,
                 overrides_report=report_path)
+
+
+def _start_job(run: _Run) -> None:
+    run.job.start()
+    run.probe.watch_pid(run.job.pid)
+    run.collector.emit_event(Event(t=time.time(), kind="job_started",
+                                   message=" ".join(redact_argv(run.job.argv[1:])),
+                                   data={"pid": run.job.pid}))
 
 
 def _override_env(env: dict[str, str], overrides: tuple[Override, ...]) -> Path | None:

@@ -20,6 +20,9 @@ from raytop.model import Snapshot, Suggestion
 if TYPE_CHECKING:
     from raytop.recording import RecordingReader
 
+CTRL_C_GRACE_S = 20.0  # for the script to stop on Ctrl-C and raytop to finish its recording
+SECOND_SIGNAL_GRACE_S = 30.0  # raytop's second signal: SIGTERM to the script's group, SIGKILL 5 s on
+
 
 @dataclass(frozen=True)
 class TrialResult:
@@ -150,15 +153,19 @@ def _wait(proc: subprocess.Popen, trial_seconds: float | None, tick: Callable[[]
 
 
 def _stop(proc: subprocess.Popen) -> int:
-    """Ctrl-C to the trial (raytop forwards it to the script and finishes its recording)."""
-    if proc.poll() is not None:
-        return proc.returncode
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        return proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait()
+    """Ctrl-C to the trial (raytop forwards it to the script and finishes its recording); a
+    script that does not end on it gets raytop's second signal, which ends the script's whole
+    process group. Only a raytop that hangs itself is killed (its script may then be left)."""
+    for sig, grace in ((signal.SIGINT, CTRL_C_GRACE_S), (signal.SIGTERM, SECOND_SIGNAL_GRACE_S)):
+        if proc.poll() is not None:
+            return proc.returncode
+        os.killpg(proc.pid, sig)
+        try:
+            return proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
 
 
 def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str, str]]:
