@@ -15,6 +15,7 @@ import click
 
 from raytop.commands.common import FORCE, FiniteFloatRange
 from raytop.errors import BadInput
+from raytop.tuning.candidates import code_lines
 from raytop.tuning.overrides import parse_settings
 from raytop.tuning.progress import TuneProgress, TuneView, verdict_line
 from raytop.tuning.trials import trial_table
@@ -53,8 +54,8 @@ def code_to_paste(result: TuneResult) -> list[str]:
     for r in result.kept:
         if not in_force.intersection(r.candidate):
             continue  # replaced by a later kept change of the same setting
-        change = r.finding.fix.split("  #", 1)[0] if r.finding else "; ".join(r.candidate)
-        lines.append(f"{change}  # raytop tune: {_gain(r)}")
+        changes = code_lines(r.finding.fix) if r.finding else ["; ".join(r.candidate)]
+        lines += [f"{change}  # raytop tune: {_gain(r)}" for change in changes]
     return lines
 
 

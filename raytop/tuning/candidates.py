@@ -29,15 +29,20 @@ def _read_operator(fn: str) -> str:
     return "Read" + "".join(special.get(w, w.capitalize()) for w in words)
 
 
-def _operator_and_args(fix: str):
-    first = fix.split("  #", 1)[0].strip()
-    m = _CALL.match(first)
+def _operator_and_args(code: str):
+    m = _CALL.match(code)
     if m is not None and m.group("method") in _METHOD_KIND:
         return f"{_METHOD_KIND[m.group('method')]}({m.group('udf').strip()})", m.group("args")
-    m = _READ.match(first)
+    m = _READ.match(code)
     if m is not None:
         return _read_operator(m.group("fn")), m.group("args")
     return None, None
+
+
+def code_lines(fix: str) -> list[str]:
+    """The fix's lines without their comments; comment-only lines are left out."""
+    lines = (line.split("  #", 1)[0].strip() for line in fix.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _settings(operator: str, args: str) -> list[str]:
@@ -54,14 +59,18 @@ def _settings(operator: str, args: str) -> list[str]:
 
 
 def overrides_of(suggestion: Suggestion) -> list[Override] | None:
-    """The fix as overrides, or None when it cannot be expressed as one."""
-    if "<" in suggestion.fix.split("  #", 1)[0]:
-        return None  # a placeholder: the user has to choose the value
-    operator, args = _operator_and_args(suggestion.fix)
-    if operator is None:
-        return None
+    """The fix as overrides (a setting per call it changes), or None when some line of it
+    cannot be expressed as one."""
+    settings: list[str] = []
+    for code in code_lines(suggestion.fix):
+        if "<" in code:
+            return None  # a placeholder: the user has to choose the value
+        operator, args = _operator_and_args(code)
+        if operator is None:
+            return None
+        settings += _settings(operator, args)
     try:
-        found = [parse_setting(s) for s in _settings(operator, args)]
+        found = [parse_setting(s) for s in settings]
     except BadInput:
         return None
     return found or None

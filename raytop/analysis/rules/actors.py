@@ -44,6 +44,7 @@ class _Upstream:
     cpus: float  # CPUs one of its tasks asks for
     size: int | None  # its task pool size, when set
     target: str  # the logical name a fix addresses
+    capped: tuple[str, ...] = ()  # its logical calls that set that task pool size
 
 
 @dataclass(frozen=True)
@@ -54,24 +55,49 @@ class _Starved:
     up_running: int | None
     free: float | None
     capped: bool  # the upstream was capped or slowed, not just slow
+    held_at_cap: bool  # the upstream ran at its task pool cap with input waiting
 
 
 def _upstream(win: Window, ds_id: str, up_key: str) -> _Upstream:
     logical = win.logical_ops(ds_id, up_key)
     last = logical[-1] if logical else None
+    size = (last.max_size or last.min_size) if last is not None else None
     return _Upstream(
-        key=up_key, label=win.label(ds_id, up_key), cpus=op_num_cpus(last),
-        size=(last.max_size or last.min_size) if last is not None else None,
-        target=last.name if last is not None else win.name_of(ds_id, up_key).split("->")[-1])
+        key=up_key, label=win.label(ds_id, up_key), cpus=op_num_cpus(last), size=size,
+        target=last.name if last is not None else win.name_of(ds_id, up_key).split("->")[-1],
+        capped=_calls_with_pool_size(logical, size))
 
 
-def _starves(op: OperatorStats, up: OperatorStats) -> bool:
-    """Most actors idle, nothing queued, while the upstream still has work."""
+def _calls_with_pool_size(logical: list[LogicalOp], size: int | None) -> tuple[str, ...]:
+    """The fused calls that set the task pool size ``size``. Raising one of them alone would
+    split the fusion (task maps fuse only at equal sizes) and leave the others at the cap. A
+    read's ``concurrency`` is left as it is: reading is rarely what the pool waits for."""
+    if size is None:
+        return ()
+    return tuple(lo.name for lo in logical if lo.compute == "task" and not is_read(lo.name)
+                 and (lo.max_size or lo.min_size) == size)
+
+
+def _starves(op: OperatorStats, up: OperatorStats, upi: _Upstream) -> bool:
+    """Nothing queued for the pool while its upstream still has work, and most of its actors
+    idle or the upstream held at its task pool cap with input waiting. Ray Data keeps a task in
+    flight on an actor while the task waits for its block, so a starved pool can look busy."""
     if op.actors is None or op.actors.running is None:
         return False
     running, idle = op.actors.running, op.actors.idle or 0
     up_busy = up.state != "FINISHED" and ((up.queued_blocks or 0) > 0 or (up.tasks_running or 0) > 0)
-    return running >= 1 and idle / running >= th.IDLE_FRACTION and op.queued_blocks == 0 and up_busy
+    if running < 1 or op.queued_blocks != 0 or not up_busy:
+        return False
+    return idle / running >= th.IDLE_FRACTION or _held_at_cap(up, upi)
+
+
+def _at_cap(up: OperatorStats, upi: _Upstream) -> bool:
+    return ("tasks:ConcurrencyCap" in up.backpressure
+            or (upi.size is not None and (up.tasks_running or 0) >= upi.size))
+
+
+def _held_at_cap(up: OperatorStats, upi: _Upstream) -> bool:
+    return _at_cap(up, upi) and (up.queued_blocks or 0) > 0
 
 
 def _capped(fc: float | None, op: OperatorStats, up: OperatorStats, upi: _Upstream,
@@ -79,8 +105,7 @@ def _capped(fc: float | None, op: OperatorStats, up: OperatorStats, upi: _Upstre
     """The upstream is held below what it could do: at its cap, or its CPUs held by idle
     actors, or CPUs free (``fc``) that it does not use."""
     idle = (op.actors.idle if op.actors is not None else None) or 0
-    at_cap = ("tasks:ConcurrencyCap" in up.backpressure
-              or (upi.size is not None and (up.tasks_running or 0) >= upi.size))
+    at_cap = _at_cap(up, upi)
     cpus_held_idle = idle * actor_cpus >= upi.cpus and (fc is None or fc < upi.cpus)
     under_used = fc is not None and fc >= upi.cpus and not any(
         b.startswith("outputs:") for b in up.backpressure)
@@ -93,10 +118,11 @@ def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstr
     op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
     if op is None or op.actors is None or up is None or op.actors.running is None:
         return None
-    if not _starves(op, up):
+    if not _starves(op, up, upi):
         return False, None
     fc = win.summary(s, free_cpus)
-    return True, _Starved(op.actors.idle or 0, up.tasks_running, fc, _capped(fc, op, up, upi, actor_cpus))
+    return True, _Starved(op.actors.idle or 0, up.tasks_running, fc,
+                          _capped(fc, op, up, upi, actor_cpus), _held_at_cap(up, upi))
 
 
 def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cpus: float
@@ -133,7 +159,9 @@ def _actor_cpus_freeing_one_task(upi: _Upstream, model: LogicalOp | None, actor_
 def _input_starved_fix(upi: _Upstream, model: LogicalOp | None, actor_cpus: float,
                        mean_free: float | None) -> str:
     if upi.size is not None:
-        return call(upi.target, f"compute=TaskPoolStrategy(size={upi.size * 2})") + f"  # now size={upi.size}"
+        raised = f"compute=TaskPoolStrategy(size={upi.size * 2})"
+        return "\n".join(call(name, raised) + f"  # now size={upi.size}"
+                         for name in upi.capped or (upi.target,))
     lower = _actor_cpus_freeing_one_task(upi, model, actor_cpus, mean_free)
     if lower is not None and model is not None:
         return (call(model.name, f"num_cpus={fmt_plain(lower)}")
@@ -144,6 +172,18 @@ def _input_starved_fix(upi: _Upstream, model: LogicalOp | None, actor_cpus: floa
         return (call(upi.target, f"num_cpus={fmt_plain(upi.cpus / 2)}")
                 + f"  # now {fmt_plain(upi.cpus)}: more {upi.target} tasks fit at once")
     return f"more CPUs for {upi.target}, or a cheaper {upi.target}"
+
+
+def _input_starved_evidence(win: Window, name: str, upi: _Upstream, flags: list[bool],
+                            hits: list[_Starved], mean_free: float | None) -> str:
+    at_cap = sum(h.held_at_cap for h in hits)
+    return (f"{name}: {fmt_plain(round(mean([h.idle for h in hits]) or 0, 1))} actors idle on average with "
+            f"an empty input queue in {len(hits)}/{len(flags)} samples {win.describe()}, while "
+            f"{upi.label} ran {fmt_plain(round(mean([h.up_running for h in hits]) or 0, 1))} tasks "
+            "on average"
+            + (f", at its cap of {upi.size} with input waiting in {at_cap} of them"
+               if at_cap and upi.size is not None else "")
+            + (f", with {fmt_plain(round(mean_free, 1))} CPUs free" if mean_free is not None else ""))
 
 
 def _input_starved_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
@@ -157,11 +197,7 @@ def _input_starved_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
     if share is None or sum(h.capped for h in hits) < len(hits) / 2:
         return None
     name, mean_free = win.label(ds_id, key), mean([h.free for h in hits])
-    evidence = (f"{name}: {fmt_plain(mean([h.idle for h in hits]) or 0)} actors idle on average with "
-                f"an empty input queue in {len(hits)}/{len(flags)} samples {win.describe()}, while "
-                f"{upi.label} ran {fmt_plain(round(mean([h.up_running for h in hits]) or 0, 1))} tasks "
-                "on average" + (f" with {fmt_plain(round(mean_free, 1))} CPUs free"
-                                if mean_free is not None else ""))
+    evidence = _input_starved_evidence(win, name, upi, flags, hits, mean_free)
     return suggest("input-starved", "warning", f"{name} waits for input", evidence,
                    _input_starved_fix(upi, model, actor_cpus, mean_free),
                    operator=name, op_id=key, dataset_id=ds_id, window=win, share=share,
