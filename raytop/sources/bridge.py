@@ -58,6 +58,7 @@ class RayBridge:
         self._next_try = 0.0
         self._last_error: str | None = None
         self._closed = False
+        self._closing = threading.Event()  # set without the lock: a connect in progress gives up
 
     # ---- lifecycle ------------------------------------------------------------------------
     def connect(self, timeout: float = CONNECT_TIMEOUT_S) -> dict[str, str]:
@@ -73,8 +74,10 @@ class RayBridge:
                            name="raytop-ray-bridge", daemon=True)
         proc.start()
         child.close()
-        if not parent.poll(timeout):
+        if not self._answered(parent, timeout):
             proc.kill()
+            if self._closing.is_set():
+                raise BridgeError("closed")
             raise BridgeError(f"no answer from the Ray cluster at {self.address} within {timeout:.0f}s")
         try:
             kind, payload = parent.recv()
@@ -90,6 +93,18 @@ class RayBridge:
         threading.Thread(target=self._receive, args=(parent,), name="raytop-bridge-rx",
                          daemon=True).start()
         return self.info
+
+    def _answered(self, conn: Connection, timeout: float) -> bool:
+        """Whether the bridge answered within ``timeout``; False at once when the bridge is
+        being closed (at the end of `raytop run` a reconnect to the script's cluster, gone with
+        the script, held the close for the whole timeout)."""
+        deadline = time.monotonic() + timeout
+        while not self._closing.is_set():
+            if conn.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
 
     def _receive(self, conn) -> None:
         while True:
@@ -163,6 +178,7 @@ class RayBridge:
 
     def close(self, timeout: float = 1.0) -> None:
         """Ask the bridge to disconnect; kill it after ``timeout`` seconds."""
+        self._closing.set()
         with self._lock:
             self._closed = True
             conn, proc = self._conn, self._proc
