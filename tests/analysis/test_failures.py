@@ -102,3 +102,12 @@ def test_a_failure_of_long_ago_is_not_news():
     recent = [s.__class__(**{**s.__dict__, "datasets": tuple(
         d.__class__(**{**d.__dict__, "end_time": s.t - 2}) for d in s.datasets)}) for s in hist]
     assert [s.rule for s in advise(recent)][0] == "dataset-failed"
+
+
+def test_a_dataset_stopped_by_ctrl_c_did_not_fail():
+    """The user's Ctrl-C (or `raytop tune` cutting a trial) ends the dataset FAILED with the root
+    cause ``KeyboardInterrupt``: that is no failure to fix."""
+    assert failure_kind("KeyboardInterrupt") == "interrupted"
+    assert failure_kind("ValueError: KeyboardInterrupt in the data") == "other"
+    found = advise(sc.failed_with("KeyboardInterrupt", with_gpu=False))
+    assert not [s for s in found if s.figures.get("failure")], [s.rule for s in found]

@@ -7,7 +7,9 @@ line) is read for the usual ways a batch-inference job dies:
 - Ray's out-of-memory killer -> ``heap-pressure`` (critical) on the operator, with ``memory=``;
 - object store full -> ``object-store-pressure``; spill disk full -> ``spilling`` (critical);
 - an actor that died -> ``actor-restarts`` (critical);
-- anything else -> ``dataset-failed`` (critical): the error and the operator it came from.
+- anything else -> ``dataset-failed`` (critical): the error and the operator it came from;
+- but a dataset stopped by Ctrl-C (``KeyboardInterrupt``: the user, or `raytop tune` cutting a
+  trial) did not fail: no finding.
 
 The operator is the one whose tasks failed, else the one the error names, else the model (GPU)
 operator for a GPU error. Failure findings are facts: the Advisor raises them at once
@@ -37,6 +39,7 @@ _KINDS = (
                            r"|memory usage threshold|^OutOfMemoryError: Task was killed", re.I)),
     ("disk-full", re.compile(r"OutOfDiskError|No space left on device|spill(ing|ed)? .*(fail|full)", re.I)),
     ("store-full", re.compile(r"ObjectStoreFullError|object store is full|Failed to put object", re.I)),
+    ("interrupted", re.compile(r"^\s*KeyboardInterrupt\b")),
     ("actor-died", re.compile(r"ActorDiedError|ActorUnavailableError|RayActorError"
                               r"|actor died unexpectedly|The actor died", re.I)),
 )
@@ -197,7 +200,7 @@ _FINDING: dict[str, Callable[[Window, Failure], Suggestion]] = {
 
 
 def check_failures(win: Window) -> list[Suggestion]:
-    return [_FINDING[f.kind](win, f) for f in failures(win)]
+    return [_FINDING[f.kind](win, f) for f in failures(win) if f.kind != "interrupted"]
 
 
 def _restarting_samples(win: Window, ds_id: str, key: str) -> list[int]:
