@@ -62,7 +62,7 @@ def code_to_paste(result: TuneResult) -> list[str]:
 def print_summary(result: TuneResult) -> None:
     click.echo("trials (rows/s, GPU, machine load average):")
     for label, rate, gpu, load, code in trial_table(result.trials):
-        click.echo(f"  {rate:>10}  {gpu:>6}  load {load:>5}  exit {code}  {label}")
+        click.echo(f"  {rate:>10}  {gpu:>6}  load {load:>5}  {code:>7}  {label}")
     click.echo("rounds:")
     for r in result.rounds:
         click.echo(f"  {verdict_line(r.candidate, r.verdict)}")
@@ -83,7 +83,7 @@ def _write_outputs(result: TuneResult, workdir: Path, report: Path | None, force
                           for r in result.rounds],
                "trials": [{"label": t.label, "settings": list(t.settings),
                            "rows_per_s": t.rows_per_s, "gpu_util": t.gpu_util,
-                           "load_avg": t.load_avg, "exit_code": t.exit_code,
+                           "load_avg": t.load_avg, "exit_code": t.exit_code, "cut": t.cut,
                            "recording": str(t.recording)}
                           for t in result.trials]}
     (workdir / "tune.json").write_text(json.dumps(summary, indent=2))

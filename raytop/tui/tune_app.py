@@ -64,7 +64,7 @@ class NowPanel(Static):
 
 
 def _trial_cells(t: TrialRow) -> tuple[str, str, str, str, str]:
-    state = "running" if t.running else f"exit {t.exit_code}"
+    state = "running" if t.running else t.ending or ""
     rate = rate_text(t.rows_per_s) + (" so far" if t.running and t.rows_per_s is not None else "")
     gpu = "" if t.gpu_util is None else f"{t.gpu_util:.0f} %"
     return str(t.n), t.label, rate, gpu, state

@@ -22,7 +22,7 @@ class TrialRow:
     elapsed_s: float | None  # while running
     rows_per_s: float | None  # so far while running; steady state once done
     gpu_util: float | None
-    exit_code: int | None  # None while running
+    ending: str | None  # "cut" or "exit N"; None while running
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,9 @@ class TuneProgress:
 
     def trial_done(self, n: int, t: TrialResult) -> None:
         gpu = "" if t.gpu_util is None else f", GPU {t.gpu_util:.0f} %"
-        self._set(f"trial {n}: {t.label}: {rate_text(t.rows_per_s)}{gpu} (exit {t.exit_code})",
+        self._set(f"trial {n}: {t.label}: {rate_text(t.rows_per_s)}{gpu} ({t.ending})",
                   trials=self._row(n, running=False, rows_per_s=t.rows_per_s,
-                                   gpu_util=t.gpu_util, exit_code=t.exit_code))
+                                   gpu_util=t.gpu_util, ending=t.ending))
 
     def round_started(self, settings: Sequence[str], finding: Suggestion | None,
                       final: bool = False) -> None:

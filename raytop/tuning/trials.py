@@ -36,6 +36,12 @@ class TrialResult:
     suggestions: tuple[Suggestion, ...] = ()  # the advisor's findings
     near_misses: tuple[Suggestion, ...] = ()  # rules that held in some evaluation (findings.py)
     load_avg: float | None = None  # the machine's mean 1-min load average while it ran
+    cut: bool = False  # stopped at --trial-seconds (its exit code is then the Ctrl-C's)
+
+    @property
+    def ending(self) -> str:
+        """How the trial ended, for tables: ``cut`` or ``exit N``."""
+        return "cut" if self.cut else f"exit {self.exit_code}"
 
 
 # (seconds since the trial started, what gives its rows/s so far or None): called about once a
@@ -124,7 +130,7 @@ def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label:
             if on_progress is not None:
                 on_progress(time.monotonic() - started, watch.rate)
         try:
-            code = _wait(proc, trial_seconds, tick)
+            code, cut = _wait(proc, trial_seconds, tick)
         except BaseException:  # the tune was stopped (its view closed, Ctrl-C): so is the trial
             _stop(proc)
             raise
@@ -134,22 +140,24 @@ def run_trial(script: Path, args: Sequence[str], settings: Sequence[str], label:
         snaps = tuple(reader.iter_snapshots())
     rate, gpu, judged = steady_rate(snaps, warmup_s)
     return TrialResult(label, tuple(settings), recording, code, rate, gpu, judged,
-                       tuple(advise(snaps)), near_misses(snaps), mean(loads) if loads else None)
+                       tuple(advise(snaps)), near_misses(snaps), mean(loads) if loads else None,
+                       cut)
 
 
-def _wait(proc: subprocess.Popen, trial_seconds: float | None, tick: Callable[[], None]) -> int:
-    """The trial's exit code, ``tick`` about once a second meanwhile; a trial cut at
-    ``trial_seconds`` gets Ctrl-C, as a user would."""
+def _wait(proc: subprocess.Popen, trial_seconds: float | None, tick: Callable[[], None]
+          ) -> tuple[int, bool]:
+    """(the trial's exit code, whether it was cut), ``tick`` about once a second meanwhile; a
+    trial cut at ``trial_seconds`` gets Ctrl-C, as a user would."""
     deadline = None if trial_seconds is None else time.monotonic() + trial_seconds
     while True:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             break
         try:
-            return proc.wait(1.0 if left is None else min(1.0, left))
+            return proc.wait(1.0 if left is None else min(1.0, left)), False
         except subprocess.TimeoutExpired:
             tick()
-    return _stop(proc)
+    return _stop(proc), True
 
 
 def _stop(proc: subprocess.Popen) -> int:
@@ -175,5 +183,5 @@ def trial_table(trials: list[TrialResult]) -> list[tuple[str, str, str, str, str
         rate = "n/a" if t.rows_per_s is None else f"{t.rows_per_s:,.0f}"
         gpu = "" if t.gpu_util is None else f"{t.gpu_util:.0f} %"
         load = "n/a" if t.load_avg is None else f"{t.load_avg:.1f}"
-        rows.append((t.label, rate, gpu, load, str(t.exit_code)))
+        rows.append((t.label, rate, gpu, load, t.ending))
     return rows
