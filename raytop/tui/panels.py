@@ -29,7 +29,16 @@ from raytop.format import (
     sparkline,
     truncate,
 )
-from raytop.model import DatasetStats, GpuStats, NodeStats, Snapshot, op_key, op_labels, sum_known
+from raytop.model import (
+    DatasetStats,
+    GpuStats,
+    NodeStats,
+    Snapshot,
+    Suggestion,
+    op_key,
+    op_labels,
+    sum_known,
+)
 from raytop.tui import derive
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.operators_table import truncate_label
@@ -389,18 +398,12 @@ class MemoryPanel(FramePanel):
             picked = {id(n) for n in shown}
             text.append("\n" + rest_summary([n for n in nodes if id(n) not in picked]),
                         style="dim")
-        heap = self._heap_by_operator()
         text.append("\n")
-        text.append("heap by op ", style="dim")
+        heap = self._heap_by_operator()
         if not heap:
-            text.append("no Ray Data worker seen" if nodes else NA, style="dim")
-        for i, (op, size) in enumerate(heap):
-            if i:
-                text.append(" · ", style="dim")
-            # keep a "#index" (same-named operators): it is what tells them apart
-            short = truncate_label(op, 24) if " #" in op else truncate(op, 24)
-            text.append(f"{short} ", style="cyan")
-            text.append(fmt_bytes(size))
+            text.append("heap by op ", style="dim")
+            return text.append("no Ray Data worker seen" if nodes else NA, style="dim")
+        heap_lines(text, heap, width)
         return text
 
     def _node_line(self, text: Text, node: NodeStats, width: int) -> None:
@@ -445,37 +448,125 @@ class MemoryPanel(FramePanel):
         return sorted(totals.items(), key=lambda kv: -kv[1])
 
 
+HEAP_LINES = 2  # the memory panel's heap-by-operator lines, heaviest operators first
+
+
+def heap_lines(text: Text, heap: Sequence[tuple[str, int]], width: int) -> None:
+    """``heap by op A 1.2 GiB · B 800 MiB …`` on at most ``HEAP_LINES`` lines of ``width``, the
+    heaviest first; the operators that do not fit are counted at the end. Laid out here rather
+    than wrapped by rich: wrapping 40 operators' line cost 5 ms a frame."""
+    text.append("heap by op", style="dim")
+    used, line = len("heap by op"), 1
+    for i, (op, size) in enumerate(heap):
+        # keep a "#index" (same-named operators): it is what tells them apart
+        short = truncate_label(op, 24) if " #" in op else truncate(op, 24)
+        item = f"{short} {fmt_bytes(size)}"
+        if used + _heap_item_room(item, used, line, len(heap) - i - 1) > width:
+            if line == HEAP_LINES:
+                text.append(f" … {len(heap) - i} more", style="dim")
+                return
+            text.append("\n")
+            used, line = 0, line + 1
+        sep = "" if not used else " " if i == 0 else " · "
+        text.append(sep, style="dim")
+        text.append(f"{short} ", style="cyan")
+        text.append(fmt_bytes(size))
+        used += len(sep) + len(item)
+
+
+def _heap_item_room(item: str, used: int, line: int, left_after: int) -> int:
+    """What ``item`` takes on its line, with the room the last line keeps for "… N more"."""
+    sep = 0 if not used else 3
+    more = len(f" … {left_after} more") if line == HEAP_LINES and left_after else 0
+    return sep + len(item) + more
+
+
+def suggestion_text(s: Suggestion) -> Text:
+    """One suggestion as the advice panel shows it: severity, rule, operator and title, then
+    the evidence and the fix, indented."""
+    text = Text(no_wrap=False, overflow="fold")
+    text.append(f"[{s.severity}] ", style=SEVERITY_STYLE.get(s.severity, "bold"))
+    if s.figures.get("failure"):  # the dataset failed: this is why, and it leads
+        text.append("FAILED ", style="bold reverse red")
+    text.append(f"{s.rule}", style="bold")
+    if s.operator:
+        text.append(f" · {s.operator}", style="cyan")
+    text.append(f": {s.title}\n")
+    text.append(f"  {s.evidence}\n", style="dim")
+    text.append(f"  → {s.fix}")
+    return text
+
+
 class AdviceView(FramePanel):
-    """The advisor's suggestions for the chosen dataset, most severe first."""
+    """The advisor's suggestions for the chosen dataset, most severe first.
+
+    Each suggestion is drawn on its own and kept for the next frame (about half of them come
+    back unchanged at 256 nodes x 40 operators), and the view keeps its height while
+    findings come and go: each change of its height lays the whole screen out again (17 ms a
+    frame there)."""
 
     can_focus = True
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._blocks: dict[tuple, list[Strip]] = {}  # (suggestion's text, width) -> its lines
+        self._height: tuple[int, int] = (0, 0)  # (width, most lines drawn at it)
+
     def render(self) -> Text:
-        text = Text(no_wrap=False, overflow="fold")
-        self._attach_level(text)
+        return Text("\n").join(self.blocks())
+
+    def blocks(self) -> list[Text]:
+        """The attach level's notes (when any), then one Text per suggestion shown."""
+        head = Text(no_wrap=False, overflow="fold")
+        self._attach_level(head)
         frame = self.frame
         if frame.empty or not frame.advice_available:
             if frame.advice_error:
-                return text.append(frame.advice_error, style="red")
-            return text.append("nothing analysed yet", style="dim")
+                return [head.append(frame.advice_error, style="red")]
+            return [head.append("nothing analysed yet", style="dim")]
+        shown = self._shown()
+        if not shown:
+            return [head.append("no suggestions: nothing stands out right now", style="dim")]
+        texts = [suggestion_text(s) for s in shown]
+        if head.plain:
+            texts[0] = head + texts[0]
+        return texts
+
+    def _shown(self) -> list[Suggestion]:
         ds = self.dataset
         ds_id = ds.dataset_id if ds else None
-        shown = [s for s in frame.suggestions if s.dataset_id in (None, ds_id)]
-        if not shown:
-            return text.append("no suggestions: nothing stands out right now", style="dim")
-        for i, s in enumerate(shown):
-            if i:
-                text.append("\n")
-            text.append(f"[{s.severity}] ", style=SEVERITY_STYLE.get(s.severity, "bold"))
-            if s.figures.get("failure"):  # the dataset failed: this is why, and it leads
-                text.append("FAILED ", style="bold reverse red")
-            text.append(f"{s.rule}", style="bold")
-            if s.operator:
-                text.append(f" · {s.operator}", style="cyan")
-            text.append(f": {s.title}\n")
-            text.append(f"  {s.evidence}\n", style="dim")
-            text.append(f"  → {s.fix}")
-        return text
+        return [s for s in self.frame.suggestions if s.dataset_id in (None, ds_id)]
+
+    def lines_for(self, width: int) -> list[Strip]:
+        version, drawn_width, lines = self._drawn
+        if (version, drawn_width) == (self._version, width):
+            return lines
+        drawn: dict[tuple, list[Strip]] = {}
+        lines = []
+        for text in self.blocks():
+            key = (text.plain, tuple(text.spans), width)
+            drawn[key] = self._blocks.get(key) or self._render_block(text, width)
+            lines += drawn[key]
+        self._blocks = drawn
+        lines = self._keep_height(lines, width)
+        self._drawn = (self._version, width, lines)
+        return lines
+
+    def _render_block(self, text: Text, width: int) -> list[Strip]:
+        options = self.app.console.options.update(width=max(1, width), height=None)
+        rendered = self.app.console.render_lines(text, options, style=self.rich_style)
+        return [Strip(line, width) for line in rendered]
+
+    def _keep_height(self, lines: list[Strip], width: int) -> list[Strip]:
+        """``lines`` padded to the most lines drawn at this width, unless they are fewer than
+        two thirds of that (then the panel shrinks): findings that come and go, or wrap to a
+        line more or fewer, leave the screen's layout alone."""
+        kept_width, most = self._height
+        if kept_width != width or len(lines) < most * 2 / 3:
+            most = 0
+        most = max(most, len(lines))
+        self._height = (width, most)
+        return lines + [Strip.blank(width, self.rich_style)] * (most - len(lines))
 
     def _attach_level(self, text: Text) -> None:
         """For a dataset seen without the probe: what that level cannot show, and the way up."""
