@@ -128,3 +128,23 @@ def test_the_code_to_paste_leaves_out_a_kept_change_replaced_later():
     assert code_to_paste(result) == [
         "ds.map_batches(fetch, compute=TaskPoolStrategy(size=8), ...)  # raytop tune: "
         "×1.50 rows/s (×1.50..×1.50)"]
+
+
+def test_the_code_to_paste_gives_every_call_of_a_fix_of_several():
+    from raytop.commands.tune import code_to_paste
+    from raytop.tuning.tune import Round, TuneResult
+
+    fix = _s("ds.map_batches(decode, compute=TaskPoolStrategy(size=4), ...)  # now size=2\n"
+             "ds.map_batches(preprocess, compute=TaskPoolStrategy(size=4), ...)  # now size=2")
+    settings = ("MapBatches(decode).concurrency=4", "MapBatches(preprocess).concurrency=4")
+    result = TuneResult(kept=[Round(settings, fix, (), (), compare([100, 100], [200, 200]))])
+    assert code_to_paste(result) == [
+        "ds.map_batches(decode, compute=TaskPoolStrategy(size=4), ...)  # raytop tune: "
+        "×2.00 rows/s (×2.00..×2.00)",
+        "ds.map_batches(preprocess, compute=TaskPoolStrategy(size=4), ...)  # raytop tune: "
+        "×2.00 rows/s (×2.00..×2.00)"]
+
+
+def test_a_fix_with_a_line_that_is_not_a_call_cannot_be_tried():
+    fix = "ds.map_batches(Model, batch_size=64, ...)\nds = ds.repartition(40)"
+    assert overrides_of(_s(fix)) is None
