@@ -94,3 +94,23 @@ def test_a_pool_that_looks_busy_is_starved_when_its_upstream_is_held_at_its_cap(
 def test_a_busy_pool_whose_upstream_is_below_its_cap_is_not_starved():
     hist = _fused_capped_upstream(decode_size=2, idle=0, at_cap=False)
     assert [s for s in advise(hist) if s.rule == "input-starved"] == []
+
+
+def test_two_stale_idle_readings_without_the_probe_are_not_a_pattern():
+    """Without the probe Ray's series refresh every ~10 s: a 15-s window holds three readings.
+    Seen in a real attach: the idle gauge of the pool's start read 1 in two of them while the
+    probe, watching the same job, saw the actor busy."""
+    from dataclasses import replace
+
+    def busy(o):
+        return replace(o, actors=replace(o.actors, idle=0), input_queue_blocks=3)
+
+    def reading(i: int):
+        s = sc.input_starved(20)[i]
+        d = s.datasets[0]
+        starved = i < 14  # the first two readings of three
+        ops = tuple(o if o.name != sc.MODEL or starved else busy(o) for o in d.operators)
+        return replace(s, datasets=(replace(d, operators=ops, figures_t=float(i // 7)),))
+
+    assert [s for s in advise([reading(i) for i in range(20)]) if s.rule == "input-starved"] == []
+    assert [s.rule for s in advise(sc.input_starved(20))].count("input-starved") == 1  # with the probe

@@ -194,7 +194,9 @@ def _input_starved_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
     actor_cpus = op_num_cpus(model)
     flags, hits = _starved_samples(win, ds_id, key, upi, actor_cpus)
     share = held_share(flags)
-    if share is None or sum(h.capped for h in hits) < len(hits) / 2:
+    # At least three starved readings: without the probe a window holds two or three (Ray's
+    # series refresh every ~10 s), and two stale idle gauges are not a pattern.
+    if share is None or len(hits) < th.MIN_SAMPLES or sum(h.capped for h in hits) < len(hits) / 2:
         return None
     name, mean_free = win.label(ds_id, key), mean([h.free for h in hits])
     evidence = _input_starved_evidence(win, name, upi, flags, hits, mean_free)
