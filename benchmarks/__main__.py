@@ -93,6 +93,9 @@ def _run_groups(groups, args, results: list, failures: list) -> None:
                 recordings.extend(recs)
                 return out
             results += _guard("job slowdown", job, failures)
+            from benchmarks import run_cost
+
+            results += _guard("job CPU", lambda: run_cost.run(args.quick), failures)
         if "probe" in groups:
             results += _guard("probe cost", lambda: probe_step.run(args.quick), failures)
         if "attach" in groups:

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
-    "job_slowdown_no_record", "job_slowdown_default", "job_slowdown_0_1s",
+    "job_slowdown_no_record", "job_slowdown_default", "job_slowdown_0_1s", "run_cpu_ratio_percent",
     "probe_step_median_ms", "probe_step_p99_ms", "probe_report_median_ms",
     "inject_hello_s", "inject_first_full_s", "probe_step_dormant_median_ms",
     "probe_step_injected_median_ms", "probe_step_quiet_median_ms", "always_on_hook_us",
@@ -27,7 +27,7 @@ EXPECTED = {
 }
 # --quick skips the demo job runs, and so has no real demo recording to size
 SKIPPED_IN_QUICK = {"job_slowdown_no_record", "job_slowdown_default", "job_slowdown_0_1s",
-                    "recording_mb_per_hour_demo"}
+                    "run_cpu_ratio_percent", "recording_mb_per_hour_demo"}
 
 
 @pytest.mark.ray

@@ -16,8 +16,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import var
 from textual.widgets import Footer, Input, Log
 
+from raytop.tui.advice import AdviceView
 from raytop.tui.operators_table import OperatorsTable
-from raytop.tui.panels import AdviceView, GpuPanel, HeaderBar, MemoryPanel, Mode, SourceLine
+from raytop.tui.panels import GpuPanel, HeaderBar, MemoryPanel, Mode, SourceLine
 from raytop.tui.screens.base import FrameScreen
 from raytop.tui.scrubber import Scrubber
 
