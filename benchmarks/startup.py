@@ -51,8 +51,10 @@ main(sys.argv[1:])
 
 def _time_to_first(args: list[str], timeout: float) -> float | None:
     t0 = time.time()
+    # The terminal's size, as a terminal would give it: with no terminal and no size, Textual's
+    # headless driver made the replay of a one-hour recording handle Resize after Resize.
     p = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True,
-                       timeout=timeout, env=child_env())
+                       timeout=timeout, env=child_env({"COLUMNS": "80", "LINES": "24"}))
     for line in p.stdout.splitlines():
         if line.startswith("FIRST "):
             return float(line.split()[1]) - t0
