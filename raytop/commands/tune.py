@@ -61,8 +61,8 @@ def code_to_paste(result: TuneResult) -> list[str]:
 
 def print_summary(result: TuneResult) -> None:
     click.echo("trials (rows/s, GPU, machine load average):")
-    for label, rate, gpu, load, code in trial_table(result.trials):
-        click.echo(f"  {rate:>10}  {gpu:>6}  load {load:>5}  {code:>7}  {label}")
+    for label, rate, gpu, load, ending in trial_table(result.trials):
+        click.echo(f"  {rate:>10}  {gpu:>6}  load {load:>5}  {ending:>7}  {label}")
     click.echo("rounds:")
     for r in result.rounds:
         click.echo(f"  {verdict_line(r.candidate, r.verdict)}")

@@ -67,25 +67,15 @@ class AdviceView(FramePanel):
         ds_id = ds.dataset_id if ds else None
         return [s for s in self.frame.suggestions if s.dataset_id in (None, ds_id)]
 
-    def lines_for(self, width: int) -> list[Strip]:
-        version, drawn_width, lines = self._drawn
-        if (version, drawn_width) == (self._version, width):
-            return lines
+    def draw(self, width: int) -> list[Strip]:
         drawn: dict[tuple, list[Strip]] = {}
-        lines = []
+        lines: list[Strip] = []
         for text in self.blocks():
             key = (text.plain, tuple(text.spans), width)
-            drawn[key] = self._blocks.get(key) or self._render_block(text, width)
+            drawn[key] = self._blocks.get(key) or self.strips(text, width)
             lines += drawn[key]
         self._blocks = drawn
-        lines = self._keep_height(lines, width)
-        self._drawn = (self._version, width, lines)
-        return lines
-
-    def _render_block(self, text: Text, width: int) -> list[Strip]:
-        options = self.app.console.options.update(width=max(1, width), height=None)
-        rendered = self.app.console.render_lines(text, options, style=self.rich_style)
-        return [Strip(line, width) for line in rendered]
+        return self._keep_height(lines, width)
 
     def _keep_height(self, lines: list[Strip], width: int) -> list[Strip]:
         """``lines`` padded to the most lines drawn at this width, unless they are fewer than

@@ -29,15 +29,7 @@ from raytop.format import (
     sparkline,
     truncate,
 )
-from raytop.model import (
-    DatasetStats,
-    GpuStats,
-    NodeStats,
-    Snapshot,
-    op_key,
-    op_labels,
-    sum_known,
-)
+from raytop.model import DatasetStats, GpuStats, NodeStats, Snapshot, op_key, op_labels, sum_known
 from raytop.tui import derive
 from raytop.tui.frame import EMPTY_FRAME, Frame
 from raytop.tui.operators_table import truncate_label
@@ -114,12 +106,19 @@ class FramePanel(Widget):
     def lines_for(self, width: int) -> list[Strip]:
         version, drawn_width, lines = self._drawn
         if (version, drawn_width) != (self._version, width):
-            console = self.app.console
-            options = console.options.update(width=max(1, width), height=None)
-            rendered = console.render_lines(self.render(), options, style=self.rich_style)
-            lines = [Strip(line, width) for line in rendered]
+            lines = self.draw(width)
             self._drawn = (self._version, width, lines)
         return lines
+
+    def draw(self, width: int) -> list[Strip]:
+        """The panel's lines at ``width``, once per change of what it shows: ``render``'s Text
+        through rich (a subclass may put its lines together its own way)."""
+        return self.strips(self.render(), width)
+
+    def strips(self, text: Text, width: int) -> list[Strip]:
+        options = self.app.console.options.update(width=max(1, width), height=None)
+        rendered = self.app.console.render_lines(text, options, style=self.rich_style)
+        return [Strip(line, width) for line in rendered]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self.lines_for(width))
@@ -460,21 +459,18 @@ def heap_lines(text: Text, heap: Sequence[tuple[str, int]], width: int) -> None:
         # keep a "#index" (same-named operators): it is what tells them apart
         short = truncate_label(op, 24) if " #" in op else truncate(op, 24)
         item = f"{short} {fmt_bytes(size)}"
-        if used + _heap_item_room(item, used, line, len(heap) - i - 1) > width:
-            if line == HEAP_LINES:
+        sep = " " if i == 0 else " · "
+        # the last line keeps room for "… N more"
+        more = len(f" … {len(heap) - i - 1} more") if i < len(heap) - 1 else 0
+        if used + len(sep) + len(item) + (more if line == HEAP_LINES else 0) > width:
+            room_next = width - (more if line + 1 == HEAP_LINES else 0)
+            if line < HEAP_LINES and len(item) <= room_next:  # on the next line
+                text.append("\n")
+                used, line, sep = 0, line + 1, ""
+            else:
                 text.append(f" … {len(heap) - i} more", style="dim")
                 return
-            text.append("\n")
-            used, line = 0, line + 1
-        sep = "" if not used else " " if i == 0 else " · "
         text.append(sep, style="dim")
         text.append(f"{short} ", style="cyan")
         text.append(fmt_bytes(size))
         used += len(sep) + len(item)
-
-
-def _heap_item_room(item: str, used: int, line: int, left_after: int) -> int:
-    """What ``item`` takes on its line, with the room the last line keeps for "… N more"."""
-    sep = 0 if not used else 3
-    more = len(f" … {left_after} more") if line == HEAP_LINES and left_after else 0
-    return sep + len(item) + more

@@ -44,7 +44,7 @@ class _Upstream:
     cpus: float  # CPUs one of its tasks asks for
     size: int | None  # its task pool size, when set
     target: str  # the logical name a fix addresses
-    capped: tuple[str, ...] = ()  # its logical calls that set that task pool size
+    capped_calls: tuple[str, ...] = ()  # its logical calls that set that task pool size
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _upstream(win: Window, ds_id: str, up_key: str) -> _Upstream:
     return _Upstream(
         key=up_key, label=win.label(ds_id, up_key), cpus=op_num_cpus(last), size=size,
         target=last.name if last is not None else win.name_of(ds_id, up_key).split("->")[-1],
-        capped=_calls_with_pool_size(logical, size))
+        capped_calls=_calls_with_pool_size(logical, size))
 
 
 def _calls_with_pool_size(logical: list[LogicalOp], size: int | None) -> tuple[str, ...]:
@@ -161,7 +161,7 @@ def _input_starved_fix(upi: _Upstream, model: LogicalOp | None, actor_cpus: floa
     if upi.size is not None:
         raised = f"compute=TaskPoolStrategy(size={upi.size * 2})"
         return "\n".join(call(name, raised) + f"  # now size={upi.size}"
-                         for name in upi.capped or (upi.target,))
+                         for name in upi.capped_calls or (upi.target,))
     lower = _actor_cpus_freeing_one_task(upi, model, actor_cpus, mean_free)
     if lower is not None and model is not None:
         return (call(model.name, f"num_cpus={fmt_plain(lower)}")

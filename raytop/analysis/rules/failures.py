@@ -85,6 +85,8 @@ def failures(win: Window) -> list[Failure]:
         if d.end_time is not None and win.t1 - d.end_time > th.FAILURE_RECENT_S:
             continue  # failed long before (a job of earlier, seen by attach): not news now
         kind = failure_kind(d.error or "")
+        if kind == "interrupted":
+            continue  # stopped by Ctrl-C: not a failure
         key = _failed_op(win, d, kind)
         out.append(Failure(ds_id, d.error or "", kind, key, win.label(ds_id, key) if key else None))
     return out
@@ -200,7 +202,7 @@ _FINDING: dict[str, Callable[[Window, Failure], Suggestion]] = {
 
 
 def check_failures(win: Window) -> list[Suggestion]:
-    return [_FINDING[f.kind](win, f) for f in failures(win) if f.kind != "interrupted"]
+    return [_FINDING[f.kind](win, f) for f in failures(win)]
 
 
 def _restarting_samples(win: Window, ds_id: str, key: str) -> list[int]:
