@@ -5,6 +5,9 @@ input_starved demo). `raytop tune` tries this fix as it is written."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 from raytop.analysis.advisor import advise
 from raytop.model import Suggestion
 from raytop.tuning.candidates import overrides_of
@@ -100,8 +103,6 @@ def test_two_stale_idle_readings_without_the_probe_are_not_a_pattern():
     """Without the probe Ray's series refresh every ~10 s: a 15-s window holds three readings.
     Seen in a real attach: the idle gauge of the pool's start read 1 in two of them while the
     probe, watching the same job, saw the actor busy."""
-    from dataclasses import replace
-
     def busy(o):
         return replace(o, actors=replace(o.actors, idle=0), input_queue_blocks=3)
 
@@ -114,3 +115,38 @@ def test_two_stale_idle_readings_without_the_probe_are_not_a_pattern():
 
     assert [s for s in advise([reading(i) for i in range(20)]) if s.rule == "input-starved"] == []
     assert [s.rule for s in advise(sc.input_starved(20))].count("input-starved") == 1  # with the probe
+
+
+def _cpu_map_before_a_half_cpu_pool(gap: Callable[[int], bool], cpus: float = 2.0) -> list:
+    """The attach test's job: a CPU-bound map (no task pool cap, 1 CPU a task) ahead of one
+    0.5-CPU actor, with blocks waiting. In a ``gap`` reading the map is between two tasks: none
+    running, its CPU handed back, the actor idle for want of the next block."""
+    logical = [lop("0", "ReadRange", can_modify_num_rows=True),
+               lop("1", "MapBatches", "featurize", inputs=["0"]),
+               lop("2", "MapBatches", "Scorer", inputs=["1"], compute="actor", min_size=1,
+                   max_size=1, ray_remote_args={"num_cpus": 0.5})]
+    up = "ReadRange->MapBatches(featurize)"
+    plan = plan_of([(up, "TaskPoolMapOperator", ["0", "1"]),
+                    ("MapBatches(Scorer)", "ActorPoolMapOperator", ["2"])], logical)
+    return history(lambda i: snap(i, [
+        op(up, q=150, running=0 if gap(i) else 1, cpu=0.0 if gap(i) else 1.0),
+        op("MapBatches(Scorer)", compute="actor", q=0, running=1,
+           actors=(1, 0, 1 if gap(i) else 0, 0), cpu=0.5)],
+        nodes=[node(cpus=cpus)], plan=plan, dt=3.0), n=12)
+
+
+def test_readings_between_two_upstream_tasks_are_not_cpus_left_free():
+    """Seen in CI without the probe (a new reading every few seconds): the actor idle in most readings,
+    each taken as featurize's task had just ended, so the CPU it held read as free. Ray starts
+    the next task at once; nothing is left unused, and the probe saw no starving."""
+    hist = _cpu_map_before_a_half_cpu_pool(gap=lambda i: i % 4 != 3)
+    assert [s for s in advise(hist) if s.rule == "input-starved"] == []
+
+
+def test_cpus_free_while_the_upstream_runs_are_left_unused():
+    hist = _cpu_map_before_a_half_cpu_pool(gap=lambda i: False, cpus=4.0)
+    hist = [replace(s, datasets=(replace(s.datasets[0], operators=tuple(
+        replace(o, actors=replace(o.actors, idle=1)) if o.actors is not None else o
+        for o in s.datasets[0].operators)),)) for s in hist]
+    (found,) = [s for s in advise(hist) if s.rule == "input-starved"]
+    assert "2.5 CPUs free on average" in found.evidence, found.evidence

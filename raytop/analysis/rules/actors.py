@@ -78,6 +78,10 @@ def _calls_with_pool_size(logical: list[LogicalOp], size: int | None) -> tuple[s
                  and (lo.max_size or lo.min_size) == size)
 
 
+def _upstream_busy(up: OperatorStats) -> bool:
+    return up.state != "FINISHED" and ((up.queued_blocks or 0) > 0 or (up.tasks_running or 0) > 0)
+
+
 def _starves(op: OperatorStats, up: OperatorStats, upi: _Upstream) -> bool:
     """Nothing queued for the pool while its upstream still has work, and most of its actors
     idle or the upstream held at its task pool cap with input waiting. Ray Data keeps a task in
@@ -85,8 +89,7 @@ def _starves(op: OperatorStats, up: OperatorStats, upi: _Upstream) -> bool:
     if op.actors is None or op.actors.running is None:
         return False
     running, idle = op.actors.running, op.actors.idle or 0
-    up_busy = up.state != "FINISHED" and ((up.queued_blocks or 0) > 0 or (up.tasks_running or 0) > 0)
-    if running < 1 or op.queued_blocks != 0 or not up_busy:
+    if running < 1 or op.queued_blocks != 0 or not _upstream_busy(up):
         return False
     return idle / running >= th.IDLE_FRACTION or _held_at_cap(up, upi)
 
@@ -103,31 +106,54 @@ def _held_at_cap(up: OperatorStats, upi: _Upstream) -> bool:
 def _capped(fc: float | None, op: OperatorStats, up: OperatorStats, upi: _Upstream,
             actor_cpus: float) -> bool:
     """The upstream is held below what it could do: at its cap, or its CPUs held by idle
-    actors, or CPUs free (``fc``) that it does not use."""
+    actors, or CPUs free (``fc``) that it leaves unused while it runs."""
     idle = (op.actors.idle if op.actors is not None else None) or 0
-    at_cap = _at_cap(up, upi)
     cpus_held_idle = idle * actor_cpus >= upi.cpus and (fc is None or fc < upi.cpus)
-    under_used = fc is not None and fc >= upi.cpus and not any(
-        b.startswith("outputs:") for b in up.backpressure)
-    return at_cap or cpus_held_idle or under_used
+    return _at_cap(up, upi) or cpus_held_idle or _leaves_cpus_free(fc, up, upi)
+
+
+def _leaves_cpus_free(fc: float | None, up: OperatorStats, upi: _Upstream) -> bool:
+    """CPUs for another upstream task are free while the upstream runs a task of its own and
+    its outputs are not held back. A reading between two of its tasks (none running, its CPU
+    just handed back, the pool idle for want of the block) is a gap, not CPUs it leaves unused:
+    without the probe, one reading every ~10 s, two or three such gaps made a pattern. Its own
+    CPUs must be known, or the free ones count them."""
+    return (fc is not None and fc >= upi.cpus and (up.tasks_running or 0) >= 1
+            and up.usage is not None and up.usage.cpu is not None
+            and not any(b.startswith("outputs:") for b in up.backpressure))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One sample of the pool and its upstream."""
+
+    starved: _Starved | None
+    free: float | None  # CPUs free, where the upstream had work; else None
+
+
+@dataclass(frozen=True)
+class _Readings:
+    flags: list[bool]  # starved or not, per sample
+    hits: list[_Starved]
+    window_free: float | None  # mean CPUs free over the samples in which the upstream had work
 
 
 def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstream,
-                actor_cpus: float) -> tuple[bool, _Starved | None] | None:
-    """One sample of ``_starved_samples``: (starved, what it was like), None without the pool."""
+                actor_cpus: float) -> _Reading | None:
+    """One sample of ``_starved_samples``; None without the pool."""
     op, up = _op_in(win, d, key), _op_in(win, d, upi.key)
     if op is None or op.actors is None or up is None or op.actors.running is None:
         return None
+    fc = win.summary(s, free_cpus) if _upstream_busy(up) else None
     if not _starves(op, up, upi):
-        return False, None
-    fc = win.summary(s, free_cpus)
-    return True, _Starved(op.actors.idle or 0, up.tasks_running, fc,
-                          _capped(fc, op, up, upi, actor_cpus), _held_at_cap(up, upi))
+        return _Reading(None, fc)
+    return _Reading(_Starved(op.actors.idle or 0, up.tasks_running, fc,
+                             _capped(fc, op, up, upi, actor_cpus), _held_at_cap(up, upi)), fc)
 
 
 def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cpus: float
-                     ) -> tuple[list[bool], list[_Starved]]:
-    flags, hits = [], []
+                     ) -> _Readings:
+    flags, hits, free = [], [], []
     for s, d in win.running(ds_id):
         # kept with the snapshot: it reads nothing but these (of upi: key, cpus, size)
         memo, k = win.cache.memo(s), (_starved_in, id(d), key, upi.key, upi.cpus, upi.size, actor_cpus)
@@ -136,10 +162,12 @@ def _starved_samples(win: Window, ds_id: str, key: str, upi: _Upstream, actor_cp
         sample = memo[k]
         if sample is None:
             continue
-        flags.append(sample[0])
-        if sample[1] is not None:
-            hits.append(sample[1])
-    return flags, hits
+        flags.append(sample.starved is not None)
+        if sample.starved is not None:
+            hits.append(sample.starved)
+        if sample.free is not None:
+            free.append(sample.free)
+    return _Readings(flags, hits, mean(free))
 
 
 def _actor_cpus_freeing_one_task(upi: _Upstream, model: LogicalOp | None, actor_cpus: float,
@@ -174,16 +202,17 @@ def _input_starved_fix(upi: _Upstream, model: LogicalOp | None, actor_cpus: floa
     return f"more CPUs for {upi.target}, or a cheaper {upi.target}"
 
 
-def _input_starved_evidence(win: Window, name: str, upi: _Upstream, flags: list[bool],
-                            hits: list[_Starved], mean_free: float | None) -> str:
+def _input_starved_evidence(win: Window, name: str, upi: _Upstream, seen: _Readings) -> str:
+    hits = seen.hits
     at_cap = sum(h.held_at_cap for h in hits)
     return (f"{name}: {fmt_plain(round(mean([h.idle for h in hits]) or 0, 1))} actors idle on average with "
-            f"an empty input queue in {len(hits)}/{len(flags)} samples {win.describe()}, while "
+            f"an empty input queue in {len(hits)}/{len(seen.flags)} samples {win.describe()}, while "
             f"{upi.label} ran {fmt_plain(round(mean([h.up_running for h in hits]) or 0, 1))} tasks "
             "on average"
             + (f", at its cap of {upi.size} with input waiting in {at_cap} of them"
                if at_cap and upi.size is not None else "")
-            + (f", with {fmt_plain(round(mean_free, 1))} CPUs free" if mean_free is not None else ""))
+            + (f", with {fmt_plain(round(seen.window_free, 1))} CPUs free on average"
+               if seen.window_free is not None else ""))
 
 
 def _input_starved_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
@@ -192,20 +221,20 @@ def _input_starved_one(win: Window, ds_id: str, key: str) -> Suggestion | None:
         return None
     upi, model = _upstream(win, ds_id, up_key), model_logical(win, ds_id, key)
     actor_cpus = op_num_cpus(model)
-    flags, hits = _starved_samples(win, ds_id, key, upi, actor_cpus)
-    share = held_share(flags)
+    seen = _starved_samples(win, ds_id, key, upi, actor_cpus)
+    share, hits = held_share(seen.flags), seen.hits
     # At least three starved readings: without the probe a window holds two or three (Ray's
     # series refresh every ~10 s), and two stale idle gauges are not a pattern.
     if share is None or len(hits) < th.MIN_SAMPLES or sum(h.capped for h in hits) < len(hits) / 2:
         return None
-    name, mean_free = win.label(ds_id, key), mean([h.free for h in hits])
-    evidence = _input_starved_evidence(win, name, upi, flags, hits, mean_free)
-    return suggest("input-starved", "warning", f"{name} waits for input", evidence,
-                   _input_starved_fix(upi, model, actor_cpus, mean_free),
+    name = win.label(ds_id, key)
+    return suggest("input-starved", "warning", f"{name} waits for input",
+                   _input_starved_evidence(win, name, upi, seen),
+                   _input_starved_fix(upi, model, actor_cpus, seen.window_free),
                    operator=name, op_id=key, dataset_id=ds_id, window=win, share=share,
-                   figures={"starved_samples": len(hits), "samples": len(flags),
+                   figures={"starved_samples": len(hits), "samples": len(seen.flags),
                             "upstream": upi.label, "upstream_id": up_key,
-                            "mean_free_cpus": mean_free})
+                            "mean_free_cpus": seen.window_free})
 
 
 def check_input_starved(win: Window) -> list[Suggestion]:
