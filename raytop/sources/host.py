@@ -61,12 +61,25 @@ def _raylet_pids() -> list[int]:
 _raylets: list[LocalRaylet] | None = None
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` exists: one signal-0 syscall. ``psutil.pid_exists`` also opens
+    ``/proc/<pid>/status`` (to tell a thread id from a process), and several readers ask this
+    every tick: 9 % of raytop's CPU under ``raytop run`` (py-spy)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def local_raylets(refresh: bool = False) -> list[LocalRaylet]:
     """Every raylet on this machine (of any cluster). Kept until ``refresh`` or until one of
     them exits: callers refresh when the cluster's node table changed (a node joined), so a
     quiet cluster costs no scan of ``/proc``."""
     global _raylets
-    if _raylets is not None and not refresh and all(psutil.pid_exists(r.pid) for r in _raylets):
+    if _raylets is not None and not refresh and all(_alive(r.pid) for r in _raylets):
         return _raylets
     found = []
     for pid in _raylet_pids():

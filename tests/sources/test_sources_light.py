@@ -5,6 +5,7 @@ process that never imports Ray."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -265,3 +266,17 @@ def test_link_backs_off_while_the_gcs_does_not_answer(monkeypatch):
     assert lk._guarded(lambda: "answered") == "answered"  # back: the backoff resets
     with pytest.raises(link_mod.Disconnected, match="retrying in 1s"):
         lk._guarded(down)
+
+
+def test_a_kept_raylet_is_dropped_once_its_process_ended(monkeypatch):
+    from raytop.sources import host
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process now
+    kept = [host.LocalRaylet(pid=child.pid, node_id="n1", ip="10.0.0.1", gcs_address=None)]
+    monkeypatch.setattr(host, "_raylets", kept)
+    monkeypatch.setattr(host, "_raylet_pids", lambda: [])
+    assert host.local_raylets() == []
+    alive = [host.LocalRaylet(pid=os.getpid(), node_id="n1", ip="10.0.0.1", gcs_address=None)]
+    monkeypatch.setattr(host, "_raylets", alive)
+    assert host.local_raylets() is alive  # kept: no scan of /proc while it runs
