@@ -82,6 +82,24 @@ def test_family_blocks_parse_like_lines():
     assert fast == slow and set(fast) == names  # not the _bucket family that shares the prefix
 
 
+def test_a_family_unchanged_since_the_last_page_is_not_parsed_again(monkeypatch):
+    from raytop.sources import metrics
+
+    names = {"ray_data_operator_state", "ray_data_operator_queued_blocks"}
+    seen: metrics.Blocks = {}
+    first = parse_families(PAGE, names, seen)
+    parsed = []
+    real = metrics.parse_prometheus
+    monkeypatch.setattr(metrics, "parse_prometheus",
+                        lambda text, pre=None: parsed.append(text) or real(text, pre))
+    assert parse_families(PAGE, names, seen) == first and parsed == []
+    changed = PAGE.replace('"MapBatches(Model)_1"} 12.0', '"MapBatches(Model)_1"} 13.0')
+    again = parse_families(changed, names, seen)
+    assert [t.split(" ")[0] for t in parsed] == ["ray_data_operator_queued_blocks"]
+    assert again["ray_data_operator_queued_blocks"][0][1] == 13.0
+    assert again["ray_data_operator_state"] == first["ray_data_operator_state"]
+
+
 def test_a_node_from_its_agents_page():
     ov = overlay_from_metrics("n2", "10.0.0.2", parse_families(PAGE, set(_WANTED)))
     # workers only (raylet and agents left out), per operator name (.submit stripped)

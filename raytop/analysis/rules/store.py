@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from ...format import fmt_bytes
-from ...model import OperatorStats, Snapshot, Suggestion, op_key, op_labels
+from ...model import DatasetStats, OperatorStats, Snapshot, Suggestion, op_key, op_labels
 from .. import thresholds as th
 from ..window import Window, is_source_op
 from .common import model_logical, op_num_cpus, op_num_gpus, pct, running_dataset, suggest
@@ -145,6 +145,37 @@ def _consumer(win: Window, ds_id: str, ops: list[OperatorStats], op: OperatorSta
     return ops[i + 1] if i + 1 < len(ops) else None
 
 
+def _asks(win: Window, ds_id: str) -> dict[str, tuple[float, float]]:
+    """op key -> (CPUs, GPUs) one task asks for, for the dataset's latest operators (once a
+    window)."""
+    def make() -> dict[str, tuple[float, float]]:
+        d = win.latest_dataset(ds_id)
+        ops = d.operators if d is not None else ()
+        return {op_key(o): _per_task(win, ds_id, op_key(o)) for o in ops if not is_source_op(o)}
+    return win.once((_asks, ds_id), make)
+
+
+def _store_reading(win: Window, s: Snapshot, d: DatasetStats, ds_id: str
+                   ) -> tuple[float | None, bool, tuple[str, ...]]:
+    """One sample: the store's fill, whether it counts as full, the operators it blocks. Kept
+    with the snapshot while the window's graph and what each task asks for (all the reading
+    takes from the window) stay the same: a window re-reads each sample at every tick."""
+    graph, asks = win.graph(ds_id), _asks(win, ds_id)
+    memo, k = win.cache.memo(s), (_store_reading, id(d))
+    kept = memo.get(k)
+    if kept is not None and kept[0] is graph and kept[1] == asks:
+        return kept[2]
+    f = win.summary(s, _store_fraction)
+    budget_wait = any("tasks:ResourceBudget" in o.backpressure for o in d.operators)
+    is_full = f is not None and (f >= th.STORE_FULL_FRACTION
+                                 or (budget_wait and f >= th.STORE_BUSY_FRACTION))
+    ops = [o for o in d.operators if not is_source_op(o)]
+    hit = tuple(op_key(o) for o in ops if _store_blocked(
+        o, _consumer(win, ds_id, ops, o), *(asks.get(op_key(o)) or _per_task(win, ds_id, op_key(o)))))
+    memo[k] = (graph, asks, (f, is_full, hit))
+    return f, is_full, hit
+
+
 def check_object_store_pressure(win: Window) -> list[Suggestion]:
     out: list[Suggestion] = []
     if check_spilling(win):
@@ -153,14 +184,9 @@ def check_object_store_pressure(win: Window) -> list[Suggestion]:
         names: dict[str, int]
         full, blocked, fracs, names = [], [], [], {}
         for s, d in samples:
-            f = win.summary(s, _store_fraction)
+            f, is_full, hit = _store_reading(win, s, d, ds_id)
             fracs.append(f)
-            budget_wait = any("tasks:ResourceBudget" in o.backpressure for o in d.operators)
-            full.append(f is not None and (f >= th.STORE_FULL_FRACTION
-                                           or (budget_wait and f >= th.STORE_BUSY_FRACTION)))
-            ops = [o for o in d.operators if not is_source_op(o)]
-            hit = [op_key(o) for o in ops
-                   if _store_blocked(o, _consumer(win, ds_id, ops, o), *_per_task(win, ds_id, op_key(o)))]
+            full.append(is_full)
             for n in hit:
                 names[n] = names.get(n, 0) + 1
             blocked.append(bool(hit))
