@@ -53,7 +53,6 @@ class _Starved:
 
     idle: int
     up_running: int | None
-    free: float | None
     capped: bool  # the upstream was capped or slowed, not just slow
     held_at_cap: bool  # the upstream ran at its task pool cap with input waiting
 
@@ -147,7 +146,7 @@ def _starved_in(win: Window, s: Snapshot, d: DatasetStats, key: str, upi: _Upstr
     fc = win.summary(s, free_cpus) if _upstream_busy(up) else None
     if not _starves(op, up, upi):
         return _Reading(None, fc)
-    return _Reading(_Starved(op.actors.idle or 0, up.tasks_running, fc,
+    return _Reading(_Starved(op.actors.idle or 0, up.tasks_running,
                              _capped(fc, op, up, upi, actor_cpus), _held_at_cap(up, upi)), fc)
 
 
