@@ -134,7 +134,11 @@ def test_probe_free_raises_nothing_the_probe_does_not(watched):
     inj_snaps = watched["inj"][0]
     since = min(s.t for s in inj_snaps if any(d.source == "probe" for d in s.datasets))
     free_snaps = [s for s in watched["free"][0] if s.t >= since]
-    free = {(s.rule, s.operator) for s in advise(free_snaps) if s.severity in ("warning", "critical")}
+    free_found = [s for s in advise(free_snaps) if s.severity in ("warning", "critical")]
+    free = {(s.rule, s.operator) for s in free_found}
     injected = {(s.rule, s.operator) for s in advise(inj_snaps)
                 if s.severity in ("warning", "critical")}
-    assert free <= injected, (free, injected)
+    # On failure, what the probe-free side saw: the evidence and figures of what only it raised.
+    extra = [(s.rule, s.operator, s.evidence, dict(s.figures)) for s in free_found
+             if (s.rule, s.operator) not in injected]
+    assert free <= injected, (free, injected, extra)
