@@ -83,7 +83,7 @@ def parse_prometheus(text: str, prefixes: Iterable[str] | None = None) -> Metric
     return out
 
 
-Blocks = dict[str, tuple[int, Metrics]]  # family -> (hash of its block, the block parsed)
+Blocks = dict[str, tuple[int, Metrics]]  # family -> (hash of its block and what was read of it, the samples)
 
 
 def parse_families(text: str, names: Iterable[str], seen: Blocks | None = None) -> Metrics:
@@ -111,7 +111,7 @@ def parse_families(text: str, names: Iterable[str], seen: Blocks | None = None) 
         here = [n for n in (name, name + "_bucket") if n in wanted]
         if not here:
             continue
-        digest = hash(block)
+        digest = hash((block, *here))  # what is read of the block depends on ``here`` too
         last = seen.get(name) if seen is not None else None
         parsed = last[1] if last is not None and last[0] == digest else parse_prometheus(
             block, exact_name_prefixes(here))

@@ -100,6 +100,20 @@ def test_a_family_unchanged_since_the_last_page_is_not_parsed_again(monkeypatch)
     assert again["ray_data_operator_state"] == first["ray_data_operator_state"]
 
 
+def test_a_family_read_for_more_series_than_last_time_is_parsed_again():
+    """A reader that starts to want a histogram's ``_bucket`` series (``MetricsCache.want``)
+    gets them from the next page, even where the block's text did not change."""
+    from raytop.sources import metrics
+
+    seen: metrics.Blocks = {}
+    name = "ray_data_operator_estimated_total_rows"
+    # one block holding the family and its buckets, as Ray's histograms are laid out
+    page = PAGE.replace(f"# HELP {name}_bucket not wanted\n# TYPE {name}_bucket gauge\n", "")
+    assert name + "_bucket" not in parse_families(page, {name}, seen)
+    both = parse_families(page, {name, name + "_bucket"}, seen)
+    assert both[name + "_bucket"] == [({"dataset": "ds_1", "operator": "x"}, 1.0)]
+
+
 def test_a_node_from_its_agents_page():
     ov = overlay_from_metrics("n2", "10.0.0.2", parse_families(PAGE, set(_WANTED)))
     # workers only (raylet and agents left out), per operator name (.submit stripped)
